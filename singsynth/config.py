@@ -1,0 +1,70 @@
+"""Model configurations: the paper's size and smaller ones that run well on a CPU."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+# NSynth's five velocity classes; MIDI velocities in between are interpolated.
+VELOCITY_CLASSES = (25, 50, 75, 100, 127)
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # look-up tables (paper: 16, 8, 2, 4; time_dim 0 is the no-time-embedding ablation)
+    n_instruments: int = 1
+    instrument_dim: int = 16
+    pitch_dim: int = 8
+    velocity_dim: int = 2
+    time_dim: int = 4
+    # sequence generator: an LSTM producing one embedding per frame
+    lstm_hidden: int = 1024
+    lstm_layers: int = 3
+    embedding_dim: int = 128
+    # decoder (and the encoder used to pretrain it)
+    hidden: int = 4096
+    decoder_kernel: int = 9
+    pointwise_layers: int = 2
+    # framing: 4 s at 16 kHz, padded so that 1024-sample frames at stride 256 give 265 steps
+    frame: int = 1024
+    stride: int = 256
+    note_samples: int = 64_000
+    padding: int = 2304
+
+    @property
+    def steps(self) -> int:
+        return (self.note_samples + 2 * self.padding - self.frame) // self.stride + 1
+
+    @property
+    def padded_samples(self) -> int:
+        return (self.steps - 1) * self.stride + self.frame
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+CONFIGS: dict[str, ModelConfig] = {
+    # The published model: about 63.7 M parameters without the encoder.
+    "sing-paper": ModelConfig(),
+    # Sizes for a CPU; sing-cpu is the one presets use (see docs/benchmarks.md).
+    "sing-medium": ModelConfig(lstm_hidden=512, lstm_layers=3, hidden=1024),
+    "sing-cpu": ModelConfig(lstm_hidden=256, lstm_layers=2, hidden=512),
+    "sing-tiny": ModelConfig(lstm_hidden=128, lstm_layers=2, hidden=256, embedding_dim=64),
+    # For tests only: trains in seconds, sounds like nothing.
+    "sing-unittest": ModelConfig(lstm_hidden=16, lstm_layers=1, hidden=32, embedding_dim=16),
+}
+
+
+def get_config(name: str, n_instruments: int = 1, **overrides) -> ModelConfig:
+    """Look a named size up and fit it to the number of instruments."""
+    if name not in CONFIGS:
+        raise KeyError(f"unknown config {name!r}; known: {', '.join(CONFIGS)}")
+    return dataclasses.replace(CONFIGS[name], n_instruments=n_instruments, **overrides)

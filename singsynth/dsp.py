@@ -1,0 +1,58 @@
+"""Spectral loss as published, the waveform loss of the ablation, and small signal helpers."""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+N_FFT = 1024
+HOP = 256
+
+
+def log_power_spectrogram(wav: torch.Tensor, eps: float = 1.0, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
+    """[B, T] -> log(eps + |STFT|^2) [B, F, frames]; Hann window, no centring."""
+    window = torch.hann_window(n_fft, device=wav.device, dtype=torch.float32)
+    spec = torch.stft(wav.float(), n_fft, hop, window=window, center=False, return_complex=True)
+    return torch.log(eps + spec.real.square() + spec.imag.square())
+
+
+def spectral_loss(output: torch.Tensor, target: torch.Tensor, eps: float = 1.0,
+                  reduction: str = "mean") -> torch.Tensor:
+    """SING's loss: L1 between log power spectrograms; phase-free. reduction 'none' gives [B]."""
+    diff = (log_power_spectrogram(output, eps) - log_power_spectrogram(target, eps)).abs()
+    return diff.mean() if reduction == "mean" else diff.flatten(1).mean(1)
+
+
+def waveform_loss(output: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """The ablation: mean squared error on samples."""
+    diff = (output.float() - target.float()).square()
+    return diff.mean() if reduction == "mean" else diff.flatten(1).mean(1)
+
+
+def waveform_l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute sample error per note [B]."""
+    return (output.float() - target.float()).abs().flatten(1).mean(1)
+
+
+LOSSES = {"spectral": spectral_loss, "waveform": waveform_loss}
+
+
+def loss_function(name: str):
+    if name not in LOSSES:
+        raise KeyError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+    return LOSSES[name]
+
+
+def rms(wav: torch.Tensor) -> torch.Tensor:
+    return wav.float().square().mean(-1).sqrt()
+
+
+def fade(length: int, device=None) -> torch.Tensor:
+    """A raised-cosine ramp 0 -> 1 of `length` samples, for click-free starts and stops."""
+    t = torch.linspace(0, 1, length, device=device)
+    return 0.5 - 0.5 * torch.cos(torch.pi * t)
+
+
+def pad_or_trim(wav: torch.Tensor, length: int) -> torch.Tensor:
+    if wav.shape[-1] >= length:
+        return wav[..., :length]
+    return F.pad(wav, (0, length - wav.shape[-1]))

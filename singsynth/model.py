@@ -1,0 +1,221 @@
+"""SING: embeddings and LSTM sequence generator, convolutional decoder, pretraining encoder.
+
+Défossez, Zeghidour, Usunier, Bottou, Bach, "SING: Symbol-to-Instrument Neural Generator",
+NeurIPS 2018 (arXiv:1810.09785).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import VELOCITY_CLASSES, ModelConfig
+
+
+def squared_hann(length: int) -> torch.Tensor:
+    return torch.hann_window(length, periodic=False) ** 2
+
+
+def velocity_weights(velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MIDI velocities [B] (1..127) -> interpolation weights over the classes [B, 5] and gains [B].
+
+    Between two classes the embedding is interpolated linearly, so 90 is not snapped to 100;
+    at a class value it is that class's embedding exactly. Below 25 the 25 embedding is used
+    and the waveform is scaled by (v / 25) ** 2, the usual square-law velocity curve.
+    """
+    classes = torch.tensor(VELOCITY_CLASSES, dtype=torch.float32, device=velocity.device)
+    v = velocity.to(torch.float32).clamp(1, 127)
+    gain = torch.where(v < classes[0], (v / classes[0]) ** 2, torch.ones_like(v))
+    v = v.clamp(min=float(classes[0]))
+    upper = torch.searchsorted(classes, v, right=False).clamp(1, len(classes) - 1)
+    lower = upper - 1
+    t = (v - classes[lower]) / (classes[upper] - classes[lower])
+    weights = torch.zeros(v.shape[0], len(classes), device=velocity.device)
+    weights.scatter_(1, lower[:, None], (1 - t)[:, None])
+    weights.scatter_add_(1, upper[:, None], t[:, None])
+    return weights, gain
+
+
+class SequenceGenerator(nn.Module):
+    """(instrument, pitch, velocity) -> one embedding per frame [B, D, T], not autoregressive."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.instrument = nn.Embedding(config.n_instruments, config.instrument_dim)
+        self.pitch = nn.Embedding(128, config.pitch_dim)
+        self.velocity = nn.Embedding(len(VELOCITY_CLASSES), config.velocity_dim)
+        self.time = nn.Embedding(config.steps, config.time_dim) if config.time_dim else None
+        inputs = config.instrument_dim + config.pitch_dim + config.velocity_dim + config.time_dim
+        self.lstm = nn.LSTM(inputs, config.lstm_hidden, config.lstm_layers, batch_first=True)
+        self.output = nn.Linear(config.lstm_hidden, config.embedding_dim)
+
+    def conditioning(self, instrument_weights: torch.Tensor, pitch: torch.Tensor,
+                     velocity_weights: torch.Tensor) -> torch.Tensor:
+        """Weights over instruments [B, I], pitches [B], weights over velocity classes [B, 5] -> [B, C]."""
+        return torch.cat([
+            instrument_weights @ self.instrument.weight,
+            self.pitch(pitch),
+            velocity_weights @ self.velocity.weight,
+        ], dim=1)
+
+    def forward(self, conditioning: torch.Tensor, start: int = 0, steps: int | None = None,
+                state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """Run steps [start, start + steps); returns embeddings [B, D, steps] and the LSTM state."""
+        steps = self.config.steps - start if steps is None else steps
+        x = conditioning[:, None, :].expand(-1, steps, -1)  # [B, T, C]
+        if self.time is not None:
+            t = self.time.weight[start:start + steps][None].expand(x.shape[0], -1, -1)
+            x = torch.cat([x, t], dim=2)
+        y, state = self.lstm(x, state)
+        return self.output(y).transpose(1, 2), state
+
+
+class Decoder(nn.Module):
+    """Embeddings [B, D, T] -> waveform: windowed 1024-sample frames overlapped at stride 256."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.context = config.decoder_kernel // 2
+        layers: list[nn.Module] = [nn.Conv1d(config.embedding_dim, config.hidden, config.decoder_kernel), nn.ReLU()]
+        for _ in range(config.pointwise_layers):
+            layers += [nn.Conv1d(config.hidden, config.hidden, 1), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.synthesis = nn.ConvTranspose1d(config.hidden, 1, config.frame, config.stride)
+        self.register_buffer("window", squared_hann(config.frame), persistent=False)
+
+    def frames(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Embeddings with `context` extra steps each side [B, D, T + 2c] -> overlap-added [B, (T-1)*stride+frame].
+
+        Without the output bias: it belongs once to each sample, not once to each frame."""
+        kernel = self.synthesis.weight * self.window
+        return F.conv_transpose1d(self.body(embeddings), kernel, None, self.config.stride)[:, 0]
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """[B, D, steps] -> the note [B, note_samples]."""
+        padded = F.pad(embeddings, (self.context, self.context))
+        wav = self.frames(padded)
+        pad = self.config.padding
+        return wav[:, pad:pad + self.config.note_samples] + self.synthesis.bias
+
+
+class Encoder(nn.Module):
+    """Waveform [B, note_samples] -> embeddings [B, D, steps]; only used to pretrain the decoder."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.analysis = nn.Conv1d(1, config.hidden, config.frame, config.stride)
+        layers: list[nn.Module] = [nn.ReLU()]
+        for _ in range(config.pointwise_layers):
+            layers += [nn.Conv1d(config.hidden, config.hidden, 1), nn.ReLU()]
+        layers.append(nn.Conv1d(config.hidden, config.embedding_dim, 1))
+        self.body = nn.Sequential(*layers)
+        self.register_buffer("window", squared_hann(config.frame), persistent=False)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(wav, (self.config.padding, self.config.padding))[:, None]
+        kernel = self.analysis.weight * self.window
+        return self.body(F.conv1d(padded, kernel, self.analysis.bias, self.config.stride))
+
+
+@dataclass
+class StreamState:
+    """What a note in progress carries from one chunk to the next."""
+    conditioning: torch.Tensor
+    gain: torch.Tensor
+    lstm: tuple[torch.Tensor, torch.Tensor] | None
+    step: int  # LSTM steps done
+    embeddings: torch.Tensor  # [B, D, k]: the steps not yet decoded, with the context before them
+    decoded: int  # frames decoded
+    tail: torch.Tensor  # [B, frame - stride]: overlap-add still waiting for later frames
+    emitted: int  # padded-waveform samples handed out or skipped
+
+
+class SING(nn.Module):
+    """The generator used to play: sequence generator + decoder (the encoder lives apart)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.sequence = SequenceGenerator(config)
+        self.decoder = Decoder(config)
+
+    def forward(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
+        """Instrument weights [B, I], MIDI pitches [B], MIDI velocities [B] -> notes [B, note_samples]."""
+        vel_weights, gain = velocity_weights(velocity)
+        embeddings, _ = self.sequence(self.sequence.conditioning(instrument_weights, pitch, vel_weights))
+        return self.decoder(embeddings) * gain[:, None]
+
+    def instrument_weights(self, instruments: torch.Tensor) -> torch.Tensor:
+        """Instrument indices [B] -> one-hot weights [B, I]."""
+        return F.one_hot(instruments, self.config.n_instruments).to(self.decoder.window.dtype)
+
+    # -- streaming: a note chunk by chunk, whose concatenation equals forward() --
+
+    def start_stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor,
+                     velocity: torch.Tensor) -> StreamState:
+        vel_weights, gain = velocity_weights(velocity)
+        cond = self.sequence.conditioning(instrument_weights, pitch, vel_weights)
+        batch, c = cond.shape[0], self.decoder.context
+        zeros = cond.new_zeros
+        return StreamState(cond, gain, None, 0, zeros(batch, self.config.embedding_dim, c), 0,
+                           zeros(batch, self.config.frame - self.config.stride), 0)
+
+    def stream_chunk(self, state: StreamState, steps: int) -> torch.Tensor:
+        """Advance the LSTM by `steps` and return the note samples now final [B, n] (n may be 0)."""
+        cfg, c = self.config, self.decoder.context
+        steps = min(steps, cfg.steps - state.step)
+        new, state.lstm = self.sequence(state.conditioning, state.step, steps, state.lstm)
+        state.step += steps
+        emb = torch.cat([state.embeddings, new], dim=2)
+        if state.step == cfg.steps:  # the end: the last frames see zero padding after them
+            emb = F.pad(emb, (0, c))
+        ready = emb.shape[2] - 2 * c  # frames whose whole context is known
+        if ready <= 0:
+            state.embeddings = emb
+            return state.conditioning.new_zeros(emb.shape[0], 0)
+        wav = self.decoder.frames(emb[:, :, :ready + 2 * c])  # [B, (ready-1)*stride + frame]
+        overlap = cfg.frame - cfg.stride
+        wav[:, :overlap] += state.tail
+        state.embeddings = emb[:, :, ready:]
+        state.decoded += ready
+        final = wav[:, :ready * cfg.stride] if state.decoded < cfg.steps else wav
+        state.tail = wav[:, ready * cfg.stride:]
+        # keep only the note: drop the padding before it and after it
+        start = state.emitted
+        state.emitted += final.shape[1]
+        lo = max(cfg.padding - start, 0)
+        hi = min(cfg.padding + cfg.note_samples - start, final.shape[1])
+        return (final[:, lo:max(hi, lo)] + self.decoder.synthesis.bias) * state.gain[:, None]
+
+    def stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor,
+               first_steps: int = 8, steps: int = 64) -> Iterator[torch.Tensor]:
+        """Yield a note chunk by chunk: a few frames first, then larger chunks."""
+        state = self.start_stream(instrument_weights, pitch, velocity)
+        chunk = first_steps
+        while state.step < self.config.steps:
+            out = self.stream_chunk(state, chunk)
+            chunk = steps
+            if out.shape[1]:
+                yield out
+
+
+class Autoencoder(nn.Module):
+    """Encoder + decoder: the first training stage."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(wav))
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
