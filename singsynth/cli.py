@@ -1,0 +1,48 @@
+"""The singsynth command line: parse arguments, call the library. main(argv=None) for tests."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+
+logger = logging.getLogger("singsynth")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def add_preset_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=None, help="preset name in presets/ or a preset folder (default: default)")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="singsynth", description="A MIDI-driven neural synthesizer (SING).")
+    parser.add_argument("--version", action="version", version=f"singsynth {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from . import commands
+    commands.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s: %(message)s" if args.verbose else "%(message)s")
+    from .preset import PresetError
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, PresetError) as exc:
+        print(f"singsynth {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"singsynth {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
