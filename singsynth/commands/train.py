@@ -1,0 +1,119 @@
+"""singsynth train: the three SING stages on an NSynth-format folder, ending in a preset."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from pathlib import Path
+
+from ..cli import UsageError
+
+logger = logging.getLogger(__name__)
+
+
+def default_checkpoint_dir(out: Path) -> Path:
+    """Under the user's cache folder, one per output preset, outside the repository."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:12]
+    return cache / "singsynth" / "train" / f"{out.name}-{key}"
+
+
+def parse_epochs(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 0:
+        raise UsageError(f"--epochs {text!r}: give three counts AE,SEQ,E2E such as 50,50,20")
+    return values  # type: ignore[return-value]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a SING model on an NSynth-format folder; writes a preset")
+    p.add_argument("--data", required=True, help="NSynth-format folder (examples.json + audio/)")
+    p.add_argument("--out", required=True, help="preset folder to write")
+    p.add_argument("--config", default="sing-cpu", help="model size (see `singsynth info`); default sing-cpu")
+    p.add_argument("--epochs", default="50,50,20", help="epochs of the three stages AE,SEQ,E2E (default 50,50,20)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA")
+    p.add_argument("--checkpoint", help="checkpoint folder (default under ~/.cache/singsynth/train); "
+                                        "training resumes from it by itself")
+    p.add_argument("--checkpoint-every", type=float, default=180.0, help="seconds between checkpoints (default 180)")
+    p.add_argument("--autoencoder-loss", choices=("spectral", "waveform"), default="spectral",
+                   help="stage 1 loss (paper code: spectral; paper text: waveform)")
+    p.add_argument("--end-to-end-loss", choices=("spectral", "waveform"), default="spectral",
+                   help="stage 3 loss (waveform is the paper's ablation)")
+    p.add_argument("--eps", type=float, default=1.0, help="epsilon inside the log of the spectral loss (paper: 1)")
+    p.add_argument("--no-time-embedding", action="store_true", help="the paper's ablation without time embedding")
+    p.add_argument("--no-normalize", action="store_true", help="train at the data's own loudness")
+    p.add_argument("--target-rms", type=float, default=0.1, help="loudness the data is scaled to for training")
+    p.add_argument("--max-steps", type=int, default=0, help="cap on steps per epoch (0: whole epochs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--instruments", help="comma-separated instrument ids or names to keep")
+    p.add_argument("--pitches", help="pitch range to keep, such as 36-84")
+    p.add_argument("--license", default="", help="licence of the source data, stored in the preset")
+    p.add_argument("--name", help="preset name (default: the folder name)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _pitch_range(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        lo, hi = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise UsageError(f"--pitches {text!r}: give a range such as 36-84") from None
+    if not 0 <= lo <= hi <= 127:
+        raise UsageError(f"--pitches {text!r}: MIDI pitches run 0..127")
+    return lo, hi
+
+
+def run(args) -> int:
+    from ..checkpoint import CheckpointError
+    from ..config import CONFIGS
+    from ..data import DataError, NSynthData
+    from ..solver import TrainConfig, Trainer
+    from ..training_preset import write_preset
+
+    if args.config not in CONFIGS:
+        raise UsageError(f"unknown config {args.config!r}; known: {', '.join(CONFIGS)}")
+    if args.device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    try:
+        data = NSynthData(args.data, instruments=args.instruments.split(",") if args.instruments else None,
+                          pitches=_pitch_range(args.pitches))
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out)
+    train_args = TrainConfig(
+        config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size, lr=args.lr,
+        autoencoder_loss=args.autoencoder_loss, end_to_end_loss=args.end_to_end_loss, eps=args.eps,
+        time_embedding=not args.no_time_embedding, normalize=not args.no_normalize, target_rms=args.target_rms,
+        max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
+        bf16=args.bf16, progress=not args.quiet)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir(out)
+    started = time.time()
+    try:
+        trainer = Trainer(data, train_args, checkpoint / "checkpoint.safetensors")
+        trainer.resume()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    except RuntimeError as exc:  # a checkpoint from another model size or dataset
+        raise UsageError(f"{checkpoint}: checkpoint does not fit this run ({str(exc).splitlines()[0]}); "
+                         f"use another --checkpoint or delete it") from None
+    logger.info("checkpoint: %s", checkpoint)
+    history = trainer.train()
+    if trainer.rank == 0:
+        write_preset(out, trainer, data, history, name=args.name or out.name, license=args.license)
+        logger.info("preset written to %s (%.0f s)", out, time.time() - started)
+    return 0

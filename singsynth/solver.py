@@ -1,0 +1,300 @@
+"""The three training stages of SING, with checkpoints that survive a SIGKILL, on CPU, CUDA or DDP.
+
+1. autoencoder: encoder + decoder reconstruct the note;
+2. sequence: the LSTM learns the frozen encoder's embeddings (truncated back-propagation);
+3. end to end: LSTM + decoder on the spectral loss.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import dsp
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import get_config
+from .model import SING, Autoencoder, Encoder, velocity_weights
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("autoencoder", "sequence", "end_to_end")
+
+
+@dataclass
+class TrainConfig:
+    config: str = "sing-cpu"  # named model size
+    epochs: tuple[int, int, int] = (50, 50, 20)  # per stage, as in the paper's code
+    batch_size: int = 64  # paper: 256; its code: 64
+    lr: float = 3e-4  # Adam, all stages
+    autoencoder_loss: str = "spectral"  # the paper's code; its text says "waveform"
+    end_to_end_loss: str = "spectral"  # "waveform" is the ablation
+    eps: float = 1.0  # inside log(eps + |STFT|^2)
+    tbptt: int = 32  # truncated back-propagation steps in stage 2
+    time_embedding: bool = True  # False is the paper's ablation
+    normalize: bool = True  # scale the data to target_rms; the preset restores it
+    target_rms: float = 0.1
+    max_steps: int = 0  # cap on steps per epoch (0: whole epochs); for quick runs
+    valid_notes: int = 256  # validation subset size, for a quick figure each epoch
+    checkpoint_every: float = 180.0  # seconds
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = False  # CUDA autocast
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) under torchrun, else (0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world
+
+
+class Trainer:
+    """Holds the data on the device, the three models, and the loop over stages."""
+
+    def __init__(self, data, args: TrainConfig, checkpoint: Path):
+        self.args = args
+        self.data = data
+        self.rank, self.world = _distributed()
+        if self.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if args.device.startswith("cuda") else "gloo"
+            torch.distributed.init_process_group(backend)
+        if args.device.startswith("cuda") and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device(args.device)
+        torch.manual_seed(args.seed)
+        self.checkpoint = checkpoint
+        self.config = get_config(args.config, n_instruments=len(data.instruments),
+                                 time_dim=get_config(args.config).time_dim if args.time_embedding else 0)
+        self.sing = SING(self.config).to(self.device)
+        self.encoder = Encoder(self.config).to(self.device)
+        self.optimizers = {
+            "autoencoder": torch.optim.Adam(list(self.encoder.parameters()) + list(self.sing.decoder.parameters()), args.lr),
+            "sequence": torch.optim.Adam(self.sing.sequence.parameters(), args.lr),
+            "end_to_end": torch.optim.Adam(self.sing.parameters(), args.lr),
+        }
+        self.progress = {"stage": 0, "epoch": 0, "step": 0, "history": [], "seconds": 0.0}
+        self._prepared: str | None = None
+        self._load_data()
+
+    # -- data, kept whole on the device so that loading never waits --
+
+    def _load_data(self) -> None:
+        train, valid = self.data.split("train"), self.data.split("valid")
+        if not train:
+            raise ValueError(f"{self.data.root}: no training notes after the split")
+        audio = torch.from_numpy(self.data.load_audio(train + valid, progress=self.args.progress and self.rank == 0))
+        notes = [self.data.notes[i] for i in train + valid]
+        self.labels = {
+            "instrument": torch.tensor([n.instrument for n in notes], device=self.device),
+            "pitch": torch.tensor([n.pitch for n in notes], device=self.device),
+            "velocity": torch.tensor([n.velocity for n in notes], dtype=torch.float32, device=self.device),
+        }
+        self.audio = audio.to(self.device)  # int16 [N, T]: a quarter of float32
+        self.train_index = torch.arange(len(train))
+        generator = torch.Generator().manual_seed(self.args.seed)
+        valid_index = torch.arange(len(train), len(train) + len(valid))
+        self.valid_index = valid_index[torch.randperm(len(valid), generator=generator)[:self.args.valid_notes]]
+        if self.args.normalize:
+            sample = audio[self.train_index[torch.randperm(len(train), generator=generator)[:1024]]].float() / 32768
+            mean_rms = float(dsp.rms(sample).mean())
+            self.gain = self.args.target_rms / max(mean_rms, 1e-6)
+        else:
+            self.gain = 1.0
+        logger.info("data: %d training notes, %d validation notes, %d instruments; loudness gain %.2f",
+                    len(train), len(valid), len(self.data.instruments), self.gain)
+
+    def _batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        idx = index.to(self.device)
+        wav = self.audio[idx].float() * (self.gain / 32768)
+        return {"wav": wav, **{k: v[idx] for k, v in self.labels.items()}}
+
+    def _conditioning(self, batch: dict) -> torch.Tensor:
+        vel_weights, _ = velocity_weights(batch["velocity"])
+        return self.sing.sequence.conditioning(self.sing.instrument_weights(batch["instrument"]), batch["pitch"], vel_weights)
+
+    def _autocast(self):
+        if self.args.bf16 and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _loss(self, name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if name == "spectral":
+            return dsp.spectral_loss(output, target, eps=self.args.eps)
+        return dsp.waveform_loss(output, target)
+
+    # -- one step of each stage; each returns the loss as a float --
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if self.world > 1:
+            return nn.parallel.DistributedDataParallel(module, device_ids=[self.device] if self.device.type == "cuda" else None)
+        return module
+
+    def _step_autoencoder(self, batch: dict) -> float:
+        with self._autocast():
+            out = self.autoencoder(batch["wav"])
+        loss = self._loss(self.args.autoencoder_loss, out.float(), batch["wav"])
+        self._optimize("autoencoder", loss)
+        return loss.item()
+
+    def _step_sequence(self, batch: dict) -> float:
+        target = self.embeddings[batch["index"]]  # [B, D, steps]
+        state, total, chunks = None, 0.0, 0
+        for start in range(0, self.config.steps, self.args.tbptt):
+            steps = min(self.args.tbptt, self.config.steps - start)
+            with self._autocast():
+                out, state = self.sequence(self._conditioning(batch), start, steps, state)
+            loss = F.mse_loss(out.float(), target[:, :, start:start + steps])
+            self._optimize("sequence", loss)
+            state = tuple(s.detach() for s in state)  # truncate the gradient here
+            total, chunks = total + loss.item(), chunks + 1
+        return total / chunks
+
+    def _step_end_to_end(self, batch: dict) -> float:
+        with self._autocast():
+            out = self.generator(self.sing.instrument_weights(batch["instrument"]), batch["pitch"], batch["velocity"])
+        loss = self._loss(self.args.end_to_end_loss, out.float(), batch["wav"])
+        self._optimize("end_to_end", loss)
+        return loss.item()
+
+    def _optimize(self, stage: str, loss: torch.Tensor) -> None:
+        optimizer = self.optimizers[stage]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def _validate(self, stage: str) -> float | None:
+        if not len(self.valid_index):
+            return None
+        losses = []
+        for chunk in self.valid_index.split(self.args.batch_size):
+            batch = self._batch(chunk)
+            with self._autocast():
+                if stage == "autoencoder":
+                    out = Autoencoder(self.encoder, self.sing.decoder)(batch["wav"])
+                elif stage == "sequence":
+                    out, _ = self.sing.sequence(self._conditioning(batch))
+                    losses.append(F.mse_loss(out.float(), self.encoder(batch["wav"]).float()).item() * len(chunk))
+                    continue
+                else:
+                    out = self.sing(self.sing.instrument_weights(batch["instrument"]), batch["pitch"], batch["velocity"])
+            loss = self._loss("spectral", out.float(), batch["wav"])
+            losses.append(loss.item() * len(chunk))
+        return sum(losses) / len(self.valid_index)
+
+    # -- the loop --
+
+    def _prepare_stage(self, stage: str) -> None:
+        if stage == self._prepared:
+            return
+        self._prepared = stage
+        if stage == "autoencoder":
+            self.autoencoder = self._wrap(Autoencoder(self.encoder, self.sing.decoder))
+        elif stage == "sequence":
+            self.encoder.eval()
+            self.embeddings = self._encode_training_notes()
+            self.sequence = self._wrap(self.sing.sequence)
+        else:
+            self.generator = self._wrap(self.sing)
+
+    @torch.no_grad()
+    def _encode_training_notes(self) -> torch.Tensor:
+        """The frozen encoder's embeddings of every training note, computed once."""
+        out = [self.encoder(self._batch(chunk)["wav"]).float() for chunk in self.train_index.split(self.args.batch_size)]
+        return torch.cat(out)
+
+    def _save(self) -> None:
+        if self.rank == 0:
+            modules = {"sing": self.sing, "encoder": self.encoder}
+            save_checkpoint(self.checkpoint, modules, self.optimizers, {**self.progress, "gain": self.gain})
+
+    def resume(self) -> bool:
+        if not self.checkpoint.is_file():
+            return False
+        progress = load_checkpoint(self.checkpoint, {"sing": self.sing, "encoder": self.encoder}, self.optimizers)
+        progress.pop("gain", None)
+        self.progress = progress
+        logger.info("resuming from %s: stage %d (%s), epoch %d, step %d", self.checkpoint,
+                    progress["stage"] + 1, STAGES[min(progress["stage"], 2)], progress["epoch"] + 1, progress["step"])
+        return True
+
+    def _epoch_order(self, stage: int, epoch: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.args.seed * 1000 + stage * 100 + epoch)
+        order = self.train_index[torch.randperm(len(self.train_index), generator=generator)]
+        return order[self.rank::self.world]  # each rank its shard
+
+    def train(self) -> list[dict]:
+        from tqdm import tqdm
+        args, steps_fn = self.args, {"autoencoder": self._step_autoencoder, "sequence": self._step_sequence,
+                                     "end_to_end": self._step_end_to_end}
+        last_save = time.monotonic()
+        started = time.monotonic() - self.progress["seconds"]
+        per_rank_batch = max(1, args.batch_size // self.world)
+        while self.progress["stage"] < len(STAGES):
+            stage_index = self.progress["stage"]
+            stage = STAGES[stage_index]
+            if self.progress["epoch"] >= args.epochs[stage_index]:
+                self.progress.update(stage=stage_index + 1, epoch=0, step=0)
+                continue
+            self._prepare_stage(stage)
+            self.sing.train()
+            self.encoder.train(stage == "autoencoder")
+            epoch = self.progress["epoch"]
+            order = self._epoch_order(stage_index, epoch)
+            batches = math.ceil(len(order) / per_rank_batch)
+            if args.max_steps:
+                batches = min(batches, args.max_steps)
+            bar = tqdm(total=batches, initial=self.progress["step"], desc=f"{stage} {epoch + 1}/{args.epochs[stage_index]}",
+                       disable=not args.progress or self.rank != 0, leave=False, file=sys.stderr)
+            losses = []
+            for step in range(self.progress["step"], batches):
+                index = order[step * per_rank_batch:(step + 1) * per_rank_batch]
+                batch = self._batch(index)
+                batch["index"] = index.to(self.device)  # training notes come first in self.audio
+                losses.append(steps_fn[stage](batch))
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+                self.progress["step"] = step + 1
+                if time.monotonic() - last_save > args.checkpoint_every:
+                    self.progress["seconds"] = time.monotonic() - started
+                    self._save()
+                    last_save = time.monotonic()
+            bar.close()
+            self.sing.eval()
+            self.encoder.eval()
+            valid = self._validate(stage)
+            record = {"stage": stage, "epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
+                      "valid_loss": valid, "seconds": round(time.monotonic() - started, 1)}
+            self.progress["history"].append(record)
+            logger.info("%s epoch %d/%d: train %.4f, valid %s (%.0f s)", stage, epoch + 1, args.epochs[stage_index],
+                        record["train_loss"] or float("nan"), "n/a" if valid is None else f"{valid:.4f}",
+                        record["seconds"])
+            self.progress.update(epoch=epoch + 1, step=0, seconds=time.monotonic() - started)
+            self._save()
+            last_save = time.monotonic()
+        return self.progress["history"]
+
+    def hardware(self) -> str:
+        if self.device.type == "cuda":
+            return f"{self.world} x {torch.cuda.get_device_name(self.device)}"
+        return f"{os.cpu_count()} CPU cores ({platform.machine()}), {self.world} process(es)"
+
+    def recipe(self) -> dict:
+        values = asdict(self.args)
+        for key in ("progress", "device", "extra"):
+            values.pop(key)
+        return {**values, "stage_2": "truncated back-propagation", "optimizer": "Adam"}

@@ -1,0 +1,98 @@
+"""The SING model: shapes, the paper's size, streaming, velocity interpolation, blends."""
+import pytest
+import torch
+
+from singsynth.config import VELOCITY_CLASSES, get_config
+from singsynth.model import SING, Encoder, count_parameters, velocity_weights
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return SING(get_config("sing-tiny", n_instruments=3)).eval()
+
+
+def test_paper_size_has_the_published_parameter_count():
+    # NSynth-train has about 1,000 instruments; the paper gives about 63.7 M without the encoder.
+    model = SING(get_config("sing-paper", n_instruments=1006))
+    assert count_parameters(model) == pytest.approx(63.7e6, rel=0.005)
+    lstm = count_parameters(model.sequence.lstm) + count_parameters(model.sequence.output)
+    assert lstm == pytest.approx(21.1e6, rel=0.01)
+    assert count_parameters(model.decoder) == pytest.approx(42.5e6, rel=0.005)
+    assert count_parameters(Encoder(model.config)) == pytest.approx(38.3e6, rel=0.005)
+
+
+def test_paper_framing_gives_265_steps():
+    cfg = get_config("sing-paper")
+    assert cfg.steps == 265
+    assert cfg.padded_samples == 64_000 + 2 * 2304
+
+
+def test_shapes(tiny):
+    with torch.no_grad():
+        w = tiny.instrument_weights(torch.tensor([0, 1, 2]))
+        out = tiny(w, torch.tensor([40, 60, 80]), torch.tensor([25, 90, 127]))
+        emb = Encoder(tiny.config)(out)
+    assert out.shape == (3, 64_000)
+    assert emb.shape == (3, tiny.config.embedding_dim, 265)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("first,steps", [(8, 64), (1, 1), (3, 17), (265, 265)])
+def test_stream_concatenation_equals_whole_note(tiny, first, steps):
+    w = tiny.instrument_weights(torch.tensor([0, 2]))
+    pitch, vel = torch.tensor([60, 45]), torch.tensor([100, 12])
+    with torch.no_grad():
+        whole = tiny(w, pitch, vel)
+        chunks = list(tiny.stream(w, pitch, vel, first_steps=first, steps=steps))
+    streamed = torch.cat(chunks, dim=1)
+    assert streamed.shape == whole.shape
+    rel = (streamed - whole).abs().max() / whole.abs().max()
+    assert rel < 1e-5
+    if first < 265:
+        assert len(chunks) > 1 and chunks[0].shape[1] < 64_000  # sound starts before the note is done
+
+
+def test_velocity_interpolation_hits_the_classes_exactly():
+    weights, gain = velocity_weights(torch.tensor(VELOCITY_CLASSES))
+    assert torch.equal(weights, torch.eye(5))
+    assert torch.equal(gain, torch.ones(5))
+
+
+def test_velocity_between_classes_is_interpolated_not_snapped():
+    weights, _ = velocity_weights(torch.tensor([90, 60]))
+    assert weights[0].tolist() == pytest.approx([0, 0, 0.4, 0.6, 0])
+    assert weights[1].tolist() == pytest.approx([0, 0.6, 0.4, 0, 0])
+
+
+def test_velocity_below_25_uses_the_25_embedding_with_a_square_law_gain():
+    weights, gain = velocity_weights(torch.tensor([1, 10, 24]))
+    assert torch.equal(weights[:, 0], torch.ones(3))
+    assert gain.tolist() == pytest.approx([(1 / 25) ** 2, (10 / 25) ** 2, (24 / 25) ** 2])
+
+
+def test_quiet_velocity_scales_the_25_note(tiny):
+    w = tiny.instrument_weights(torch.tensor([1, 1]))
+    with torch.no_grad():
+        out = tiny(w, torch.tensor([60, 60]), torch.tensor([25, 5]))
+    assert torch.allclose(out[1], out[0] * (5 / 25) ** 2, atol=1e-7)
+
+
+def test_blend_weights_mix_instrument_embeddings(tiny):
+    blend = torch.tensor([[0.7, 0.3, 0.0]])
+    cond = tiny.sequence.conditioning(blend, torch.tensor([60]), torch.eye(5)[[3]])
+    table = tiny.sequence.instrument.weight
+    expected = 0.7 * table[0] + 0.3 * table[1]
+    assert torch.allclose(cond[0, :table.shape[1]], expected)
+    with torch.no_grad():
+        a = tiny(blend, torch.tensor([60]), torch.tensor([100]))
+        b = tiny(tiny.instrument_weights(torch.tensor([0])), torch.tensor([60]), torch.tensor([100]))
+    assert not torch.allclose(a, b)
+
+
+def test_no_time_embedding_ablation_builds_and_runs():
+    model = SING(get_config("sing-unittest", n_instruments=2, time_dim=0)).eval()
+    assert model.sequence.time is None
+    with torch.no_grad():
+        out = model(model.instrument_weights(torch.tensor([1])), torch.tensor([60]), torch.tensor([50]))
+    assert out.shape == (1, 64_000)
