@@ -1,0 +1,172 @@
+"""The producer loop: MIDI events -> Engine.process -> ring buffer, with a status line and a clean stop."""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from .audio import RingBuffer
+
+logger = logging.getLogger(__name__)
+
+# Notes still sound for a moment after all-notes-off; render that much before closing the stream.
+RELEASE_SECONDS = 0.3
+# After the last event of a file, wait at most this long for the voices to end (a SING note lasts 4 s).
+TAIL_SECONDS = 5.0
+
+
+class EngineLike(Protocol):
+    def process(self, events: Sequence[tuple[int, object]], frames: int) -> np.ndarray: ...
+    def all_notes_off(self) -> None: ...
+    @property
+    def stats(self) -> dict: ...
+
+
+@dataclass
+class Summary:
+    blocks: int = 0
+    events: int = 0
+    late_events: int = 0  # live events that waited longer than a block before being placed
+    underruns: int = 0
+    missing_frames: int = 0
+
+    def line(self) -> str:
+        return (f"{self.events} MIDI events, {self.blocks} blocks, {self.underruns} underruns "
+                f"({self.missing_frames} frames of silence)")
+
+
+def status_line(stats: dict, ring: RingBuffer) -> str:
+    """One line for the terminal: what is sounding and whether audio keeps up."""
+    hits, misses = int(stats.get("cache_hits", 0)), int(stats.get("cache_misses", 0))
+    return (f"voices {int(stats.get('voices', 0)):3d} | cache {hits} hits {misses} misses | "
+            f"underruns {ring.underruns}")
+
+
+class Producer:
+    """Renders `block` frames at a time ahead of the device and keeps `target_blocks` of them in the ring:
+    more is safer, fewer is less latency. Runs in the caller's thread; the device callback only copies."""
+
+    def __init__(self, engine: EngineLike, ring: RingBuffer, sample_rate: int, block: int = 256,
+                 target_blocks: int = 2, status: Callable[[str], None] | None = None,
+                 status_interval: float = 0.25):
+        if target_blocks * block > ring.capacity:
+            raise ValueError(f"ring of {ring.capacity} frames cannot hold {target_blocks} blocks of {block}")
+        self.engine = engine
+        self.ring = ring
+        self.sample_rate = sample_rate
+        self.block = block
+        self.target = target_blocks * block
+        self.status = status
+        self.status_interval = status_interval
+        self.summary = Summary()
+        self._next_status = 0.0
+
+    # -- the two sources of events --
+
+    def run_live(self, messages: "queue.Queue[tuple[float, object]]", stop: threading.Event,
+                 clock: Callable[[], float] = time.monotonic) -> Summary:
+        """Play messages stamped on arrival (ports.stamping) until `stop` is set.
+
+        An event lands in the next block at the offset its arrival had within the last block period,
+        so key presses keep their spacing instead of snapping to block boundaries.
+        """
+        period = self.block / self.sample_rate
+
+        def events(_: int) -> list[tuple[int, object]]:
+            now = clock()
+            placed = []
+            while True:
+                try:
+                    stamp, message = messages.get_nowait()
+                except queue.Empty:
+                    break
+                offset = int((stamp - (now - period)) * self.sample_rate)
+                if offset < 0:
+                    self.summary.late_events += 1
+                placed.append((min(max(offset, 0), self.block - 1), message))
+            placed.sort(key=lambda e: e[0])
+            return placed
+
+        self._loop(events, lambda: stop.is_set())
+        return self._stop()
+
+    def run_schedule(self, timeline: Sequence[tuple[float, object]], stop: threading.Event,
+                     tail_seconds: float = TAIL_SECONDS) -> Summary:
+        """Play (seconds, message) events against the audio clock: an event at t seconds sounds
+        t * sample_rate frames after the first frame written, whatever the producer's own timing."""
+        pending = sorted(((round(t * self.sample_rate), m) for t, m in timeline), key=lambda e: e[0])
+        end = (pending[-1][0] if pending else 0) + int(tail_seconds * self.sample_rate)
+        start = self.ring.written
+        index = 0
+
+        def events(position: int) -> list[tuple[int, object]]:
+            nonlocal index
+            frame = position - start
+            placed = []
+            while index < len(pending) and pending[index][0] < frame + self.block:
+                placed.append((max(pending[index][0] - frame, 0), pending[index][1]))
+                index += 1
+            return placed
+
+        def finished() -> bool:
+            if stop.is_set():
+                return True
+            if index < len(pending):
+                return False
+            frame = self.ring.written - start
+            return frame >= end or (frame > self.block and int(self.engine.stats.get("voices", 0)) == 0)
+
+        self._loop(events, finished)
+        return self._stop()
+
+    # -- the loop --
+
+    def _loop(self, events: Callable[[int], list[tuple[int, object]]], finished: Callable[[], bool]) -> None:
+        # Sleep a fraction of a block: short enough to refill in time, long enough not to spin a core.
+        nap = self.block / self.sample_rate / 4
+        while not finished():
+            self._report()
+            if self.ring.available() >= self.target:
+                time.sleep(nap)
+                continue
+            placed = events(self.ring.written)
+            self._render(placed)
+
+    def _render(self, placed: list[tuple[int, object]]) -> None:
+        out = self.engine.process(placed, self.block)
+        self.summary.blocks += 1
+        self.summary.events += len(placed)
+        written = 0
+        while written < len(out):  # the ring holds far more than a block: this waits at most a moment
+            written += self.ring.write(out[written:])
+            if written < len(out):
+                time.sleep(self.block / self.sample_rate / 4)
+
+    def _report(self) -> None:
+        if self.status is None:
+            return
+        now = time.monotonic()
+        if now >= self._next_status:
+            self._next_status = now + self.status_interval
+            self.status(status_line(self.engine.stats, self.ring))
+
+    def _stop(self) -> Summary:
+        """All notes off, let their release play out, then stop counting underruns."""
+        self.engine.all_notes_off()
+        for _ in range(max(1, int(RELEASE_SECONDS * self.sample_rate / self.block))):
+            while self.ring.available() >= self.target:
+                time.sleep(self.block / self.sample_rate / 4)
+            self._render([])
+        # the device is left to drain what is queued; what it then lacks is the end, not an underrun
+        deadline = time.monotonic() + 4 * self.target / self.sample_rate + 0.1
+        while self.ring.available() > 0 and time.monotonic() < deadline:
+            time.sleep(self.block / self.sample_rate / 4)
+        self.ring.armed = False
+        self.summary.underruns = self.ring.underruns
+        self.summary.missing_frames = self.ring.missing
+        return self.summary
