@@ -1,0 +1,96 @@
+"""Training: the three stages run, a killed run resumes where it stopped, checkpoints stay readable."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from singsynth.checkpoint import PROGRESS_KEY
+from singsynth.cli import main
+from singsynth.preset import load_preset
+
+from synthetic import make_nsynth
+
+
+def train_args(data, out, checkpoint, *extra):
+    return ["train", "--data", str(data), "--out", str(out), "--config", "sing-unittest", "--epochs", "2,2,2",
+            "--batch-size", "4", "--checkpoint", str(checkpoint), "--quiet", *extra]
+
+
+def progress_of(path):
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()[PROGRESS_KEY])["progress"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_nsynth(tmp_path_factory.mktemp("nsynth"))
+
+
+@pytest.fixture(scope="module")
+def unbroken(data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("unbroken")
+    torch.set_num_threads(1)  # the same arithmetic as the subprocesses below
+    assert main(train_args(data, root / "preset", root / "ck")) == 0
+    return root
+
+
+def test_training_writes_a_complete_preset(unbroken):
+    preset = load_preset(unbroken / "preset")
+    meta = preset.meta
+    assert [i.id for i in preset.instruments] == ["synth_bright_001", "synth_sine_000"]
+    assert [h["stage"] for h in meta["training"]["history"]] == ["autoencoder"] * 2 + ["sequence"] * 2 + ["end_to_end"] * 2
+    assert set(meta["held_out"]) == {"valid", "test"}
+    assert meta["training"]["recipe"]["epochs"] == [2, 2, 2]
+    # training normalised loudness; the preset stores the gain that restores it
+    assert preset.output_gain == pytest.approx(1 / meta["training"]["loudness_gain"])
+
+
+def test_sigkill_then_resume_ends_where_an_unbroken_run_ends(data, unbroken, tmp_path):
+    checkpoint = tmp_path / "ck" / "checkpoint.safetensors"
+    cmd = [sys.executable, "-m", "singsynth.cli", *train_args(data, tmp_path / "preset", tmp_path / "ck",
+                                                              "--checkpoint-every", "0")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it in the middle of stage 2
+        if checkpoint.exists():
+            try:
+                if progress_of(checkpoint)["stage"] >= 1 and progress_of(checkpoint)["step"] >= 1:
+                    break
+            except Exception:
+                pass  # the rename is atomic, but the file may be replaced while we read it
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "preset").exists()
+    killed_at = progress_of(checkpoint)  # readable after the kill
+    assert killed_at["stage"] >= 1
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in resumed.stderr
+    assert "autoencoder epoch" not in resumed.stderr  # finished stages are not redone
+    a, b = load_preset(unbroken / "preset"), load_preset(tmp_path / "preset")
+    assert len(b.meta["training"]["history"]) == 6
+    for key, value in a.model.state_dict().items():
+        assert torch.allclose(value, b.model.state_dict()[key], atol=1e-3), key
+
+
+def test_checkpoint_from_another_model_size_is_refused(data, unbroken, tmp_path, capsys):
+    args = train_args(data, tmp_path / "p", unbroken / "ck")
+    args[args.index("sing-unittest")] = "sing-tiny"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "does not fit this run" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_arguments_exit_2(data, tmp_path, capsys):
+    assert main(train_args(data, tmp_path / "p", tmp_path / "ck", "--epochs", "1,2")) == 2
+    assert main(train_args(tmp_path / "missing", tmp_path / "p", tmp_path / "ck")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--epochs" in err[0] and "missing" in err[1]
