@@ -40,6 +40,11 @@ class Summary:
                 f"({self.missing_frames} frames of silence)")
 
 
+def engine_stats(engine: EngineLike) -> dict:
+    stats = engine.stats
+    return stats() if callable(stats) else stats
+
+
 def status_line(stats: dict, ring: RingBuffer) -> str:
     """One line for the terminal: what is sounding and whether audio keeps up."""
     hits, misses = int(stats.get("cache_hits", 0)), int(stats.get("cache_misses", 0))
@@ -53,7 +58,7 @@ class Producer:
 
     def __init__(self, engine: EngineLike, ring: RingBuffer, sample_rate: int, block: int = 256,
                  target_blocks: int = 2, status: Callable[[str], None] | None = None,
-                 status_interval: float = 0.25):
+                 status_interval: float = 0.25, alive: Callable[[], bool] | None = None):
         if target_blocks * block > ring.capacity:
             raise ValueError(f"ring of {ring.capacity} frames cannot hold {target_blocks} blocks of {block}")
         self.engine = engine
@@ -64,6 +69,8 @@ class Producer:
         self.status = status
         self.status_interval = status_interval
         self.summary = Summary()
+        # the device side can die under us (JACK server gone, device unplugged): stop rather than wait
+        self.alive = alive or (lambda: True)
         self._next_status = 0.0
 
     # -- the two sources of events --
@@ -92,7 +99,7 @@ class Producer:
             placed.sort(key=lambda e: e[0])
             return placed
 
-        self._loop(events, lambda: stop.is_set())
+        self._loop(events, stop.is_set)
         return self._stop()
 
     def run_schedule(self, timeline: Sequence[tuple[float, object]], stop: threading.Event,
@@ -119,7 +126,7 @@ class Producer:
             if index < len(pending):
                 return False
             frame = self.ring.written - start
-            return frame >= end or (frame > self.block and int(self.engine.stats.get("voices", 0)) == 0)
+            return frame >= end or (frame > self.block and int(engine_stats(self.engine).get("voices", 0)) == 0)
 
         self._loop(events, finished)
         return self._stop()
@@ -129,7 +136,7 @@ class Producer:
     def _loop(self, events: Callable[[int], list[tuple[int, object]]], finished: Callable[[], bool]) -> None:
         # Sleep a fraction of a block: short enough to refill in time, long enough not to spin a core.
         nap = self.block / self.sample_rate / 4
-        while not finished():
+        while not finished() and self.alive():
             self._report()
             if self.ring.available() >= self.target:
                 time.sleep(nap)
@@ -145,6 +152,8 @@ class Producer:
         while written < len(out):  # the ring holds far more than a block: this waits at most a moment
             written += self.ring.write(out[written:])
             if written < len(out):
+                if not self.alive():
+                    return
                 time.sleep(self.block / self.sample_rate / 4)
 
     def _report(self) -> None:
@@ -153,18 +162,19 @@ class Producer:
         now = time.monotonic()
         if now >= self._next_status:
             self._next_status = now + self.status_interval
-            self.status(status_line(self.engine.stats, self.ring))
+            self.status(status_line(engine_stats(self.engine), self.ring))
 
     def _stop(self) -> Summary:
         """All notes off, let their release play out, then stop counting underruns."""
         self.engine.all_notes_off()
-        for _ in range(max(1, int(RELEASE_SECONDS * self.sample_rate / self.block))):
-            while self.ring.available() >= self.target:
+        release_blocks = max(1, int(RELEASE_SECONDS * self.sample_rate / self.block)) if self.alive() else 0
+        for _ in range(release_blocks):
+            while self.ring.available() >= self.target and self.alive():
                 time.sleep(self.block / self.sample_rate / 4)
             self._render([])
         # the device is left to drain what is queued; what it then lacks is the end, not an underrun
         deadline = time.monotonic() + 4 * self.target / self.sample_rate + 0.1
-        while self.ring.available() > 0 and time.monotonic() < deadline:
+        while self.ring.available() > 0 and time.monotonic() < deadline and self.alive():
             time.sleep(self.block / self.sample_rate / 4)
         self.ring.armed = False
         self.summary.underruns = self.ring.underruns

@@ -1,0 +1,150 @@
+"""singsynth listen: play a live MIDI input (a keyboard, or a virtual port) through the audio output."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import queue
+import signal
+import sys
+import threading
+
+from ..cli import UsageError, add_preset_argument
+
+logger = logging.getLogger(__name__)
+
+# The JACK client PortAudio opens for the audio; the MIDI client is ports.CLIENT_NAME.
+JACK_AUDIO_CLIENT = "singsynth-out"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("listen", help="play a live MIDI input (keyboard or virtual port)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--port", help="MIDI input by number or name (substring ok); default: the first one")
+    source.add_argument("--virtual", metavar="NAME", help="open a virtual MIDI input NAME that others connect to")
+    p.add_argument("--morph", metavar="A,B", help="morph between two instruments A and B (names or GM numbers)")
+    add_live_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_live_arguments(p: argparse.ArgumentParser) -> None:
+    """Options listen and play share: the sound, the audio device, the status line."""
+    add_preset_argument(p)
+    p.add_argument("--instrument", help="instrument of the preset (name or number; default: by MIDI program)")
+    p.add_argument("--audio-device", help="audio output by number or name (see `singsynth ports`)")
+    p.add_argument("--rate", type=int, help="sample rate in Hz (default: the device's)")
+    p.add_argument("--blocksize", type=int, default=256, help="frames per audio block (default: 256)")
+    p.add_argument("--buffer", type=int, default=2, metavar="BLOCKS",
+                   help="blocks rendered ahead (default: 2); more is safer, fewer is less latency")
+    p.add_argument("--latency", default="low", help="device latency: low, high or seconds (default: low)")
+    p.add_argument("--polyphony", type=int, default=256, help="most voices at once (default: 256)")
+    p.add_argument("--quiet", action="store_true", help="no status line")
+
+
+def run(args) -> int:
+    from ..ports import MidiPortError, open_input, stamping
+    messages: queue.Queue = queue.Queue()
+    with live_session(args) as session:
+        try:
+            port = open_input(args.port, args.virtual, callback=stamping(messages))
+        except MidiPortError as exc:
+            raise UsageError(str(exc)) from None
+        logger.info("listening on %s; Ctrl-C stops", port.name)
+        try:
+            session.summary = session.producer.run_live(messages, session.stop)
+        finally:
+            port.close()
+    return 0
+
+
+class LiveSession:
+    """What listen and play set up around the producer: engine, ring, stream, signals."""
+
+    def __init__(self, producer, stop: threading.Event):
+        self.producer = producer
+        self.stop = stop
+        self.summary = None
+
+
+def _latency(text: str) -> float | str:
+    if text in ("low", "high"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"--latency {text!r}: give low, high or a number of seconds") from None
+
+
+@contextlib.contextmanager
+def live_session(args):
+    """Load the preset, open the audio output and run until stopped; on the way out: all notes off,
+    stream closed, underruns reported. SIGINT and SIGTERM stop it cleanly."""
+    from .. import audio
+    from ..engine import Engine
+    from ..live import Producer
+    from ..preset import load_preset
+
+    if args.blocksize <= 0 or args.buffer <= 0 or args.polyphony <= 0:
+        raise UsageError("--blocksize, --buffer and --polyphony must be positive")
+    latency = _latency(args.latency)
+    try:
+        audio.set_jack_client_name(JACK_AUDIO_CLIENT)
+        device = audio.find_output(args.audio_device)
+    except audio.AudioDeviceError as exc:
+        raise UsageError(str(exc)) from None
+    rate = int(args.rate or device.default_samplerate)
+    preset = load_preset(args.preset)
+    morph = getattr(args, "morph", None)
+    engine = Engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
+                    morph=morph, blocking=False)
+    stop = threading.Event()
+    previous = {}
+    try:
+        # a quarter of a second of room: the producer keeps only --buffer blocks in it
+        ring = audio.RingBuffer(max(rate // 4, 4 * args.buffer * args.blocksize), channels=2)
+        try:
+            stream = audio.open_output(ring, device, rate, args.blocksize, latency)
+        except audio.AudioDeviceError as exc:
+            raise UsageError(str(exc)) from None
+        status = None if args.quiet else _status_writer()
+        producer = Producer(engine, ring, rate, args.blocksize, args.buffer, status=status,
+                            alive=lambda: stream.active)
+
+        def request_stop(signum, frame):
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, request_stop)
+        session = LiveSession(producer, stop)
+        logger.info("audio: %s at %d Hz, %d-frame blocks, %d ahead", device.name, rate, args.blocksize,
+                    args.buffer)
+        stream.start()
+        try:
+            yield session
+        finally:
+            dead = not stream.active
+            stream.stop()
+            stream.close()
+            if status is not None:
+                sys.stderr.write("\n")
+            if session.summary is not None:
+                logger.info("%s", session.summary.line())
+            else:
+                logger.info("%d underruns", ring.underruns)
+            if dead:
+                raise UsageError("the audio device stopped (device removed or audio server gone)")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        engine.close()
+
+
+def _status_writer():
+    width = [0]
+
+    def write(line: str) -> None:
+        # pad over what a longer previous line left on screen
+        sys.stderr.write("\r" + line.ljust(width[0]))
+        sys.stderr.flush()
+        width[0] = len(line)
+    return write

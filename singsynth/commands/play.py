@@ -1,0 +1,28 @@
+"""singsynth play: a MIDI file through the audio output, in real time against the audio clock."""
+from __future__ import annotations
+
+import logging
+
+from ..cli import UsageError
+from .listen import add_live_arguments, live_session
+
+logger = logging.getLogger(__name__)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("play", help="play a MIDI file through the audio output")
+    p.add_argument("midi", metavar="FILE.mid", help="standard MIDI file (type 0 or 1)")
+    add_live_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..midi import MidiError, duration, read_midi
+    try:
+        events = read_midi(args.midi)
+    except MidiError as exc:
+        raise UsageError(str(exc)) from None
+    with live_session(args) as session:
+        logger.info("playing %s (%.1f s); Ctrl-C stops", args.midi, duration(events))
+        session.summary = session.producer.run_schedule(events, session.stop)
+    return 0
