@@ -1,0 +1,404 @@
+"""Render an NSynth-format data set from General MIDI SoundFonts with FluidSynth, resumably and in parallel."""
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import multiprocessing
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import gm
+from .config import SAMPLE_RATE, VELOCITY_CLASSES
+from .data import AUDIO_DIR, EXAMPLES_FILE, NOTE_SAMPLES, DataError, write_wav
+
+logger = logging.getLogger(__name__)
+
+# FluidSynth renders at 48 kHz (where its sample interpolation aliases least) and soxr brings it to 16 kHz.
+RENDER_RATE = 48_000
+HOLD_SECONDS = 3
+RELEASE_SECONDS = 1
+# A fixed gain, never a per-note normalisation, so that velocity keeps meaning loudness. FluidSynth's default
+# of 0.2 leaves FluidR3's loudest GM program near -16 dBFS; 1.0 puts it near -2.5 dBFS and quiet notes far
+# above the 16-bit floor. Louder SoundFonts may clip: those samples are clipped and counted.
+SYNTH_GAIN = 1.0
+# Notes whose peak stays below this are dropped: many GM programs do not sound at the extreme pitches.
+SILENCE_DBFS = -60.0
+DRUM_BANK, DRUM_PRESET = 128, 0
+MELODIC_CHANNEL, DRUM_CHANNEL = 0, gm.DRUM_CHANNEL - 1
+FULL_PITCHES = (21, 108)
+
+STATE_FILE = "render.json"  # instruments and settings, so examples.json can be rebuilt from the files
+SILENT_DIR = ".silent"  # one empty marker per note found silent, so it is not rendered again
+TMP_SUFFIX = ".tmp"
+NOTE_FILE = re.compile(r"^(?P<id>[a-z0-9_]+)-(?P<pitch>\d{3})-(?P<velocity>\d{3})\.wav$")
+SETTINGS = {"render_rate": RENDER_RATE, "hold_seconds": HOLD_SECONDS, "release_seconds": RELEASE_SECONDS,
+            "synth_gain": SYNTH_GAIN, "silence_dbfs": SILENCE_DBFS, "sample_rate": SAMPLE_RATE,
+            "reverb": False, "chorus": False}
+
+
+@dataclass(frozen=True)
+class SoundFontInstrument:
+    id: str
+    name: str
+    gm_program: int | None  # None for the drum kit
+    drums: bool
+    soundfont: str  # file name
+    family: str
+
+    @property
+    def bank(self) -> int:
+        return DRUM_BANK if self.drums else 0
+
+    @property
+    def preset(self) -> int:
+        return DRUM_PRESET if self.drums else int(self.gm_program)
+
+    @property
+    def channel(self) -> int:
+        return DRUM_CHANNEL if self.drums else MELODIC_CHANNEL
+
+
+def soundfont_slug(path: Path) -> str:
+    """'FluidR3Mono_GM.sf3' -> 'fluidr3mono': the prefix of its instrument ids (a trailing GM/GS tag says nothing)."""
+    name = gm.slug(path.stem)
+    short = re.sub(r"(_(gm|gs|xg))+$", "", name)
+    return short or name or "soundfont"
+
+
+def instruments_of(soundfont: Path, programs: list[int], drums: bool) -> list[SoundFontInstrument]:
+    prefix = soundfont_slug(soundfont)
+    out = [SoundFontInstrument(f"{prefix}_{gm.slug(gm.PROGRAMS[p])}", gm.PROGRAMS[p], p, False, soundfont.name,
+                               gm.FAMILIES[gm.family(p)]) for p in programs]
+    if drums:
+        out.append(SoundFontInstrument(f"{prefix}_{gm.slug(gm.DRUM_KIT_NAME)}", gm.DRUM_KIT_NAME, None, True,
+                                       soundfont.name, "drums"))
+    return out
+
+
+# --- FluidSynth ---------------------------------------------------------------------------------------------
+
+_LOG_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+_log_callback = None  # kept alive for as long as the library may call it
+
+
+def _import_fluidsynth():
+    global _log_callback
+    try:
+        import fluidsynth
+    except (ImportError, OSError) as exc:
+        raise DataError(f"FluidSynth is not available ({exc}); install libfluidsynth3 and "
+                        "`pip install pyfluidsynth` (or singsynth[soundfont])") from None
+    if _log_callback is None:
+        # libfluidsynth prints to stderr by itself; route it through logging so errors stay one line.
+        def forward(level: int, message: bytes, _data) -> None:
+            logger.debug("fluidsynth: %s", message.decode("utf-8", "replace"))
+        _log_callback = _LOG_FUNCTION(forward)
+        set_log = fluidsynth._fl.fluid_set_log_function
+        set_log.argtypes = [ctypes.c_int, _LOG_FUNCTION, ctypes.c_void_p]
+        set_log.restype = ctypes.c_void_p
+        for level in range(5):  # panic, error, warning, info, debug
+            set_log(level, _log_callback, None)
+    return fluidsynth
+
+
+def check_soundfont(path: Path) -> None:
+    """Raise DataError with one line if the file is missing or unreadable."""
+    if not path.exists():
+        raise DataError(f"{path}: no such SoundFont file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file; give a .sf2 or .sf3 SoundFont")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: SoundFont is not readable (permissions)")
+
+
+class FluidRenderer:
+    """One FluidSynth synth per SoundFont, reverb and chorus off; renders isolated NSynth-style notes."""
+
+    def __init__(self, soundfonts: list[Path]):
+        fluidsynth = _import_fluidsynth()
+        self.soundfonts = [Path(p) for p in soundfonts]
+        self._synths = []
+        self._write = fluidsynth._fl.fluid_synth_write_float
+        self._write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                                ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+        self._write.restype = ctypes.c_int
+        for path in self.soundfonts:
+            check_soundfont(path)
+            synth = fluidsynth.Synth(gain=SYNTH_GAIN, samplerate=RENDER_RATE,
+                                     **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+            sfid = synth.sfload(str(path))
+            if sfid < 0:
+                synth.delete()
+                raise DataError(f"{path}: FluidSynth cannot read this SoundFont (not a valid .sf2/.sf3 file?)")
+            self._synths.append((synth, sfid))
+
+    def has_preset(self, index: int, bank: int, preset: int) -> bool:
+        synth, sfid = self._synths[index]
+        return synth.sfpreset_name(sfid, bank, preset) is not None
+
+    def _render(self, synth, frames: int) -> np.ndarray:
+        buf = np.zeros((frames, 2), np.float32)
+        address = buf.ctypes.data
+        if self._write(synth.synth, frames, address, 0, 2, address, 1, 2) != 0:
+            raise RuntimeError("fluid_synth_write_float failed")
+        return buf
+
+    def render(self, index: int, bank: int, preset: int, pitch: int, velocity: int,
+               channel: int = MELODIC_CHANNEL) -> np.ndarray:
+        """float32 [64000] at 16 kHz: held 3 s, released for 1 s, FluidSynth's own level."""
+        import soxr
+        synth, sfid = self._synths[index]
+        if synth.program_select(channel, sfid, bank, preset) != 0:
+            raise DataError(f"{self.soundfonts[index]}: no preset {bank}:{preset}")
+        synth.noteon(channel, pitch, velocity)
+        held = self._render(synth, HOLD_SECONDS * RENDER_RATE)
+        synth.noteoff(channel, pitch)
+        released = self._render(synth, RELEASE_SECONDS * RENDER_RATE)
+        # Kills the voices at once (no release), so the next note starts from silence; reverb and chorus,
+        # the only state that outlives a voice, are off.
+        synth.all_sounds_off(channel)
+        mono = np.concatenate([held, released]).mean(axis=1)
+        audio = soxr.resample(mono, RENDER_RATE, SAMPLE_RATE, quality="VHQ").astype(np.float32)
+        if len(audio) != NOTE_SAMPLES:  # soxr's output length is exact for integer ratios; guard anyway
+            audio = np.pad(audio, (0, max(0, NOTE_SAMPLES - len(audio))))[:NOTE_SAMPLES]
+        return audio
+
+    def render_instrument(self, index: int, instrument: SoundFontInstrument, pitch: int,
+                          velocity: int) -> np.ndarray:
+        return self.render(index, instrument.bank, instrument.preset, pitch, velocity, instrument.channel)
+
+    def close(self) -> None:
+        for synth, _ in self._synths:
+            synth.delete()
+        self._synths = []
+
+
+def to_int16(audio: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Clip-safe conversion; also says whether anything clipped."""
+    scaled = np.round(audio * 32768.0)
+    clipped = bool((scaled > 32767).any() or (scaled < -32768).any())
+    return np.clip(scaled, -32768, 32767).astype(np.int16), clipped
+
+
+def peak_dbfs(audio: np.ndarray) -> float:
+    peak = float(np.abs(audio.astype(np.float32)).max()) / 32768.0
+    return 20 * np.log10(peak) if peak > 0 else -np.inf
+
+
+# --- workers ------------------------------------------------------------------------------------------------
+
+_worker: FluidRenderer | None = None
+
+
+def _init_worker(soundfonts: list[str], level: int) -> None:
+    global _worker
+    logging.basicConfig(level=level)
+    _worker = FluidRenderer([Path(p) for p in soundfonts])
+
+
+def _close_worker() -> None:
+    global _worker
+    if _worker is not None:
+        _worker.close()
+        _worker = None
+
+
+def _render_task(task: tuple) -> tuple[str, str, bool]:
+    """Render one note and store it: a wav written under a temporary name then renamed, or a silence marker."""
+    name, sf_index, bank, preset, channel, pitch, velocity, out = task
+    audio, clipped = to_int16(_worker.render(sf_index, bank, preset, pitch, velocity, channel))
+    out = Path(out)
+    if peak_dbfs(audio) < SILENCE_DBFS:
+        (out / SILENT_DIR / name).touch()
+        return name, "silent", False
+    wav = out / AUDIO_DIR / f"{name}.wav"
+    tmp = wav.with_name(wav.name + TMP_SUFFIX)
+    write_wav(tmp, audio)
+    os.replace(tmp, wav)
+    return name, "rendered", clipped
+
+
+# --- data set -----------------------------------------------------------------------------------------------
+
+def note_name(instrument_id: str, pitch: int, velocity: int) -> str:
+    return f"{instrument_id}-{pitch:03d}-{velocity:03d}"
+
+
+def _write_json(path: Path, value) -> None:
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    tmp.write_text(json.dumps(value, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _load_state(out: Path) -> dict:
+    path = out / STATE_FILE
+    if not path.exists():
+        return {"settings": SETTINGS, "instruments": {}}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        state["instruments"] = {k: SoundFontInstrument(**v) for k, v in state["instruments"].items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise DataError(f"{path}: damaged render state ({exc}); render into a new folder") from None
+    if state.get("settings") != SETTINGS:
+        raise DataError(f"{path}: this folder was rendered with other settings ({state.get('settings')}); "
+                        "render into a new folder")
+    return state
+
+
+def _save_state(out: Path, state: dict) -> None:
+    _write_json(out / STATE_FILE, {"settings": state["settings"],
+                                   "instruments": {k: asdict(v) for k, v in sorted(state["instruments"].items())}})
+
+
+def _well_formed(wav: Path) -> bool:
+    # Renamed into place only when complete, so the size alone tells a finished note.
+    try:
+        return wav.stat().st_size == 44 + 2 * NOTE_SAMPLES
+    except OSError:
+        return False
+
+
+def build_examples(out: Path) -> dict:
+    """examples.json from the wavs on disk and the instruments in render.json (after a crash too)."""
+    instruments: dict[str, SoundFontInstrument] = _load_state(out)["instruments"]
+    found = []
+    for entry in os.scandir(out / AUDIO_DIR):
+        match = NOTE_FILE.match(entry.name)
+        if match and match["id"] in instruments and _well_formed(Path(entry.path)):
+            found.append((match["id"], int(match["pitch"]), int(match["velocity"])))
+    found.sort()
+    index = {i: n for n, i in enumerate(sorted({f[0] for f in found}))}
+    examples = {}
+    for n, (inst_id, pitch, velocity) in enumerate(found):
+        inst = instruments[inst_id]
+        name = note_name(inst_id, pitch, velocity)
+        examples[name] = {
+            "note": n, "note_str": name, "instrument": index[inst_id], "instrument_str": inst_id,
+            "pitch": pitch, "velocity": velocity, "sample_rate": SAMPLE_RATE,
+            # GM family index 0..15, 16 for drums (NSynth's own family codes do not apply)
+            "instrument_family": 16 if inst.drums else gm.family(inst.gm_program),
+            "instrument_family_str": inst.family, "instrument_source": 2, "instrument_source_str": "synthetic",
+            "qualities": [0] * 10, "qualities_str": [],
+            "instrument_name": inst.name, "gm_program": inst.gm_program, "drums": inst.drums,
+            "soundfont": inst.soundfont}
+    return examples
+
+
+def _check_arguments(programs: list[int], pitches: tuple[int, int], velocities) -> None:
+    bad = [p for p in programs if not (isinstance(p, (int, np.integer)) and 0 <= p <= 127)]
+    if bad:
+        raise DataError(f"programs must be GM program numbers 0..127, got {bad[:5]}")
+    lo, hi = pitches
+    if not 0 <= lo <= hi <= 127:
+        raise DataError(f"pitches must be a range within 0..127, got {lo}-{hi}")
+    bad = [v for v in velocities if not 1 <= int(v) <= 127]
+    if bad or not velocities:
+        raise DataError(f"velocities must be 1..127, got {list(velocities)}")
+
+
+def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None = None, drums: bool = True,
+                   pitches: tuple[int, int] = FULL_PITCHES, velocities=VELOCITY_CLASSES,
+                   jobs: int | None = None, progress: bool = True) -> dict:
+    """Render every (program, pitch, velocity) of each SoundFont into an NSynth-format folder.
+
+    Resumable: finished notes (a wav, or a silence marker) are skipped, so a killed run simply restarts.
+    Returns a summary: notes in the data set, rendered now, skipped as done, dropped silent, clipped, seconds.
+    """
+    start = time.monotonic()
+    soundfonts = [Path(p).expanduser() for p in soundfonts]
+    out = Path(out).expanduser()
+    programs = list(range(128)) if programs is None else list(programs)
+    velocities = sorted({int(v) for v in velocities})
+    _check_arguments(programs, pitches, velocities)
+    if not soundfonts:
+        raise DataError("no SoundFont given")
+    for path in soundfonts:
+        check_soundfont(path)
+    slugs = [soundfont_slug(p) for p in soundfonts]
+    if len(set(slugs)) != len(slugs):
+        raise DataError(f"two SoundFonts share the instrument prefix {slugs}; rename one of the files")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder")
+
+    probe = FluidRenderer(soundfonts)  # also rejects files FluidSynth cannot read, before any work
+    try:
+        plan: list[tuple[int, SoundFontInstrument]] = []
+        for index, path in enumerate(soundfonts):
+            for inst in instruments_of(path, sorted(set(programs)), drums):
+                if probe.has_preset(index, inst.bank, inst.preset):
+                    plan.append((index, inst))
+                else:
+                    logger.warning("%s: no preset %d:%d (%s), skipped", path, inst.bank, inst.preset, inst.name)
+    finally:
+        probe.close()
+
+    (out / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
+    (out / SILENT_DIR).mkdir(exist_ok=True)
+    state = _load_state(out)
+    for _, inst in plan:
+        state["instruments"][inst.id] = inst
+    _save_state(out, state)
+    # What a killed run left half-written; never renamed into place, so never read.
+    for entry in os.scandir(out / AUDIO_DIR):
+        if entry.name.endswith(TMP_SUFFIX):
+            os.unlink(entry.path)
+
+    done = set(os.listdir(out / SILENT_DIR))
+    done |= {e.name[:-4] for e in os.scandir(out / AUDIO_DIR) if _well_formed(Path(e.path))}
+    tasks, skipped = [], 0
+    for index, inst in plan:
+        keys = range(max(pitches[0], gm.DRUM_KEYS[0]), min(pitches[1], gm.DRUM_KEYS[1]) + 1) if inst.drums \
+            else range(pitches[0], pitches[1] + 1)
+        for pitch in keys:
+            for velocity in velocities:
+                name = note_name(inst.id, pitch, velocity)
+                if name in done:
+                    skipped += 1
+                else:
+                    tasks.append((name, index, inst.bank, inst.preset, inst.channel, pitch, velocity, str(out)))
+
+    counts = {"rendered": 0, "silent": 0, "clipped": 0}
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    logger.info("%d notes to render, %d already done, %d processes", len(tasks), skipped, jobs)
+    if tasks:
+        from tqdm import tqdm
+        bar = tqdm(total=len(tasks), unit="note", desc="rendering", disable=not progress or not sys.stderr.isatty())
+        args = ([str(p) for p in soundfonts], logging.getLogger().level)
+        if jobs == 1:
+            _init_worker(*args)
+            results = map(_render_task, tasks)
+            pool = None
+        else:
+            # spawn: the parent has touched libfluidsynth, whose state must not be forked
+            pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, args)
+            results = pool.imap_unordered(_render_task, tasks, chunksize=4)
+        try:
+            for _, status, clipped in results:
+                counts[status] += 1
+                counts["clipped"] += clipped
+                bar.update()
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+            else:
+                _close_worker()
+
+    examples = build_examples(out)
+    _write_json(out / EXAMPLES_FILE, examples)
+    if counts["clipped"]:
+        logger.warning("%d notes clipped (this SoundFont is louder than SYNTH_GAIN allows)", counts["clipped"])
+    summary = {"out": str(out), "notes": len(examples), **counts, "skipped": skipped,
+               "silent_total": len(os.listdir(out / SILENT_DIR)),
+               "instruments": len({e["instrument_str"] for e in examples.values()}),
+               "seconds": round(time.monotonic() - start, 2)}
+    logger.debug("render summary: %s", summary)
+    return summary
