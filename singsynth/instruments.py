@@ -1,0 +1,175 @@
+"""Instrument choice: --instrument specs, GM program fallback, drum kit, morph blends.
+
+A timbre is a tuple of weights over the preset's instruments (one-hot for one instrument, summing
+to 1 for a blend): exactly what Preset.generate takes as a row, and hashable for the note cache.
+
+Specs: a name (case-insensitive; an exact name or id, else a unique prefix, else a unique
+substring), a GM program number 0..127 (that program's instrument, with the fallback below), or a
+blend "flute:0.7,violin:0.3" (weights >= 0, normalised to sum 1; a part without ":w" weighs 1).
+
+Program fallback: the preset's instrument with that GM program; else one of the same GM family
+(the nearest program number); else the nearest program overall. Ties go to the lower program.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from typing import Sequence
+
+from . import gm
+from .preset import Instrument, Preset
+
+logger = logging.getLogger(__name__)
+
+Timbre = tuple[float, ...]
+MORPH_STEPS = 9
+
+
+class InstrumentError(ValueError):
+    """A spec that names no instrument of the preset; the message is one line."""
+
+
+def one_hot(index: int, count: int) -> Timbre:
+    return tuple(1.0 if i == index else 0.0 for i in range(count))
+
+
+def melodic(preset: Preset) -> list[Instrument]:
+    return [inst for inst in preset.instruments if not inst.drums]
+
+
+def drum_kit(preset: Preset) -> Instrument | None:
+    return next((inst for inst in preset.instruments if inst.drums), None)
+
+
+def describe(inst: Instrument) -> str:
+    return "drums" if inst.drums else (f"GM {inst.gm_program}" if inst.gm_program is not None else "no GM program")
+
+
+def _by_name(preset: Preset, name: str) -> Instrument:
+    wanted = name.strip().lower()
+    if not wanted:
+        raise InstrumentError("empty instrument name")
+    insts = preset.instruments
+    for inst in insts:
+        if wanted in (inst.name.lower(), inst.id.lower(), gm.slug(inst.name)):
+            return inst
+    for matches in ([i for i in insts if i.name.lower().startswith(wanted)],
+                    [i for i in insts if wanted in i.name.lower() or wanted in i.id.lower()]):
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(i.name for i in matches[:6])
+            raise InstrumentError(f"instrument {name!r} is ambiguous in preset {preset.name!r}: {names}")
+    close = difflib.get_close_matches(wanted, [i.name.lower() for i in insts], n=3, cutoff=0.0)
+    by_lower = {i.name.lower(): i.name for i in insts}
+    hint = ", ".join(by_lower[c] for c in close) or "none"
+    raise InstrumentError(f"no instrument {name!r} in preset {preset.name!r}; closest: {hint} "
+                          "(see: singsynth instruments)")
+
+
+class ProgramMap:
+    """GM program 0..127 -> the preset's instrument, warning once per program that needs a fallback."""
+
+    def __init__(self, preset: Preset):
+        self.preset = preset
+        self.candidates = [i for i in melodic(preset) if i.gm_program is not None] or melodic(preset)
+        self._resolved: dict[int, Instrument] = {}
+
+    def __call__(self, program: int) -> Instrument | None:
+        if program in self._resolved:
+            return self._resolved[program]
+        inst = self._fallback(program)
+        self._resolved[program] = inst
+        if inst is not None and inst.gm_program != program:
+            logger.warning("preset %r has no GM program %d (%s): playing %s instead", self.preset.name, program,
+                           gm.PROGRAMS[program], inst.name)
+        return inst
+
+    def _fallback(self, program: int) -> Instrument | None:
+        if not self.candidates:
+            return None
+        exact = [i for i in self.candidates if i.gm_program == program]
+        if exact:
+            return exact[0]
+        with_program = [i for i in self.candidates if i.gm_program is not None]
+        if not with_program:
+            return self.candidates[0]
+        family = [i for i in with_program if gm.family(i.gm_program) == gm.family(program)]
+        pool = family or with_program
+        return min(pool, key=lambda i: (abs(i.gm_program - program), i.gm_program))
+
+
+def _part(preset: Preset, text: str) -> Instrument:
+    text = text.strip()
+    if text.isdigit():
+        program = int(text)
+        if not 0 <= program <= 127:
+            raise InstrumentError(f"GM program {program} is out of range; programs are 0..127")
+        inst = ProgramMap(preset)(program)
+        if inst is None:
+            raise InstrumentError(f"preset {preset.name!r} has no melodic instrument for GM program {program}")
+        return inst
+    return _by_name(preset, text)
+
+
+def resolve(preset: Preset, spec: str) -> Timbre:
+    """An --instrument spec -> the weights over the preset's instruments (sum 1)."""
+    count = len(preset.instruments)
+    parts = [p for p in spec.split(",")]
+    if len(parts) == 1 and ":" not in spec:
+        return one_hot(_part(preset, spec).index, count)
+    weights = [0.0] * count
+    for part in parts:
+        name, _, value = part.partition(":")
+        try:
+            w = float(value) if value.strip() else 1.0
+        except ValueError:
+            raise InstrumentError(f"bad weight {value!r} in {spec!r}; write a blend as flute:0.7,violin:0.3") from None
+        if not math.isfinite(w) or w < 0:
+            raise InstrumentError(f"weight {value!r} in {spec!r} must be a number >= 0")
+        weights[_part(preset, name).index] += w
+    total = sum(weights)
+    if total <= 0:
+        raise InstrumentError(f"the weights in {spec!r} sum to 0; give at least one positive weight")
+    return tuple(w / total for w in weights)
+
+
+def resolve_morph(preset: Preset, spec: str) -> tuple[Timbre, Timbre]:
+    """'--morph flute,violin' -> the two end timbres."""
+    parts = spec.split(",")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise InstrumentError(f"--morph takes two instruments separated by a comma (e.g. flute,violin), not {spec!r}")
+    return resolve(preset, parts[0]), resolve(preset, parts[1])
+
+
+def morph(a: Timbre, b: Timbre, value: int, steps: int = MORPH_STEPS) -> Timbre:
+    """Controller value 0..127 -> the blend of a and b, quantised to `steps` positions so notes cache."""
+    t = round(min(max(value, 0), 127) / 127 * (steps - 1)) / (steps - 1)
+    return tuple(round((1 - t) * x + t * y, 6) for x, y in zip(a, b))
+
+
+def pitch_range(preset: Preset, timbre: Sequence[float]) -> tuple[int, int]:
+    """The pitches a timbre plays: the intersection of its instruments' ranges (the heaviest's if empty)."""
+    used = [(w, preset.instruments[i]) for i, w in enumerate(timbre) if w > 0]
+    lo = max(inst.pitch_range[0] for _, inst in used)
+    hi = min(inst.pitch_range[1] for _, inst in used)
+    if lo > hi:
+        return max(used, key=lambda u: u[0])[1].pitch_range
+    return lo, hi
+
+
+def fold_into_range(pitch: int, low: int, high: int) -> int:
+    """Shift a pitch by octaves into [low, high]; if no octave lands inside, the nearest end."""
+    while pitch < low and pitch + 12 <= 127:
+        pitch += 12
+    while pitch > high and pitch - 12 >= 0:
+        pitch -= 12
+    return min(max(pitch, low), high)
+
+
+def timbre_name(preset: Preset, timbre: Sequence[float]) -> str:
+    parts = [(w, preset.instruments[i].name) for i, w in enumerate(timbre) if w > 0]
+    if len(parts) == 1:
+        return parts[0][1]
+    return ",".join(f"{name}:{w:.3g}" for w, name in parts)
