@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -114,8 +115,17 @@ def check_soundfont(path: Path) -> None:
         raise DataError(f"{path}: no such SoundFont file")
     if not path.is_file():
         raise DataError(f"{path}: not a file; give a .sf2 or .sf3 SoundFont")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"{path}: SoundFont is not readable (permissions)")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError as exc:
+        raise DataError(f"{path}: SoundFont is not readable ({exc.strerror or exc})") from None
+    # Checked here because other files reach loaders (libinstpatch) that print to stderr before failing.
+    if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise DataError(f"{path}: not a SoundFont (no RIFF sfbk header); give a .sf2 or .sf3 file")
+    expected, size = int.from_bytes(head[4:8], "little") + 8, path.stat().st_size
+    if size < expected:
+        raise DataError(f"{path}: truncated SoundFont ({size} of {expected} bytes); download it again")
 
 
 class FluidRenderer:
@@ -200,6 +210,10 @@ _worker: FluidRenderer | None = None
 def _init_worker(soundfonts: list[str], level: int) -> None:
     global _worker
     logging.basicConfig(level=level)
+    if sys.platform.startswith("linux") and multiprocessing.parent_process() is not None:
+        # Die with the parent: orphans of a killed run would otherwise race the next run for the same notes.
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     _worker = FluidRenderer([Path(p) for p in soundfonts])
 
 
@@ -219,7 +233,7 @@ def _render_task(task: tuple) -> tuple[str, str, bool]:
         (out / SILENT_DIR / name).touch()
         return name, "silent", False
     wav = out / AUDIO_DIR / f"{name}.wav"
-    tmp = wav.with_name(wav.name + TMP_SUFFIX)
+    tmp = wav.with_name(f"{wav.name}.{os.getpid()}{TMP_SUFFIX}")
     write_wav(tmp, audio)
     os.replace(tmp, wav)
     return name, "rendered", clipped
