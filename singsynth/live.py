@@ -14,8 +14,9 @@ from .audio import RingBuffer
 
 logger = logging.getLogger(__name__)
 
-# Notes still sound for a moment after all-notes-off; render that much before closing the stream.
-RELEASE_SECONDS = 0.3
+# On stop, notes get this long to fade by their own release, then a short fade silences the rest.
+RELEASE_SECONDS = 0.25
+FADE_SECONDS = 0.02
 # After the last event of a file, wait at most this long for the voices to end (a SING note lasts 4 s).
 TAIL_SECONDS = 5.0
 
@@ -23,6 +24,9 @@ TAIL_SECONDS = 5.0
 class EngineLike(Protocol):
     def process(self, events: Sequence[tuple[int, object]], frames: int) -> np.ndarray: ...
     def all_notes_off(self) -> None: ...
+    def all_sound_off(self) -> None: ...
+    @property
+    def idle(self) -> bool: ...
     @property
     def stats(self) -> dict: ...
 
@@ -126,7 +130,7 @@ class Producer:
             if index < len(pending):
                 return False
             frame = self.ring.written - start
-            return frame >= end or (frame > self.block and int(engine_stats(self.engine).get("voices", 0)) == 0)
+            return frame >= end or (frame > self.block and self.engine.idle)
 
         self._loop(events, finished)
         return self._stop()
@@ -156,6 +160,13 @@ class Producer:
                     return
                 time.sleep(self.block / self.sample_rate / 4)
 
+    def _play_out(self, seconds: float) -> None:
+        """Render `seconds` more without events, paced like the loop."""
+        for _ in range(max(1, round(seconds * self.sample_rate / self.block)) if self.alive() else 0):
+            while self.ring.available() >= self.target and self.alive():
+                time.sleep(self.block / self.sample_rate / 4)
+            self._render([])
+
     def _report(self) -> None:
         if self.status is None:
             return
@@ -165,13 +176,11 @@ class Producer:
             self.status(status_line(engine_stats(self.engine), self.ring))
 
     def _stop(self) -> Summary:
-        """All notes off, let their release play out, then stop counting underruns."""
+        """All notes off, a moment of release, all sound off (no click), then stop counting underruns."""
         self.engine.all_notes_off()
-        release_blocks = max(1, int(RELEASE_SECONDS * self.sample_rate / self.block)) if self.alive() else 0
-        for _ in range(release_blocks):
-            while self.ring.available() >= self.target and self.alive():
-                time.sleep(self.block / self.sample_rate / 4)
-            self._render([])
+        self._play_out(RELEASE_SECONDS)
+        self.engine.all_sound_off()
+        self._play_out(FADE_SECONDS)
         # the device is left to drain what is queued; what it then lacks is the end, not an underrun
         deadline = time.monotonic() + 4 * self.target / self.sample_rate + 0.1
         while self.ring.available() > 0 and time.monotonic() < deadline and self.alive():

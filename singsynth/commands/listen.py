@@ -38,6 +38,8 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
                    help="blocks rendered ahead (default: 2); more is safer, fewer is less latency")
     p.add_argument("--latency", default="low", help="device latency: low, high or seconds (default: low)")
     p.add_argument("--polyphony", type=int, default=256, help="most voices at once (default: 256)")
+    p.add_argument("--no-disk-cache", action="store_true",
+                   help="keep generated notes in memory only (default: also on disk, for the next run)")
     p.add_argument("--quiet", action="store_true", help="no status line")
 
 
@@ -76,10 +78,13 @@ def _latency(text: str) -> float | str:
 
 
 @contextlib.contextmanager
-def live_session(args):
+def live_session(args, prepare=None):
     """Load the preset, open the audio output and run until stopped; on the way out: all notes off,
-    stream closed, underruns reported. SIGINT and SIGTERM stop it cleanly."""
+    stream closed, underruns reported. SIGINT and SIGTERM stop it cleanly.
+
+    prepare(engine), if given, runs before the stream opens (Ctrl-C there is an ordinary interrupt)."""
     from .. import audio
+    from ..cache import NoteCache
     from ..engine import Engine
     from ..live import Producer
     from ..preset import load_preset
@@ -94,12 +99,17 @@ def live_session(args):
         raise UsageError(str(exc)) from None
     rate = int(args.rate or device.default_samplerate)
     preset = load_preset(args.preset)
-    morph = getattr(args, "morph", None)
-    engine = Engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
-                    morph=morph, blocking=False)
+    cache = NoteCache.for_preset(preset, rate, disk=not args.no_disk_cache)
+    try:
+        engine = Engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
+                        morph=getattr(args, "morph", None), cache=cache, blocking=False)
+    except ValueError as exc:  # InstrumentError included: a bad --instrument or --morph
+        raise UsageError(str(exc)) from None
     stop = threading.Event()
     previous = {}
     try:
+        if prepare is not None:
+            prepare(engine)
         # a quarter of a second of room: the producer keeps only --buffer blocks in it
         ring = audio.RingBuffer(max(rate // 4, 4 * args.buffer * args.blocksize), channels=2)
         try:

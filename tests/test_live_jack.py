@@ -1,0 +1,114 @@
+"""End to end in a real JACK server: MIDI into `singsynth listen`, its audio recorded, compared with render."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import mido
+import numpy as np
+import pytest
+
+from jack_helpers import (JackServer, Rig, jackd_available, log_spectrum, make_tiny_preset, onsets,
+                          read_wav)
+
+pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd is not installed (Debian: jackd2)")
+
+RATE = 48_000
+# (seconds, pitch, velocity, GM program) of each note; a note is held HOLD seconds, then its 1 s
+# release fades it out before the next one starts
+NOTES = [(0.5, 60, 100, 73), (2.0, 67, 40, 40), (3.5, 55, 127, 0), (5.0, 72, 70, 73)]
+HOLD = 0.3
+RECORD_SECONDS = 6.5
+SEGMENT = 0.2  # seconds of each note compared, from its onset
+
+
+def note_messages() -> list[tuple[float, mido.Message]]:
+    events = []
+    for channel, (start, pitch, velocity, program) in enumerate(NOTES):
+        events.append((start - 0.2, mido.Message("program_change", channel=channel, program=program)))
+        events.append((start, mido.Message("note_on", channel=channel, note=pitch, velocity=velocity)))
+        events.append((start + HOLD, mido.Message("note_off", channel=channel, note=pitch)))
+    return sorted(events, key=lambda e: e[0])
+
+
+def write_midi(path, events: list[tuple[float, mido.Message]]) -> None:
+    """Seconds -> a one-track file at 120 bpm and 480 ticks per beat (1 tick = 1/960 s)."""
+    track = mido.MidiTrack()
+    now = 0
+    for seconds, message in events:
+        tick = round(seconds * 960)
+        track.append(message.copy(time=tick - now))
+        now = tick
+    mido.MidiFile(tracks=[track], ticks_per_beat=480).save(path)
+
+
+@pytest.fixture(scope="module")
+def jack():
+    server = JackServer(rate=RATE).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    return make_tiny_preset(tmp_path_factory.mktemp("preset") / "tiny")
+
+
+def render_reference(preset, tmp_path, env) -> np.ndarray:
+    midi_path = tmp_path / "notes.mid"
+    write_midi(midi_path, note_messages())
+    wav_path = tmp_path / "notes.wav"
+    done = subprocess.run([sys.executable, "-m", "singsynth.cli", "render", str(midi_path), "-o", str(wav_path),
+                           "--preset", str(preset), "--rate", str(RATE)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    audio, rate = read_wav(wav_path)
+    assert rate == RATE
+    return audio
+
+
+def test_listen_plays_each_note_once_in_order_as_render_does(jack, preset, tmp_path):
+    env = {**jack.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    listen = subprocess.Popen([sys.executable, "-m", "singsynth.cli", "listen", "--virtual", "keys",
+                               "--preset", str(preset), "--quiet"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rig = None
+    try:
+        rig = Rig(jack, RECORD_SECONDS)
+        midi_in = rig.wait_for_ports("singsynth:keys", 60, listen, is_midi=True, is_input=True)[0]
+        audio_out = rig.wait_for_ports("singsynth-out:", 60, listen, is_audio=True, is_output=True)
+        rig.connect(midi_in, audio_out)
+        sent = [(round(t * RATE), bytes(m.bytes())) for t, m in note_messages()]
+        recorded = rig.play(sent, timeout=60)
+    finally:
+        if rig is not None:
+            rig.close()
+        if listen.poll() is None:
+            listen.send_signal(signal.SIGTERM)
+        _, stderr = listen.communicate(timeout=30)
+    assert listen.returncode == 0, stderr
+    assert "underruns" in stderr, "the summary line is missing"
+
+    reference = render_reference(preset, tmp_path, env)
+    loudest = np.abs(reference).max()
+    assert loudest > 1e-3, "the reference render is silent"
+    threshold = 0.02 * loudest
+    heard = onsets(recorded, RATE, threshold, min_gap=0.3)
+    expected = onsets(reference, RATE, threshold, min_gap=0.3)
+    assert len(expected) == len(NOTES), f"render: {expected}"
+    assert len(heard) == len(NOTES), f"onsets at frames {heard} for notes sent at {[n[0] * RATE for n in NOTES]}"
+    # in order, each after its own note-on and before the next one
+    starts = [round(n[0] * RATE) for n in NOTES] + [len(recorded)]
+    for k, frame in enumerate(heard):
+        assert starts[k] <= frame < starts[k + 1], f"note {k} sounded at frame {frame}"
+
+    n = int(SEGMENT * RATE)
+    live = [log_spectrum(recorded[o:o + n].mean(axis=1)) for o in heard]
+    offline = [log_spectrum(reference[o:o + n].mean(axis=1)) for o in expected]
+    similarity = np.array([[a @ b for b in offline] for a in live])
+    assert (similarity.argmax(axis=1) == np.arange(len(NOTES))).all(), np.round(similarity, 4)
+    assert similarity.diagonal().min() > 0.9, np.round(similarity, 4)
+    for o, e in zip(heard, expected):
+        ratio = np.sqrt(np.mean(recorded[o:o + n] ** 2) / np.mean(reference[e:e + n] ** 2))
+        assert 0.7 < ratio < 1.4, f"live level / render level = {ratio:.2f}"
