@@ -1,0 +1,143 @@
+"""Write audio files block by block: WAV (16-bit PCM or 32-bit float) built in, FLAC through `soundfile`.
+
+Files are written to a temporary name beside the target and renamed when complete, so an interrupted
+render never leaves a half-written file. FLAC needs the optional `soundfile` package
+(pip install soundfile); without it, asking for .flac raises AudioFileError with that advice.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC"}
+WAVE_FORMAT_PCM = 1
+WAVE_FORMAT_IEEE_FLOAT = 3
+MAX_RIFF_BYTES = 0xFFFFFFFF
+
+
+class AudioFileError(ValueError):
+    """An output that cannot be written; the message is one line naming the file."""
+
+
+def check_output(path: str | os.PathLike) -> str:
+    """The format for this file name (by extension), or AudioFileError; call before heavy work."""
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise AudioFileError(f"{path}: unknown audio file type {path.suffix or '(none)'!r}; use .wav or .flac")
+    if fmt == "FLAC":
+        try:
+            import soundfile  # noqa: F401
+        except (ImportError, OSError):
+            raise AudioFileError(f"{path}: writing FLAC needs the optional soundfile package "
+                                 "(pip install soundfile); or write a .wav file") from None
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise AudioFileError(f"{path}: folder {parent} does not exist")
+    return fmt
+
+
+class AudioWriter:
+    """with AudioWriter("out.wav", 48000) as w: w.write(block)  # float32 [frames, channels] in -1..1"""
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int = 2, float32: bool = False):
+        self.path = Path(path)
+        self.format = check_output(self.path)
+        self.sample_rate, self.channels, self.float32 = int(sample_rate), channels, float32
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent if str(self.path.parent) else ".",
+                                   prefix=f".{self.path.name}.", suffix=".part")
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self.frames = 0
+        if self.format == "FLAC":
+            import soundfile
+            self._sf = soundfile.SoundFile(str(self._tmp), "w", self.sample_rate, channels, "PCM_24" if float32
+                                           else "PCM_16", format="FLAC")
+            self._file = None
+        else:
+            self._sf = None
+            self._file = open(self._tmp, "wb")
+            self._file.write(self._header(0))
+
+    def _header(self, frames: int) -> bytes:
+        width = 4 if self.float32 else 2
+        data = frames * self.channels * width
+        tag = WAVE_FORMAT_IEEE_FLOAT if self.float32 else WAVE_FORMAT_PCM
+        fmt = struct.pack("<HHIIHH", tag, self.channels, self.sample_rate, self.sample_rate * self.channels * width,
+                          self.channels * width, 8 * width)
+        # float WAV carries a 'fact' chunk (frame count), as the format requires for non-PCM data
+        fact = b"fact" + struct.pack("<II", 4, frames) if self.float32 else b""
+        riff = 4 + (8 + len(fmt)) + len(fact) + 8 + data
+        return (b"RIFF" + struct.pack("<I", min(riff, MAX_RIFF_BYTES)) + b"WAVE" + b"fmt " + struct.pack("<I", len(fmt))
+                + fmt + fact + b"data" + struct.pack("<I", min(data, MAX_RIFF_BYTES)))
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32).reshape(-1, self.channels)
+        self.frames += len(block)
+        if self._sf is not None:
+            self._sf.write(block)
+        elif self.float32:
+            self._file.write(block.astype("<f4").tobytes())
+        else:
+            pcm = np.clip(np.round(block * 32767.0), -32768, 32767).astype("<i2")
+            self._file.write(pcm.tobytes())
+
+    def close(self) -> Path:
+        """Finish the file and move it into place."""
+        if self._sf is not None:
+            self._sf.close()
+        else:
+            self._file.seek(0)
+            self._file.write(self._header(self.frames))
+            self._file.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        try:
+            if self._sf is not None:
+                self._sf.close()
+            elif not self._file.closed:
+                self._file.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "AudioWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def read_wav(path: str | os.PathLike) -> tuple[int, np.ndarray]:
+    """A WAV file this module writes (16-bit PCM or 32-bit float) -> (rate, float32 [frames, channels])."""
+    raw = Path(path).read_bytes()
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise AudioFileError(f"{path}: not a WAV file")
+    pos, fmt, data = 12, None, None
+    while pos + 8 <= len(raw):
+        tag, size = raw[pos:pos + 4], struct.unpack("<I", raw[pos + 4:pos + 8])[0]
+        body = raw[pos + 8:pos + 8 + size]
+        if tag == b"fmt ":
+            fmt = struct.unpack("<HHIIHH", body[:16])
+        elif tag == b"data":
+            data = body
+        pos += 8 + size + (size & 1)
+    if fmt is None or data is None:
+        raise AudioFileError(f"{path}: WAV file without fmt or data chunk")
+    tag, channels, rate, _, _, bits = fmt
+    if tag == WAVE_FORMAT_IEEE_FLOAT and bits == 32:
+        samples = np.frombuffer(data, dtype="<f4").astype(np.float32)
+    elif tag == WAVE_FORMAT_PCM and bits == 16:
+        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    else:
+        raise AudioFileError(f"{path}: {bits}-bit WAV format {tag} is not supported here")
+    return rate, samples.reshape(-1, channels)
