@@ -1,0 +1,65 @@
+"""singsynth eval: a preset against a pitch-shifting sampler and silence on held-out notes."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..cli import UsageError, add_preset_argument
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="spectral loss and pitch accuracy of a preset on held-out notes")
+    add_preset_argument(p)
+    p.add_argument("--data", required=True, help="NSynth-format folder the preset was trained on")
+    p.add_argument("--split", choices=("train", "valid", "test"), default="test",
+                   help="notes to evaluate (default test: the preset's held-out pairs)")
+    p.add_argument("--cents", type=float, default=50.0,
+                   help="pitch tolerance around the ground truth's own f0 (default 50)")
+    p.add_argument("--limit", type=int, help="evaluate this many notes, spread over the split")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
+    p.add_argument("--plot", metavar="DIR", help="write spectrogram comparisons (PNG) to this folder")
+    p.add_argument("--plot-count", type=int, default=4, help="notes to plot (default 4)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=run)
+
+
+def _check(args) -> None:
+    if not args.cents > 0:
+        raise UsageError(f"--cents {args.cents:g}: give a tolerance above 0 cents, such as 50")
+    for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size), ("--plot-count", args.plot_count)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} {value}: give a count of at least 1")
+    if args.device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {args.device}: no CUDA device here; use --device cpu")
+    elif args.device != "cpu":
+        raise UsageError(f"--device {args.device}: use cpu or cuda")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install 'singsynth[plot]'") from None
+        try:
+            Path(args.plot).expanduser().mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--plot {args.plot}: cannot create the folder ({exc.strerror or exc})") from None
+
+
+def run(args) -> int:
+    _check(args)
+    from ..data import DataError, NSynthData
+    from ..evaluate import evaluate, format_table
+    from ..preset import load_preset
+    preset = load_preset(args.preset, device=args.device)
+    try:
+        data = NSynthData(args.data)
+        result = evaluate(preset, data, split=args.split, cents=args.cents, plot_dir=args.plot,
+                          batch_size=args.batch_size, limit=args.limit, plot_count=args.plot_count,
+                          progress=not args.json and sys.stderr.isatty())
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(result, indent=1) if args.json else format_table(result))
+    return 0

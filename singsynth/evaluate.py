@@ -1,0 +1,278 @@
+"""Evaluation of a preset on held-out notes, against a pitch-shifting sampler and silence."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import dsp, gm
+from .config import SAMPLE_RATE
+from .data import NOTE_SAMPLES, DataError, NSynthData, split_of
+from .pitch import estimate_f0, within
+from .preset import Preset
+
+logger = logging.getLogger(__name__)
+
+SYSTEMS = ("model", "sampler", "silence")
+REPORTED_CENTS = (25, 50)
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class EvalNote:
+    index: int  # into data.notes
+    instrument: int  # into preset.instruments
+    source: int  # the sampler's note, into data.notes
+    drums: bool
+
+
+def held_out_pairs(preset: Preset) -> dict[str, set[tuple[str, int]]] | None:
+    """The (instrument id, pitch) pairs kept out of training, as stored in the preset, or None."""
+    held = preset.meta.get("held_out")
+    if not isinstance(held, dict):
+        return None
+    try:
+        return {name: {(str(i), int(p)) for i, p in held.get(name, [])} for name in ("valid", "test")}
+    except (TypeError, ValueError):
+        logger.warning("%s: unreadable \"held_out\" pairs; using the data's own split", preset.path)
+        return None
+
+
+def pair_split(instrument_id: str, pitch: int, held: dict[str, set[tuple[str, int]]] | None) -> str:
+    """'train', 'valid' or 'test' of a pair: the preset's lists when it has them, else the data's hash."""
+    if held is None:
+        return split_of(instrument_id, pitch)
+    for name in ("test", "valid"):
+        if (instrument_id, pitch) in held[name]:
+            return name
+    return "train"
+
+
+def nearest_source(pitch: int, candidates: list[tuple[int, int]]) -> int | None:
+    """Index of the candidate (pitch, index) nearest in pitch, other than `pitch` itself; below wins ties."""
+    best = None
+    for other, index in candidates:
+        if other == pitch:
+            continue
+        key = (abs(other - pitch), other > pitch)
+        if best is None or key < best[0]:
+            best = (key, index)
+    return None if best is None else best[1]
+
+
+def select_notes(preset: Preset, data: NSynthData, split: str = "test") -> tuple[list[EvalNote], int]:
+    """The notes of `split` whose instrument the preset has and that the sampler can play.
+
+    Returns the notes and how many of the split had to be left out for want of a sampler source."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; use {', '.join(SPLITS)}")
+    held = held_out_pairs(preset)
+    by_id = {inst.id: inst for inst in preset.instruments}
+    splits = [pair_split(n.instrument_id, n.pitch, held) for n in data.notes]
+    # the sampler plays only notes the model could have learnt from: training pairs
+    sources: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for i, (note, name) in enumerate(zip(data.notes, splits)):
+        if name == "train" and note.instrument_id in by_id:
+            sources.setdefault((note.instrument_id, note.velocity), []).append((note.pitch, i))
+    notes, missing = [], 0
+    for i, (note, name) in enumerate(zip(data.notes, splits)):
+        inst = by_id.get(note.instrument_id)
+        if name != split or inst is None:
+            continue
+        source = nearest_source(note.pitch, sources.get((note.instrument_id, note.velocity), []))
+        if source is None:
+            missing += 1
+            continue
+        drums = inst.drums or bool(data.instruments[note.instrument].get("drums"))
+        notes.append(EvalNote(i, inst.index, source, drums))
+    return notes, missing
+
+
+def shift_pitch(wav: np.ndarray, semitones: float, length: int = NOTE_SAMPLES) -> np.ndarray:
+    """A sampler's transposition: play faster or slower (band-limited, soxr), then pad or trim."""
+    if semitones == 0:
+        out = np.asarray(wav, dtype=np.float32)
+    else:
+        import soxr
+        out = soxr.resample(np.ascontiguousarray(wav, dtype=np.float32), 2.0 ** (semitones / 12), 1.0, quality="HQ")
+    return np.pad(out, (0, max(0, length - len(out))))[:length].astype(np.float32)
+
+
+def _spread(items: list, count: int) -> list:
+    """`count` items evenly spread over the list, first and last included, order kept."""
+    if count <= 0:
+        return []
+    if count >= len(items):
+        return list(items)
+    picks = np.unique(np.linspace(0, len(items) - 1, count).round().astype(int))
+    return [items[i] for i in picks]
+
+
+def pick_plot_notes(notes: list[EvalNote], preset: Preset, data: NSynthData, count: int) -> list[EvalNote]:
+    """Up to `count` notes of different instruments, different GM families first, each the loudest
+    note nearest middle C."""
+    by_instrument: dict[int, list[EvalNote]] = {}
+    for note in notes:
+        by_instrument.setdefault(note.instrument, []).append(note)
+
+    def family(index: int) -> str:
+        inst = preset.instruments[index]
+        return "drums" if inst.drums or inst.gm_program is None else gm.FAMILIES[gm.family(inst.gm_program)]
+
+    def best(group: list[EvalNote]) -> list[EvalNote]:
+        return sorted(group, key=lambda n: (abs(data.notes[n.index].pitch - 60), -data.notes[n.index].velocity))
+
+    families: dict[str, list[int]] = {}
+    for inst in sorted(by_instrument):
+        families.setdefault(family(inst), []).append(inst)
+    # one instrument from each of `count` families spread over GM's order (piano ... effects), then others
+    chosen = [group[0] for group in _spread(list(families.values()), count)]
+    others = [inst for inst in sorted(by_instrument) if inst not in chosen]
+    chosen += _spread(others, count - len(chosen))
+    picked = [best(by_instrument[inst])[0] for inst in chosen]
+    # fewer instruments than plots: more pitches of the same ones
+    rest = [n for inst in chosen for n in best(by_instrument[inst])[1:]]
+    return picked + _spread(rest, count - len(picked))
+
+
+def plot_note(path: Path, title: str, panels: list[tuple[str, np.ndarray]]) -> Path:
+    """One PNG of log-power spectrograms (the loss's own), one panel per system, one colour scale."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import PowerNorm
+    from matplotlib.figure import Figure
+
+    specs = [dsp.log_power_spectrogram(torch.from_numpy(wav[None]))[0].numpy() for _, wav in panels]
+    top = max(float(s.max()) for s in specs)
+    fig = Figure(figsize=(10, 2.6 * len(panels)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    seconds = NOTE_SAMPLES / SAMPLE_RATE
+    for ax, (label, _), spec in zip(axes, panels, specs):
+        # the loss's values, with a colour scale that shows its small ones too
+        image = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, SAMPLE_RATE / 2000),
+                          norm=PowerNorm(0.3, vmin=0.0, vmax=max(top, 1e-3)))
+        ax.set_ylabel("kHz")
+        ax.set_title(label, fontsize=9, loc="left")
+    axes[-1].set_xlabel("seconds")
+    fig.colorbar(image, ax=list(axes), label="log(1 + power), as in the spectral loss")
+    fig.suptitle(title, fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    return path
+
+
+class _Tally:
+    """Per-note figures of one system, summed."""
+
+    def __init__(self):
+        self.spectral: list[float] = []
+        self.l1: list[float] = []
+        self.hits = {c: 0 for c in REPORTED_CENTS}
+        self.hits_requested = 0
+
+    def summary(self, pitch_notes: int, cents: float) -> dict:
+        def share(hits: int) -> float | None:
+            return hits / pitch_notes if pitch_notes else None
+        return {"spectral_loss": float(np.mean(self.spectral)) if self.spectral else None,
+                "wav_l1": float(np.mean(self.l1)) if self.l1 else None,
+                "pitch_accuracy": share(self.hits_requested),
+                **{f"pitch_accuracy_{c}": share(self.hits[c]) for c in REPORTED_CENTS}}
+
+
+def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float = 50, plot_dir=None,
+             batch_size: int = 32, limit: int | None = None, plot_count: int = 4, progress: bool = False) -> dict:
+    """Spectral loss, waveform L1 and pitch accuracy of the model, a sampler and silence on the same notes.
+
+    Pitch accuracy is the share of pitched notes whose f0 lies within `cents` of the f0 of the ground
+    truth itself (not of the nominal key: some programs sound octaves away from it). Drum notes and notes
+    whose ground truth has no reliable f0 are left out of it. Raises DataError when no note qualifies."""
+    notes, missing = select_notes(preset, data, split)
+    if not notes:
+        why = f"; {missing} had no training note of the same instrument and velocity for the sampler" if missing else ""
+        raise DataError(f"{data.root}: no {split} notes of preset {preset.name!r}'s instruments{why} "
+                        f"(is this the data the preset was trained on?)")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    if limit is not None and limit < len(notes):
+        notes = _spread(notes, limit)  # spread, so that a few notes still cover every instrument
+    plotted = {n.index for n in pick_plot_notes(notes, preset, data, plot_count)} if plot_dir else set()
+
+    tallies = {name: _Tally() for name in SYSTEMS}
+    counts = {"drum_notes": 0, "pitch_notes": 0, "unpitched_notes": 0}
+    plots: list[str] = []
+    batches = range(0, len(notes), batch_size)
+    if progress:
+        from tqdm import tqdm
+        batches = tqdm(batches, desc=f"evaluating {split}", unit="batch", leave=False)
+    for start in batches:
+        batch = notes[start:start + batch_size]
+        wanted = sorted({n.index for n in batch} | {n.source for n in batch})
+        audio = dict(zip(wanted, data.load_audio(wanted).astype(np.float32) / 32768.0))
+        meta = [data.notes[n.index] for n in batch]
+        truth = np.stack([audio[n.index] for n in batch])
+        outputs = {
+            "model": preset.generate(preset.instrument_weights([n.instrument for n in batch]),
+                                     [m.pitch for m in meta], [m.velocity for m in meta]),
+            "sampler": np.stack([shift_pitch(audio[n.source], m.pitch - data.notes[n.source].pitch)
+                                 for n, m in zip(batch, meta)]),
+            "silence": np.zeros_like(truth),
+        }
+        target = torch.from_numpy(truth)
+        for name, out in outputs.items():
+            wav = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+            tallies[name].spectral += dsp.spectral_loss(wav, target, reduction="none").tolist()
+            tallies[name].l1 += dsp.waveform_l1(wav, target).tolist()
+        for row, note in enumerate(batch):
+            if note.drums:
+                counts["drum_notes"] += 1
+                continue
+            reference = estimate_f0(truth[row])
+            if reference is None:
+                counts["unpitched_notes"] += 1
+                continue
+            counts["pitch_notes"] += 1
+            for name in ("model", "sampler"):  # silence has no pitch: never a hit
+                f0 = estimate_f0(outputs[name][row])
+                tallies[name].hits_requested += within(f0, reference, cents)
+                for c in REPORTED_CENTS:
+                    tallies[name].hits[c] += within(f0, reference, c)
+        for row, (note, m) in enumerate(zip(batch, meta)):
+            if note.index in plotted:
+                loss = {k: tallies[k].spectral[start + row] for k in ("model", "sampler")}
+                panels = [("ground truth", truth[row]),
+                          (f"model (spectral loss {loss['model']:.4f})", outputs["model"][row]),
+                          (f"sampler from pitch {data.notes[note.source].pitch} "
+                           f"(spectral loss {loss['sampler']:.4f})", outputs["sampler"][row])]
+                title = f"{m.name}: {preset.instruments[note.instrument].name}, pitch {m.pitch}, velocity {m.velocity}"
+                plots.append(str(plot_note(Path(plot_dir) / f"{m.name}.png", title, panels)))
+
+    result = {"notes": len(notes), "split": split, "preset": preset.name, "data": str(data.root), "cents": cents,
+              "skipped_no_sampler": missing, **counts,
+              **{name: tallies[name].summary(counts["pitch_notes"], cents) for name in SYSTEMS}}
+    if plot_dir:
+        result["plots"] = plots
+    logger.debug("evaluation: %s", result)
+    return result
+
+
+def format_table(result: dict) -> str:
+    """The figures as a small plain-text table."""
+    def cell(value) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    lines = [f"preset {result['preset']}, {result['split']} split: {result['notes']} notes "
+             f"({result['pitch_notes']} pitched, {result['unpitched_notes']} without a clear pitch, "
+             f"{result['drum_notes']} drums; {result['skipped_no_sampler']} left out: no sampler source)",
+             f"{'system':10s} {'spectral':>9s} {'wav L1':>9s} {'pitch@' + format(result['cents'], 'g'):>10s} "
+             f"{'pitch@25':>9s} {'pitch@50':>9s}"]
+    for name in SYSTEMS:
+        r = result[name]
+        lines.append(f"{name:10s} {cell(r['spectral_loss']):>9s} {cell(r['wav_l1']):>9s} "
+                     f"{cell(r['pitch_accuracy']):>10s} {cell(r['pitch_accuracy_25']):>9s} "
+                     f"{cell(r['pitch_accuracy_50']):>9s}")
+    for path in result.get("plots", []):
+        lines.append(f"plot: {path}")
+    return "\n".join(lines)
