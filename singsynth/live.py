@@ -44,6 +44,13 @@ class Summary:
                 f"({self.missing_frames} frames of silence)")
 
 
+def end_of_file() -> list:
+    """Sustain pedal up and all notes off on every channel."""
+    import mido
+    return [mido.Message("control_change", channel=c, control=control, value=0)
+            for c in range(16) for control in (64, 123)]
+
+
 def engine_stats(engine: EngineLike) -> dict:
     stats = engine.stats
     return stats() if callable(stats) else stats
@@ -122,6 +129,8 @@ class Producer:
             while index < len(pending) and pending[index][0] < frame + self.block:
                 placed.append((max(pending[index][0] - frame, 0), pending[index][1]))
                 index += 1
+                if index == len(pending):  # as render does: at the end, pedals up and every key released
+                    placed += [(placed[-1][0], m) for m in end_of_file()]
             return placed
 
         def finished() -> bool:

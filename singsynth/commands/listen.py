@@ -22,40 +22,38 @@ def register(sub) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--port", help="MIDI input by number or name (substring ok); default: the first one")
     source.add_argument("--virtual", metavar="NAME", help="open a virtual MIDI input NAME that others connect to")
-    p.add_argument("--morph", metavar="A,B", help="morph between two instruments A and B (names or GM numbers)")
     add_live_arguments(p)
     p.set_defaults(func=run)
 
 
 def add_live_arguments(p: argparse.ArgumentParser) -> None:
-    """Options listen and play share: the sound, the audio device, the status line."""
+    """Options listen and play share: the engine's (as for render), the audio device, the status line."""
+    from .render import add_instrument_arguments
     add_preset_argument(p)
-    p.add_argument("--instrument", help="instrument of the preset (name or number; default: by MIDI program)")
+    add_instrument_arguments(p)
+    p.add_argument("--gain", type=float, default=0.0, metavar="DB", help="master gain in dB (default 0)")
     p.add_argument("--audio-device", help="audio output by number or name (see `singsynth ports`)")
     p.add_argument("--rate", type=int, help="sample rate in Hz (default: the device's)")
     p.add_argument("--blocksize", type=int, default=256, help="frames per audio block (default: 256)")
     p.add_argument("--buffer", type=int, default=2, metavar="BLOCKS",
                    help="blocks rendered ahead (default: 2); more is safer, fewer is less latency")
     p.add_argument("--latency", default="low", help="device latency: low, high or seconds (default: low)")
-    p.add_argument("--polyphony", type=int, default=256, help="most voices at once (default: 256)")
-    p.add_argument("--no-disk-cache", action="store_true",
-                   help="keep generated notes in memory only (default: also on disk, for the next run)")
     p.add_argument("--quiet", action="store_true", help="no status line")
 
 
 def run(args) -> int:
     from ..ports import MidiPortError, open_input, stamping
     messages: queue.Queue = queue.Queue()
-    with live_session(args) as session:
-        try:
-            port = open_input(args.port, args.virtual, callback=stamping(messages))
-        except MidiPortError as exc:
-            raise UsageError(str(exc)) from None
-        logger.info("listening on %s; Ctrl-C stops", port.name)
-        try:
+    try:
+        port = open_input(args.port, args.virtual, callback=stamping(messages))
+    except MidiPortError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        with live_session(args) as session:
+            logger.info("listening on %s; Ctrl-C stops", port.name)
             session.summary = session.producer.run_live(messages, session.stop)
-        finally:
-            port.close()
+    finally:
+        port.close()
     return 0
 
 
@@ -78,19 +76,19 @@ def _latency(text: str) -> float | str:
 
 
 @contextlib.contextmanager
-def live_session(args, prepare=None):
+def live_session(args, preload_events=None):
     """Load the preset, open the audio output and run until stopped; on the way out: all notes off,
     stream closed, underruns reported. SIGINT and SIGTERM stop it cleanly.
 
-    prepare(engine), if given, runs before the stream opens (Ctrl-C there is an ordinary interrupt)."""
+    With --preload, the notes of preload_events (or, if None, every note of the instruments) are
+    generated before the stream opens."""
     from .. import audio
-    from ..cache import NoteCache
-    from ..engine import Engine
     from ..live import Producer
     from ..preset import load_preset
+    from .render import build_engine
 
-    if args.blocksize <= 0 or args.buffer <= 0 or args.polyphony <= 0:
-        raise UsageError("--blocksize, --buffer and --polyphony must be positive")
+    if args.blocksize <= 0 or args.buffer <= 0:
+        raise UsageError("--blocksize and --buffer must be positive")
     latency = _latency(args.latency)
     try:
         audio.set_jack_client_name(JACK_AUDIO_CLIENT)
@@ -99,17 +97,13 @@ def live_session(args, prepare=None):
         raise UsageError(str(exc)) from None
     rate = int(args.rate or device.default_samplerate)
     preset = load_preset(args.preset)
-    cache = NoteCache.for_preset(preset, rate, disk=not args.no_disk_cache)
-    try:
-        engine = Engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
-                        morph=getattr(args, "morph", None), cache=cache, blocking=False)
-    except ValueError as exc:  # InstrumentError included: a bad --instrument or --morph
-        raise UsageError(str(exc)) from None
+    engine = build_engine(args, preset, rate, blocking=False)
     stop = threading.Event()
     previous = {}
     try:
-        if prepare is not None:
-            prepare(engine)
+        if args.preload:
+            # Ctrl-C here is an ordinary interrupt: no stream or signal handler yet
+            engine.preload(preload_events, progress=not args.quiet)
         # a quarter of a second of room: the producer keeps only --buffer blocks in it
         ring = audio.RingBuffer(max(rate // 4, 4 * args.buffer * args.blocksize), channels=2)
         try:
