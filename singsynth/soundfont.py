@@ -135,14 +135,18 @@ class FluidRenderer:
         fluidsynth = _import_fluidsynth()
         self.soundfonts = [Path(p) for p in soundfonts]
         self._synths = []
+        self._selected: dict[tuple[int, int], tuple[int, int]] = {}
         self._write = fluidsynth._fl.fluid_synth_write_float
         self._write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
                                 ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         self._write.restype = ctypes.c_int
         for path in self.soundfonts:
             check_soundfont(path)
+            # Dynamic sample loading decodes only the presets played: loading all of an .sf3 takes seconds
+            # per process, and a worker plays a few presets.
             synth = fluidsynth.Synth(gain=SYNTH_GAIN, samplerate=RENDER_RATE,
-                                     **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+                                     **{"synth.reverb.active": 0, "synth.chorus.active": 0,
+                                        "synth.dynamic-sample-loading": 1})
             sfid = synth.sfload(str(path))
             if sfid < 0:
                 synth.delete()
@@ -153,28 +157,31 @@ class FluidRenderer:
         synth, sfid = self._synths[index]
         return synth.sfpreset_name(sfid, bank, preset) is not None
 
-    def _render(self, synth, frames: int) -> np.ndarray:
-        buf = np.zeros((frames, 2), np.float32)
-        address = buf.ctypes.data
-        if self._write(synth.synth, frames, address, 0, 2, address, 1, 2) != 0:
+    def _render_into(self, synth, buf: np.ndarray) -> None:
+        address = buf.ctypes.data  # interleaved stereo float32 [frames, 2]
+        if self._write(synth.synth, len(buf), address, 0, 2, address, 1, 2) != 0:
             raise RuntimeError("fluid_synth_write_float failed")
-        return buf
 
     def render(self, index: int, bank: int, preset: int, pitch: int, velocity: int,
                channel: int = MELODIC_CHANNEL) -> np.ndarray:
         """float32 [64000] at 16 kHz: held 3 s, released for 1 s, FluidSynth's own level."""
         import soxr
         synth, sfid = self._synths[index]
-        if synth.program_select(channel, sfid, bank, preset) != 0:
-            raise DataError(f"{self.soundfonts[index]}: no preset {bank}:{preset}")
+        # Selecting a preset again would unload and decode its samples again.
+        if self._selected.get((index, channel)) != (bank, preset):
+            if synth.program_select(channel, sfid, bank, preset) != 0:
+                raise DataError(f"{self.soundfonts[index]}: no preset {bank}:{preset}")
+            self._selected[(index, channel)] = (bank, preset)
+        hold = HOLD_SECONDS * RENDER_RATE
+        stereo = np.empty((hold + RELEASE_SECONDS * RENDER_RATE, 2), np.float32)
         synth.noteon(channel, pitch, velocity)
-        held = self._render(synth, HOLD_SECONDS * RENDER_RATE)
+        self._render_into(synth, stereo[:hold])
         synth.noteoff(channel, pitch)
-        released = self._render(synth, RELEASE_SECONDS * RENDER_RATE)
+        self._render_into(synth, stereo[hold:])
         # Kills the voices at once (no release), so the next note starts from silence; reverb and chorus,
         # the only state that outlives a voice, are off.
         synth.all_sounds_off(channel)
-        mono = np.concatenate([held, released]).mean(axis=1)
+        mono = (stereo[:, 0] + stereo[:, 1]) * 0.5
         audio = soxr.resample(mono, RENDER_RATE, SAMPLE_RATE, quality="VHQ").astype(np.float32)
         if len(audio) != NOTE_SAMPLES:  # soxr's output length is exact for integer ratios; guard anyway
             audio = np.pad(audio, (0, max(0, NOTE_SAMPLES - len(audio))))[:NOTE_SAMPLES]
@@ -207,10 +214,12 @@ def peak_dbfs(audio: np.ndarray) -> float:
 _worker: FluidRenderer | None = None
 
 
-def _init_worker(soundfonts: list[str], level: int) -> None:
+def _init_worker(soundfonts: list[str], level: int | None = None) -> None:
+    """Load the synths; level is set in pool processes only (their logging and lifetime are ours)."""
     global _worker
-    logging.basicConfig(level=level)
-    if sys.platform.startswith("linux") and multiprocessing.parent_process() is not None:
+    if level is not None:
+        logging.basicConfig(level=level)
+    if level is not None and sys.platform.startswith("linux"):
         # Die with the parent: orphans of a killed run would otherwise race the next run for the same notes.
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -384,14 +393,15 @@ def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None
     if tasks:
         from tqdm import tqdm
         bar = tqdm(total=len(tasks), unit="note", desc="rendering", disable=not progress or not sys.stderr.isatty())
-        args = ([str(p) for p in soundfonts], logging.getLogger().level)
+        names = [str(p) for p in soundfonts]
         if jobs == 1:
-            _init_worker(*args)
+            _init_worker(names)
             results = map(_render_task, tasks)
             pool = None
         else:
             # spawn: the parent has touched libfluidsynth, whose state must not be forked
-            pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, args)
+            pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker,
+                                                             (names, logging.getLogger().getEffectiveLevel()))
             results = pool.imap_unordered(_render_task, tasks, chunksize=4)
         try:
             for _, status, clipped in results:
