@@ -192,7 +192,7 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
     notes, missing = select_notes(preset, data, split)
     if not notes:
         why = f"; {missing} had no training note of the same instrument and velocity for the sampler" if missing else ""
-        raise DataError(f"{data.root}: no {split} notes of preset {preset.name!r}'s instruments{why} "
+        raise DataError(f"{data.root}: no {split} notes for the instruments of preset {preset.name!r}{why} "
                         f"(is this the data the preset was trained on?)")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
