@@ -1,0 +1,67 @@
+"""Presets for the engine tests: a real tiny SING preset, and a test double whose notes are known sines."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from singsynth.config import get_config
+from singsynth.model import SING
+from singsynth.preset import Instrument, Preset, load_preset, save_preset
+
+DATA = Path(__file__).resolve().parent / "data" / "midi"
+THIRD_PARTY_MIDI = sorted(DATA.glob("*.mid"))
+INSTRUMENTS = [Instrument(0, "Flute", "sf_flute", 73, pitch_range=(60, 96)),
+               Instrument(1, "Violin", "sf_violin", 40, pitch_range=(55, 103)),
+               Instrument(2, "Standard Drum Kit", "sf_drums", None, drums=True, pitch_range=(35, 81))]
+
+
+def make_preset(folder: Path, instruments=INSTRUMENTS, seed: int = 0) -> Path:
+    """A real preset file pair (safetensors + JSON) with random sing-unittest weights."""
+    torch.manual_seed(seed)
+    model = SING(get_config("sing-unittest", n_instruments=len(instruments)))
+    return save_preset(folder, model, list(instruments), {"name": folder.name, "license": "MIT"})
+
+
+def midi_hz(pitch: float) -> float:
+    return 440.0 * 2 ** ((pitch - 69) / 12)
+
+
+@dataclasses.dataclass
+class SinePreset(Preset):
+    """Test double of the model: a trained model's output cannot be predicted, so the voice logic is
+    checked on notes whose content is known. Each note is a sine at the note's pitch, amplitude
+    0.5 * velocity / 127, a 10 ms attack, steady until 3 s, then a linear 1 s release (SING's shape).
+    Everything else (instruments, metadata, cache hashing) is the real preset's."""
+
+    calls: list = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def wrap(cls, preset: Preset, instruments=None) -> "SinePreset":
+        return cls(preset.path, preset.model, list(instruments or preset.instruments), preset.meta,
+                   preset.output_gain, preset.weights_sha256)
+
+    def _notes(self, weights, pitch, velocity) -> np.ndarray:
+        weights = np.asarray(weights, dtype=np.float32)
+        pitch, velocity = np.asarray(pitch, dtype=np.float64), np.asarray(velocity, dtype=np.float64)
+        self.calls.append((weights.copy(), pitch.astype(int).tolist(), velocity.tolist()))
+        rate, n = self.sample_rate, self.model.config.note_samples
+        t = np.arange(n) / rate
+        env = np.clip(t / 0.01, 0, 1) * np.clip((4.0 - t) / 1.0, 0, 1)
+        f0 = 440.0 * 2 ** ((pitch[:, None] - 69) / 12)
+        return (0.5 * velocity[:, None] / 127 * env * np.sin(2 * np.pi * f0 * t)).astype(np.float32)
+
+    def generate(self, instrument_weights, pitch, velocity) -> np.ndarray:
+        return self._notes(instrument_weights, pitch, velocity)
+
+    def stream(self, instrument_weights, pitch, velocity, first_steps: int = 8, steps: int = 64):
+        notes = self._notes(instrument_weights, pitch, velocity)
+        for start in range(0, notes.shape[1], 16000):
+            yield notes[:, start:start + 16000]
+
+
+def sine_preset(folder: Path, instruments=None) -> SinePreset:
+    make_preset(folder)
+    return SinePreset.wrap(load_preset(folder), instruments)

@@ -1,0 +1,288 @@
+"""The playing engine: loop, release, pedal, controllers, bend, programs, drums, stealing, limiter, batching.
+
+Most checks use SinePreset (tests/engine_fixtures.py), a test double whose notes are sines at the
+note's pitch: the voice logic is then measurable. Batching, streaming and clipping also run the real
+(random-weight) tiny SING model.
+"""
+import logging
+import time
+
+import mido
+import numpy as np
+import pytest
+
+from engine_fixtures import INSTRUMENTS, make_preset, midi_hz, sine_preset
+from singsynth.cache import NoteCache
+from singsynth.engine import Engine, InstrumentError
+from singsynth.preset import load_preset
+
+RATE = 48000
+
+
+@pytest.fixture(scope="module")
+def sines(tmp_path_factory):
+    return sine_preset(tmp_path_factory.mktemp("sine"))
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    return load_preset(make_preset(tmp_path_factory.mktemp("real")))
+
+
+def engine(preset, **kwargs) -> Engine:
+    kwargs.setdefault("cache", NoteCache())
+    return Engine(preset, sample_rate=kwargs.pop("sample_rate", RATE), **kwargs)
+
+
+def on(note, velocity=100, channel=0):
+    return mido.Message("note_on", channel=channel, note=note, velocity=velocity)
+
+
+def off(note, channel=0):
+    return mido.Message("note_off", channel=channel, note=note)
+
+
+def cc(control, value, channel=0):
+    return mido.Message("control_change", channel=channel, control=control, value=value)
+
+
+def play(eng: Engine, timeline, seconds: float, block: int = 1024) -> np.ndarray:
+    """Timed events [(seconds, msg)] -> the engine's output over `seconds`."""
+    frames = [(int(round(t * eng.sample_rate)), msg) for t, msg in sorted(timeline, key=lambda e: e[0])]
+    out, start, total = [], 0, int(seconds * eng.sample_rate)
+    while start < total:
+        events = [(f - start, m) for f, m in frames if start <= f < start + block]
+        out.append(eng.process(events, block))
+        start += block
+    return np.concatenate(out)[:total]
+
+
+def rms(x: np.ndarray, t0: float, t1: float, rate: int = RATE) -> float:
+    seg = x[int(t0 * rate):int(t1 * rate)]
+    return float(np.sqrt(np.mean(seg.astype(np.float64) ** 2)))
+
+
+def max_step(x: np.ndarray) -> float:
+    return float(np.abs(np.diff(x, axis=0)).max())
+
+
+def sine_step_bound(x: np.ndarray, pitch: int, t0: float = 0.5, t1: float = 1.0) -> float:
+    """The largest sample-to-sample change a clean sine at the level measured in [t0, t1) has, with the
+    room an equal-power crossfade needs (up to sqrt(2) louder)."""
+    peak = float(np.abs(x[int(t0 * RATE):int(t1 * RATE)]).max())
+    return 1.5 * 2 * np.pi * midi_hz(pitch) / RATE * peak
+
+
+def f0(x: np.ndarray, t0: float, t1: float, rate: int = RATE) -> float:
+    seg = x[int(t0 * rate):int(t1 * rate)].astype(np.float64)
+    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg)), 8 * len(seg)))
+    k = int(spec.argmax())
+    a, b, c = np.log(spec[k - 1:k + 2])
+    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * rate / (8 * len(seg))
+
+
+def test_held_note_loops_past_the_model_note_without_discontinuity(sines):
+    # 466 Hz: the 1.4 s loop is not a whole number of periods, so a plain jump would click
+    out = play(engine(sines, instrument="flute"), [(0.0, on(70)), (8.0, off(70))], 8.0)[:, 0]
+    steady = rms(out, 0.5, 1.0)
+    assert steady > 0.05
+    for t in np.arange(0.5, 7.8, 0.2):  # a 4 s note would be silent after 4 s
+        assert rms(out, t, t + 0.2) > 0.5 * steady, f"level drops at {t:.1f} s"
+    assert max_step(out[int(0.02 * RATE):]) < sine_step_bound(out, 70)
+    assert f0(out, 4.4, 5.6) == pytest.approx(midi_hz(70), rel=1e-3)  # between two loop splices
+
+
+def test_early_note_off_fades_over_the_release_without_a_click(sines):
+    eng = engine(sines, instrument="flute", release=0.5)
+    out = play(eng, [(0.0, on(69)), (1.0, off(69))], 2.0)[:, 0]
+    before, after = rms(out, 0.98, 1.0), rms(out, 1.0, 1.02)
+    assert after == pytest.approx(before, rel=0.2)  # no step down at the note-off
+    assert rms(out, 1.2, 1.3) < 0.5 * before  # but it is fading
+    assert np.all(out[int(1.51 * RATE):] == 0)
+    assert max_step(out[int(0.02 * RATE):]) < sine_step_bound(out, 69)
+    assert eng.idle
+
+
+def test_note_on_with_velocity_zero_is_a_note_off(sines):
+    eng = engine(sines, instrument="flute", release=0.2)
+    out = play(eng, [(0.0, on(69)), (0.5, on(69, velocity=0))], 1.0)[:, 0]
+    assert rms(out, 0.3, 0.5) > 0.05 and np.all(out[int(0.75 * RATE):] == 0)
+
+
+def test_sustain_pedal_holds_released_keys_until_lifted(sines):
+    eng = engine(sines, instrument="flute", release=0.2)
+    out = play(eng, [(0.0, cc(64, 127)), (0.0, on(69)), (0.3, off(69)), (2.0, cc(64, 0))], 3.0)[:, 0]
+    assert rms(out, 1.8, 2.0) == pytest.approx(rms(out, 0.1, 0.3), rel=0.05)
+    assert np.all(out[int(2.25 * RATE):] == 0)
+
+
+def test_all_notes_off_releases_keys_but_pedal_held_notes_wait_for_the_pedal(sines):
+    eng = engine(sines, instrument="flute", release=0.2)
+    # channel 1 hard left with the pedal down, channel 2 hard right without
+    timeline = [(0.0, cc(10, 0, 0)), (0.0, cc(10, 127, 1)), (0.0, cc(64, 127, 0)),
+                (0.0, on(69, channel=0)), (0.0, on(72, channel=1)),
+                (0.5, cc(123, 0, 0)), (0.5, cc(123, 0, 1)), (2.0, cc(64, 0, 0))]
+    out = play(eng, timeline, 3.0)
+    left, right = out[:, 0], out[:, 1]
+    assert rms(right, 0.2, 0.4) > 0.05 and np.all(right[int(0.75 * RATE):] == 0)
+    assert rms(left, 1.5, 2.0) == pytest.approx(rms(left, 0.2, 0.4), rel=0.05)
+    assert np.all(left[int(2.25 * RATE):] == 0)
+
+
+def test_all_sound_off_silences_within_ten_milliseconds_without_a_click(sines):
+    eng = engine(sines, instrument="flute")
+    out = play(eng, [(0.0, cc(64, 127)), (0.0, on(69)), (0.0, on(36, channel=9)), (0.5, cc(120, 0)),
+                     (0.5, cc(120, 0, channel=9))], 1.0)
+    assert rms(out[:, 0], 0.3, 0.5) > 0.05
+    assert np.all(out[int(0.51 * RATE):] == 0)
+    assert max_step(out[int(0.02 * RATE):, 0]) < 0.05
+    assert eng.idle
+
+
+def test_engine_level_all_sound_off_and_all_notes_off(sines):
+    eng = engine(sines, instrument="flute", release=0.1)
+    play(eng, [(0.0, on(69)), (0.0, on(72, channel=3))], 0.2)
+    eng.all_notes_off()
+    assert not np.all(eng.process([], 1024) == 0)
+    play(eng, [], 0.2)
+    assert eng.idle
+    play(eng, [(0.0, on(69))], 0.2)
+    eng.all_sound_off()
+    play(eng, [], 0.02)
+    assert eng.idle
+
+
+def test_pitch_bend_tuning_and_rpn_bend_range_shift_f0(sines):
+    out = play(engine(sines, instrument="flute"),
+               [(0.0, on(69)), (1.0, mido.Message("pitchwheel", pitch=8191))], 2.0)[:, 0]
+    assert f0(out, 0.2, 0.9) == pytest.approx(440.0, rel=1e-3)
+    assert f0(out, 1.1, 1.9) == pytest.approx(midi_hz(69 + 2 * 8191 / 8192), rel=1e-3)
+    # RPN 0 sets the range to 12 semitones: half a bend up is a tritone
+    rpn = [cc(101, 0), cc(100, 0), cc(6, 12), cc(38, 0)]
+    out = play(engine(sines, instrument="flute"),
+               [(0.0, m) for m in rpn] + [(0.0, mido.Message("pitchwheel", pitch=4096)), (0.0, on(69))], 1.0)[:, 0]
+    assert f0(out, 0.2, 0.9) == pytest.approx(midi_hz(75), rel=1e-3)
+    out = play(engine(sines, instrument="flute", tuning_a4=432.0), [(0.0, on(69))], 1.0)[:, 0]
+    assert f0(out, 0.2, 0.9) == pytest.approx(432.0, rel=1e-3)
+
+
+def test_volume_expression_and_pan_are_smooth_and_equal_power(sines):
+    eng = engine(sines, instrument="flute")
+    out = play(eng, [(0.0, on(69)), (0.5, cc(7, 127)), (0.7, cc(11, 40)), (0.9, cc(10, 127))], 1.2)
+    assert max_step(out[int(0.02 * RATE):, 0]) < sine_step_bound(out[:, 0], 69, 0.55, 0.65)
+    centre = rms(out[:, 0], 0.2, 0.4)
+    assert rms(out[:, 1], 0.2, 0.4) == pytest.approx(centre, rel=1e-3)
+    assert rms(out[:, 0], 0.55, 0.65) / centre == pytest.approx((127 / 100) ** 2, rel=0.01)
+    assert rms(out[:, 0], 1.0, 1.2) < 1e-6  # panned hard right
+    assert rms(out[:, 1], 1.0, 1.2) == pytest.approx(rms(out[:, 0], 0.75, 0.85) * np.sqrt(2), rel=0.01)
+
+
+def test_program_change_picks_gm_program_else_family_else_nearest_with_one_warning(sines, caplog):
+    eng = engine(sines)
+    caplog.set_level(logging.WARNING)
+    timeline = [(0.0, mido.Message("program_change", channel=0, program=73)), (0.0, on(72, channel=0)),
+                (0.0, mido.Message("program_change", channel=1, program=41)), (0.0, on(72, channel=1)),
+                (0.1, on(74, channel=1)), (0.2, on(76, channel=1)),
+                (0.0, mido.Message("program_change", channel=2, program=75)), (0.0, on(72, channel=2)),
+                (0.0, mido.Message("program_change", channel=3, program=60)), (0.0, on(72, channel=3))]
+    sines.calls.clear()
+    play(eng, timeline, 0.3)
+    generated = {(int(w.argmax()), p) for weights, pitches, _ in sines.calls for w, p in zip(weights, pitches)}
+    # 73 Flute exact; 41 Viola -> Violin (strings); 75 Pan Flute -> Flute (pipe); 60 French Horn -> nearest (Flute)
+    assert generated == {(0, 72), (1, 72), (1, 74), (1, 76)}
+    warnings = [r.getMessage() for r in caplog.records if "GM program" in r.getMessage()]
+    assert len(warnings) == 3 and sum("program 41" in w for w in warnings) == 1
+
+
+def test_drums_are_one_shot_and_channel_10_ignores_the_instrument_override(sines, caplog):
+    eng = engine(sines, instrument="flute")
+    sines.calls.clear()
+    caplog.set_level(logging.WARNING)
+    out = play(eng, [(0.0, on(36, channel=9)), (0.1, off(36, channel=9)), (0.2, on(20, channel=9)),
+                     (0.3, on(20, channel=9))], 4.5)[:, 0]
+    weights = [w for ws, _, _ in sines.calls for w in ws]
+    assert len(weights) == 1 and int(weights[0].argmax()) == 2  # the kit, not the flute; key 20 never generated
+    assert rms(out, 1.0, 2.0) > 0.05  # the note-off at 0.1 s did not cut it
+    assert np.all(out[int(4.05 * RATE):] == 0) and eng.idle  # it ends with the note
+    assert sum("outside the kit" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_no_drum_kit_makes_channel_10_silent_with_one_warning(sines, caplog):
+    eng = engine(type(sines).wrap(sines, INSTRUMENTS[:2]))
+    caplog.set_level(logging.WARNING)
+    out = play(eng, [(0.0, on(36, channel=9)), (0.1, on(38, channel=9))], 0.3)
+    assert np.all(out == 0)
+    assert sum("no drum kit" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_notes_outside_the_range_shift_by_octaves_with_one_warning_per_pitch(sines, caplog):
+    eng = engine(sines, instrument="flute")  # flute plays 60..96
+    sines.calls.clear()
+    caplog.set_level(logging.WARNING)
+    out = play(eng, [(0.0, on(45)), (0.2, off(45)), (0.3, on(45)), (0.3, on(108))], 0.6)[:, 0]
+    assert sorted({p for _, pitches, _ in sines.calls for p in pitches}) == [69, 96]
+    assert f0(out, 0.05, 0.2) == pytest.approx(midi_hz(69), rel=1e-3)
+    assert sum("note 45 played as 69" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_voice_stealing_takes_released_voices_first_then_the_oldest(sines):
+    eng = engine(sines, instrument="flute", polyphony=3)
+    play(eng, [(0.0, on(60)), (0.01, on(62)), (0.02, on(64)), (0.03, off(62)), (0.04, on(65))], 0.1)
+    assert sorted(v.key for v in eng.voices) == [60, 64, 65]
+    play(eng, [(0.0, on(67))], 0.1)
+    assert sorted(v.key for v in eng.voices) == [64, 65, 67]
+    # one voice: the stolen note fades out over 5 ms instead of stopping dead mid-cycle
+    eng = engine(sines, instrument="flute", polyphony=1)
+    out = play(eng, [(0.0, on(60)), (0.1, on(67))], 0.2)[:, 0]
+    assert [v.key for v in eng.voices] == [67]
+    assert max_step(out[int(0.02 * RATE):]) < sine_step_bound(out, 60, 0.05, 0.1) * midi_hz(67) / midi_hz(60)
+
+
+def test_morph_sweeps_between_two_instruments_in_quantised_steps(sines):
+    eng = engine(sines, morph="flute,violin")
+    sines.calls.clear()
+    play(eng, [(0.0, on(70)), (0.1, cc(1, 64)), (0.1, on(72)), (0.2, cc(1, 127)), (0.2, on(74))], 0.3)
+    weights = {p: tuple(np.round(w, 3)) for ws, ps, _ in sines.calls for w, p in zip(ws, ps)}
+    assert weights == {70: (1.0, 0.0, 0.0), 72: (0.5, 0.5, 0.0), 74: (0.0, 1.0, 0.0)}
+
+
+def test_bad_instrument_specs_are_refused(sines):
+    with pytest.raises(InstrumentError, match="closest"):
+        engine(sines, instrument="tuba")
+    with pytest.raises(InstrumentError):
+        engine(sines, instrument="flute", morph="flute,violin")
+
+
+def test_a_loud_chord_of_the_real_model_never_clips(real):
+    eng = engine(real, instrument="violin", master_gain=1000.0)
+    out = play(eng, [(0.0, on(p, 127)) for p in range(60, 84)], 1.0)
+    assert np.abs(out).max() < 1.0
+    assert np.abs(out).max() > 0.9  # the limiter leaves it loud, only never over
+
+
+def test_every_note_of_a_block_is_generated_in_one_batch(sines):
+    eng = engine(sines, instrument="flute")
+    sines.calls.clear()
+    eng.process([(i * 10, on(60 + i)) for i in range(6)], 1024)
+    assert len(sines.calls) == 1 and len(sines.calls[0][1]) == 6
+    assert eng.stats["generated"] == 6 and eng.stats["voices"] == 6
+
+
+def test_live_mode_streams_cold_notes_from_a_worker_thread(real):
+    reference = engine(real, instrument="violin")
+    reference.preload([(0, on(67, 90)), (0, on(71, 90))])
+    live = engine(real, instrument="violin", blocking=False)
+    try:
+        live.process([(0, on(67, 90)), (0, on(71, 90))], 256)
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while live.stats["pending"] and time.monotonic() < deadline:
+            live.process([], 256)
+            time.sleep(0.01)
+        assert live.stats["pending"] == 0 and live.stats["generated"] == 2
+        for key in list(reference.cache._notes):
+            streamed, generated = live.cache.get(key), reference.cache.get(key)
+            assert streamed is not None and streamed.done
+            np.testing.assert_allclose(streamed.data, generated.data, atol=1e-3 * np.abs(generated.data).max())
+        assert np.abs(live.process([], 4096)).max() > 0
+    finally:
+        live.close()
