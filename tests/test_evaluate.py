@@ -1,0 +1,210 @@
+"""Evaluation on real FluidSynth notes: held-out pairs, the sampler, the figures and the eval command."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from singsynth.cli import main
+from singsynth.config import get_config
+from singsynth.data import NSynthData, split_of
+from singsynth.evaluate import evaluate, nearest_source, select_notes, shift_pitch
+from singsynth.model import SING
+from singsynth.pitch import cents, estimate_f0
+from singsynth.preset import Instrument, load_preset, save_preset
+
+SOUNDFONT = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
+PIANO, GUITAR, FLUTE, DRUMS = (f"fluidr3mono_{n}" for n in
+                               ("acoustic_grand_piano", "acoustic_guitar_nylon", "flute", "standard_drum_kit"))
+PITCHES = range(58, 65)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> NSynthData:
+    pytest.importorskip("fluidsynth")
+    if not SOUNDFONT.is_file():
+        pytest.skip(f"{SOUNDFONT} not installed")
+    from singsynth.soundfont import render_dataset
+    root = tmp_path_factory.mktemp("nsynth")
+    render_dataset([SOUNDFONT], root, programs=[0, 24, 73], drums=True, pitches=(PITCHES[0], PITCHES[-1]),
+                   velocities=(100,), jobs=1, progress=False)
+    return NSynthData(root)
+
+
+def make_preset(folder: Path, data: NSynthData, held_out: dict | None, ids: list[str] | None = None) -> Path:
+    """A sing-unittest preset with random weights over some of the data's instruments."""
+    infos = [d for d in data.instruments if ids is None or d["id"] in ids]
+    instruments = [Instrument(index=i, name=d["name"], id=d["id"], gm_program=d["gm_program"], drums=d["drums"],
+                              pitch_range=tuple(d["pitch_range"])) for i, d in enumerate(infos)]
+    torch.manual_seed(0)
+    model = SING(get_config("sing-unittest", n_instruments=len(instruments)))
+    meta = {"name": folder.name} if held_out is None else {"name": folder.name, "held_out": held_out}
+    return save_preset(folder, model, instruments, meta)
+
+
+HELD_OUT = {"valid": [[PIANO, 58], [GUITAR, 64]],
+            "test": [[PIANO, 61], [GUITAR, 61], [FLUTE, 62], [DRUMS, 60], [PIANO, 100]]}
+
+
+@pytest.fixture(scope="module")
+def preset_dir(data, tmp_path_factory) -> Path:
+    return make_preset(tmp_path_factory.mktemp("presets") / "held", data, HELD_OUT)
+
+
+def pairs_of(data, notes) -> set[tuple[str, int]]:
+    return {(data.notes[n.index].instrument_id, data.notes[n.index].pitch) for n in notes}
+
+
+def test_held_out_test_pairs_come_from_the_preset(data, preset_dir):
+    notes, missing = select_notes(load_preset(preset_dir), data, "test")
+    # (PIANO, 100) is not in the data; nothing else is left out
+    assert pairs_of(data, notes) == {(PIANO, 61), (GUITAR, 61), (FLUTE, 62), (DRUMS, 60)}
+    assert missing == 0
+    valid, _ = select_notes(load_preset(preset_dir), data, "valid")
+    assert pairs_of(data, valid) == {(PIANO, 58), (GUITAR, 64)}
+
+
+def test_train_split_is_every_pair_in_neither_list(data, preset_dir):
+    notes, _ = select_notes(load_preset(preset_dir), data, "train")
+    everything = {(n.instrument_id, n.pitch) for n in data.notes}
+    held = {tuple(p) for name in ("valid", "test") for p in HELD_OUT[name]}
+    assert pairs_of(data, notes) == everything - held
+
+
+def test_only_the_presets_instruments_are_evaluated(data, tmp_path):
+    preset = load_preset(make_preset(tmp_path / "two", data, HELD_OUT, ids=[PIANO, DRUMS]))
+    notes, _ = select_notes(preset, data, "test")
+    assert pairs_of(data, notes) == {(PIANO, 61), (DRUMS, 60)}
+    # the preset's own instrument indices, not the data's
+    assert {preset.instruments[n.instrument].id for n in notes} == {PIANO, DRUMS}
+    assert [n.drums for n in notes if data.notes[n.index].instrument_id == DRUMS] == [True]
+
+
+def test_without_held_out_lists_the_datas_hash_split_is_used(data, tmp_path):
+    preset = load_preset(make_preset(tmp_path / "plain", data, None))
+    seen = set()
+    for split in ("train", "valid", "test"):
+        notes, _ = select_notes(preset, data, split)
+        pairs = pairs_of(data, notes)
+        assert all(split_of(i, p) == split for i, p in pairs)
+        seen |= pairs
+    # every pair lands in some split: hash-split pairs of this data all have a training neighbour
+    assert seen == {(n.instrument_id, n.pitch) for n in data.notes}
+
+
+def test_sampler_takes_the_nearest_other_training_pitch(data, preset_dir):
+    notes, _ = select_notes(load_preset(preset_dir), data, "test")
+    source = {data.notes[n.index].instrument_id: data.notes[n.source] for n in notes}
+    # 61: 60 and 62 are both training pitches; the one below wins the tie
+    assert source[PIANO].pitch == 60 and source[PIANO].instrument_id == PIANO
+    assert source[GUITAR].pitch == 60
+    assert source[FLUTE].pitch == 61
+    assert source[DRUMS].pitch == 59
+    assert all(data.notes[n.source].velocity == data.notes[n.index].velocity for n in notes)
+    assert nearest_source(61, [(58, 0), (61, 1), (63, 2), (64, 3)]) == 2
+    assert nearest_source(61, [(61, 1)]) is None
+
+
+def test_notes_without_a_sampler_source_are_left_out_and_counted(data, tmp_path):
+    held = {"valid": [], "test": [[FLUTE, p] for p in PITCHES] + [[PIANO, 61]]}
+    preset = load_preset(make_preset(tmp_path / "noflute", data, held))
+    notes, missing = select_notes(preset, data, "test")
+    assert pairs_of(data, notes) == {(PIANO, 61)}
+    assert missing == len(PITCHES)
+    result = evaluate(preset, data, "test")
+    assert result["notes"] == 1 and result["skipped_no_sampler"] == len(PITCHES)
+
+
+def test_shift_pitch_transposes_by_resampling():
+    t = np.arange(64_000) / 16_000
+    sine = (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    for semitones in (12, 1, -5):
+        out = shift_pitch(sine, semitones)
+        assert out.shape == (64_000,) and out.dtype == np.float32
+        assert abs(cents(estimate_f0(out), 440.0) - 100 * semitones) < 2
+    up = shift_pitch(sine, 12)
+    assert np.abs(up[33_000:]).max() == 0  # half as long, padded with silence
+    np.testing.assert_array_equal(shift_pitch(sine, 0), sine)
+
+
+def test_sampler_beats_silence_and_keeps_the_pitch(data, preset_dir):
+    result = evaluate(load_preset(preset_dir), data, "test", cents=50)
+    assert result["notes"] == 4 and result["split"] == "test" and result["cents"] == 50
+    assert result["drum_notes"] == 1
+    assert result["pitch_notes"] + result["unpitched_notes"] + result["drum_notes"] == result["notes"]
+    assert result["pitch_notes"] == 3  # piano, guitar and flute all have a clear f0
+    sampler, silence = result["sampler"], result["silence"]
+    assert sampler["spectral_loss"] < 0.5 * silence["spectral_loss"]
+    assert sampler["pitch_accuracy"] == sampler["pitch_accuracy_25"] == 1.0
+    assert silence["pitch_accuracy"] == silence["pitch_accuracy_25"] == silence["pitch_accuracy_50"] == 0.0
+    assert silence["wav_l1"] > 0
+
+
+def test_a_model_that_returns_the_ground_truth_scores_perfectly(data, preset_dir):
+    preset = load_preset(preset_dir)
+    index = {(n.instrument_id, n.pitch, n.velocity): i for i, n in enumerate(data.notes)}
+
+    def generate(weights, pitch, velocity):
+        ids = [preset.instruments[i].id for i in weights.argmax(1).tolist()]
+        return np.stack([data.read_note(index[i, int(p), int(v)]) for i, p, v in zip(ids, pitch, velocity)])
+
+    preset.generate = generate
+    result = evaluate(preset, data, "train", cents=25, batch_size=5, limit=8)
+    assert result["notes"] == 8
+    model = result["model"]
+    assert model["spectral_loss"] == 0 and model["wav_l1"] == 0
+    assert model["pitch_accuracy"] == model["pitch_accuracy_25"] == model["pitch_accuracy_50"] == 1.0
+    # and a one-semitone error is caught at 50 cents
+    preset.generate = lambda w, p, v: generate(w, [min(x + 1, PITCHES[-1]) for x in p], v)
+    assert evaluate(preset, data, "train", limit=8)["model"]["pitch_accuracy"] < 1.0
+
+
+def test_eval_json(data, preset_dir, capsys):
+    assert main(["eval", "--preset", str(preset_dir), "--data", str(data.root), "--json", "--cents", "30"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("notes", "split", "preset", "cents", "model", "sampler", "silence", "pitch_notes",
+                "unpitched_notes", "skipped_no_sampler"):
+        assert key in result
+    assert result["notes"] == 4 and result["cents"] == 30 and result["preset"] == "held"
+    for system in ("model", "sampler", "silence"):
+        assert set(result[system]) == {"spectral_loss", "wav_l1", "pitch_accuracy", "pitch_accuracy_25",
+                                       "pitch_accuracy_50"}
+        assert np.isfinite(result[system]["spectral_loss"])
+
+
+def test_eval_table_and_plots(data, preset_dir, tmp_path, capsys):
+    plots = tmp_path / "plots"
+    assert main(["eval", "--preset", str(preset_dir), "--data", str(data.root), "--split", "train", "--limit", "6",
+                 "--plot", str(plots), "--plot-count", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "6 notes" in out and all(name in out for name in ("model", "sampler", "silence"))
+    files = sorted(plots.glob("*.png"))
+    assert len(files) == 3
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files)
+    # contrasting instruments, one plot each
+    assert len({f.name.rsplit("-", 2)[0] for f in files}) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "/nonexistent/preset"], "no such preset"),
+    (["--data", "/nonexistent/data"], "no such data set folder"),
+    (["--cents", "0"], "--cents"),
+    (["--limit", "0"], "--limit"),
+])
+def test_eval_bad_input_is_one_line_and_exit_2(data, preset_dir, capsys, args, message):
+    argv = {"--preset": str(preset_dir), "--data": str(data.root)}
+    argv.update(dict(zip(args[::2], args[1::2])))
+    assert main(["eval"] + [x for kv in argv.items() for x in kv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_eval_with_no_notes_for_the_preset_is_one_line(data, tmp_path, capsys):
+    # held-out pairs the data does not have: the data set of some other preset
+    folder = make_preset(tmp_path / "other", data, {"valid": [], "test": [[PIANO, 100], [FLUTE, 20]]})
+    assert main(["eval", "--preset", str(folder), "--data", str(data.root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no test notes" in err and len(err.splitlines()) == 1
