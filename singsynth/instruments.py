@@ -160,12 +160,13 @@ def pitch_range(preset: Preset, timbre: Sequence[float]) -> tuple[int, int]:
 
 
 def fold_into_range(pitch: int, low: int, high: int) -> int:
-    """Shift a pitch by octaves into [low, high]; if no octave lands inside, the nearest end."""
-    while pitch < low and pitch + 12 <= 127:
-        pitch += 12
-    while pitch > high and pitch - 12 >= 0:
-        pitch -= 12
-    return min(max(pitch, low), high)
+    """Shift a pitch by octaves into [low, high]; if no octave lands inside, the end nearest the pitch."""
+    shifted = pitch
+    while shifted < low:
+        shifted += 12
+    while shifted > high:
+        shifted -= 12
+    return shifted if low <= shifted <= high else min(max(pitch, low), high)
 
 
 def timbre_name(preset: Preset, timbre: Sequence[float]) -> str:

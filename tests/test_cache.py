@@ -1,0 +1,83 @@
+"""Note cache: velocity steps, LRU bound in bytes, disk cache warm start, damaged files ignored."""
+import numpy as np
+import mido
+import pytest
+
+from engine_fixtures import make_preset
+from singsynth.cache import Note, NoteCache, preset_hash, quantize_velocity, step_velocity
+from singsynth.engine import Engine
+from singsynth.preset import load_preset
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    return load_preset(make_preset(tmp_path_factory.mktemp("cache") / "p"))
+
+
+def note(samples: int) -> Note:
+    return Note(np.zeros(samples, dtype=np.float32))
+
+
+def key(pitch: int):
+    return ((1.0, 0.0), pitch, 5)
+
+
+def test_velocities_share_steps_and_the_ends_are_exact():
+    steps = [quantize_velocity(v, 16) for v in range(1, 128)]
+    assert steps[0] == 0 and steps[-1] == 15 and steps == sorted(steps) and len(set(steps)) == 16
+    assert step_velocity(0, 16) == 1 and step_velocity(15, 16) == 127
+    for v in range(1, 128):  # the generated velocity is within half a step of the played one
+        assert abs(step_velocity(quantize_velocity(v, 16), 16) - v) <= 126 / 15 / 2 + 1e-9
+
+
+def test_memory_stays_under_its_byte_bound_evicting_least_recently_used():
+    cache = NoteCache(max_bytes=3 * 4000)
+    for pitch in range(3):
+        cache.put(key(pitch), note(1000))
+    assert cache.get(key(0)) is not None  # 0 is now the most recently used
+    cache.put(key(3), note(1000))
+    assert key(1) not in cache and all(key(p) in cache for p in (0, 2, 3))
+    assert cache.nbytes == 12000 <= cache.max_bytes
+    cache.put(key(4), note(100_000))  # larger than the whole cache: not kept
+    assert key(4) not in cache and cache.nbytes <= cache.max_bytes
+    assert (cache.hits, cache.misses) == (1, 0)
+
+
+def _render(engine: Engine) -> np.ndarray:
+    events = [(0, mido.Message("note_on", note=60 + i, velocity=30 + 20 * i)) for i in range(4)]
+    events.append((0, mido.Message("note_on", channel=9, note=38, velocity=90)))
+    return np.concatenate([engine.process(events if i == 0 else [], 4096) for i in range(4)])
+
+
+def test_disk_cache_makes_a_second_run_start_warm_and_identical(preset, tmp_path):
+    first = Engine(preset, 44100, cache=NoteCache.for_preset(preset, 44100, root=tmp_path))
+    cold = _render(first)
+    assert first.stats["generated"] == 5
+    files = list(tmp_path.rglob("*.npy"))
+    assert len(files) == 5 and all(preset_hash(preset) in str(f) and "44100" in str(f) for f in files)
+    second = Engine(preset, 44100, cache=NoteCache.for_preset(preset, 44100, root=tmp_path))
+    warm = _render(second)
+    assert second.stats["generated"] == 0 and second.stats["disk_hits"] == 5
+    np.testing.assert_array_equal(warm, cold)
+
+
+def test_damaged_or_pickled_cache_files_are_ignored_and_rewritten(preset, tmp_path):
+    Engine(preset, 16000, cache=NoteCache.for_preset(preset, 16000, root=tmp_path)).process(
+        [(0, mido.Message("note_on", note=60, velocity=100)), (0, mido.Message("note_on", note=62, velocity=100))],
+        64)
+    first, second = sorted(tmp_path.rglob("*.npy"))
+    first.write_bytes(b"\x93NUMPY garbage")
+    np.save(second, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    engine = Engine(preset, 16000, cache=NoteCache.for_preset(preset, 16000, root=tmp_path))
+    engine.process([(0, mido.Message("note_on", note=60, velocity=100)),
+                    (0, mido.Message("note_on", note=62, velocity=100))], 64)
+    assert engine.stats["generated"] == 2 and engine.stats["disk_hits"] == 0
+    assert np.load(first, allow_pickle=False).dtype == np.float16
+    assert np.load(second, allow_pickle=False).dtype == np.float16
+
+
+def test_preset_hash_changes_with_the_weights(tmp_path):
+    a = load_preset(make_preset(tmp_path / "a", seed=0))
+    b = load_preset(make_preset(tmp_path / "b", seed=1))
+    assert preset_hash(a) != preset_hash(b)
+    assert preset_hash(a) == preset_hash(load_preset(tmp_path / "a"))

@@ -1,0 +1,78 @@
+"""Instrument specs: names, prefixes, substrings, GM numbers, blends, morph steps, fallbacks, ranges."""
+import logging
+
+import pytest
+
+from engine_fixtures import INSTRUMENTS, make_preset
+from singsynth.instruments import (InstrumentError, ProgramMap, fold_into_range, morph, pitch_range, resolve,
+                                   resolve_morph)
+from singsynth.preset import Instrument, load_preset
+
+MORE = INSTRUMENTS + [Instrument(3, "Flute Ensemble", "sf_flutes", 72), Instrument(4, "Cello", "sf_cello", 42,
+                                                                                     pitch_range=(36, 76)),
+                      Instrument(5, "Acoustic Bass", "sf_bass", 32, pitch_range=(28, 55))]
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    return load_preset(make_preset(tmp_path_factory.mktemp("inst") / "p", MORE))
+
+
+def test_exact_names_and_ids_beat_prefixes(preset):
+    assert resolve(preset, "FLUTE") == (1, 0, 0, 0, 0, 0)
+    assert resolve(preset, "sf_cello") == (0, 0, 0, 0, 1, 0)
+    assert resolve(preset, "flute ens") == (0, 0, 0, 1, 0, 0)  # unique prefix
+    assert resolve(preset, "drum") == (0, 0, 1, 0, 0, 0)  # unique prefix
+    assert resolve(preset, "bass") == (0, 0, 0, 0, 0, 1)  # unique substring
+
+
+def test_ambiguous_and_unknown_names_say_what_would_match(preset):
+    with pytest.raises(InstrumentError, match="ambiguous.*Flute.*Flute Ensemble"):
+        resolve(preset, "fl")
+    with pytest.raises(InstrumentError) as info:
+        resolve(preset, "chello")
+    message = str(info.value)
+    assert "closest: Cello, " in message and message.count(",") >= 2 and "\n" not in message
+
+
+def test_gm_numbers_use_the_program_then_the_family(preset):
+    assert resolve(preset, "42") == (0, 0, 0, 0, 1, 0)
+    assert resolve(preset, "43") == (0, 0, 0, 0, 1, 0)  # contrabass -> strings family: cello (nearest)
+    assert resolve(preset, "75") == (1, 0, 0, 0, 0, 0)  # pan flute -> pipe family: flute (73) over 72
+    with pytest.raises(InstrumentError, match="0..127"):
+        resolve(preset, "128")
+
+
+def test_program_map_warns_once_per_program(preset, caplog):
+    programs = ProgramMap(preset)
+    caplog.set_level(logging.WARNING)
+    assert programs(0).name == "Acoustic Bass"  # no piano family: the nearest program
+    assert programs(0).name == "Acoustic Bass"
+    assert programs(40).name == "Violin"
+    assert len(caplog.records) == 1 and "program 0" in caplog.records[0].getMessage()
+
+
+def test_blends_are_normalised(preset):
+    assert resolve(preset, "flute:0.7,violin:0.3") == pytest.approx((0.7, 0.3, 0, 0, 0, 0))
+    assert resolve(preset, "flute:3, cello:1") == pytest.approx((0.75, 0, 0, 0, 0.25, 0))
+    assert resolve(preset, "flute,violin") == pytest.approx((0.5, 0.5, 0, 0, 0, 0))
+    for bad, match in (("flute:x", "bad weight"), ("flute:-1", ">= 0"), ("flute:0,violin:0", "sum to 0"),
+                       ("flute:nan", ">= 0"), ("tuba:1", "closest")):
+        with pytest.raises(InstrumentError, match=match):
+            resolve(preset, bad)
+
+
+def test_morph_is_quantised_to_nine_steps(preset):
+    a, b = resolve_morph(preset, "flute,violin")
+    blends = {morph(a, b, v) for v in range(128)}
+    assert len(blends) == 9
+    assert morph(a, b, 0) == a and morph(a, b, 127) == b and morph(a, b, 64)[:2] == (0.5, 0.5)
+    with pytest.raises(InstrumentError, match="two instruments"):
+        resolve_morph(preset, "flute")
+
+
+def test_octave_rule_and_blend_ranges(preset):
+    assert fold_into_range(40, 60, 96) == 64 and fold_into_range(110, 60, 96) == 86
+    assert fold_into_range(70, 60, 65) == 65  # no octave lands inside: the nearest end
+    assert pitch_range(preset, resolve(preset, "cello:1,flute:1")) == (60, 76)
+    assert pitch_range(preset, resolve(preset, "bass:2,flute:1")) == (28, 55)  # disjoint: the heavier one
