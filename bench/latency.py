@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from jack_helpers import JackServer, Rig, first_sound  # noqa: E402
 
@@ -55,6 +57,9 @@ def measure(server: JackServer, command: list[str], midi_pattern: str, audio_pat
             found = []
             for k, frame in enumerate(onsets):
                 end = onsets[k + 1] if k + 1 < len(onsets) else len(recorded)
+                if np.abs(recorded[frame - round(0.01 * rig.rate):frame]).max() > THRESHOLD:
+                    raise RuntimeError(f"{name} pass, note {k}: still sounding before its note-on "
+                                       "(a voice that did not stop); measurement void")
                 hit = first_sound(recorded[:end], frame, THRESHOLD)
                 found.append(None if hit is None else hit - frame)
             results[name] = found

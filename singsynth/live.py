@@ -59,8 +59,10 @@ def engine_stats(engine: EngineLike) -> dict:
 def status_line(stats: dict, ring: RingBuffer) -> str:
     """One line for the terminal: what is sounding and whether audio keeps up."""
     hits, misses = int(stats.get("cache_hits", 0)), int(stats.get("cache_misses", 0))
-    return (f"voices {int(stats.get('voices', 0)):3d} | cache {hits} hits {misses} misses | "
+    line = (f"voices {int(stats.get('voices', 0)):3d} | cache {hits} hits {misses} misses | "
             f"underruns {ring.underruns}")
+    pending = int(stats.get("pending", 0))
+    return line + (f" | generating {pending}" if pending else "")
 
 
 class Producer:

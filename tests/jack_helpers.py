@@ -80,8 +80,13 @@ class Rig:
         self.position = 0
         self.armed = False
         self.finished = threading.Event()
+        self.xruns = 0
         self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
         self.client.activate()
+
+    def _xrun(self, delay: float) -> None:
+        self.xruns += 1
 
     def _process(self, frames: int) -> None:
         self.midi_out.clear_buffer()
