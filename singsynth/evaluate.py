@@ -173,13 +173,29 @@ class _Tally:
         self.hits = {c: 0 for c in REPORTED_CENTS}
         self.hits_requested = 0
 
-    def summary(self, pitch_notes: int, cents: float) -> dict:
+    def summary(self, pitch_notes: int) -> dict:
         def share(hits: int) -> float | None:
             return hits / pitch_notes if pitch_notes else None
         return {"spectral_loss": float(np.mean(self.spectral)) if self.spectral else None,
                 "wav_l1": float(np.mean(self.l1)) if self.l1 else None,
                 "pitch_accuracy": share(self.hits_requested),
                 **{f"pitch_accuracy_{c}": share(self.hits[c]) for c in REPORTED_CENTS}}
+
+
+def _play(preset: Preset, data: NSynthData, batch: list[EvalNote]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Ground truth [B, T] and each system's notes [B, T], float32 in [-1, 1]."""
+    wanted = sorted({n.index for n in batch} | {n.source for n in batch})
+    audio = dict(zip(wanted, data.load_audio(wanted).astype(np.float32) / 32768.0))
+    meta = [data.notes[n.index] for n in batch]
+    truth = np.stack([audio[n.index] for n in batch])
+    outputs = {
+        "model": np.asarray(preset.generate(preset.instrument_weights([n.instrument for n in batch]),
+                                            [m.pitch for m in meta], [m.velocity for m in meta]), dtype=np.float32),
+        "sampler": np.stack([shift_pitch(audio[n.source], m.pitch - data.notes[n.source].pitch)
+                             for n, m in zip(batch, meta)]),
+        "silence": np.zeros_like(truth),
+    }
+    return truth, outputs
 
 
 def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float = 50, plot_dir=None,
@@ -201,6 +217,7 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
     plotted = {n.index for n in pick_plot_notes(notes, preset, data, plot_count)} if plot_dir else set()
 
     tallies = {name: _Tally() for name in SYSTEMS}
+    by_instrument: dict[str, dict[str, list[float]]] = {}
     counts = {"drum_notes": 0, "pitch_notes": 0, "unpitched_notes": 0}
     plots: list[str] = []
     batches = range(0, len(notes), batch_size)
@@ -209,23 +226,18 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
         batches = tqdm(batches, desc=f"evaluating {split}", unit="batch", leave=False)
     for start in batches:
         batch = notes[start:start + batch_size]
-        wanted = sorted({n.index for n in batch} | {n.source for n in batch})
-        audio = dict(zip(wanted, data.load_audio(wanted).astype(np.float32) / 32768.0))
-        meta = [data.notes[n.index] for n in batch]
-        truth = np.stack([audio[n.index] for n in batch])
-        outputs = {
-            "model": preset.generate(preset.instrument_weights([n.instrument for n in batch]),
-                                     [m.pitch for m in meta], [m.velocity for m in meta]),
-            "sampler": np.stack([shift_pitch(audio[n.source], m.pitch - data.notes[n.source].pitch)
-                                 for n, m in zip(batch, meta)]),
-            "silence": np.zeros_like(truth),
-        }
+        truth, outputs = _play(preset, data, batch)
         target = torch.from_numpy(truth)
+        losses = {}
         for name, out in outputs.items():
-            wav = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
-            tallies[name].spectral += dsp.spectral_loss(wav, target, reduction="none").tolist()
+            wav = torch.from_numpy(np.ascontiguousarray(out))
+            losses[name] = dsp.spectral_loss(wav, target, reduction="none").tolist()
+            tallies[name].spectral += losses[name]
             tallies[name].l1 += dsp.waveform_l1(wav, target).tolist()
         for row, note in enumerate(batch):
+            inst = by_instrument.setdefault(preset.instruments[note.instrument].id, {k: [] for k in SYSTEMS})
+            for name in SYSTEMS:
+                inst[name].append(losses[name][row])
             if note.drums:
                 counts["drum_notes"] += 1
                 continue
@@ -239,19 +251,22 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
                 tallies[name].hits_requested += within(f0, reference, cents)
                 for c in REPORTED_CENTS:
                     tallies[name].hits[c] += within(f0, reference, c)
-        for row, (note, m) in enumerate(zip(batch, meta)):
+        for row, note in enumerate(batch):
             if note.index in plotted:
-                loss = {k: tallies[k].spectral[start + row] for k in ("model", "sampler")}
+                m, source = data.notes[note.index], data.notes[note.source]
                 panels = [("ground truth", truth[row]),
-                          (f"model (spectral loss {loss['model']:.4f})", outputs["model"][row]),
-                          (f"sampler from pitch {data.notes[note.source].pitch} "
-                           f"(spectral loss {loss['sampler']:.4f})", outputs["sampler"][row])]
+                          (f"model (spectral loss {losses['model'][row]:.4f})", outputs["model"][row]),
+                          (f"sampler from pitch {source.pitch} (spectral loss {losses['sampler'][row]:.4f})",
+                           outputs["sampler"][row])]
                 title = f"{m.name}: {preset.instruments[note.instrument].name}, pitch {m.pitch}, velocity {m.velocity}"
                 plots.append(str(plot_note(Path(plot_dir) / f"{m.name}.png", title, panels)))
 
     result = {"notes": len(notes), "split": split, "preset": preset.name, "data": str(data.root), "cents": cents,
               "skipped_no_sampler": missing, **counts,
-              **{name: tallies[name].summary(counts["pitch_notes"], cents) for name in SYSTEMS}}
+              **{name: tallies[name].summary(counts["pitch_notes"]) for name in SYSTEMS},
+              # spectral loss by instrument: which ones the model has not learnt
+              "instruments": {i: {"notes": len(v["model"]), **{k: float(np.mean(v[k])) for k in SYSTEMS}}
+                              for i, v in sorted(by_instrument.items())}}
     if plot_dir:
         result["plots"] = plots
     logger.debug("evaluation: %s", result)
@@ -263,16 +278,22 @@ def format_table(result: dict) -> str:
     def cell(value) -> str:
         return "-" if value is None else f"{value:.4f}"
 
+    columns = [("pitch_accuracy", f"pitch@{result['cents']:g}")] + [
+        (f"pitch_accuracy_{c}", f"pitch@{c}") for c in REPORTED_CENTS if c != result["cents"]]
     lines = [f"preset {result['preset']}, {result['split']} split: {result['notes']} notes "
              f"({result['pitch_notes']} pitched, {result['unpitched_notes']} without a clear pitch, "
              f"{result['drum_notes']} drums; {result['skipped_no_sampler']} left out: no sampler source)",
-             f"{'system':10s} {'spectral':>9s} {'wav L1':>9s} {'pitch@' + format(result['cents'], 'g'):>10s} "
-             f"{'pitch@25':>9s} {'pitch@50':>9s}"]
+             f"{'system':10s} {'spectral':>9s} {'wav L1':>9s} " + " ".join(f"{label:>9s}" for _, label in columns)]
     for name in SYSTEMS:
         r = result[name]
         lines.append(f"{name:10s} {cell(r['spectral_loss']):>9s} {cell(r['wav_l1']):>9s} "
-                     f"{cell(r['pitch_accuracy']):>10s} {cell(r['pitch_accuracy_25']):>9s} "
-                     f"{cell(r['pitch_accuracy_50']):>9s}")
+                     + " ".join(f"{cell(r[key]):>9s}" for key, _ in columns))
+    if result.get("instruments"):
+        lines.append("spectral loss by instrument:")
+        width = max(len(i) for i in result["instruments"])
+        for inst, r in result["instruments"].items():
+            lines.append(f"  {inst:{width}s} {r['notes']:5d} notes  " + "  ".join(
+                f"{name} {cell(r[name])}" for name in SYSTEMS))
     for path in result.get("plots", []):
         lines.append(f"plot: {path}")
     return "\n".join(lines)

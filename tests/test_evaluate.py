@@ -156,6 +156,7 @@ def test_a_model_that_returns_the_ground_truth_scores_perfectly(data, preset_dir
     assert result["notes"] == 8
     model = result["model"]
     assert model["spectral_loss"] == 0 and model["wav_l1"] == 0
+    assert all(r["model"] == 0 for r in result["instruments"].values())
     assert model["pitch_accuracy"] == model["pitch_accuracy_25"] == model["pitch_accuracy_50"] == 1.0
     # and a one-semitone error is caught at 50 cents
     preset.generate = lambda w, p, v: generate(w, [min(x + 1, PITCHES[-1]) for x in p], v)
@@ -173,6 +174,8 @@ def test_eval_json(data, preset_dir, capsys):
         assert set(result[system]) == {"spectral_loss", "wav_l1", "pitch_accuracy", "pitch_accuracy_25",
                                        "pitch_accuracy_50"}
         assert np.isfinite(result[system]["spectral_loss"])
+    assert set(result["instruments"]) == {PIANO, GUITAR, FLUTE, DRUMS}
+    assert sum(r["notes"] for r in result["instruments"].values()) == result["notes"]
 
 
 def test_eval_table_and_plots(data, preset_dir, tmp_path, capsys):
