@@ -18,7 +18,11 @@ Contract (used by `render` and by the live audio path)::
   blocking=False (live): process() never runs the model; a missing note is queued to a generation
   thread that streams it in (Preset.stream, one batch for all notes queued meanwhile). A cold voice
   stays silent until its first chunk arrives, then plays as the rest arrives faster than real time.
-- Errors: InstrumentError (a ValueError) from the constructor for a bad instrument/morph spec.
+- cache: a NoteCache; NoteCache.for_preset(preset, rate) adds the disk cache. Default: 1 GiB, memory only.
+- stats: voices, cache_hits, cache_misses (not in memory), disk_hits, generated (notes the model
+  made), pending (notes being streamed in), cache_bytes, limiter_gain. idle: no voice, nothing pending.
+- Errors: InstrumentError (a ValueError) from the constructor for a bad instrument/morph spec;
+  ValueError for out-of-range settings (rate, polyphony, tuning, release, gain, morph controller).
 
 Sound rules:
 - Notes are SING's 4 s (3 s held, 1 s release), resampled once to the output rate by soxr when

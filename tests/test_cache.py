@@ -1,6 +1,6 @@
 """Note cache: velocity steps, LRU bound in bytes, disk cache warm start, damaged files ignored."""
-import numpy as np
 import mido
+import numpy as np
 import pytest
 
 from engine_fixtures import make_preset
