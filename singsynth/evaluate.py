@@ -119,8 +119,14 @@ def pick_plot_notes(notes: list[EvalNote], preset: Preset, data: NSynthData, cou
         by_instrument.setdefault(note.instrument, []).append(note)
 
     def family(index: int) -> str:
+        # the data's family (NSynth's own, or the GM family of rendered data), else the preset's GM program
         inst = preset.instruments[index]
-        return "drums" if inst.drums or inst.gm_program is None else gm.FAMILIES[gm.family(inst.gm_program)]
+        named = data.instruments[data.notes[by_instrument[index][0].index].instrument].get("family")
+        if named:
+            return str(named)
+        if inst.drums or inst.gm_program is None:
+            return "drums" if inst.drums else inst.id
+        return gm.FAMILIES[gm.family(inst.gm_program)]
 
     def best(group: list[EvalNote]) -> list[EvalNote]:
         return sorted(group, key=lambda n: (abs(data.notes[n.index].pitch - 60), -data.notes[n.index].velocity))
@@ -128,7 +134,7 @@ def pick_plot_notes(notes: list[EvalNote], preset: Preset, data: NSynthData, cou
     families: dict[str, list[int]] = {}
     for inst in sorted(by_instrument):
         families.setdefault(family(inst), []).append(inst)
-    # one instrument from each of `count` families spread over GM's order (piano ... effects), then others
+    # one instrument from each of `count` families spread over the instrument list, then others
     chosen = [group[0] for group in _spread(list(families.values()), count)]
     others = [inst for inst in sorted(by_instrument) if inst not in chosen]
     chosen += _spread(others, count - len(chosen))
