@@ -53,15 +53,18 @@ class AudioWriter:
         os.close(fd)
         self._tmp = Path(tmp)
         self.frames = 0
-        if self.format == "FLAC":
-            import soundfile
-            self._sf = soundfile.SoundFile(str(self._tmp), "w", self.sample_rate, channels, "PCM_24" if float32
-                                           else "PCM_16", format="FLAC")
-            self._file = None
-        else:
-            self._sf = None
-            self._file = open(self._tmp, "wb")
-            self._file.write(self._header(0))
+        self._sf = self._file = None
+        try:
+            if self.format == "FLAC":
+                import soundfile
+                self._sf = soundfile.SoundFile(str(self._tmp), "w", self.sample_rate, channels,
+                                               "PCM_24" if float32 else "PCM_16", format="FLAC")
+            else:
+                self._file = open(self._tmp, "wb")
+                self._file.write(self._header(0))
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
 
     def _header(self, frames: int) -> bytes:
         width = 4 if self.float32 else 2
@@ -102,7 +105,7 @@ class AudioWriter:
         try:
             if self._sf is not None:
                 self._sf.close()
-            elif not self._file.closed:
+            elif self._file is not None and not self._file.closed:
                 self._file.close()
         finally:
             self._tmp.unlink(missing_ok=True)
