@@ -56,7 +56,8 @@ def run(args) -> int:
     preset = load_preset(args.preset, device=args.device)
     try:
         data = NSynthData(args.data)
-        result = evaluate(preset, data, split=args.split, cents=args.cents, plot_dir=args.plot,
+        plot_dir = Path(args.plot).expanduser() if args.plot else None
+        result = evaluate(preset, data, split=args.split, cents=args.cents, plot_dir=plot_dir,
                           batch_size=args.batch_size, limit=args.limit, plot_count=args.plot_count,
                           progress=not args.json and sys.stderr.isatty())
     except DataError as exc:
