@@ -79,15 +79,18 @@ def test_piano_pitch(rendered_dataset: Path):
 
 
 def test_notes_are_isolated(soundfont: Path):
-    alone = FluidRenderer([soundfont]).render(0, 0, 0, 60, 100)
+    # Pad 7 (halo) rings past the 4 s and, on a reused synth, carries state into the next pad note.
+    alone = FluidRenderer([soundfont]).render(0, 0, 94, 60, 100)
+    piano_alone = FluidRenderer([soundfont]).render(0, 0, 0, 60, 100)
     renderer = FluidRenderer([soundfont])
-    before = renderer.render(0, 0, 94, 62, 127)  # Pad 7 (halo): still sounding when the 4 s end
+    before = renderer.render(0, 0, 94, 61, 127)
     assert np.abs(before[-1600:]).max() > 1e-3
-    after = renderer.render(0, 0, 0, 60, 100)
-    assert np.abs(alone).max() > 1e-2
-    np.testing.assert_allclose(after, alone, atol=1e-5)
+    renderer.render(0, 0, 94, 60, 127)
+    np.testing.assert_allclose(renderer.render(0, 0, 94, 60, 100), alone, atol=1e-6)
+    np.testing.assert_allclose(renderer.render(0, 0, 0, 60, 100), piano_alone, atol=1e-6)
+    assert np.abs(alone).max() > 1e-2 and np.abs(piano_alone).max() > 1e-2
     drum = renderer.render(0, 128, 0, 38, 127, channel=9)
-    assert np.abs(drum).max() > 1e-2 and not np.allclose(drum, alone)
+    assert np.abs(drum).max() > 1e-2 and not np.allclose(drum, piano_alone)
 
 
 def test_silent_notes_dropped_and_state_rebuilt(soundfont: Path, tmp_path: Path):
@@ -117,7 +120,7 @@ def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
 def test_resume_after_sigkill(soundfont: Path, tmp_path: Path):
     out = tmp_path / "data"
     args = ["dataset", "soundfont", str(soundfont), "--out", str(out), "--programs", "0", "--no-drums",
-            "--pitches", "40-100", "--velocities", "25,127", "--jobs", "2", "--quiet"]
+            "--pitches", "50-90", "--velocities", "25,127", "--jobs", "2", "--quiet"]
     proc = _run_cli(args)
     deadline = time.monotonic() + 60
     while len(list((out / "audio").glob("*.wav"))) < 10:
@@ -128,7 +131,7 @@ def test_resume_after_sigkill(soundfont: Path, tmp_path: Path):
     proc.communicate()
     assert not (out / "examples.json").exists()
     finished = {p.name: p.stat().st_mtime_ns for p in (out / "audio").glob("*.wav")}
-    assert 10 <= len(finished) < 122
+    assert 10 <= len(finished) < 82
 
     proc = _run_cli(args)
     stdout, stderr = proc.communicate(timeout=120)
@@ -140,7 +143,7 @@ def test_resume_after_sigkill(soundfont: Path, tmp_path: Path):
         assert (out / "audio" / name).stat().st_mtime_ns == mtime, name
     data = NSynthData(out)
     silent = len(os.listdir(out / ".silent"))
-    assert len(data.notes) + silent == 61 * 2
+    assert len(data.notes) + silent == 41 * 2
     assert data.load_audio().shape == (len(data.notes), 64000)
 
 
