@@ -21,7 +21,7 @@ from .data import AUDIO_DIR, EXAMPLES_FILE, NOTE_SAMPLES, DataError, write_wav
 
 logger = logging.getLogger(__name__)
 
-# FluidSynth renders at 48 kHz (where its sample interpolation aliases least) and soxr brings it to 16 kHz.
+# FluidSynth renders at 48 kHz, well above the band kept, and soxr (band-limited) brings it down to 16 kHz.
 RENDER_RATE = 48_000
 HOLD_SECONDS = 3
 RELEASE_SECONDS = 1
@@ -41,7 +41,7 @@ TMP_SUFFIX = ".tmp"
 NOTE_FILE = re.compile(r"^(?P<id>[a-z0-9_]+)-(?P<pitch>\d{3})-(?P<velocity>\d{3})\.wav$")
 SETTINGS = {"render_rate": RENDER_RATE, "hold_seconds": HOLD_SECONDS, "release_seconds": RELEASE_SECONDS,
             "synth_gain": SYNTH_GAIN, "silence_dbfs": SILENCE_DBFS, "sample_rate": SAMPLE_RATE,
-            "reverb": False, "chorus": False}
+            "reverb": False, "chorus": False, "isolation": "fresh synth per note"}
 
 
 @dataclass(frozen=True)
@@ -193,10 +193,6 @@ class FluidRenderer:
         if len(audio) != NOTE_SAMPLES:  # soxr's output length is exact for integer ratios; guard anyway
             audio = np.pad(audio, (0, max(0, NOTE_SAMPLES - len(audio))))[:NOTE_SAMPLES]
         return audio
-
-    def render_instrument(self, index: int, instrument: SoundFontInstrument, pitch: int,
-                          velocity: int) -> np.ndarray:
-        return self.render(index, instrument.bank, instrument.preset, pitch, velocity, instrument.channel)
 
     def close(self) -> None:
         for synth, _ in self._probes:
