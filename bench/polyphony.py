@@ -12,6 +12,7 @@ FluidSynth plays samples: only the first applies; it is judged by JACK xruns.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import re
 import signal
@@ -158,6 +159,7 @@ def main() -> int:
     parser.add_argument("--soundfont", default=SOUNDFONT)
     parser.add_argument("--skip-fluidsynth", action="store_true")
     args = parser.parse_args()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` shows where a stuck run waits
     levels = [int(x) for x in args.levels.split(",")]
     rates = [int(x) for x in args.rates.split(",")]
     most = max(levels)

@@ -151,12 +151,13 @@ def set_jack_client_name(name: str) -> bool:
     try:
         lib = ctypes.CDLL(sd._libname)
         setter = lib.PaJack_SetClientName
+        terminate, initialize = sd._terminate, sd._initialize  # private, so checked before use
     except (OSError, AttributeError):
         return False
     _jack_name = ctypes.create_string_buffer(name.encode())
-    sd._terminate()
+    terminate()
     setter(_jack_name)
-    sd._initialize()
+    initialize()
     return True
 
 

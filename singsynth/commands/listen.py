@@ -44,12 +44,13 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from ..ports import MidiPortError, open_input, stamping
     messages: queue.Queue = queue.Queue()
+    device = output_device(args)  # first: without audio the MIDI port does not matter
     try:
         port = open_input(args.port, args.virtual, callback=stamping(messages))
     except MidiPortError as exc:
         raise UsageError(str(exc)) from None
     try:
-        with live_session(args) as session:
+        with live_session(args, device) as session:
             logger.info("listening on %s; Ctrl-C stops", port.name)
             session.summary = session.producer.run_live(messages, session.stop)
     finally:
@@ -75,8 +76,18 @@ def _latency(text: str) -> float | str:
         raise UsageError(f"--latency {text!r}: give low, high or a number of seconds") from None
 
 
+def output_device(args):
+    """The --audio-device to play on (PortAudio's JACK client named first); UsageError if none."""
+    from .. import audio
+    try:
+        audio.set_jack_client_name(JACK_AUDIO_CLIENT)
+        return audio.find_output(args.audio_device)
+    except audio.AudioDeviceError as exc:
+        raise UsageError(str(exc)) from None
+
+
 @contextlib.contextmanager
-def live_session(args, preload_events=None):
+def live_session(args, device=None, preload_events=None):
     """Load the preset, open the audio output and run until stopped; on the way out: all notes off,
     stream closed, underruns reported. SIGINT and SIGTERM stop it cleanly.
 
@@ -90,16 +101,16 @@ def live_session(args, preload_events=None):
     if args.blocksize <= 0 or args.buffer <= 0:
         raise UsageError("--blocksize and --buffer must be positive")
     latency = _latency(args.latency)
-    try:
-        audio.set_jack_client_name(JACK_AUDIO_CLIENT)
-        device = audio.find_output(args.audio_device)
-    except audio.AudioDeviceError as exc:
-        raise UsageError(str(exc)) from None
+    device = device or output_device(args)
     rate = int(args.rate or device.default_samplerate)
     preset = load_preset(args.preset)
     engine = build_engine(args, preset, rate, blocking=False)
     stop = threading.Event()
     previous = {}
+    # The device callback needs the GIL; by default a busy thread keeps it up to 5 ms, about one
+    # 256-frame period at 48 kHz. Handing it over every 0.5 ms keeps the callback on time.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, 0.0005))
     try:
         if args.preload:
             # Ctrl-C here is an ordinary interrupt: no stream or signal handler yet
@@ -140,6 +151,7 @@ def live_session(args, preload_events=None):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.setswitchinterval(switch_interval)
         engine.close()
 
 
