@@ -33,12 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s" if args.verbose else "%(message)s")
+    from .data import DataError
     from .preset import PresetError
     try:
         return int(args.func(args) or 0)
-    except (UsageError, PresetError) as exc:
+    except (UsageError, PresetError, DataError) as exc:
         print(f"singsynth {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `singsynth ... | head`: the reader left, which is no error of ours
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"singsynth {args.command}: interrupted", file=sys.stderr)
         return 130

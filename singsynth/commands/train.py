@@ -49,7 +49,7 @@ def register(sub) -> None:
     p.add_argument("--eps", type=float, default=1.0, help="epsilon inside the log of the spectral loss (paper: 1)")
     p.add_argument("--no-time-embedding", action="store_true", help="the paper's ablation without time embedding")
     p.add_argument("--no-normalize", action="store_true", help="train at the data's own loudness")
-    p.add_argument("--target-rms", type=float, default=0.1, help="loudness the data is scaled to for training")
+    p.add_argument("--target-rms", type=float, default=3.0, help="loudness the data is scaled to for training")
     p.add_argument("--max-steps", type=int, default=0, help="cap on steps per epoch (0: whole epochs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--instruments", help="comma-separated instrument ids or names to keep")
