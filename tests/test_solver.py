@@ -94,3 +94,31 @@ def test_bad_arguments_exit_2(data, tmp_path, capsys):
     assert main(train_args(tmp_path / "missing", tmp_path / "p", tmp_path / "ck")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--epochs" in err[0] and "missing" in err[1]
+
+
+@pytest.fixture(scope="module")
+def fluid_notes(soundfont, tmp_path_factory):
+    """Piano and violin, pitches 48..67, velocity 100, rendered by the real FluidSynth: 40 notes, 6 held out."""
+    from singsynth.soundfont import render_dataset
+    out = tmp_path_factory.mktemp("fluid")
+    render_dataset([soundfont], out, programs=[0, 40], drums=False, pitches=(48, 67), velocities=(100,),
+                   jobs=1, progress=False)
+    return out
+
+
+def test_a_few_steps_on_fluidsynth_notes_lower_the_validation_loss(fluid_notes, tmp_path):
+    from singsynth.data import NSynthData
+    from singsynth.solver import TrainConfig, Trainer
+    torch.manual_seed(0)
+    data = NSynthData(fluid_notes)
+    assert data.split("valid")
+    args = TrainConfig(config="sing-tiny", batch_size=8, progress=False, checkpoint_every=1e9)
+    trainer = Trainer(data, args, tmp_path / "ck.safetensors")
+    trainer._prepare_stage("autoencoder")
+    before = trainer._validate("autoencoder")
+    for step in range(25):
+        index = trainer.train_index[torch.randint(0, len(trainer.train_index), (8,))]
+        trainer._step_autoencoder(trainer._batch(index))
+    after = trainer._validate("autoencoder")
+    print(f"validation spectral loss {before:.3f} -> {after:.3f}")
+    assert after < 0.95 * before

@@ -1,0 +1,61 @@
+"""Generation speed: seconds of audio generated per second, per model size, batch 1 and a large batch.
+
+    python bench/generation.py [--configs sing-cpu,sing-tiny] [--batches 1,64] [--device cpu] [--seconds 5]
+
+Prints a markdown table. Random weights: speed does not depend on what the model learnt.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from singsynth.config import get_config
+from singsynth.model import SING, count_parameters
+
+
+def measure(model: SING, batch: int, device: torch.device, seconds: float) -> tuple[float, float]:
+    """(audio seconds per second, seconds to the first streamed chunk at this batch)."""
+    weights = model.instrument_weights(torch.randint(0, model.config.n_instruments, (batch,), device=device))
+    pitch = torch.randint(36, 84, (batch,), device=device)
+    velocity = torch.randint(1, 128, (batch,), device=device).float()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with torch.inference_mode():
+        model(weights, pitch, velocity)  # warm up
+        sync()
+        notes, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            model(weights, pitch, velocity)
+            notes += batch
+        sync()
+        rate = notes * model.config.note_samples / 16_000 / (time.perf_counter() - start)
+        start = time.perf_counter()
+        next(iter(model.stream(weights, pitch, velocity)))
+        sync()
+        first = time.perf_counter() - start
+    return rate, first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default="sing-tiny,sing-cpu,sing-medium,sing-paper")
+    parser.add_argument("--batches", default="1,64")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seconds", type=float, default=5.0, help="time spent on each measurement")
+    parser.add_argument("--instruments", type=int, default=129)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(f"device: {device} ({torch.get_num_threads()} threads), torch {torch.__version__}\n")
+    print("| config | parameters | batch | audio s/s | first chunk (ms) |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in args.configs.split(","):
+        model = SING(get_config(name, n_instruments=args.instruments)).eval().to(device)
+        for batch in (int(b) for b in args.batches.split(",")):
+            rate, first = measure(model, batch, device, args.seconds)
+            print(f"| {name} | {count_parameters(model) / 1e6:.2f} M | {batch} | {rate:,.0f} | {first * 1e3:.0f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
