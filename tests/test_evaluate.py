@@ -211,3 +211,12 @@ def test_eval_with_no_notes_for_the_preset_is_one_line(data, tmp_path, capsys):
     assert main(["eval", "--preset", str(folder), "--data", str(data.root)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no test notes" in err and len(err.splitlines()) == 1
+
+
+def test_eval_record_stores_the_figures_in_the_preset(data, tmp_path, capsys):
+    folder = make_preset(tmp_path / "recorded", data, HELD_OUT)
+    assert main(["eval", "--preset", str(folder), "--data", str(data.root), "--json", "--record"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    stored = load_preset(folder).meta["evaluation"]["test"]
+    assert stored["notes"] == printed["notes"] > 0
+    assert stored["model"]["spectral_loss"] == printed["model"]["spectral_loss"]

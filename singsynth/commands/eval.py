@@ -22,6 +22,8 @@ def register(sub) -> None:
     p.add_argument("--plot", metavar="DIR", help="write spectrogram comparisons (PNG) to this folder")
     p.add_argument("--plot-count", type=int, default=4, help="notes to plot (default 4)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--record", action="store_true",
+                   help="store the figures in the preset's metadata, under evaluation.<split>")
     p.set_defaults(func=run)
 
 
@@ -63,4 +65,9 @@ def run(args) -> int:
     except DataError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps(result, indent=1) if args.json else format_table(result))
+    if args.record:
+        from ..preset import update_metadata
+        evaluation = dict(preset.meta.get("evaluation") or {})
+        evaluation[args.split] = {k: v for k, v in result.items() if k != "plots"}
+        update_metadata(preset.path, evaluation=evaluation)
     return 0
