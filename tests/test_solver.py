@@ -122,3 +122,15 @@ def test_a_few_steps_on_fluidsynth_notes_lower_the_validation_loss(fluid_notes, 
     after = trainer._validate("autoencoder")
     print(f"validation spectral loss {before:.3f} -> {after:.3f}")
     assert after < 0.95 * before
+
+
+def test_two_processes_under_torchrun_train_one_preset(data, tmp_path):
+    # DistributedDataParallel on the CPU (gloo): the same code path as several GPUs or machines
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "singsynth.cli",
+           *train_args(data, tmp_path / "preset", tmp_path / "ck", "--epochs", "1,1,1", "--max-steps", "2")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.count("end_to_end epoch 1/1") == 1  # only rank 0 logs
+    assert len(load_preset(tmp_path / "preset").meta["training"]["history"]) == 3
+    assert "2 process(es)" in load_preset(tmp_path / "preset").meta["training"]["hardware"]

@@ -111,9 +111,14 @@ def run(args) -> int:
     except RuntimeError as exc:  # a checkpoint from another model size or dataset
         raise UsageError(f"{checkpoint}: checkpoint does not fit this run ({str(exc).splitlines()[0]}); "
                          f"use another --checkpoint or delete it") from None
+    if trainer.rank != 0:  # one process speaks for all under torchrun
+        logging.getLogger("singsynth").setLevel(logging.WARNING)
     logger.info("checkpoint: %s", checkpoint)
     history = trainer.train()
     if trainer.rank == 0:
         write_preset(out, trainer, data, history, name=args.name or out.name, license=args.license)
         logger.info("preset written to %s (%.0f s)", out, time.time() - started)
+    if trainer.world > 1:
+        import torch.distributed
+        torch.distributed.destroy_process_group()
     return 0
