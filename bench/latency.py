@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from jack_helpers import JackServer, Rig, first_sound  # noqa: E402
+from jack_helpers import SINGSYNTH, JackServer, Rig, first_sound  # noqa: E402
 
 SOUNDFONT = "/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"
 THRESHOLD = 1e-3  # -60 dBFS: the first sample anyone could hear, same for both synthesizers
@@ -104,7 +104,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as cache:
             env = {**server.env, "XDG_CACHE_HOME": cache}  # a fresh note cache: the first pass is cold
-            command = [sys.executable, "-m", "singsynth.cli", "listen", "--virtual", "bench", "--quiet",
+            command = [*SINGSYNTH, "listen", "--virtual", "bench", "--quiet",
                        "--preset", args.preset, "--blocksize", str(args.period), "--buffer", str(args.buffer)]
             found = measure(server, command, "singsynth:bench", "singsynth-out:", ["cold", "cached"], pitches, env)
             table[f"singsynth, cold notes (--buffer {args.buffer})"] = found["cold"]

@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 # On stop, notes get this long to fade by their own release, then a short fade silences the rest.
 RELEASE_SECONDS = 0.25
 FADE_SECONDS = 0.02
+# The device has stopped taking audio if its clock stands still this long (a JACK server that
+# dropped the client, a device unplugged without an error): stop instead of waiting forever.
+STALL_SECONDS = 2.0
 # After the last event of a file, wait at most this long for the voices to end (a SING note lasts 4 s).
 TAIL_SECONDS = 5.0
 
@@ -83,7 +86,9 @@ class Producer:
         self.status_interval = status_interval
         self.summary = Summary()
         # the device side can die under us (JACK server gone, device unplugged): stop rather than wait
-        self.alive = alive or (lambda: True)
+        self._device_alive = alive or (lambda: True)
+        self.stalled = False
+        self._clock = (-1, 0.0)  # (frames the device had read, when that was first seen)
         self._next_status = 0.0
 
     # -- the two sources of events --
@@ -145,6 +150,19 @@ class Producer:
 
         self._loop(events, finished)
         return self._stop()
+
+    def alive(self) -> bool:
+        """The device is running and still taking frames."""
+        if self.stalled or not self._device_alive():
+            return False
+        now, read = time.monotonic(), self.ring.read
+        if read != self._clock[0] or self.ring.available() < self.target:
+            self._clock = (read, now)
+        elif now - self._clock[1] > STALL_SECONDS:
+            logger.error("the audio device took no audio for %.0f s: stopping", STALL_SECONDS)
+            self.stalled = True
+            return False
+        return True
 
     # -- the loop --
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -14,6 +15,9 @@ import numpy as np
 JACK_RATE = 48_000
 JACK_PERIOD = 256
 JACK_MIDI_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
+# The command line in this interpreter. Not `-m singsynth.cli`: that imports cli twice, and the
+# commands' UsageError would not be the one main() catches.
+SINGSYNTH = [sys.executable, "-c", "import sys; from singsynth.cli import main; sys.exit(main())"]
 
 
 def jackd_available() -> bool:
@@ -21,7 +25,10 @@ def jackd_available() -> bool:
 
 
 class JackServer:
-    """`jackd -d dummy` under a name of its own, so parallel runs and a desktop server never meet."""
+    """`jackd -d dummy` under a name of its own, so parallel runs and a desktop server never meet.
+
+    A client timeout of 5 s, not 0.5: on a loaded machine the server would otherwise drop a client
+    that was merely late, and the test would wait on a synthesizer that no longer plays."""
 
     def __init__(self, rate: int = JACK_RATE, period: int = JACK_PERIOD, name: str | None = None):
         self.name = name or f"singsynth-{uuid.uuid4().hex[:8]}"
@@ -37,7 +44,8 @@ class JackServer:
 
     def start(self, timeout: float = 20.0) -> "JackServer":
         self.process = subprocess.Popen(
-            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
+            ["jackd", "--no-realtime", "-n", self.name, "-t", "5000",
+             "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -9,7 +9,7 @@ import mido
 import numpy as np
 import pytest
 
-from jack_helpers import (JackServer, Rig, jackd_available, log_spectrum, make_tiny_preset, onsets,
+from jack_helpers import (SINGSYNTH, JackServer, Rig, jackd_available, log_spectrum, make_tiny_preset, onsets,
                           read_wav)
 
 pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd is not installed (Debian: jackd2)")
@@ -59,7 +59,7 @@ def render_reference(preset, tmp_path, env) -> np.ndarray:
     midi_path = tmp_path / "notes.mid"
     write_midi(midi_path, note_messages())
     wav_path = tmp_path / "notes.wav"
-    done = subprocess.run([sys.executable, "-m", "singsynth.cli", "render", str(midi_path), "-o", str(wav_path),
+    done = subprocess.run([*SINGSYNTH, "render", str(midi_path), "-o", str(wav_path),
                            "--preset", str(preset), "--rate", str(RATE), "--no-disk-cache", "--quiet"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -70,7 +70,7 @@ def render_reference(preset, tmp_path, env) -> np.ndarray:
 
 def test_listen_plays_each_note_once_in_order_as_render_does(jack, preset, tmp_path):
     env = {**jack.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    listen = subprocess.Popen([sys.executable, "-m", "singsynth.cli", "listen", "--virtual", "keys",
+    listen = subprocess.Popen([*SINGSYNTH, "listen", "--virtual", "keys",
                                "--preset", str(preset), "--quiet"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     rig = None
@@ -118,3 +118,48 @@ def test_listen_plays_each_note_once_in_order_as_render_does(jack, preset, tmp_p
     for o, e in zip(heard, expected):
         ratio = np.sqrt(np.mean(recorded[o:o + n] ** 2) / np.mean(reference[e:e + n] ** 2))
         assert 0.7 < ratio < 1.4, f"live level / render level = {ratio:.2f}"
+
+
+def test_ports_lists_jack_midi_and_audio_and_a_wrong_port_exits_2(jack, preset):
+    rig = Rig(jack, 0.1, name="keyboard")
+    try:
+        listed = subprocess.run([*SINGSYNTH, "ports"], env=jack.env,
+                                capture_output=True, text=True, timeout=60)
+        wrong = subprocess.run([*SINGSYNTH, "listen", "--port", "no-such-keyboard",
+                                "--preset", str(preset), "--quiet"], env=jack.env, capture_output=True, text=True,
+                               timeout=60)
+    finally:
+        rig.close()
+    assert listed.returncode == 0, listed.stderr
+    assert "keyboard:midi_out" in listed.stdout
+    assert "JACK Audio Connection Kit" in listed.stdout
+    assert wrong.returncode == 2
+    message = wrong.stderr.strip().splitlines()[-1]
+    assert "no-such-keyboard" in message and "keyboard:midi_out" in message, wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+def test_play_sounds_each_note_of_a_file_in_order(jack, preset, tmp_path):
+    # the first two notes, a second later: time to connect to play's ports once they appear
+    events = [(t + 1.0, m) for t, m in note_messages() if t < 2.5]
+    midi_path = tmp_path / "two.mid"
+    write_midi(midi_path, events)
+    rig = Rig(jack, 4.0, name="listener")
+    env = {**jack.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    try:
+        play = subprocess.Popen([*SINGSYNTH, "play", str(midi_path), "--preset",
+                                 str(preset), "--preload", "--quiet"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        audio_out = rig.wait_for_ports("singsynth-out:", 60, play, is_audio=True, is_output=True)
+        for source, port in zip(audio_out, rig.inputs):
+            rig.client.connect(source, port)
+        recorded = rig.play([], timeout=60)
+        _, stderr = play.communicate(timeout=60)
+    finally:
+        rig.close()
+    assert play.returncode == 0, stderr
+    assert "underruns" in stderr
+    heard = onsets(recorded, RATE, 0.02 * np.abs(recorded).max(), min_gap=0.3)
+    assert len(heard) == 2, heard
+    gap = (NOTES[1][0] - NOTES[0][0]) * RATE
+    assert heard[1] - heard[0] > gap / 2, "the second note came too soon after the first"

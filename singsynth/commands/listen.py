@@ -137,7 +137,7 @@ def live_session(args, device=None, preload_events=None):
         try:
             yield session
         finally:
-            dead = not stream.active
+            dead = producer.stalled or not stream.active
             stream.stop()
             stream.close()
             if status is not None:
