@@ -49,4 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m singsynth.cli`: run the imported module's main, so that the commands and this file
+    # share one UsageError class
+    from singsynth.cli import main as package_main
+    sys.exit(package_main())
