@@ -1,12 +1,17 @@
-"""Render speed: a MIDI file through the engine, cold (every note generated) and warm (all cached).
+"""Render speed, side by side with FluidSynth: MIDI files through the engine, cold (every note generated)
+and warm (all cached), against `fluidsynth -F` rendering the same file at the same rate.
 
-Speed does not depend on the weights, so without --preset a preset of random weights is built at the
---config size with one instrument per GM program the file uses plus a drum kit.
-Run from the repository root: python bench/render.py [--config sing-cpu] [--midi examples/demo.mid]
+    python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000]
+                           [--soundfont /usr/share/sounds/sf3/FluidR3Mono_GM.sf3]
+
+Without --preset a preset of random weights is built at the --config size (speed does not depend on the
+weights) with one instrument per GM program the file uses plus a drum kit. Prints a markdown table.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -42,9 +47,23 @@ def timed(engine: Engine, events) -> tuple[float, float]:
     return time.perf_counter() - start, frames[0] / engine.sample_rate
 
 
+def fluidsynth_seconds(midi: str, soundfont: str, rate: int, out: Path) -> float | None:
+    """Wall time of FluidSynth's own offline render of the file (None when it is not installed)."""
+    if not shutil.which("fluidsynth") or not Path(soundfont).is_file():
+        return None
+    start = time.perf_counter()
+    subprocess.run(["fluidsynth", "-ni", "-q", "-r", str(rate), "-F", str(out), soundfont, midi],
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+DEFAULT_MIDI = ",".join(str(p) for p in [ROOT / "examples" / "demo.mid", *sorted((ROOT / "tests" / "data" / "midi").glob("*.mid"))])
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--midi", default=str(ROOT / "examples" / "demo.mid"))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--midi", default=DEFAULT_MIDI, help="comma-separated MIDI files")
+    parser.add_argument("--soundfont", default="/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
     parser.add_argument("--preset", default=None)
     parser.add_argument("--config", default="sing-cpu")
     parser.add_argument("--rate", type=int, default=48000)
@@ -53,22 +72,27 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    events = read_midi(args.midi)
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.preset:
-            preset = load_preset(args.preset, args.device)
-        else:
-            programs = sorted({m.program for _, m in events if m.type == "program_change" and m.channel != 9}) or [0]
-            preset = load_preset(random_preset(args.config, programs, Path(tmp) / "p"), args.device)
-        engine = Engine(preset, args.rate, cache=NoteCache())
-        cold, seconds = timed(engine, events)
-        generated = engine.stats["generated"]
-        warm, _ = timed(engine, events)
-    print(f"{Path(args.midi).name}: {seconds:.1f} s of audio at {args.rate} Hz, {preset.name} on {args.device}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"cold: {cold:6.2f} s ({seconds / cold:5.1f}x real time), {generated} notes generated "
-          f"({cold / max(generated, 1) * 1000:.0f} ms per note, mixing included)")
-    print(f"warm: {warm:6.2f} s ({seconds / warm:5.1f}x real time), mixing only")
+    print(f"{torch.get_num_threads()} torch threads, {args.rate} Hz, device {args.device}\n")
+    print("| file | audio (s) | notes generated | singsynth cold (s) | x real time | singsynth warm (s) | "
+          "x real time | fluidsynth -F (s) | x real time |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for midi in args.midi.split(","):
+        events = read_midi(midi)
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.preset:
+                preset = load_preset(args.preset, args.device)
+            else:
+                programs = sorted({m.program for _, m in events if m.type == "program_change" and m.channel != 9}) or [0]
+                preset = load_preset(random_preset(args.config, programs, Path(tmp) / "p"), args.device)
+            engine = Engine(preset, args.rate, cache=NoteCache())  # memory only: the first pass is cold
+            cold, seconds = timed(engine, events)
+            generated = engine.stats["generated"]
+            warm, _ = timed(engine, events)
+            engine.close()
+            fluid = fluidsynth_seconds(midi, args.soundfont, args.rate, Path(tmp) / "fluid.wav")
+        fluid_text = "n/a | n/a" if fluid is None else f"{fluid:.2f} | {seconds / fluid:.0f}"
+        print(f"| {Path(midi).name} | {seconds:.1f} | {generated} | {cold:.2f} | {seconds / cold:.1f} | {warm:.2f} | "
+              f"{seconds / warm:.0f} | {fluid_text} |", flush=True)
 
 
 if __name__ == "__main__":
