@@ -39,6 +39,6 @@ def run(args) -> int:
     print(f"parameters: {info['parameters']:,} (encoder for pretraining: {info['encoder_parameters']:,})")
     print("config: " + ", ".join(f"{k}={v}" for k, v in info["config"].items()))
     for i, inst in enumerate(instruments):
-        gm = "drums" if inst["drums"] else f"GM {inst['gm_program']}"
+        gm = "drums" if inst["drums"] else ("no GM program" if inst["gm_program"] is None else f"GM {inst['gm_program']}")
         print(f"  {i:3d}  {inst['name']}  ({gm}, pitches {inst['pitch_range'][0]}-{inst['pitch_range'][1]})")
     return 0
