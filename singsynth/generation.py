@@ -1,0 +1,214 @@
+"""Where voices get their notes: the note cache, else the model, in batches.
+
+Blocking (render): prepare() generates every note a block needs that the cache lacks, in one batch
+(MAX_BATCH notes at most per model call), before the block is mixed; the output depends only on the
+events. Live: note() never runs the model; a missing note gets an empty Note at once and is queued
+to a generation thread that streams it in (Preset.stream, one batch for all notes queued meanwhile).
+Notes are resampled once to the output rate by soxr, rounded to the cache's precision, given their
+loop crossfade and cached (memory, and disk if the cache has one).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
+from .preset import Preset
+from .resample import StreamResampler, out_length, resample
+from .voice import crossfade, loop_points
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 32
+
+
+class NoteSupply:
+    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, blocking: bool):
+        self.preset = preset
+        self.cache = cache
+        self.sample_rate = sample_rate
+        self.blocking = blocking
+        self.note_len = out_length(preset.model.config.note_samples, preset.sample_rate, sample_rate)
+        self.loop = loop_points(self.note_len)
+        self.generated = 0  # notes the model made
+        self._block_notes: dict[NoteKey, Note] = {}
+        self._pending: dict[NoteKey, Note] = {}
+        self._pending_lock = threading.Lock()
+        self._worker: _Generator | None = None
+
+    @property
+    def pending(self) -> int:
+        """Notes being streamed in."""
+        return len(self._pending)
+
+    def missing(self, keys: Sequence[NoteKey]) -> list[NoteKey]:
+        """The keys neither in memory nor on disk."""
+        return [k for k in keys if self.cached(k) is None]
+
+    def prepare(self, keys: Sequence[NoteKey]) -> None:
+        """Blocking mode: generate the next block's missing notes (one batch) and keep them for note()."""
+        self._block_notes = self.generate(self.missing(keys))
+
+    def end_block(self) -> None:
+        self._block_notes = {}
+
+    def note(self, key: NoteKey) -> Note:
+        """The note for a voice: from this block's batch, the cache, now (blocking) or streaming (live)."""
+        note = self._block_notes.get(key)
+        if note is not None:
+            return note
+        note = self.cached(key, disk=self.blocking)
+        if note is not None:
+            return note
+        if self.blocking:  # the block's batch missed it (a controller reset changed the plan): generate now
+            return self.generate([key])[key]
+        with self._pending_lock:
+            note = self._pending.get(key)
+            if note is None:
+                note = self._pending[key] = Note(np.zeros(self.note_len, dtype=np.float32), ready=0)
+                if self._worker is None:
+                    self._worker = _Generator(self)
+                self._worker.queue.put(key)
+        return note
+
+    def cached(self, key: NoteKey, disk: bool = True) -> Note | None:
+        """The note from memory, or from disk (then kept in memory); None if it must be generated."""
+        note = self.cache.get(key)
+        if note is None and disk:
+            data = self.cache.load(key)
+            if data is not None:
+                note = Note(self._fit(data))
+                self._finish(key, note, save=False)
+        return note
+
+    def generate(self, keys: Sequence[NoteKey]) -> dict[NoteKey, Note]:
+        """Generate notes now, in batches, and cache them."""
+        notes: dict[NoteKey, Note] = {}
+        for i in range(0, len(keys), MAX_BATCH):
+            batch = keys[i:i + MAX_BATCH]
+            wav = self.preset.generate(*self._inputs(batch))
+            wav = resample(wav, self.preset.sample_rate, self.sample_rate)
+            for key, row in zip(batch, wav):
+                notes[key] = Note(self._fit(row))
+                self._finish(key, notes[key])
+            self.generated += len(batch)
+        return notes
+
+    def preload(self, keys: Sequence[NoteKey], progress: bool = False) -> int:
+        """Generate these notes (those not cached) ahead, with a progress bar; returns how many."""
+        from tqdm import tqdm
+        keys = self.missing(keys)
+        need = len(keys) * (self.note_len * 4)
+        if need > self.cache.max_bytes:
+            logger.warning("preloading %d notes needs %.0f MiB but the note cache holds %.0f MiB: the first ones "
+                           "will be evicted", len(keys), need / 2**20, self.cache.max_bytes / 2**20)
+        with tqdm(total=len(keys), unit="note", desc="preload", disable=not progress, leave=False) as bar:
+            for i in range(0, len(keys), MAX_BATCH):
+                self.generate(keys[i:i + MAX_BATCH])
+                bar.update(len(keys[i:i + MAX_BATCH]))
+        return len(keys)
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    # -- internals --
+
+    def _inputs(self, keys: Sequence[NoteKey]):
+        weights = torch.tensor([k[0] for k in keys], dtype=torch.float32)
+        pitches = [k[1] for k in keys]
+        velocities = [step_velocity(k[2], self.cache.velocity_steps) for k in keys]
+        return weights, pitches, velocities
+
+    def _finish(self, key: NoteKey, note: Note, save: bool = True) -> None:
+        """Make the loop's crossfade, mark the note complete and cache it."""
+        note.xfade = crossfade(note.data, self.loop)
+        note.ready = len(note.data)
+        note.done = True
+        self.cache.put(key, note, disk=save)
+
+    def _fit(self, wav: np.ndarray) -> np.ndarray:
+        data = np.zeros(self.note_len, dtype=np.float32)
+        n = min(len(wav), self.note_len)
+        data[:n] = to_cached_precision(wav[:n])
+        return data
+
+    def _stream(self, keys: list[NoteKey]) -> None:
+        """Generation thread: stream notes into their pending Note buffers."""
+        with self._pending_lock:
+            notes = [self._pending[k] for k in keys]
+        todo = []
+        for key, note in zip(keys, notes):
+            data = self.cache.load(key)
+            if data is not None:
+                note.data[:] = self._fit(data)
+                self._done(key, note, save=False)
+            else:
+                todo.append((key, note))
+        if not todo:
+            return
+        try:
+            resampler = StreamResampler(len(todo), self.preset.sample_rate, self.sample_rate)
+            chunks = self.preset.stream(*self._inputs([k for k, _ in todo]))
+            for chunk in _with_flush(chunks, len(todo)):
+                out = resampler(chunk[0], last=chunk[1])
+                for row, (_, note) in zip(out, todo):
+                    start = note.ready
+                    m = min(len(row), self.note_len - start)
+                    note.data[start:start + m] = to_cached_precision(row[:m])
+                    note.ready = start + m
+            self.generated += len(todo)
+        except Exception:
+            # leave silence rather than a voice waiting forever
+            logger.exception("note generation failed; those notes stay silent")
+            for _, note in todo:
+                note.data[:] = 0
+        for key, note in todo:
+            self._done(key, note)
+
+    def _done(self, key: NoteKey, note: Note, save: bool = True) -> None:
+        self._finish(key, note, save)
+        with self._pending_lock:
+            self._pending.pop(key, None)
+
+
+def _with_flush(chunks, batch: int):
+    """(chunk, last) pairs, ending with an empty chunk marked last so the resampler flushes."""
+    for chunk in chunks:
+        yield chunk, False
+    yield np.zeros((batch, 0), dtype=np.float32), True
+
+
+class _Generator:
+    """The live generation thread: batches every note queued since its last batch."""
+
+    def __init__(self, supply: NoteSupply):
+        self.supply = supply
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="singsynth-generate", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            keys = [self.queue.get()]
+            while len(keys) < MAX_BATCH:
+                try:
+                    keys.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in keys
+            keys = [k for k in keys if k is not None]
+            if keys:
+                self.supply._stream(keys)
+            if stop:
+                return
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=10)

@@ -1,0 +1,114 @@
+"""Which note a note-on plays: the note cache key (timbre, pitch, velocity step) and whether it is one-shot.
+
+- Channel 10 (mido channel 9) plays the preset's drum kit, one-shot, whatever --instrument or --morph
+  say; keys outside the kit's range are silent (one warning per key); the octave rule never applies.
+- Other channels play the --instrument timbre, else the --morph blend at the morph controller's value
+  (quantised), else the instrument the channel's GM program maps to (instruments.ProgramMap).
+- Melodic pitches outside the timbre's range are shifted by octaves into it (one warning per timbre
+  and pitch); a blend plays the intersection of its instruments' ranges.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Sequence
+
+import mido
+
+from .cache import NoteKey, quantize_velocity
+from .instruments import (ProgramMap, Timbre, drum_kit, fold_into_range, melodic, morph, one_hot, pitch_range,
+                          resolve, resolve_morph, timbre_name)
+from .preset import Preset
+
+logger = logging.getLogger(__name__)
+
+DRUM_CHANNEL = 9  # channel 10 as users count
+Plan = tuple[NoteKey, bool]  # (note key, one-shot)
+
+
+class NotePlanner:
+    def __init__(self, preset: Preset, instrument: str | None, morph_spec: str | None, morph_cc: int,
+                 velocity_steps: int):
+        self.preset = preset
+        self.morph_cc = morph_cc
+        self.velocity_steps = velocity_steps
+        self._count = len(preset.instruments)
+        self._programs = ProgramMap(preset)
+        self._kit = drum_kit(preset)
+        self._override = resolve(preset, instrument) if instrument else None
+        self._morph = resolve_morph(preset, morph_spec) if morph_spec else None
+        self._ranges: dict[Timbre, tuple[int, int]] = {}
+        self._warned: set = set()
+
+    def _warn_once(self, key, message: str, *args) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(message, *args)
+
+    def plan(self, channel: int, program: int, morph_value: int, key: int, velocity: int) -> Plan | None:
+        """The note a note-on plays on this channel with this program and morph value; None: silent."""
+        step = quantize_velocity(velocity, self.velocity_steps)
+        if channel == DRUM_CHANNEL:
+            if self._kit is None:
+                self._warn_once("no kit", "preset %r has no drum kit: channel 10 is silent", self.preset.name)
+                return None
+            low, high = self._kit.pitch_range
+            if not low <= key <= high:
+                self._warn_once(("drum key", key), "drum key %d is outside the kit's keys %d-%d: silent",
+                                key, low, high)
+                return None
+            return (one_hot(self._kit.index, self._count), key, step), True
+        if self._override is not None:
+            timbre = self._override
+        elif self._morph is not None:
+            timbre = morph(*self._morph, morph_value)
+        else:
+            inst = self._programs(program)
+            if inst is None:
+                self._warn_once("no melodic", "preset %r has no melodic instrument: only drums play",
+                                self.preset.name)
+                return None
+            timbre = one_hot(inst.index, self._count)
+        if timbre not in self._ranges:
+            self._ranges[timbre] = pitch_range(self.preset, timbre)
+        low, high = self._ranges[timbre]
+        pitch = fold_into_range(key, low, high)
+        if pitch != key:
+            self._warn_once(("range", timbre, key), "%s plays pitches %d-%d: note %d played as %d",
+                            timbre_name(self.preset, timbre), low, high, key, pitch)
+        return (timbre, pitch, step), False
+
+    def keys(self, messages: Iterable[mido.Message], programs: Sequence[int],
+             morphs: Sequence[int]) -> list[NoteKey]:
+        """The notes these messages will start, in order, following program and morph changes from the
+        channels' current programs and morph values."""
+        programs, morphs = list(programs), list(morphs)
+        keys: dict[NoteKey, None] = {}
+        for msg in messages:
+            if msg.type == "program_change":
+                programs[msg.channel] = msg.program
+            elif msg.type == "control_change" and msg.control == self.morph_cc:
+                morphs[msg.channel] = msg.value
+            elif msg.type == "note_on" and msg.velocity > 0:
+                plan = self.plan(msg.channel, programs[msg.channel], morphs[msg.channel], msg.note, msg.velocity)
+                if plan is not None:
+                    keys[plan[0]] = None
+        return list(keys)
+
+    def all_keys(self) -> list[NoteKey]:
+        """Every note the chosen instruments can play: their whole range at every velocity step."""
+        if self._override is not None:
+            timbres = [self._override]
+        elif self._morph is not None:
+            timbres = list(dict.fromkeys(morph(*self._morph, round(i * 127 / 8)) for i in range(9)))
+        else:
+            timbres = [one_hot(i.index, self._count) for i in melodic(self.preset)]
+        steps = range(self.velocity_steps)
+        keys = []
+        for timbre in timbres:
+            low, high = pitch_range(self.preset, timbre)
+            keys += [(timbre, p, s) for p in range(low, high + 1) for s in steps]
+        if self._kit is not None:
+            kit = one_hot(self._kit.index, self._count)
+            low, high = self._kit.pitch_range
+            keys += [(kit, p, s) for p in range(low, high + 1) for s in steps]
+        return keys
