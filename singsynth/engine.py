@@ -24,7 +24,8 @@ Contract (used by `render` and by the live audio path)::
   stays silent until its first chunk arrives, then plays as the rest arrives faster than real time.
 - cache: a NoteCache; NoteCache.for_preset(preset, rate) adds the disk cache. Default: 1 GiB, memory only.
 - stats: voices, cache_hits, cache_misses (not in memory), disk_hits, generated (notes the model
-  made), pending (notes being streamed in), cache_bytes, limiter_gain. idle: no voice, nothing pending.
+  made), pending (notes being streamed in), dropped (live cold notes not played: too many pending),
+  cache_bytes, limiter_gain. idle: no voice, nothing pending.
 - Errors: InstrumentError (a ValueError) from the constructor for a bad instrument/morph spec;
   ValueError for out-of-range settings (rate, polyphony, tuning, release, gain, morph controller).
 
@@ -49,7 +50,11 @@ Sound rules:
 - Volume (CC7) and expression (CC11) use the square law (GM); pan (CC10) is equal-power; gain
   changes are ramped over 5 ms so they never click.
 - Polyphony: when `polyphony` voices sound, a new note steals a released voice (oldest first), else
-  the oldest voice, fading it out over 5 ms.
+  the oldest voice, fading it out over 5 ms. At most `polyphony` more voices may be fading out at
+  once (a flood of note-ons in one block); beyond that the most faded is cut.
+- Bounded under floods: a block generates at most `polyphony` notes in its batch; live, at most
+  generation.MAX_PENDING notes wait for the generation thread, later cold notes are dropped
+  (stats["dropped"], one warning).
 - Output: sum * master_gain, then a gain computer (instant attack per block, 250 ms release) that
   keeps peaks under 0 dBFS, then a soft knee above -3 dBFS (tanh) with a 0.999 ceiling: never clips.
 """
@@ -133,7 +138,7 @@ class Engine:
         self.blocking = blocking
         self.morph_cc = morph_cc
         self._planner = NotePlanner(preset, instrument, morph, morph_cc, self.cache.velocity_steps)
-        self._supply = NoteSupply(preset, self.cache, self.sample_rate, blocking)
+        self._supply = NoteSupply(preset, self.cache, self.sample_rate, blocking, block_limit=self.polyphony)
         self.channels = [Channel() for _ in range(16)]
         for ch in self.channels:
             ch.gains = ch.target()
@@ -170,11 +175,13 @@ class Engine:
 
     def all_notes_off(self) -> None:
         """Release every key on every channel (pedal-held notes wait for the pedal)."""
-        self._requests.append("notes")
+        if "notes" not in self._requests:  # called again and again before a block, it still counts once
+            self._requests.append("notes")
 
     def all_sound_off(self) -> None:
         """Silence every voice on every channel within 5 ms."""
-        self._requests.append("sound")
+        if "sound" not in self._requests:
+            self._requests.append("sound")
 
     @property
     def generated(self) -> int:
@@ -190,6 +197,7 @@ class Engine:
     def stats(self) -> dict:
         return {"voices": len(self.voices), "cache_hits": self.cache.hits, "cache_misses": self.cache.misses,
                 "disk_hits": self.cache.disk_hits, "generated": self.generated, "pending": self._supply.pending,
+                "dropped": self._supply.dropped,
                 "cache_bytes": self.cache.nbytes, "limiter_gain": self._gain}
 
     def preload(self, events: Iterable[tuple[object, mido.Message]] | None = None, progress: bool = False) -> int:
@@ -232,9 +240,12 @@ class Engine:
             for v in self.voices:  # a key struck again ends its previous note
                 if v.channel == channel and v.key == key and not v.releasing:
                     v.release()
+        note = self._supply.note(note_key)
+        if note is None:  # live, and generation is too far behind: dropped
+            return
         self._make_room()
         self._serial += 1
-        self.voices.append(Voice(self._supply.note(note_key), channel, key, one_shot, self._serial))
+        self.voices.append(Voice(note, channel, key, one_shot, self._serial))
 
     def _note_off(self, channel: int, key: int) -> None:
         sustain = self.channels[channel].sustain
@@ -294,12 +305,18 @@ class Engine:
             self._notes_off(channel) if request == "notes" else self._sound_off(channel)
 
     def _make_room(self) -> None:
-        alive = [v for v in self.voices if v.kill_left is None]
-        if len(alive) < self.polyphony:
-            return
-        released = [v for v in alive if v.releasing]
-        victim = min(released or alive, key=lambda v: v.serial)
-        victim.kill(self._fast_fade)
+        alive = [v for v in self.voices if not v.killed]
+        if len(alive) >= self.polyphony:
+            released = [v for v in alive if v.releasing]
+            victim = min(released or alive, key=lambda v: v.serial)
+            victim.kill(self._fast_fade)
+        # A flood of note-ons within one block steals voice after voice before any of them can fade
+        # out: keep at most `polyphony` fading, cutting the most faded first.
+        while len(self.voices) >= 2 * self.polyphony:
+            fading = [v for v in self.voices if v.killed]
+            if not fading:
+                break
+            self.voices.remove(min(fading, key=lambda v: (v.kill_left, v.serial)))
 
     def _keys(self, messages: Iterable[mido.Message]) -> list[NoteKey]:
         """The notes these messages will start, from the channels' current programs and morph values."""

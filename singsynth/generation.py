@@ -6,6 +6,11 @@ events. Live: note() never runs the model; a missing note gets an empty Note at 
 to a generation thread that streams it in (Preset.stream, one batch for all notes queued meanwhile).
 Notes are resampled once to the output rate by soxr, rounded to the cache's precision, given their
 loop crossfade and cached (memory, and disk if the cache has one).
+
+Bounded under a flood of notes: prepare() generates at most `block_limit` notes (the block's last
+ones: earlier ones are stolen within the block anyway; any of those still played is generated on its
+own), and live at most MAX_PENDING notes wait for the generation thread (more are dropped, counted
+in `dropped`, with one warning).
 """
 from __future__ import annotations
 
@@ -25,11 +30,16 @@ from .voice import crossfade, loop_points
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 32
+# Live: at most this many notes wait for the generation thread (each holds a note-sized buffer); a cold
+# note played while they all wait is dropped (silent) rather than queued without bound.
+MAX_PENDING = 128
 
 
 class NoteSupply:
-    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, blocking: bool):
+    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, blocking: bool, block_limit: int = 256):
         self.preset = preset
+        self.block_limit = max(int(block_limit), 1)
+        self.dropped = 0  # live notes not played because MAX_PENDING notes were already waiting
         self.cache = cache
         self.sample_rate = sample_rate
         self.blocking = blocking
@@ -52,13 +62,14 @@ class NoteSupply:
 
     def prepare(self, keys: Sequence[NoteKey]) -> None:
         """Blocking mode: generate the next block's missing notes (one batch) and keep them for note()."""
-        self._block_notes = self.generate(self.missing(keys))
+        self._block_notes = self.generate(self.missing(list(keys)[-self.block_limit:]))
 
     def end_block(self) -> None:
         self._block_notes = {}
 
-    def note(self, key: NoteKey) -> Note:
-        """The note for a voice: from this block's batch, the cache, now (blocking) or streaming (live)."""
+    def note(self, key: NoteKey) -> Note | None:
+        """The note for a voice: from this block's batch, the cache, now (blocking) or streaming (live);
+        None (live only) when MAX_PENDING notes already wait for generation."""
         note = self._block_notes.get(key)
         if note is not None:
             return note
@@ -70,6 +81,13 @@ class NoteSupply:
         with self._pending_lock:
             note = self._pending.get(key)
             if note is None:
+                if len(self._pending) >= MAX_PENDING:
+                    self.dropped += 1
+                    if self.dropped == 1:
+                        logger.warning("more than %d new notes at once: generation cannot keep up, some are "
+                                       "dropped (play them once with --preload, or they come from the cache "
+                                       "next time)", MAX_PENDING)
+                    return None
                 note = self._pending[key] = Note(np.zeros(self.note_len, dtype=np.float32), ready=0)
                 if self._worker is None:
                     self._worker = _Generator(self)

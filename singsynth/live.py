@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
 
 from .audio import RingBuffer
+
+if TYPE_CHECKING:
+    from .ports import EventQueue
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +24,9 @@ FADE_SECONDS = 0.02
 STALL_SECONDS = 2.0
 # After the last event of a file, wait at most this long for the voices to end (a SING note lasts 4 s).
 TAIL_SECONDS = 5.0
+# Live: the most MIDI messages placed in one block; more wait for the next blocks (in a bounded
+# ports.EventQueue), so a flood of events cannot stall the audio on one huge block.
+MAX_EVENTS_PER_BLOCK = 512
 
 
 class EngineLike(Protocol):
@@ -93,23 +98,20 @@ class Producer:
 
     # -- the two sources of events --
 
-    def run_live(self, messages: "queue.Queue[tuple[float, object]]", stop: threading.Event,
+    def run_live(self, messages: "EventQueue", stop: threading.Event,
                  clock: Callable[[], float] = time.monotonic) -> Summary:
-        """Play messages stamped on arrival (ports.stamping) until `stop` is set.
+        """Play messages stamped on arrival (ports.stamping into a ports.EventQueue) until `stop` is set.
 
         An event lands in the next block at the offset its arrival had within the last block period,
-        so key presses keep their spacing instead of snapping to block boundaries.
+        so key presses keep their spacing instead of snapping to block boundaries. At most
+        MAX_EVENTS_PER_BLOCK are placed in a block; the rest wait in the queue for the next ones.
         """
         period = self.block / self.sample_rate
 
         def events(_: int) -> list[tuple[int, object]]:
             now = clock()
             placed = []
-            while True:
-                try:
-                    stamp, message = messages.get_nowait()
-                except queue.Empty:
-                    break
+            for stamp, message in messages.take(MAX_EVENTS_PER_BLOCK):
                 offset = int((stamp - (now - period)) * self.sample_rate)
                 if offset < 0:
                     self.summary.late_events += 1

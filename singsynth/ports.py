@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
-import queue
 import sys
+import threading
 import time
+from collections import OrderedDict, deque
 from typing import Callable
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,69 @@ def find_input(spec: str) -> str:
                         "or use --virtual NAME")
 
 
-def stamping(target: "queue.Queue[Stamped]", clock: Callable[[], float] = time.monotonic):
+class EventQueue:
+    """Stamped messages from the MIDI backend's thread to the producer: bounded, and put never blocks.
+
+    Up to `maxsize` messages queue in order. While it is full (a flood faster than the engine plays),
+    new note-ons and aftertouch are dropped (counted in `dropped`), and every other channel message is
+    coalesced: the latest per (channel, kind, key or controller) is kept, after everything queued, in
+    the order of its last arrival. So memory stays bounded, and note-offs, the pedal and all-notes-off
+    always arrive: a flood never leaves a note hanging. The overflow moves into the queue once the
+    queue has emptied, so the order of arrival holds.
+    """
+
+    def __init__(self, maxsize: int = 4096):
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self.maxsize = maxsize
+        self.dropped = 0
+        self._queue: deque[Stamped] = deque()
+        self._overflow: OrderedDict[tuple, Stamped] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._queue) + len(self._overflow)
+
+    def put_nowait(self, item: Stamped) -> None:
+        with self._lock:
+            if not self._overflow and len(self._queue) < self.maxsize:
+                self._queue.append(item)
+                return
+            key = _coalescing_key(item[1])
+            if key is None:
+                self.dropped += 1
+                return
+            self._overflow.pop(key, None)  # the latest value, at the place of its arrival
+            self._overflow[key] = item
+
+    def take(self, limit: int | None = None) -> list[Stamped]:
+        """Up to `limit` messages (all if None), oldest first."""
+        items: list[Stamped] = []
+        with self._lock:
+            while limit is None or len(items) < limit:
+                if not self._queue:
+                    if not self._overflow:
+                        break
+                    self._queue.extend(self._overflow.values())  # at most 16 x 258 messages
+                    self._overflow.clear()
+                items.append(self._queue.popleft())
+        return items
+
+
+def _coalescing_key(message) -> tuple | None:
+    """What a message may be merged with when the queue is full; None: it may be dropped."""
+    kind = getattr(message, "type", None)
+    if kind == "note_off" or (kind == "note_on" and message.velocity == 0):
+        return ("off", message.channel, message.note)
+    if kind == "control_change":
+        return ("cc", message.channel, message.control)
+    if kind in ("pitchwheel", "program_change"):
+        return (kind, message.channel)
+    return None
+
+
+def stamping(target: EventQueue, clock: Callable[[], float] = time.monotonic):
     """A mido port callback that stamps each message on arrival and queues it; never blocks."""
     def callback(message) -> None:
         target.put_nowait((clock(), message))

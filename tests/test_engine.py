@@ -286,3 +286,53 @@ def test_live_mode_streams_cold_notes_from_a_worker_thread(real):
         assert np.abs(live.process([], 4096)).max() > 0
     finally:
         live.close()
+
+
+def test_a_flood_of_note_ons_in_one_block_keeps_voices_and_the_batch_bounded(sines):
+    eng = engine(sines, instrument="flute", polyphony=4)
+    sines.calls.clear()
+    flood = [(0, on(60 + i % 37, 1 + (i * 7) % 127)) for i in range(300)]
+    eng.process(flood, 16)  # 16 frames: the stolen voices are still fading out after the block
+    assert len(eng.voices) <= 8
+    assert len([v for v in eng.voices if not v.killed]) == 4
+    assert len(sines.calls[0][1]) <= 4  # the block's batch holds only notes that can still sound
+    for _ in range(1000):  # all-notes-off from another thread, again and again: it counts once
+        eng.all_notes_off()
+    assert len(eng._requests) == 1
+    play(eng, [], 1.5)
+    assert eng.idle  # nothing left hanging
+
+
+def test_live_generation_waits_for_a_bounded_number_of_notes_and_drops_the_rest(sines, monkeypatch, caplog):
+    import threading
+
+    from singsynth import generation
+    monkeypatch.setattr(generation, "MAX_PENDING", 8)
+    gate = threading.Event()
+    gated = type(sines).wrap(sines)
+    real_stream = gated.stream
+
+    def stream(*args, **kwargs):
+        gate.wait(60)  # the model is busy: nothing arrives until the gate opens
+        yield from real_stream(*args, **kwargs)
+    gated.stream = stream
+    caplog.set_level(logging.WARNING)
+    live = engine(gated, instrument="flute", blocking=False)
+    try:
+        for block in range(10):
+            live.process([(0, on(60 + i, 20 + 10 * block)) for i in range(30)], 64)
+            assert live.stats["pending"] <= 8 and live._supply._worker.queue.qsize() <= 8
+        assert live.stats["dropped"] > 0
+        assert sum("cannot keep up" in r.getMessage() for r in caplog.records) == 1
+        gate.set()
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while live.stats["pending"] and time.monotonic() < deadline:
+            live.process([], 256)
+            time.sleep(0.01)
+        assert live.stats["pending"] == 0
+        live.process([(0, cc(123, 0))], 64)
+        play(live, [], 1.5)
+        assert live.idle
+    finally:
+        gate.set()
+        live.close()

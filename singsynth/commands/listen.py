@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import queue
 import signal
 import sys
 import threading
@@ -42,8 +41,10 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..ports import MidiPortError, open_input, stamping
-    messages: queue.Queue = queue.Queue()
+    from ..ports import EventQueue, MidiPortError, open_input, stamping
+    from .render import check_device
+    check_device(args)
+    messages = EventQueue()
     device = output_device(args)  # first: without audio the MIDI port does not matter
     try:
         port = open_input(args.port, args.virtual, callback=stamping(messages))
@@ -96,14 +97,15 @@ def live_session(args, device=None, preload_events=None):
     from .. import audio
     from ..live import Producer
     from ..preset import load_preset
-    from .render import build_engine
+    from .render import build_engine, check_device
 
+    check_device(args)
     if args.blocksize <= 0 or args.buffer <= 0:
         raise UsageError("--blocksize and --buffer must be positive")
     latency = _latency(args.latency)
     device = device or output_device(args)
     rate = int(args.rate or device.default_samplerate)
-    preset = load_preset(args.preset)
+    preset = load_preset(args.preset, device=args.device)
     engine = build_engine(args, preset, rate, blocking=False)
     stop = threading.Event()
     previous = {}
@@ -121,7 +123,7 @@ def live_session(args, device=None, preload_events=None):
             stream = audio.open_output(ring, device, rate, args.blocksize, latency)
         except audio.AudioDeviceError as exc:
             raise UsageError(str(exc)) from None
-        status = None if args.quiet else _status_writer()
+        status = None if args.quiet else StatusLine(sys.stderr)
         producer = Producer(engine, ring, rate, args.blocksize, args.buffer, status=status,
                             alive=lambda: stream.active)
 
@@ -135,13 +137,12 @@ def live_session(args, device=None, preload_events=None):
                     args.buffer)
         stream.start()
         try:
-            yield session
+            with status.attached() if status is not None else contextlib.nullcontext():
+                yield session
         finally:
             dead = producer.stalled or not stream.active
             stream.stop()
             stream.close()
-            if status is not None:
-                sys.stderr.write("\n")
             if session.summary is not None:
                 logger.info("%s", session.summary.line())
             else:
@@ -155,12 +156,41 @@ def live_session(args, device=None, preload_events=None):
         engine.close()
 
 
-def _status_writer():
-    width = [0]
+class StatusLine:
+    """The one live status line, rewritten in place. While attached(), a log message first wipes the
+    line, so warnings print on lines of their own and the status line is redrawn below them."""
 
-    def write(line: str) -> None:
+    def __init__(self, stream):
+        self.stream = stream
+        self.width = 0
+
+    def __call__(self, line: str) -> None:
         # pad over what a longer previous line left on screen
-        sys.stderr.write("\r" + line.ljust(width[0]))
-        sys.stderr.flush()
-        width[0] = len(line)
-    return write
+        self.stream.write("\r" + line.ljust(self.width))
+        self.stream.flush()
+        self.width = len(line)
+
+    def clear(self) -> None:
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+    def filter(self, record) -> bool:  # a logging filter on the handlers that share the stream
+        self.clear()
+        return True
+
+    @contextlib.contextmanager
+    def attached(self, handlers=None):
+        handlers = logging.getLogger().handlers if handlers is None else handlers
+        for handler in handlers:
+            handler.addFilter(self)
+        try:
+            yield self
+        finally:
+            for handler in handlers:
+                handler.removeFilter(self)
+            if self.width:
+                self.stream.write("\n")
+                self.stream.flush()
+                self.width = 0

@@ -26,7 +26,6 @@ def register(sub) -> None:
     add_instrument_arguments(p)
     p.add_argument("--rate", type=int, default=48000, help="output sample rate in Hz (default 48000)")
     add_preset_argument(p)
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
     p.add_argument("--float", action="store_true", help="write 32-bit float WAV (default 16-bit)")
     p.add_argument("--gain", type=float, default=0.0, metavar="DB", help="master gain in dB (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -43,6 +42,7 @@ def add_instrument_arguments(p) -> None:
     p.add_argument("--tuning", type=float, default=440.0, metavar="HZ", help="pitch of A4 (default 440)")
     p.add_argument("--release", type=float, default=1.0, metavar="S", help="release after note-off (default 1 s)")
     p.add_argument("--preload", action="store_true", help="generate every note the file needs before playing")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--cache-dir", default=None, metavar="DIR",
                        help="keep generated notes here (default ~/.cache/singsynth/notes)")
@@ -50,6 +50,13 @@ def add_instrument_arguments(p) -> None:
     p.add_argument("--cache-size", type=int, default=1024, metavar="MIB", help="note cache in memory (default 1024)")
     p.add_argument("--velocity-steps", type=int, default=16, metavar="N",
                    help="velocities share a note within 127/N steps (default 16)")
+
+
+def check_device(args) -> None:
+    """--device cuda without a CUDA device -> UsageError (before anything slow is done)."""
+    import torch
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device available; use --device cpu")
 
 
 def build_engine(args, preset, rate: int, blocking: bool = True):
@@ -113,8 +120,6 @@ def render_events(engine, events: list[tuple[float, mido.Message]], write: Calla
 
 
 def run(args) -> int:
-    import torch
-
     from ..midi import MidiError, read_midi
     from ..preset import load_preset
     from ..wavfile import AudioFileError, AudioWriter, check_output
@@ -126,8 +131,7 @@ def run(args) -> int:
         events = read_midi(args.midi)
     except MidiError as exc:
         raise UsageError(str(exc)) from None
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device available; use --device cpu")
+    check_device(args)
     preset = load_preset(args.preset, device=args.device)
     engine = build_engine(args, preset, args.rate)
     started = time.perf_counter()

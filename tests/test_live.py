@@ -1,0 +1,123 @@
+"""The live path without a device: the bounded MIDI event queue, events per block, the status line, --device."""
+import io
+import logging
+import threading
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+
+from singsynth import live
+from singsynth.audio import RingBuffer
+from singsynth.commands.listen import StatusLine
+from singsynth.live import Producer
+from singsynth.ports import EventQueue, stamping
+
+
+def on(note, channel=0):
+    return mido.Message("note_on", channel=channel, note=note, velocity=100)
+
+
+def off(note, channel=0):
+    return mido.Message("note_off", channel=channel, note=note)
+
+
+def cc(control, value, channel=0):
+    return mido.Message("control_change", channel=channel, control=control, value=value)
+
+
+def test_a_flood_stays_bounded_and_note_offs_and_all_notes_off_still_arrive():
+    events = EventQueue(maxsize=100)
+    put = stamping(events, clock=lambda: 0.0)
+    for i in range(100):
+        put(on(i % 128))
+    for _ in range(20_000):  # the flood: far more than the queue holds
+        for key in range(60, 72):
+            put(on(key))
+            put(off(key))
+        put(mido.Message("pitchwheel", pitch=100))
+    put(cc(64, 0))
+    put(cc(123, 0))
+    assert len(events) <= 100 + 12 + 3  # the queue, then one message per (channel, kind, key)
+    assert events.dropped == 20_000 * 12
+    taken = [m for _, m in events.take()]
+    assert len(events) == 0
+    assert taken[:100] == [on(i) for i in range(100)]  # what was queued comes first, in order
+    rest = taken[100:]
+    assert {m.note for m in rest if m.type == "note_off"} == set(range(60, 72))
+    assert rest[-2:] == [cc(64, 0), cc(123, 0)]  # the last to arrive stay last
+
+
+def test_take_honours_the_limit_and_keeps_order():
+    events = EventQueue(maxsize=4)
+    for key in range(10):
+        events.put_nowait((float(key), off(key)))
+    first, second = events.take(3), events.take(3)
+    rest = events.take()
+    assert [m.note for _, m in first + second + rest] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert [len(first), len(second)] == [3, 3]
+
+
+class CountingEngine:
+    """Records the events of each block; the device takes every frame at once."""
+
+    def __init__(self, ring: RingBuffer, stop: threading.Event, blocks: int):
+        self.ring, self.stop, self.blocks, self.calls = ring, stop, blocks, []
+        self.idle, self.stats = True, {}
+
+    def process(self, events, frames):
+        self.calls.append(list(events))
+        self.ring.read = self.ring.written
+        if len(self.calls) >= self.blocks:
+            self.stop.set()
+        return np.zeros((frames, 2), dtype=np.float32)
+
+    def all_notes_off(self):
+        pass
+
+    def all_sound_off(self):
+        pass
+
+
+def test_run_live_places_a_bounded_number_of_events_per_block():
+    ring, stop = RingBuffer(4096), threading.Event()
+    engine = CountingEngine(ring, stop, blocks=4)
+    events = EventQueue(maxsize=10_000)
+    for i in range(3 * live.MAX_EVENTS_PER_BLOCK):
+        events.put_nowait((0.0, on(i % 128)))
+    Producer(engine, ring, 48000, block=256).run_live(events, stop, clock=lambda: 0.0)
+    counts = [len(c) for c in engine.calls[:4]]
+    assert counts == [live.MAX_EVENTS_PER_BLOCK] * 3 + [0]
+
+
+def test_log_messages_do_not_land_on_the_status_line():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    log = logging.getLogger("singsynth.test_status")
+    log.addHandler(handler)
+    log.propagate = False
+    status = StatusLine(stream)
+    try:
+        with status.attached([handler]):
+            status("voices   3 | cache 1 hits 0 misses")
+            log.warning("preset has no GM program 0")
+            status("voices   4 | cache 2 hits 0 misses")
+    finally:
+        log.removeHandler(handler)
+    lines = stream.getvalue().split("\n")
+    assert [line.split("\r")[-1] for line in lines] == ["preset has no GM program 0",
+                                                        "voices   4 | cache 2 hits 0 misses", ""]
+
+
+@pytest.mark.parametrize("command", ["play", "listen"])
+def test_device_cuda_without_cuda_is_one_line_and_exit_2(command, tmp_path, capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    from singsynth.cli import main
+    argv = [command] + ([str(Path(__file__).parents[1] / "examples" / "demo.mid")] if command == "play" else []) + ["--device", "cuda",
+                                                                             "--preset", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device cuda" in err[0]
