@@ -165,7 +165,8 @@ class NSynthData:
         program = ex.get("gm_program")
         return {"id": inst_id, "name": str(ex.get("instrument_name") or inst_id),
                 "gm_program": None if program is None else int(program), "drums": bool(ex.get("drums", False)),
-                "source": str(ex.get("instrument_source_str", "")), "family": str(ex.get("instrument_family_str", ""))}
+                "source": str(ex.get("instrument_source_str", "")), "family": str(ex.get("instrument_family_str", "")),
+                "soundfont": str(ex.get("soundfont", ""))}
 
     @staticmethod
     def _describe(instruments, families, pitches, velocities) -> str:

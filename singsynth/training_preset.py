@@ -8,13 +8,14 @@ from .preset import Instrument, save_preset
 
 def instruments_of(data) -> list[Instrument]:
     return [Instrument(index=i, name=d["name"], id=d["id"], gm_program=d.get("gm_program"),
-                       drums=bool(d.get("drums")), pitch_range=tuple(d["pitch_range"]), source=d.get("source", ""))
+                       drums=bool(d.get("drums")), pitch_range=tuple(d["pitch_range"]),
+                       source=d.get("soundfont") or d.get("source", ""))
             for i, d in enumerate(data.instruments)]
 
 
 def write_preset(out: Path, trainer, data, history: list[dict], name: str, license: str = "") -> Path:
     hours = trainer.progress["seconds"] / 3600
-    sources = sorted({d.get("source", "") for d in data.instruments} - {""})
+    sources = sorted({d.get("soundfont") or d.get("source", "") for d in data.instruments} - {""})
     meta = {
         "name": name,
         "description": f"SING ({trainer.args.config}) trained on {len(data.instruments)} instruments",

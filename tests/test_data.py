@@ -60,7 +60,8 @@ def test_reader(nsynth: Path):
     assert [i["id"] for i in data.instruments] == ["bass_synthetic_009", "keyboard_acoustic_004"]
     bass, keys = data.instruments
     assert keys == {"id": "keyboard_acoustic_004", "name": "keyboard_acoustic_004", "gm_program": None,
-                    "drums": False, "source": "acoustic", "family": "keyboard", "pitch_range": [58, 63]}
+                    "drums": False, "source": "acoustic", "family": "keyboard", "soundfont": "",
+                    "pitch_range": [58, 63]}
     assert bass["pitch_range"] == [30, 33]
     first = data.notes[0]
     assert (first.instrument_id, first.instrument, first.pitch, first.velocity) == ("bass_synthetic_009", 0, 30, 25)
@@ -93,6 +94,7 @@ def test_rendered_metadata(tmp_path: Path):
     data = NSynthData(root, instruments=["Acoustic Grand Piano"])
     assert len(data.instruments) == 2  # both fake instruments carry that name
     assert data.instruments[0]["gm_program"] == 0 and data.instruments[0]["name"] == "Acoustic Grand Piano"
+    assert data.instruments[0]["soundfont"] == "x.sf2"
     assert len(NSynthData(root, instruments=["acoustic_grand_piano"]).notes) == len(data.notes)
 
 
