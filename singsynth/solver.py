@@ -42,8 +42,8 @@ class TrainConfig:
     eps: float = 1.0  # inside log(eps + |STFT|^2)
     tbptt: int = 32  # truncated back-propagation steps in stage 2
     time_embedding: bool = True  # False is the paper's ablation
-    normalize: bool = True  # scale the data to target_rms; the preset restores it
-    target_rms: float = 3.0  # loud enough that the log spectrum sees 60-70 dB of the note (eps = 1)
+    normalize: bool = False  # scale the data to target_rms; the preset restores it (docs/training.md)
+    target_rms: float = 3.0
     max_steps: int = 0  # cap on steps per epoch (0: whole epochs); for quick runs
     valid_notes: int = 256  # validation subset size, for a quick figure each epoch
     checkpoint_every: float = 180.0  # seconds

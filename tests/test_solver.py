@@ -19,7 +19,7 @@ from synthetic import make_nsynth
 
 def train_args(data, out, checkpoint, *extra):
     return ["train", "--data", str(data), "--out", str(out), "--config", "sing-unittest", "--epochs", "2,2,2",
-            "--batch-size", "4", "--checkpoint", str(checkpoint), "--quiet", *extra]
+            "--batch-size", "4", "--target-rms", "3", "--checkpoint", str(checkpoint), "--quiet", *extra]
 
 
 def progress_of(path):
@@ -48,6 +48,7 @@ def test_training_writes_a_complete_preset(unbroken):
     assert set(meta["held_out"]) == {"valid", "test"}
     assert meta["training"]["recipe"]["epochs"] == [2, 2, 2]
     # training normalised loudness; the preset stores the gain that restores it
+    assert meta["training"]["loudness_gain"] > 10
     assert preset.output_gain == pytest.approx(1 / meta["training"]["loudness_gain"])
 
 
@@ -112,7 +113,7 @@ def test_a_few_steps_on_fluidsynth_notes_lower_the_validation_loss(fluid_notes, 
     torch.manual_seed(0)
     data = NSynthData(fluid_notes)
     assert data.split("valid")
-    args = TrainConfig(config="sing-tiny", batch_size=8, progress=False, checkpoint_every=1e9)
+    args = TrainConfig(config="sing-tiny", batch_size=8, progress=False, checkpoint_every=1e9)  # the paper's recipe
     trainer = Trainer(data, args, tmp_path / "ck.safetensors")
     trainer._prepare_stage("autoencoder")
     before = trainer._validate("autoencoder")

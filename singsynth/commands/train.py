@@ -48,8 +48,9 @@ def register(sub) -> None:
                    help="stage 3 loss (waveform is the paper's ablation)")
     p.add_argument("--eps", type=float, default=1.0, help="epsilon inside the log of the spectral loss (paper: 1)")
     p.add_argument("--no-time-embedding", action="store_true", help="the paper's ablation without time embedding")
-    p.add_argument("--no-normalize", action="store_true", help="train at the data's own loudness")
-    p.add_argument("--target-rms", type=float, default=3.0, help="loudness the data is scaled to for training")
+    p.add_argument("--target-rms", type=float, default=None,
+                   help="scale the data to this mean RMS for training (the preset restores the loudness); "
+                        "default: train at the data's own level, as published")
     p.add_argument("--max-steps", type=int, default=0, help="cap on steps per epoch (0: whole epochs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--instruments", help="comma-separated instrument ids or names to keep")
@@ -87,6 +88,8 @@ def run(args) -> int:
             raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
+    if args.target_rms is not None and not args.target_rms > 0:
+        raise UsageError(f"--target-rms {args.target_rms:g}: give a level above 0, such as 3")
     try:
         data = NSynthData(args.data, instruments=args.instruments.split(",") if args.instruments else None,
                           pitches=_pitch_range(args.pitches))
@@ -96,7 +99,8 @@ def run(args) -> int:
     train_args = TrainConfig(
         config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size, lr=args.lr,
         autoencoder_loss=args.autoencoder_loss, end_to_end_loss=args.end_to_end_loss, eps=args.eps,
-        time_embedding=not args.no_time_embedding, normalize=not args.no_normalize, target_rms=args.target_rms,
+        time_embedding=not args.no_time_embedding, normalize=args.target_rms is not None,
+        target_rms=args.target_rms or 0.0,
         max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
         bf16=args.bf16, progress=not args.quiet)
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir(out)
