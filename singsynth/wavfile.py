@@ -19,6 +19,12 @@ WAVE_FORMAT_IEEE_FLOAT = 3
 MAX_RIFF_BYTES = 0xFFFFFFFF
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class AudioFileError(ValueError):
     """An output that cannot be written; the message is one line naming the file."""
 
@@ -97,6 +103,7 @@ class AudioWriter:
             self._file.seek(0)
             self._file.write(self._header(self.frames))
             self._file.close()
+        os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp made it private; a render is an ordinary file
         os.replace(self._tmp, self.path)
         return self.path
 

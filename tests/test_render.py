@@ -39,6 +39,7 @@ def test_render_writes_the_whole_file_and_never_clips(preset_dir, tmp_path, midi
     assert 0 < abs(audio).max() < 1.0
     assert abs(audio[-int(0.2 * rate):]).max() == 0  # the tail is silence: every note ended
     assert not [p for p in tmp_path.iterdir() if p.name != "out.wav"]  # no temporary file left
+    assert out.stat().st_mode & 0o044  # an ordinary file others may read, not the temporary file's 0600
 
 
 def test_pitch_bend_file_renders_as_float_wav_with_preload(preset_dir, tmp_path):
