@@ -10,7 +10,6 @@ cached notes are the same notes played a second time. FluidSynth plays samples, 
 from __future__ import annotations
 
 import argparse
-import signal
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from jack_helpers import SINGSYNTH, JackServer, Rig, first_sound  # noqa: E402
+from jack_helpers import SINGSYNTH, JackServer, Rig, first_sound, stop_process  # noqa: E402
 
 SOUNDFONT = "/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"
 THRESHOLD = 1e-3  # -60 dBFS: the first sample anyone could hear, same for both synthesizers
@@ -66,14 +65,7 @@ def measure(server: JackServer, command: list[str], midi_pattern: str, audio_pat
     finally:
         if rig is not None:
             rig.close()
-        if proc.poll() is None:
-            if stdin is not None:
-                proc.stdin.close()
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     return results
 
 

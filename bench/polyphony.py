@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from jack_helpers import SINGSYNTH, JackServer, Rig  # noqa: E402
+from jack_helpers import SINGSYNTH, JackServer, Rig, stop_process as stop  # noqa: E402
 
 SOUNDFONT = "/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"
 STATUS = re.compile(r"voices\s+(\d+) \| cache (\d+) hits (\d+) misses \| underruns (\d+)(?: \| generating (\d+))?")
@@ -84,17 +84,6 @@ def chord_events(pairs: list[tuple[int, int]], at: int, hold: int, velocity: int
 
 def start(command: list[str], env: dict, stdin=None) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def held_voices(rig: Rig, levels: list[int], hold: float, status: StatusReader | None) -> dict[int, tuple]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -147,6 +148,18 @@ class Rig:
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Ask a singsynth or FluidSynth process to stop as a user would (SIGTERM), kill it if it hangs."""
+    if proc.poll() is None:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def onsets(audio: np.ndarray, rate: int, threshold: float, min_gap: float = 0.1, hop: int = 64) -> list[int]:
