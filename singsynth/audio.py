@@ -96,7 +96,7 @@ def _sounddevice():
     """Import sounddevice lazily: without PortAudio it raises OSError on import."""
     try:
         import sounddevice as sd
-    except OSError as exc:
+    except (OSError, ImportError) as exc:
         raise AudioDeviceError(f"no audio output: PortAudio is not available ({exc}); "
                                "use `singsynth render` to write a WAV file instead") from None
     return sd
