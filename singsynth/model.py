@@ -195,9 +195,12 @@ class SING(nn.Module):
 
     def stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor,
                first_steps: int = 8, steps: int = 64) -> Iterator[torch.Tensor]:
-        """Yield a note chunk by chunk: a few frames first, then larger chunks."""
+        """Yield a note chunk by chunk: `first_steps` frames of the note first, then `steps` at a time.
+
+        The first chunk also runs the steps that only cover the padding before the note and the decoder's
+        look-ahead, so that it already holds sound."""
         state = self.start_stream(instrument_weights, pitch, velocity)
-        chunk = first_steps
+        chunk = first_steps + -(-self.config.padding // self.config.stride) + self.decoder.context
         while state.step < self.config.steps:
             out = self.stream_chunk(state, chunk)
             chunk = steps
