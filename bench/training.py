@@ -20,8 +20,7 @@ from singsynth.solver import TrainConfig, Trainer
 
 def notes_per_second(trainer: Trainer, stage: str, steps: int) -> float:
     trainer._prepare_stage(stage)
-    step = {"autoencoder": trainer._step_autoencoder, "sequence": trainer._step_sequence,
-            "end_to_end": trainer._step_end_to_end}[stage]
+    step = trainer.step_function(stage)
     batch_size = trainer.args.batch_size
     sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 N_FFT = 1024
 HOP = 256
@@ -44,15 +43,3 @@ def loss_function(name: str):
 
 def rms(wav: torch.Tensor) -> torch.Tensor:
     return wav.float().square().mean(-1).sqrt()
-
-
-def fade(length: int, device=None) -> torch.Tensor:
-    """A raised-cosine ramp 0 -> 1 of `length` samples, for click-free starts and stops."""
-    t = torch.linspace(0, 1, length, device=device)
-    return 0.5 - 0.5 * torch.cos(torch.pi * t)
-
-
-def pad_or_trim(wav: torch.Tensor, length: int) -> torch.Tensor:
-    if wav.shape[-1] >= length:
-        return wav[..., :length]
-    return F.pad(wav, (0, length - wav.shape[-1]))

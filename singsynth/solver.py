@@ -77,8 +77,8 @@ class Trainer:
             self.device = torch.device(args.device)
         torch.manual_seed(args.seed)
         self.checkpoint = checkpoint
-        self.config = get_config(args.config, n_instruments=len(data.instruments),
-                                 time_dim=get_config(args.config).time_dim if args.time_embedding else 0)
+        ablation = {} if args.time_embedding else {"time_dim": 0}
+        self.config = get_config(args.config, n_instruments=len(data.instruments), **ablation)
         self.sing = SING(self.config).to(self.device)
         self.encoder = Encoder(self.config).to(self.device)
         self.optimizers = {
@@ -170,6 +170,11 @@ class Trainer:
         self._optimize("end_to_end", loss)
         return loss.item()
 
+    def step_function(self, stage: str):
+        """The function that trains one batch of a stage and returns its loss."""
+        return {"autoencoder": self._step_autoencoder, "sequence": self._step_sequence,
+                "end_to_end": self._step_end_to_end}[stage]
+
     def _optimize(self, stage: str, loss: torch.Tensor) -> None:
         optimizer = self.optimizers[stage]
         optimizer.zero_grad(set_to_none=True)
@@ -239,8 +244,7 @@ class Trainer:
 
     def train(self) -> list[dict]:
         from tqdm import tqdm
-        args, steps_fn = self.args, {"autoencoder": self._step_autoencoder, "sequence": self._step_sequence,
-                                     "end_to_end": self._step_end_to_end}
+        args = self.args
         last_save = time.monotonic()
         started = time.monotonic() - self.progress["seconds"]
         per_rank_batch = max(1, args.batch_size // self.world)
@@ -265,7 +269,7 @@ class Trainer:
                 index = order[step * per_rank_batch:(step + 1) * per_rank_batch]
                 batch = self._batch(index)
                 batch["index"] = index.to(self.device)  # training notes come first in self.audio
-                losses.append(steps_fn[stage](batch))
+                losses.append(self.step_function(stage)(batch))
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
                 self.progress["step"] = step + 1
