@@ -129,6 +129,14 @@ def _sha256(path: Path) -> str:
 
 def read_safetensors_header(path: Path) -> dict:
     """Parse and check a safetensors header without trusting it; raise PresetError if it lies."""
+    try:
+        return _check_header(path, *_read_header(path))
+    except OSError as exc:
+        raise PresetError(f"{path}: unreadable ({exc.strerror or exc})") from None
+
+
+def _read_header(path: Path) -> tuple[dict, int]:
+    """(header, size of the data after it); the length is checked before anything is parsed."""
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
@@ -141,9 +149,12 @@ def read_safetensors_header(path: Path) -> dict:
             header = json.loads(f.read(length))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise PresetError(f"{path}: not a valid safetensors file (header is not JSON: {exc})") from None
+    return header, size - 8 - length
+
+
+def _check_header(path: Path, header: dict, data_size: int) -> dict:
     if not isinstance(header, dict):
         raise PresetError(f"{path}: not a valid safetensors file (header is not an object)")
-    data_size = size - 8 - length
     for key, info in header.items():
         if key == "__metadata__":
             continue
@@ -169,6 +180,8 @@ def _load_metadata(folder: Path) -> dict:
         raise PresetError(f"{meta_path}: missing; a preset folder holds {METADATA_FILE} and {WEIGHTS_FILE}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PresetError(f"{meta_path}: not valid JSON ({exc}); the preset is damaged") from None
+    except OSError as exc:
+        raise PresetError(f"{meta_path}: unreadable ({exc.strerror or exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise PresetError(f"{meta_path}: not a singsynth preset (no \"format\": \"{FORMAT}\")")
     if meta.get("version") != VERSION:

@@ -130,3 +130,10 @@ def test_cli_prints_one_line_and_exits_2(preset_dir, capsys):
     assert main(["info", "--preset", str(preset_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "preset.json" in err and "Traceback" not in err
+
+
+def test_unreadable_metadata_is_one_line(preset_dir):
+    (preset_dir / "preset.json").unlink()
+    (preset_dir / "preset.json").mkdir()  # reading it raises an OSError, as an unreadable file does
+    with pytest.raises(PresetError, match="preset.json: unreadable"):
+        load_preset(preset_dir)
