@@ -70,10 +70,14 @@ def load_checkpoint(path: Path, modules: dict[str, nn.Module],
             tensors = {key: f.get_tensor(key) for key in f.keys()}
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") from None
-    for name, module in modules.items():
-        prefix = f"model.{name}."
-        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    for name, optimizer in optimizers.items():
-        if name in meta["optimizers"]:
-            _restore_optimizer(f"optim.{name}", optimizer, tensors, meta["optimizers"][name])
+    try:
+        for name, module in modules.items():
+            prefix = f"model.{name}."
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        for name, optimizer in optimizers.items():
+            if name in meta["optimizers"]:
+                _restore_optimizer(f"optim.{name}", optimizer, tensors, meta["optimizers"][name])
+    except (RuntimeError, ValueError, KeyError) as exc:  # another model size, data set or optimizer
+        raise CheckpointError(f"{path}: checkpoint does not fit this run ({str(exc).splitlines()[0]}); "
+                              "use another --checkpoint or delete it") from None
     return meta["progress"]

@@ -108,13 +108,8 @@ def run(args) -> int:
     try:
         trainer = Trainer(data, train_args, checkpoint / "checkpoint.safetensors")
         trainer.resume()
-    except ValueError as exc:
+    except (ValueError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
-    except CheckpointError as exc:
-        raise UsageError(str(exc)) from None
-    except RuntimeError as exc:  # a checkpoint from another model size or dataset
-        raise UsageError(f"{checkpoint}: checkpoint does not fit this run ({str(exc).splitlines()[0]}); "
-                         f"use another --checkpoint or delete it") from None
     if trainer.rank != 0:  # one process speaks for all under torchrun
         logging.getLogger("singsynth").setLevel(logging.WARNING)
     logger.info("checkpoint: %s", checkpoint)
