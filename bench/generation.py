@@ -1,18 +1,22 @@
 """Generation speed: seconds of audio generated per second, per model size, batch 1 and a large batch.
 
-    python bench/generation.py [--configs sing-cpu,sing-tiny] [--batches 1,64] [--device cpu] [--seconds 5]
+    python bench/generation.py [--configs sing-cpu,sing-tiny] [--batches 1,64] [--threads 2,1] [--device cpu]
+                               [--seconds 5]
 
 Prints a markdown table. Random weights: speed does not depend on what the model learnt.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
 
 from singsynth.config import get_config
 from singsynth.model import SING, count_parameters
+
+FIRST_CHUNK_TRIES = 9  # the median of these: one try is at the mercy of the scheduler
 
 
 def measure(model: SING, batch: int, device: torch.device, seconds: float) -> tuple[float, float]:
@@ -30,11 +34,13 @@ def measure(model: SING, batch: int, device: torch.device, seconds: float) -> tu
             notes += batch
         sync()
         rate = notes * model.config.note_samples / 16_000 / (time.perf_counter() - start)
-        start = time.perf_counter()
-        next(iter(model.stream(weights, pitch, velocity)))
-        sync()
-        first = time.perf_counter() - start
-    return rate, first
+        firsts = []
+        for _ in range(FIRST_CHUNK_TRIES):
+            start = time.perf_counter()
+            next(iter(model.stream(weights, pitch, velocity)))
+            sync()
+            firsts.append(time.perf_counter() - start)
+    return rate, statistics.median(firsts)
 
 
 def main() -> None:
@@ -43,18 +49,22 @@ def main() -> None:
     parser.add_argument("--batches", default="1,64")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seconds", type=float, default=5.0, help="time spent on each measurement")
+    parser.add_argument("--threads", default=None, help="torch CPU threads to try, such as 2,1 (default: torch's)")
     parser.add_argument("--instruments", type=int, default=129)
     args = parser.parse_args()
     device = torch.device(args.device)
-    print(f"device: {device} ({torch.get_num_threads()} threads), torch {torch.__version__}\n")
-    print("| config | parameters | batch | audio s/s | first chunk (ms) |")
-    print("| --- | --- | --- | --- | --- |")
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
+    print(f"device: {device}, torch {torch.__version__}\n")
+    print("| config | parameters | threads | batch | audio s/s | first chunk (ms, median) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name in args.configs.split(","):
         model = SING(get_config(name, n_instruments=args.instruments)).eval().to(device)
-        for batch in (int(b) for b in args.batches.split(",")):
-            rate, first = measure(model, batch, device, args.seconds)
-            print(f"| {name} | {count_parameters(model) / 1e6:.2f} M | {batch} | {rate:,.0f} | {first * 1e3:.0f} |",
-                  flush=True)
+        for count in threads:
+            torch.set_num_threads(count)
+            for batch in (int(b) for b in args.batches.split(",")):
+                rate, first = measure(model, batch, device, args.seconds)
+                print(f"| {name} | {count_parameters(model) / 1e6:.2f} M | {count} | {batch} | {rate:,.0f} | "
+                      f"{first * 1e3:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Contract (used by `render` and by the live audio path)::
     engine = Engine(preset, sample_rate=48000, polyphony=256, instrument=None, morph=None,
                     cache=None, tuning_a4=440.0, master_gain=1.0, release=1.0, blocking=True)
     block = engine.process(events, frames)   # float32 [frames, 2], |x| < 1
-    engine.all_notes_off(); engine.all_sound_off()
+    engine.all_notes_off(); engine.all_sound_off(); engine.prefetch(message)
     engine.preload(events=None, progress=False); engine.stats; engine.idle; engine.close()
 
 - `events`: (frame offset within this block, mido.Message) pairs, offsets 0..frames-1 (out of range
@@ -142,7 +142,11 @@ class Engine:
         self.channels = [Channel() for _ in range(16)]
         for ch in self.channels:
             ch.gains = ch.target()
-        self.voices: list[Voice] = []
+        # voices per channel: an event renders only its own channel up to its offset (see _advance)
+        self._voices: list[list[Voice]] = [[] for _ in range(16)]
+        self._out = np.zeros((0, 2), dtype=np.float32)  # the block being made
+        self._cursor = [0] * 16  # frames of that block each channel has rendered
+        self._at = 0  # offset of the event being handled
         self._serial = 0
         self._release_len = max(int(release * self.sample_rate), 1)
         self._fast_fade = max(int(FAST_FADE * self.sample_rate), 1)
@@ -154,21 +158,19 @@ class Engine:
 
     def process(self, events: Sequence[tuple[int, mido.Message]], frames: int) -> np.ndarray:
         """Handle events at their frame offsets and return the next `frames` frames, float32 [frames, 2]."""
-        out = np.zeros((frames, 2), dtype=np.float32)
+        out = self._out = np.zeros((frames, 2), dtype=np.float32)
+        self._cursor = [0] * 16
+        self._at = 0
         while self._requests:
             self._apply_request(self._requests.pop(0))
         events = sorted(events, key=lambda e: e[0]) if len(events) > 1 else events
         if self.blocking:
             self._supply.prepare(self._keys(msg for _, msg in events))
-        pos = 0
         for offset, msg in events:
-            offset = min(max(int(offset), 0), frames)
-            if offset > pos:
-                self._render(out[pos:offset])
-                pos = offset
+            self._at = min(max(int(offset), 0), frames)
             self._handle(msg)
-        if pos < frames:
-            self._render(out[pos:])
+        for channel in range(16):
+            self._advance(channel, frames)
         self._supply.end_block()
         self._limit(out)
         return out
@@ -189,16 +191,33 @@ class Engine:
         return self._supply.generated
 
     @property
+    def voices(self) -> list[Voice]:
+        """Every sounding voice, oldest first."""
+        return sorted((v for voices in self._voices for v in voices), key=lambda v: v.serial)
+
+    @property
     def idle(self) -> bool:
         """No voice sounding and nothing being generated."""
-        return not self.voices and not self._supply.pending and not self._requests
+        return not any(self._voices) and not self._supply.pending and not self._requests
 
     @property
     def stats(self) -> dict:
-        return {"voices": len(self.voices), "cache_hits": self.cache.hits, "cache_misses": self.cache.misses,
+        return {"voices": sum(map(len, self._voices)), "cache_hits": self.cache.hits, "cache_misses": self.cache.misses,
                 "disk_hits": self.cache.disk_hits, "generated": self.generated, "pending": self._supply.pending,
                 "dropped": self._supply.dropped,
                 "cache_bytes": self.cache.nbytes, "limiter_gain": self._gain}
+
+    def prefetch(self, msg: mido.Message) -> None:
+        """Live: a note-on just arrived; start generating its note if it is cold, before process()
+        places it (a block or two later). Safe from any thread (the MIDI input's); a no-op when blocking.
+        It plans with the channel's program as it stands: a program change in between costs a note
+        generated for nothing, never a wrong one played."""
+        if self.blocking or msg.type != "note_on" or msg.velocity == 0:
+            return
+        ch = self.channels[msg.channel]
+        plan = self._planner.plan(msg.channel, ch.program, ch.morph_value, msg.note, msg.velocity)
+        if plan is not None:
+            self._supply.prefetch(plan[0])
 
     def preload(self, events: Iterable[tuple[object, mido.Message]] | None = None, progress: bool = False) -> int:
         """Generate ahead: the notes `events` will need, or else the chosen instruments' whole range
@@ -219,6 +238,8 @@ class Engine:
 
     def _handle(self, msg: mido.Message) -> None:
         kind = msg.type
+        if kind in ("note_on", "note_off", "control_change", "pitchwheel"):
+            self._advance(msg.channel, self._at)  # what sounded before the event, rendered as it was
         if kind == "note_on" and msg.velocity > 0:
             self._note_on(msg.channel, msg.note, msg.velocity)
         elif kind in ("note_on", "note_off"):
@@ -237,7 +258,7 @@ class Engine:
             return
         note_key, one_shot = plan
         if not one_shot:
-            for v in self.voices:  # a key struck again ends its previous note
+            for v in self._voices[channel]:  # a key struck again ends its previous note
                 if v.channel == channel and v.key == key and not v.releasing:
                     v.release()
         note = self._supply.note(note_key)
@@ -245,12 +266,12 @@ class Engine:
             return
         self._make_room()
         self._serial += 1
-        self.voices.append(Voice(note, channel, key, one_shot, self._serial))
+        self._voices[channel].append(Voice(note, channel, key, one_shot, self._serial))
 
     def _note_off(self, channel: int, key: int) -> None:
         sustain = self.channels[channel].sustain
-        for v in self.voices:
-            if v.channel == channel and v.key == key and v.held:
+        for v in self._voices[channel]:
+            if v.key == key and v.held:
                 v.held = False
                 if sustain:
                     v.sustained = True
@@ -267,8 +288,8 @@ class Engine:
         elif control == 64:
             down = value >= 64
             if ch.sustain and not down:
-                for v in self.voices:
-                    if v.channel == channel and v.sustained and not v.held:
+                for v in self._voices[channel]:
+                    if v.sustained and not v.held:
                         v.release()
             ch.sustain = down
         elif control == 101:
@@ -291,32 +312,36 @@ class Engine:
             self._notes_off(channel)
 
     def _notes_off(self, channel: int) -> None:
-        for v in self.voices:
-            if v.channel == channel and v.held:
+        for v in self._voices[channel]:
+            if v.held:
                 self._note_off(channel, v.key)
 
     def _sound_off(self, channel: int) -> None:
-        for v in self.voices:
-            if v.channel == channel:
-                v.kill(self._fast_fade)
+        for v in self._voices[channel]:
+            v.kill(self._fast_fade)
 
     def _apply_request(self, request: str) -> None:
         for channel in range(16):
             self._notes_off(channel) if request == "notes" else self._sound_off(channel)
 
     def _make_room(self) -> None:
-        alive = [v for v in self.voices if not v.killed]
+        if sum(map(len, self._voices)) < self.polyphony:
+            return
+        alive = [v for voices in self._voices for v in voices if not v.killed]
         if len(alive) >= self.polyphony:
             released = [v for v in alive if v.releasing]
             victim = min(released or alive, key=lambda v: v.serial)
+            self._advance(victim.channel, self._at)
             victim.kill(self._fast_fade)
         # A flood of note-ons within one block steals voice after voice before any of them can fade
         # out: keep at most `polyphony` fading, cutting the most faded first.
-        while len(self.voices) >= 2 * self.polyphony:
-            fading = [v for v in self.voices if v.killed]
+        while sum(map(len, self._voices)) >= 2 * self.polyphony:
+            fading = [v for voices in self._voices for v in voices if v.killed]
             if not fading:
                 break
-            self.voices.remove(min(fading, key=lambda v: (v.kill_left, v.serial)))
+            cut = min(fading, key=lambda v: (v.kill_left, v.serial))
+            self._advance(cut.channel, self._at)
+            self._voices[cut.channel].remove(cut)
 
     def _keys(self, messages: Iterable[mido.Message]) -> list[NoteKey]:
         """The notes these messages will start, from the channels' current programs and morph values."""
@@ -325,24 +350,30 @@ class Engine:
 
     # -- mixing --
 
-    def _render(self, out: np.ndarray) -> None:
-        n = len(out)
-        mono: dict[int, np.ndarray] = {}
+    def _advance(self, channel: int, upto: int) -> None:
+        """Render the channel's voices into the block from where it stands up to frame `upto`.
+
+        Channels advance on their own: an event renders only its channel (and a stolen voice's), so a
+        chord of hundreds of note-ons spread over a block costs no more than the voices it touches."""
+        start = self._cursor[channel]
+        if upto <= start:
+            return
+        self._cursor[channel] = upto
+        n = upto - start
+        ch = self.channels[channel]
+        voices = self._voices[channel]
+        if not voices:
+            if ch.ramp_left:
+                self._gains(ch, n)
+            return
+        buf = np.zeros(n, dtype=np.float32)
+        rate = ch.rate() * self.tuning_a4 / 440.0
         loop = self._supply.loop
-        for v in self.voices:
-            buf = mono.get(v.channel)
-            if buf is None:
-                buf = mono[v.channel] = np.zeros(n, dtype=np.float32)
-            v.render(buf, self.channels[v.channel].rate() * self.tuning_a4 / 440.0, loop, self._release_len)
-        if any(v.finished for v in self.voices):
-            self.voices = [v for v in self.voices if not v.finished]
-        for index, ch in enumerate(self.channels):
-            buf = mono.get(index)
-            if buf is None:
-                if ch.ramp_left:
-                    self._gains(ch, n)
-                continue
-            out += buf[:, None] * self._gains(ch, n)
+        for v in voices:
+            v.render(buf, rate, loop, self._release_len)
+        if any(v.finished for v in voices):
+            self._voices[channel] = [v for v in voices if not v.finished]
+        self._out[start:upto] += buf[:, None] * self._gains(ch, n)
 
     def _gains(self, ch: Channel, n: int) -> np.ndarray:
         """The channel's [left, right] gains for the next n samples: [2], or [n, 2] while ramping."""

@@ -78,15 +78,26 @@ class NoteSupply:
             return note
         if self.blocking:  # the block's batch missed it (a controller reset changed the plan): generate now
             return self.generate([key])[key]
+        return self._streaming(key, count_drop=True)
+
+    def prefetch(self, key: NoteKey) -> None:
+        """Live: start streaming a note that is not in memory, ahead of the block that plays it. Safe
+        from any thread; a note already cached, pending, or beyond MAX_PENDING is left alone."""
+        if not self.blocking and key not in self.cache:
+            self._streaming(key, count_drop=False)
+
+    def _streaming(self, key: NoteKey, count_drop: bool) -> Note | None:
+        """The note's pending buffer, queued for the generation thread if new; None when MAX_PENDING wait."""
         with self._pending_lock:
             note = self._pending.get(key)
             if note is None:
                 if len(self._pending) >= MAX_PENDING:
-                    self.dropped += 1
-                    if self.dropped == 1:
-                        logger.warning("more than %d new notes at once: generation cannot keep up, some are "
-                                       "dropped (play them once with --preload, or they come from the cache "
-                                       "next time)", MAX_PENDING)
+                    if count_drop:
+                        self.dropped += 1
+                        if self.dropped == 1:
+                            logger.warning("more than %d new notes at once: generation cannot keep up, some are "
+                                           "dropped (play them once with --preload, or they come from the cache "
+                                           "next time)", MAX_PENDING)
                     return None
                 note = self._pending[key] = Note(np.zeros(self.note_len, dtype=np.float32), ready=0)
                 if self._worker is None:

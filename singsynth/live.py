@@ -119,7 +119,11 @@ class Producer:
             placed.sort(key=lambda e: e[0])
             return placed
 
-        self._loop(events, stop.is_set)
+        messages.on_arrival = getattr(self.engine, "prefetch", None)
+        try:
+            self._loop(events, stop.is_set)
+        finally:
+            messages.on_arrival = None
         return self._stop()
 
     def run_schedule(self, timeline: Sequence[tuple[float, object]], stop: threading.Event,

@@ -75,6 +75,9 @@ class EventQueue:
         self._queue: deque[Stamped] = deque()
         self._overflow: OrderedDict[tuple, Stamped] = OrderedDict()
         self._lock = threading.Lock()
+        # called with each queued message, in the putting thread (the engine's prefetch: a cold note
+        # starts generating on arrival, not when its block is made)
+        self.on_arrival: Callable[[object], None] | None = None
 
     def __len__(self) -> int:
         with self._lock:
@@ -82,15 +85,28 @@ class EventQueue:
 
     def put_nowait(self, item: Stamped) -> None:
         with self._lock:
-            if not self._overflow and len(self._queue) < self.maxsize:
+            queued = not self._overflow and len(self._queue) < self.maxsize
+            if queued:
                 self._queue.append(item)
-                return
-            key = _coalescing_key(item[1])
-            if key is None:
-                self.dropped += 1
-                return
-            self._overflow.pop(key, None)  # the latest value, at the place of its arrival
-            self._overflow[key] = item
+            else:
+                key = _coalescing_key(item[1])
+                if key is None:
+                    self.dropped += 1
+                else:
+                    self._overflow.pop(key, None)  # the latest value, at the place of its arrival
+                    self._overflow[key] = item
+        if queued:
+            self._arrived(item[1])
+
+    def _arrived(self, message) -> None:
+        hook = self.on_arrival
+        if hook is None:
+            return
+        try:
+            hook(message)
+        except Exception:  # a hint failing must never stop the MIDI input
+            logger.exception("handling an arriving MIDI message failed")
+            self.on_arrival = None
 
     def take(self, limit: int | None = None) -> list[Stamped]:
         """Up to `limit` messages (all if None), oldest first."""

@@ -37,6 +37,8 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--buffer", type=int, default=2, metavar="BLOCKS",
                    help="blocks rendered ahead (default: 2); more is safer, fewer is less latency")
     p.add_argument("--latency", default="low", help="device latency: low, high or seconds (default: low)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for generating notes (default: half the cores, at least 1)")
     p.add_argument("--quiet", action="store_true", help="no status line")
 
 
@@ -87,6 +89,18 @@ def output_device(args):
         raise UsageError(str(exc)) from None
 
 
+def set_generation_threads(threads: int | None) -> None:
+    """Live, the model shares the CPU with the audio callback, the producer and the MIDI input: by
+    default it gets half the cores. On 2 cores that is one thread, which also makes a cold note's
+    first streamed chunk sooner than two threads that wait on each other (bench/generation.py)."""
+    import os
+
+    import torch
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads {threads}: give at least 1")
+    torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) // 2))
+
+
 @contextlib.contextmanager
 def live_session(args, device=None, preload_events=None):
     """Load the preset, open the audio output and run until stopped; on the way out: all notes off,
@@ -106,6 +120,7 @@ def live_session(args, device=None, preload_events=None):
     device = device or output_device(args)
     rate = int(args.rate or device.default_samplerate)
     preset = load_preset(args.preset, device=args.device)
+    set_generation_threads(args.threads)
     engine = build_engine(args, preset, rate, blocking=False)
     stop = threading.Event()
     previous = {}
