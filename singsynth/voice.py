@@ -9,6 +9,7 @@ the samples are read exactly. One-shot voices (drums) ignore note-off and play t
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -31,6 +32,44 @@ def crossfade(data: np.ndarray, loop: Loop) -> np.ndarray:
     l0, l1, x = loop
     fade = (np.arange(x, dtype=np.float64) + 0.5) / x * (math.pi / 2)
     return (data[l1 - x:l1] * np.cos(fade) + data[l0 - x:l0] * np.sin(fade)).astype(np.float32)
+
+
+def read_looped(data: np.ndarray, xfade: np.ndarray, start: int, n: int, loop: Loop) -> tuple[np.ndarray, int]:
+    """n samples of a looping note read from `start` at rate 1, and where reading stops: the note up
+    to the crossfade, then the crossfade, then back to the loop start."""
+    l0, l1, x = loop
+    edge = l1 - x
+    seg = np.empty(n, dtype=np.float32)
+    filled, pos = 0, start
+    while filled < n:
+        if pos < edge:
+            take = min(n - filled, edge - pos)
+            seg[filled:filled + take] = data[pos:pos + take]
+        else:
+            take = min(n - filled, l1 - pos)
+            seg[filled:filled + take] = xfade[pos - edge:pos - edge + take]
+        filled += take
+        pos += take
+        if pos >= l1:
+            pos = l0
+    return seg, pos
+
+
+@functools.lru_cache(maxsize=64)
+def _decay(count: int, release_len: int) -> tuple[np.ndarray, float]:
+    """exp(-k / tau) for k < count (float32), and tau: the release reaches RELEASE_FLOOR at release_len."""
+    tau = release_len / math.log(1 / RELEASE_FLOOR)
+    table = np.exp(-np.arange(count) / tau).astype(np.float32)
+    table.flags.writeable = False
+    return table, tau
+
+
+@functools.lru_cache(maxsize=64)
+def _ramp(count: int) -> np.ndarray:
+    """1, 2, ..., count as float32."""
+    table = np.arange(1, count + 1, dtype=np.float32)
+    table.flags.writeable = False
+    return table
 
 
 class Voice:
@@ -83,6 +122,10 @@ class Voice:
             seg = data[start:start + n]
             count = n
             self.pos += n
+        elif rate == 1.0 and start == self.pos and looping:  # the same samples as below, by slices
+            seg, end = read_looped(data, note.xfade, start, n, loop)
+            count = n
+            self.pos = float(end)
         else:
             p = self.pos + rate * np.arange(n)
             if looping:
@@ -114,14 +157,15 @@ class Voice:
             return
         env = None
         if self.release_at >= 0:
-            t = self.release_at + np.arange(count)
-            tau = release_len / math.log(1 / RELEASE_FLOOR)
-            env = np.maximum((np.exp(-t / tau) - RELEASE_FLOOR) / (1 - RELEASE_FLOOR), 0.0)
+            # exp(-(t0 + k) / tau) = exp(-t0 / tau) * decay[k]: one table per block length, not an exp per sample
+            decay, tau = _decay(count, release_len)
+            scale = math.exp(-self.release_at / tau) / (1 - RELEASE_FLOOR)
+            env = np.maximum(decay * np.float32(scale) - np.float32(RELEASE_FLOOR / (1 - RELEASE_FLOOR)), 0.0)
             self.release_at += count
             if self.release_at >= release_len:
                 self.finished = True
         if self.kill_left is not None:
-            k = np.maximum((self.kill_left - np.arange(1, count + 1)) / self.kill_len, 0.0)
+            k = np.maximum((self.kill_left - _ramp(count)) * np.float32(1 / self.kill_len), 0.0)
             env = k if env is None else env * k
             self.kill_left -= count
             if self.kill_left <= 0:
@@ -129,4 +173,4 @@ class Voice:
         if env is None:
             out[:count] += seg
         else:
-            out[:count] += seg * env.astype(np.float32)
+            out[:count] += seg * env
