@@ -9,7 +9,7 @@ Contract (used by `render` and by the live audio path)::
     engine = Engine(preset, sample_rate=48000, polyphony=256, instrument=None, morph=None,
                     cache=None, tuning_a4=440.0, master_gain=1.0, release=1.0, blocking=True)
     block = engine.process(events, frames)   # float32 [frames, 2], |x| < 1
-    engine.all_notes_off(); engine.all_sound_off(); engine.prefetch(message)
+    engine.all_notes_off(); engine.all_sound_off(); engine.prefetch(message); engine.notes_ready(events)
     engine.preload(events=None, progress=False); engine.stats; engine.idle; engine.close()
 
 - `events`: (frame offset within this block, mido.Message) pairs, offsets 0..frames-1 (out of range
@@ -218,6 +218,13 @@ class Engine:
         plan = self._planner.plan(msg.channel, ch.program, ch.morph_value, msg.note, msg.velocity)
         if plan is not None:
             self._supply.prefetch(plan[0])
+
+    def notes_ready(self, events: Sequence[tuple[int, mido.Message]]) -> bool:
+        """Live: whether every note these events start has sound to play now (False while a cold note
+        waits for its first streamed chunk). Always True when blocking."""
+        if self.blocking:
+            return True
+        return not any(self._supply.starting(key) for key in self._keys(msg for _, msg in events))
 
     def preload(self, events: Iterable[tuple[object, mido.Message]] | None = None, progress: bool = False) -> int:
         """Generate ahead: the notes `events` will need, or else the chosen instruments' whole range

@@ -80,6 +80,12 @@ class NoteSupply:
             return self.generate([key])[key]
         return self._streaming(key, count_drop=True)
 
+    def starting(self, key: NoteKey) -> bool:
+        """Live: the note is being streamed in and its first chunk has not arrived yet."""
+        with self._pending_lock:
+            note = self._pending.get(key)
+        return note is not None and note.ready == 0
+
     def prefetch(self, key: NoteKey) -> None:
         """Live: start streaming a note that is not in memory, ahead of the block that plays it. Safe
         from any thread; a note already cached, pending, or beyond MAX_PENDING is left alone."""

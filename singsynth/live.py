@@ -27,6 +27,10 @@ TAIL_SECONDS = 5.0
 # Live: the most MIDI messages placed in one block; more wait for the next blocks (in a bounded
 # ports.EventQueue), so a flood of events cannot stall the audio on one huge block.
 MAX_EVENTS_PER_BLOCK = 512
+# Live: a block with a cold note may wait this share of a block period for the note's first chunk
+# before it is mixed. A block queued ahead still plays meanwhile, so the device never waits; the note
+# then starts on time instead of a block or two late.
+FIRST_CHUNK_WAIT = 0.5
 
 
 class EngineLike(Protocol):
@@ -117,6 +121,7 @@ class Producer:
                     self.summary.late_events += 1
                 placed.append((min(max(offset, 0), self.block - 1), message))
             placed.sort(key=lambda e: e[0])
+            self._await_first_chunks(placed, now + FIRST_CHUNK_WAIT * period, clock)
             return placed
 
         messages.on_arrival = getattr(self.engine, "prefetch", None)
@@ -156,6 +161,17 @@ class Producer:
 
         self._loop(events, finished)
         return self._stop()
+
+    def _await_first_chunks(self, placed: list[tuple[int, object]], deadline: float,
+                            clock: Callable[[], float]) -> None:
+        """Wait (until `deadline`, and only while a block is still queued for the device) for the cold
+        notes of these events to have their first streamed chunk."""
+        ready = getattr(self.engine, "notes_ready", None)
+        if ready is None or not placed:
+            return
+        while (not ready(placed) and clock() < deadline and self.ring.available() >= self.block
+               and self.alive()):
+            time.sleep(self.block / self.sample_rate / 16)
 
     def alive(self) -> bool:
         """The device is running and still taking frames."""

@@ -91,6 +91,41 @@ def test_run_live_places_a_bounded_number_of_events_per_block():
     assert counts == [live.MAX_EVENTS_PER_BLOCK] * 3 + [0]
 
 
+class ColdEngine(CountingEngine):
+    """A note-on's note has no sound for the first `cold_checks` questions; the device keeps one block queued."""
+
+    def __init__(self, ring, stop, blocks, cold_checks):
+        super().__init__(ring, stop, blocks)
+        self.cold_checks, self.checks = cold_checks, 0
+
+    def notes_ready(self, events):
+        self.checks += 1
+        return self.checks > self.cold_checks
+
+    def process(self, events, frames):
+        out = super().process(events, frames)
+        self.ring.read = self.ring.written - 256  # one block stays queued: waiting is safe
+        return out
+
+
+@pytest.mark.parametrize("cold_checks, waits_to_the_deadline", [(3, False), (10**9, True)])
+def test_a_block_with_a_cold_note_waits_for_its_first_chunk_but_never_past_the_deadline(cold_checks,
+                                                                                       waits_to_the_deadline):
+    ring, stop = RingBuffer(4096), threading.Event()
+    engine = ColdEngine(ring, stop, blocks=2, cold_checks=cold_checks)
+    ring.write(np.zeros((256, 2), dtype=np.float32))  # the block the device is about to play
+    events = EventQueue()
+    events.put_nowait((0.0, on(60)))
+    ticks = iter(range(10**9))
+    clock = lambda: next(ticks) * 1e-4  # noqa: E731 -- 0.1 ms a reading: the deadline is half a 5.3 ms block
+    Producer(engine, ring, 48000, block=256, target_blocks=2).run_live(events, stop, clock=clock)
+    assert engine.calls[0] and engine.calls[0][0][1].type == "note_on"
+    if waits_to_the_deadline:
+        assert 10 <= engine.checks <= 40  # gave up at the deadline, then mixed the block anyway
+    else:
+        assert engine.checks == cold_checks + 1
+
+
 def test_log_messages_do_not_land_on_the_status_line():
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
