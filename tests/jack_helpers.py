@@ -6,10 +6,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -36,6 +38,7 @@ class JackServer:
         self.rate = rate
         self.period = period
         self.process: subprocess.Popen | None = None
+        self.log: IO[str] | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -44,14 +47,18 @@ class JackServer:
                 "MIDO_BACKEND": JACK_MIDI_BACKEND}
 
     def start(self, timeout: float = 20.0) -> "JackServer":
+        # jackd's messages go to a file, not a pipe: a pipe nobody reads fills up over a long run (every
+        # late client is logged), and jackd then blocks on the write with the whole graph behind it
+        self.log = tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen(
             ["jackd", "--no-realtime", "-n", self.name, "-t", "5000",
              "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            env=self.env, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"jackd exited with {self.process.returncode}: {self.process.stderr.read()[-500:]}")
+                self.log.seek(0)
+                raise RuntimeError(f"jackd exited with {self.process.returncode}: {self.log.read()[-500:]}")
             probe = subprocess.run(["jack_lsp", "-s", self.name], env=self.env, capture_output=True, text=True)
             if "system:playback_1" in probe.stdout:
                 return self
@@ -68,6 +75,9 @@ class JackServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
 
 class Rig:
