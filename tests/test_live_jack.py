@@ -92,6 +92,7 @@ def test_listen_plays_each_note_once_in_order_as_render_does(jack, preset, tmp_p
         _, stderr = listen.communicate(timeout=30)
     assert listen.returncode == 0, stderr
     assert "underruns" in stderr, "the summary line is missing"
+    assert "0 MIDI messages dropped" in stderr and "note cache" in stderr, "the flood report is missing"
 
     starts = [round(n[0] * RATE) for n in NOTES] + [len(recorded)]
     for k in range(len(NOTES)):

@@ -58,7 +58,18 @@ def run(args) -> int:
             session.summary = session.producer.run_live(messages, session.stop)
     finally:
         port.close()
+    logger.info("%s", flood_line(messages.dropped, session))
     return 0
+
+
+def flood_line(dropped_messages: int, session: LiveSession) -> str:
+    """What a flood of MIDI cost, for the exit report: messages and notes dropped, the note cache's size."""
+    engine = session.producer.engine
+    stats = engine.stats
+    late = session.summary.late_events if session.summary is not None else 0
+    return (f"{dropped_messages} MIDI messages dropped (queue full), {late} late, "
+            f"{stats['dropped']} new notes dropped (generation behind); note cache {len(engine.cache)} notes, "
+            f"{stats['cache_bytes'] / 2**20:.0f} of {engine.cache.max_bytes / 2**20:.0f} MiB")
 
 
 class LiveSession:
