@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
-import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,47 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from jack_helpers import SINGSYNTH, JackServer, Rig, stop_process as stop  # noqa: E402
+from livebench import SOUNDFONT, StatusReader, fluidsynth_command, start  # noqa: E402
 
-SOUNDFONT = "/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"
-STATUS = re.compile(r"voices\s+(\d+) \| cache (\d+) hits (\d+) misses \| underruns (\d+)(?: \| generating (\d+))?")
 CHANNELS = [c for c in range(16) if c != 9]  # channel 10 is the drum kit
 LOWEST = 36
-
-
-class StatusReader:
-    """Follows singsynth's status line (stderr, '\\r'-separated) from a thread."""
-
-    def __init__(self, stream):
-        self.voices = self.underruns = self.pending = 0
-        self.max_voices = 0
-        self.lines = 0
-        self._stream = stream
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        buffer = ""
-        while True:
-            chunk = os.read(self._stream.fileno(), 4096)
-            if not chunk:
-                return
-            *lines, buffer = re.split(r"[\r\n]", buffer + chunk.decode(errors="replace"))
-            for line in lines:
-                match = STATUS.search(line)
-                if match:
-                    self.voices, self.underruns = int(match[1]), int(match[4])
-                    self.pending = int(match[5] or 0)
-                    self.max_voices = max(self.max_voices, self.voices)
-                    self.lines += 1
-
-    def settle(self, timeout: float = 10.0) -> bool:
-        """Wait until nothing sounds and nothing is being generated."""
-        deadline = time.monotonic() + timeout
-        seen = self.lines
-        while time.monotonic() < deadline:
-            if self.lines > seen + 1 and self.voices == 0 and self.pending == 0:
-                return True
-            time.sleep(0.1)
-        return False
 
 
 def chord(n: int, velocity: int = 100) -> tuple[list[tuple[int, int]], int]:
@@ -80,10 +40,6 @@ def chord(n: int, velocity: int = 100) -> tuple[list[tuple[int, int]], int]:
 def chord_events(pairs: list[tuple[int, int]], at: int, hold: int, velocity: int = 100) -> list[tuple[int, bytes]]:
     events = [(at, bytes([0x90 | c, k, velocity])) for c, k in pairs]
     return events + [(at + hold, bytes([0x80 | c, k, 0])) for c, k in pairs]
-
-
-def start(command: list[str], env: dict, stdin=None) -> subprocess.Popen:
-    return subprocess.Popen(command, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def held_voices(rig: Rig, levels: list[int], hold: float, status: StatusReader | None) -> dict[int, tuple]:
@@ -182,9 +138,8 @@ def main() -> int:
                 stop(proc)
         fluid = {}
         if not args.skip_fluidsynth:
-            proc = start(["fluidsynth", "-a", "jack", "-m", "jack", "-o", "audio.jack.id=fluidbench",
-                          "-o", "midi.jack.id=fluidbench", "-o", "synth.sample-rate=48000",
-                          "-o", f"synth.polyphony={2 * most}", args.soundfont], server.env, stdin=subprocess.PIPE)
+            proc = start(fluidsynth_command(args.soundfont, "fluidbench", 48_000, f"synth.polyphony={2 * most}"),
+                         server.env, stdin=subprocess.PIPE)
             rig = Rig(server, 1.0, name="polyphony")
             try:
                 midi = rig.wait_for_ports("fluidbench", 60, proc, is_midi=True, is_input=True)[0]
