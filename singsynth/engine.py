@@ -42,7 +42,9 @@ Sound rules:
 - Melodic notes outside the instrument's pitch range are shifted by octaves into it (one warning
   per instrument and pitch); a blend plays the intersection of its instruments' ranges.
 - Sustain (CC64 >= 64) holds released keys. CC123 (and CC124-127) releases every key; notes held
-  by the pedal sound until it is lifted. CC120 silences the channel with a 5 ms fade. CC121 resets
+  by the pedal sound until it is lifted. It also releases the channel's drum hits (a SING drum note
+  lasts 4 s), so all-notes-off with the pedal up leaves silence after the release time. A key released
+  while its note is still being generated runs its release meanwhile: it is not heard late. CC120 silences the channel with a 5 ms fade. CC121 resets
   bend, expression, modulation and pedal.
 - Pitch bend (range 2 semitones, set by RPN 0: CC101=0, CC100=0, CC6 semitones, CC38 cents) and
   master tuning (tuning_a4 / 440) change the voice's reading rate: linear interpolation between
@@ -322,6 +324,8 @@ class Engine:
         for v in self._voices[channel]:
             if v.held:
                 self._note_off(channel, v.key)
+            elif v.one_shot:
+                v.end()  # all notes off is the panic button: drum hits fade too
 
     def _sound_off(self, channel: int) -> None:
         for v in self._voices[channel]:

@@ -102,9 +102,23 @@ class Voice:
             self.release_at = 0
         self.held = self.sustained = False
 
+    def end(self) -> None:
+        """All notes off: release the voice, a one-shot (drum) voice too, which note-off leaves alone."""
+        self.held = self.sustained = False
+        if self.release_at < 0:
+            self.release_at = 0
+
     def kill(self, samples: int) -> None:
         if self.kill_left is None:
             self.kill_left = self.kill_len = max(samples, 1)
+
+    def _wait(self, samples: int, release_len: int) -> None:
+        """Samples not readable yet (the note is still streaming in): a release runs on regardless, so a
+        key let go before its note arrived is not heard long after."""
+        if self.release_at >= 0 and not self.finished:
+            self.release_at += samples
+            if self.release_at >= release_len:
+                self.finished = True
 
     def render(self, out: np.ndarray, rate: float, loop: Loop, release_len: int) -> None:
         """Add this voice's next len(out) samples into out (mono)."""
@@ -154,6 +168,7 @@ class Voice:
         if self.kill_left is not None and count == 0:
             self.finished = True
         if count == 0:
+            self._wait(n, release_len)
             return
         env = None
         if self.release_at >= 0:
@@ -170,6 +185,8 @@ class Voice:
             self.kill_left -= count
             if self.kill_left <= 0:
                 self.finished = True
+        if count < n:
+            self._wait(n - count, release_len)
         if env is None:
             out[:count] += seg
         else:

@@ -372,3 +372,33 @@ def test_live_prefetch_starts_a_cold_note_before_its_block(sines):
     blocking = engine(sines, instrument="flute")
     blocking.prefetch(on(62, 90))
     assert blocking.stats["pending"] == 0 and blocking.stats["generated"] == 0
+
+
+def test_all_notes_off_fades_drum_hits_and_notes_released_while_still_generating(sines):
+    import threading
+    gate = threading.Event()
+    gated = type(sines).wrap(sines)
+    real_stream = gated.stream
+
+    def stream(*args, **kwargs):
+        gate.wait(60)  # the model is busy: the notes arrive only after the keys are let go
+        yield from real_stream(*args, **kwargs)
+    gated.stream = stream
+    live = engine(gated, instrument="flute", blocking=False, release=0.5)
+    try:
+        live.process([(0, on(60 + i)) for i in range(6)] + [(0, on(36, channel=9))], 256)
+        live.process([(0, cc(123, 0)), (0, cc(123, 0, channel=9))], 256)
+        play(live, [], 0.7)  # longer than the release while nothing has arrived
+        gate.set()
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while live.stats["pending"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert live.stats["pending"] == 0
+        assert np.abs(play(live, [], 0.5)).max() == 0 and live.idle  # released in the wait: never heard
+    finally:
+        gate.set()
+        live.close()
+    drums = engine(sines)
+    out = play(drums, [(0.0, on(36, channel=9)), (0.5, off(36, channel=9)), (1.0, cc(123, 0, channel=9))], 3.0)
+    assert rms(out, 0.6, 0.9) > 0.05  # a note-off leaves the hit alone
+    assert np.all(out[int(2.05 * RATE):] == 0) and drums.idle  # all notes off fades it over the release (1 s)
