@@ -205,6 +205,8 @@ def measure(server: JackServer, proc: subprocess.Popen, midi_pattern: str, audio
     reader.closed.wait(10)
     if reader.tracebacks:
         rows["tracebacks on stderr"] = f"**{reader.tracebacks}**"
+    if reader.log:
+        print(f"  {name}'s last log lines:", *list(reader.log)[-8:], sep="\n    ", file=sys.stderr)
     return rows
 
 

@@ -147,15 +147,17 @@ def open_input(port: str | None = None, virtual: str | None = None, callback: Ca
     mido = _mido()
     try:
         if virtual:
-            return mido.open_input(virtual, virtual=True, client_name=CLIENT_NAME, callback=callback)
-        name = find_input(port) if port else None
-        if name is None:
-            names = list_inputs()
-            if not names:
-                raise MidiPortError(f"no MIDI input found (backend {backend_name()}); connect a keyboard, "
-                                    "or use --virtual NAME and connect a program to it")
-            name = names[0]
-        return mido.open_input(name, callback=callback)
+            opened = mido.open_input(virtual, virtual=True, client_name=CLIENT_NAME, callback=callback)
+        else:
+            name = find_input(port) if port else None
+            if name is None:
+                names = list_inputs()
+                if not names:
+                    raise MidiPortError(f"no MIDI input found (backend {backend_name()}); connect a keyboard, "
+                                        "or use --virtual NAME and connect a program to it")
+                name = names[0]
+            opened = mido.open_input(name, callback=callback)
+        return PolledInput(opened, callback) if callback is not None and PolledInput.can_poll(opened) else opened
     except NotImplementedError:
         hint = " (Windows has no virtual MIDI ports: create one with loopMIDI and use --port)" \
             if sys.platform == "win32" else ""
@@ -165,3 +167,46 @@ def open_input(port: str | None = None, virtual: str | None = None, callback: Ca
     except Exception as exc:  # rtmidi, portmidi and pygame backends each raise their own kinds
         what = f"virtual MIDI port {virtual!r}" if virtual else f"MIDI port {port or 'default'!r}"
         raise MidiPortError(f"cannot open {what} (backend {backend_name()}): {exc}") from None
+
+
+class PolledInput:
+    """An rtmidi input read from a thread of ours instead of through rtmidi's callback.
+
+    rtmidi runs its callback in the MIDI API's own thread, which for JACK is the audio process thread:
+    the callback must take Python's lock there, and under a flood of MIDI the whole JACK graph runs late
+    (xruns) and events are lost. Without a callback that thread only queues the bytes (in rtmidi's queue
+    of 1024 messages); this thread takes them every POLL_SECONDS and hands them to the callback."""
+
+    POLL_SECONDS = 0.0005
+
+    def __init__(self, port, callback: Callable):
+        self._port, self._rt, self._callback = port, port._rt, callback
+        self.name = port.name
+        self._rt.cancel_callback()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="singsynth-midi-in", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def can_poll(port) -> bool:
+        rt = getattr(port, "_rt", None)  # mido's rtmidi backend keeps its rtmidi.MidiIn here
+        return rt is not None and hasattr(rt, "get_message") and hasattr(rt, "cancel_callback")
+
+    def _run(self) -> None:
+        mido = _mido()
+        get = self._rt.get_message
+        while not self._stop.is_set():
+            item = get()
+            if item is None:
+                time.sleep(self.POLL_SECONDS)
+                continue
+            try:
+                message = mido.Message.from_bytes(item[0])
+            except ValueError:  # as mido does: a malformed message is ignored
+                continue
+            self._callback(message)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._port.close()
