@@ -1,7 +1,8 @@
 """Write audio files block by block: WAV (16-bit PCM or 32-bit float) built in, FLAC through `soundfile`.
 
 Files are written to a temporary name beside the target and renamed when complete, so an interrupted
-render never leaves a half-written file. FLAC needs the optional `soundfile` package
+render never leaves a half-written file. What cannot be written (a WAV past the 4 GiB its header can describe,
+a full disk) raises AudioFileError, one line naming the file. FLAC needs the optional `soundfile` package
 (pip install soundfile); without it, asking for .flac raises AudioFileError with that advice.
 """
 from __future__ import annotations
@@ -17,6 +18,13 @@ FORMATS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC"}
 WAVE_FORMAT_PCM = 1
 WAVE_FORMAT_IEEE_FLOAT = 3
 MAX_RIFF_BYTES = 0xFFFFFFFF
+MAX_WAV_DATA = MAX_RIFF_BYTES - 64  # room for the RIFF, fmt, fact and data chunk headers
+
+
+def too_long_for_wav(frames: int, sample_rate: int) -> str:
+    """The one-line advice when `frames` of audio would pass the 4 GiB a WAV file can describe."""
+    return (f"{frames / sample_rate / 60:.0f} minutes at {sample_rate} Hz pass the 4 GiB a WAV file can hold; "
+            "lower --rate, leave out --float, or write .flac")
 
 
 def _umask() -> int:
@@ -44,6 +52,8 @@ def check_output(path: str | os.PathLike) -> str:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise AudioFileError(f"{path}: folder {parent} does not exist")
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a folder; give a file name")
     return fmt
 
 
@@ -54,8 +64,11 @@ class AudioWriter:
         self.path = Path(path)
         self.format = check_output(self.path)
         self.sample_rate, self.channels, self.float32 = int(sample_rate), channels, float32
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent if str(self.path.parent) else ".",
-                                   prefix=f".{self.path.name}.", suffix=".part")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent if str(self.path.parent) else ".",
+                                       prefix=f".{self.path.name}.", suffix=".part")
+        except OSError as exc:
+            raise self._cannot_write(exc) from None
         os.close(fd)
         self._tmp = Path(tmp)
         self.frames = 0
@@ -72,6 +85,10 @@ class AudioWriter:
             self._tmp.unlink(missing_ok=True)
             raise
 
+    @property
+    def frame_bytes(self) -> int:
+        return self.channels * (4 if self.float32 else 2)
+
     def _header(self, frames: int) -> bytes:
         width = 4 if self.float32 else 2
         data = frames * self.channels * width
@@ -86,26 +103,39 @@ class AudioWriter:
 
     def write(self, block: np.ndarray) -> None:
         block = np.asarray(block, dtype=np.float32).reshape(-1, self.channels)
+        if self._file is not None and (self.frames + len(block)) * self.frame_bytes > MAX_WAV_DATA:
+            # the header's 32-bit sizes cannot describe more: stop rather than write a file that lies
+            raise AudioFileError(f"{self.path}: {too_long_for_wav(self.frames + len(block), self.sample_rate)}")
         self.frames += len(block)
-        if self._sf is not None:
-            self._sf.write(block)
-        elif self.float32:
-            self._file.write(block.astype("<f4").tobytes())
-        else:
-            pcm = np.clip(np.round(block * 32767.0), -32768, 32767).astype("<i2")
-            self._file.write(pcm.tobytes())
+        try:
+            if self._sf is not None:
+                self._sf.write(block)
+            elif self.float32:
+                self._file.write(block.astype("<f4").tobytes())
+            else:
+                pcm = np.clip(np.round(block * 32767.0), -32768, 32767).astype("<i2")
+                self._file.write(pcm.tobytes())
+        except OSError as exc:  # a full disk: one line, and the caller's abort() removes the partial file
+            raise self._cannot_write(exc) from None
 
     def close(self) -> Path:
         """Finish the file and move it into place."""
-        if self._sf is not None:
-            self._sf.close()
-        else:
-            self._file.seek(0)
-            self._file.write(self._header(self.frames))
-            self._file.close()
-        os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp made it private; a render is an ordinary file
-        os.replace(self._tmp, self.path)
+        try:
+            if self._sf is not None:
+                self._sf.close()
+            else:
+                self._file.seek(0)
+                self._file.write(self._header(self.frames))
+                self._file.close()
+            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp made it private; a render is an ordinary file
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise self._cannot_write(exc) from None
         return self.path
+
+    def _cannot_write(self, exc: OSError) -> AudioFileError:
+        return AudioFileError(f"{self.path}: cannot write ({exc.strerror or exc})")
 
     def abort(self) -> None:
         """Drop the partial file."""

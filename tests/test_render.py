@@ -5,6 +5,7 @@ import logging
 import pytest
 
 from engine_fixtures import THIRD_PARTY_MIDI, make_preset
+from singsynth import wavfile
 from singsynth.cli import main
 from singsynth.commands import render
 from singsynth.midi import read_midi
@@ -111,3 +112,27 @@ def test_instruments_lists_gm_programs_and_ranges(preset_dir, capsys):
     rows = json.loads(capsys.readouterr().out)["instruments"]
     assert [(r["name"], r["gm_program"], r["pitch_range"]) for r in rows][:2] == [("Flute", 73, [60, 96]),
                                                                                  ("Violin", 40, [55, 103])]
+
+
+def test_wav_past_4_gib_is_refused_before_rendering(preset_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(wavfile, "MAX_WAV_DATA", 16000 * 4)  # as if 4 GiB were one second at 16 kHz
+    assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir, "--rate", 16000,
+               "--no-disk-cache") == 2
+    assert "pass the 4 GiB a WAV file can hold; lower --rate" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wav_writer_stops_at_4_gib_and_leaves_no_file(preset_dir, tmp_path, capsys, monkeypatch):
+    # the file's events fit, its release tail does not: the writer itself refuses
+    last = read_midi(THIRD_PARTY_MIDI[0])[-1][0]
+    monkeypatch.setattr(wavfile, "MAX_WAV_DATA", int((last + 0.1) * 16000) * 4)
+    assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir, "--rate", 16000,
+               "--no-disk-cache", "--quiet") == 2
+    assert "o.wav: " in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_that_is_a_folder_is_refused(preset_dir, tmp_path, capsys):
+    (tmp_path / "o.wav").mkdir()
+    assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir) == 2
+    assert "is a folder" in one_error_line(capsys)

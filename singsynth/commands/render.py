@@ -120,17 +120,20 @@ def render_events(engine, events: list[tuple[float, mido.Message]], write: Calla
 
 
 def run(args) -> int:
-    from ..midi import MidiError, read_midi
+    from ..midi import MidiError, duration, read_midi
     from ..preset import load_preset
-    from ..wavfile import AudioFileError, AudioWriter, check_output
+    from ..wavfile import MAX_WAV_DATA, AudioFileError, AudioWriter, check_output, too_long_for_wav
     try:
-        check_output(args.output)
+        fmt = check_output(args.output)
     except AudioFileError as exc:
         raise UsageError(str(exc)) from None
     try:
         events = read_midi(args.midi)
     except MidiError as exc:
         raise UsageError(str(exc)) from None
+    frames = int(duration(events) * args.rate)  # at least this much audio: refuse now what cannot be written
+    if fmt == "WAV" and frames * 2 * (4 if args.float else 2) > MAX_WAV_DATA:
+        raise UsageError(f"{args.output}: {too_long_for_wav(frames, args.rate)}")
     check_device(args)
     preset = load_preset(args.preset, device=args.device)
     engine = build_engine(args, preset, args.rate)
@@ -138,8 +141,11 @@ def run(args) -> int:
     with engine:
         if args.preload:
             engine.preload(events, progress=not args.quiet)
-        with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float) as writer:
-            frames = render_events(engine, events, writer.write, progress=not args.quiet)
+        try:
+            with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float) as writer:
+                frames = render_events(engine, events, writer.write, progress=not args.quiet)
+        except AudioFileError as exc:  # past 4 GiB of WAV, a full disk; the partial file is gone
+            raise UsageError(str(exc)) from None
         stats = engine.stats
     seconds, took = frames / engine.sample_rate, time.perf_counter() - started
     logger.info("wrote %s: %.1f s at %d Hz in %.1f s (%.1fx real time); %d notes generated, %d cache hits",
