@@ -217,15 +217,20 @@ def peak_dbfs(audio: np.ndarray) -> float:
 _worker: FluidRenderer | None = None
 
 
-def _init_worker(soundfonts: list[str], level: int | None = None) -> None:
-    """Load the synths; level is set in pool processes only (their logging and lifetime are ours)."""
+def _init_worker(soundfonts: list[str], level: int | None = None, parent: int | None = None) -> None:
+    """Load the synths; level and parent (its pid) are given in pool processes only, whose logging and
+    lifetime are ours."""
     global _worker
     if level is not None:
         logging.basicConfig(level=level)
-    if level is not None and sys.platform.startswith("linux"):
+    if parent is not None and sys.platform.startswith("linux"):
         # Die with the parent: orphans of a killed run would otherwise race the next run for the same notes.
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # A parent killed while this process was still starting sends no signal: the tasks already queued
+        # would be rendered by an orphan, after the next run has swept up temporary files.
+        if os.getppid() != parent:
+            os._exit(1)
     _worker = FluidRenderer([Path(p) for p in soundfonts])
 
 
@@ -403,8 +408,8 @@ def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None
             pool = None
         else:
             # spawn: the parent has touched libfluidsynth, whose state must not be forked
-            pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker,
-                                                             (names, logging.getLogger().getEffectiveLevel()))
+            pool = multiprocessing.get_context("spawn").Pool(
+                jobs, _init_worker, (names, logging.getLogger().getEffectiveLevel(), os.getpid()))
             results = pool.imap_unordered(_render_task, tasks, chunksize=4)
         try:
             for _, status, clipped in results:

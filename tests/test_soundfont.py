@@ -147,6 +147,15 @@ def test_resume_after_sigkill(soundfont: Path, tmp_path: Path):
     assert data.load_audio().shape == (len(data.notes), 64000)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="dying with the parent is a Linux prctl")
+def test_a_worker_whose_parent_is_already_gone_exits(soundfont: Path):
+    # A run killed while its pool starts: the worker cannot ask to die with a parent that is gone, so it
+    # must notice and leave instead of rendering its queued notes as an orphan.
+    code = "import sys; from singsynth.soundfont import _init_worker; _init_worker([sys.argv[1]], 20, parent=-1)"
+    result = subprocess.run([sys.executable, "-c", code, str(soundfont)], capture_output=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+
+
 def _one_line_error(capsys) -> str:
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
