@@ -16,7 +16,6 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -60,6 +59,15 @@ def _distributed() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), world
 
 
+def build_optimizers(sing: SING, encoder: Encoder, lr: float) -> dict[str, torch.optim.Optimizer]:
+    """One Adam per stage over what that stage trains; a checkpoint holds the state of all three."""
+    return {
+        "autoencoder": torch.optim.Adam(list(encoder.parameters()) + list(sing.decoder.parameters()), lr),
+        "sequence": torch.optim.Adam(sing.sequence.parameters(), lr),
+        "end_to_end": torch.optim.Adam(sing.parameters(), lr),
+    }
+
+
 class Trainer:
     """Holds the data on the device, the three models, and the loop over stages."""
 
@@ -81,12 +89,10 @@ class Trainer:
         self.config = get_config(args.config, n_instruments=len(data.instruments), **ablation)
         self.sing = SING(self.config).to(self.device)
         self.encoder = Encoder(self.config).to(self.device)
-        self.optimizers = {
-            "autoencoder": torch.optim.Adam(list(self.encoder.parameters()) + list(self.sing.decoder.parameters()), args.lr),
-            "sequence": torch.optim.Adam(self.sing.sequence.parameters(), args.lr),
-            "end_to_end": torch.optim.Adam(self.sing.parameters(), args.lr),
-        }
-        self.progress = {"stage": 0, "epoch": 0, "step": 0, "history": [], "seconds": 0.0}
+        self.optimizers = build_optimizers(self.sing, self.encoder, args.lr)
+        # loss_sum and loss_steps: the epoch so far, so that an epoch resumed midway reports the same mean
+        self.progress = {"stage": 0, "epoch": 0, "step": 0, "history": [], "seconds": 0.0,
+                         "loss_sum": 0.0, "loss_steps": 0}
         self._prepared: str | None = None
         self._load_data()
 
@@ -232,7 +238,7 @@ class Trainer:
             return False
         progress = load_checkpoint(self.checkpoint, {"sing": self.sing, "encoder": self.encoder}, self.optimizers)
         progress.pop("gain", None)
-        self.progress = progress
+        self.progress = {"loss_sum": 0.0, "loss_steps": 0, **progress}  # older checkpoints lack the sums
         logger.info("resuming from %s: stage %d (%s), epoch %d, step %d", self.checkpoint,
                     progress["stage"] + 1, STAGES[min(progress["stage"], 2)], progress["epoch"] + 1, progress["step"])
         return True
@@ -264,15 +270,16 @@ class Trainer:
                 batches = min(batches, args.max_steps)
             bar = tqdm(total=batches, initial=self.progress["step"], desc=f"{stage} {epoch + 1}/{args.epochs[stage_index]}",
                        disable=not args.progress or self.rank != 0, leave=False, file=sys.stderr)
-            losses = []
             for step in range(self.progress["step"], batches):
                 index = order[step * per_rank_batch:(step + 1) * per_rank_batch]
                 batch = self._batch(index)
                 batch["index"] = index.to(self.device)  # training notes come first in self.audio
-                losses.append(self.step_function(stage)(batch))
+                loss = self.step_function(stage)(batch)
                 bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+                bar.set_postfix(loss=f"{loss:.4f}")
                 self.progress["step"] = step + 1
+                self.progress["loss_sum"] += loss
+                self.progress["loss_steps"] += 1
                 if time.monotonic() - last_save > args.checkpoint_every:
                     self.progress["seconds"] = time.monotonic() - started
                     self._save()
@@ -281,13 +288,16 @@ class Trainer:
             self.sing.eval()
             self.encoder.eval()
             valid = self._validate(stage)
-            record = {"stage": stage, "epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
+            steps = self.progress["loss_steps"]
+            train_loss = self.progress["loss_sum"] / steps if steps else None
+            record = {"stage": stage, "epoch": epoch + 1, "train_loss": train_loss,
                       "valid_loss": valid, "seconds": round(time.monotonic() - started, 1)}
             self.progress["history"].append(record)
             logger.info("%s epoch %d/%d: train %.4f, valid %s (%.0f s)", stage, epoch + 1, args.epochs[stage_index],
                         record["train_loss"] or float("nan"), "n/a" if valid is None else f"{valid:.4f}",
                         record["seconds"])
-            self.progress.update(epoch=epoch + 1, step=0, seconds=time.monotonic() - started)
+            self.progress.update(epoch=epoch + 1, step=0, loss_sum=0.0, loss_steps=0,
+                                 seconds=time.monotonic() - started)
             self._save()
             last_save = time.monotonic()
         return self.progress["history"]

@@ -80,6 +80,9 @@ def test_sigkill_then_resume_ends_where_an_unbroken_run_ends(data, unbroken, tmp
     assert len(b.meta["training"]["history"]) == 6
     for key, value in a.model.state_dict().items():
         assert torch.allclose(value, b.model.state_dict()[key], atol=1e-3), key
+    # the epoch cut by the kill reports the mean over all its steps, not only over those after the resume
+    assert [h["train_loss"] for h in b.meta["training"]["history"]] == \
+        pytest.approx([h["train_loss"] for h in a.meta["training"]["history"]], rel=1e-3)
 
 
 def test_checkpoint_from_another_model_size_is_refused(data, unbroken, tmp_path, capsys):
