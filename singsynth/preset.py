@@ -4,8 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +14,8 @@ import torch
 
 from .config import SAMPLE_RATE, ModelConfig
 from .model import SING
+from .preset_checks import (MAX_METADATA_BYTES, PresetError, check_model_config, parameter_count, read_regular,
+                            read_safetensors_header)
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +25,8 @@ METADATA_FILE = "preset.json"
 WEIGHTS_FILE = "model.safetensors"
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "default"
-# A real header of a model this size is a few kB; refuse to parse anything absurd.
-MAX_HEADER_BYTES = 16 * 1024 * 1024
-SAFETENSORS_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32}
-
-
-class PresetError(Exception):
-    """A preset that cannot be used; the message is one line naming the file."""
+# Rates a model may be trained at; below or above, resampling a note to the output rate makes absurd buffers.
+SAMPLE_RATES = (8_000, 192_000)
 
 
 @dataclass(frozen=True)
@@ -127,61 +124,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_safetensors_header(path: Path) -> dict:
-    """Parse and check a safetensors header without trusting it; raise PresetError if it lies."""
-    try:
-        return _check_header(path, *_read_header(path))
-    except OSError as exc:
-        raise PresetError(f"{path}: unreadable ({exc.strerror or exc})") from None
-
-
-def _read_header(path: Path) -> tuple[dict, int]:
-    """(header, size of the data after it); the length is checked before anything is parsed."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise PresetError(f"{path}: truncated safetensors file (no header); re-download or retrain the preset")
-        (length,) = struct.unpack("<Q", head)
-        if length > MAX_HEADER_BYTES or length > size - 8:
-            raise PresetError(f"{path}: not a valid safetensors file (header claims {length} bytes of {size})")
-        try:
-            header = json.loads(f.read(length))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PresetError(f"{path}: not a valid safetensors file (header is not JSON: {exc})") from None
-    return header, size - 8 - length
-
-
-def _check_header(path: Path, header: dict, data_size: int) -> dict:
-    if not isinstance(header, dict):
-        raise PresetError(f"{path}: not a valid safetensors file (header is not an object)")
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        try:
-            dtype, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
-        except (TypeError, KeyError, ValueError):
-            raise PresetError(f"{path}: not a valid safetensors file (bad entry for {key!r})") from None
-        if dtype not in SAFETENSORS_DTYPES:
-            raise PresetError(f"{path}: tensor {key!r} has dtype {dtype}; a preset holds F16, BF16 or F32 weights")
-        if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= data_size):
-            raise PresetError(f"{path}: truncated or corrupted (tensor {key!r} lies outside the file)")
-        expected = int(np.prod(shape, dtype=np.int64)) * SAFETENSORS_DTYPES[dtype].itemsize
-        if end - begin != expected:
-            raise PresetError(f"{path}: corrupted (tensor {key!r} has {end - begin} bytes for shape {shape})")
-    return header
-
-
 def _load_metadata(folder: Path) -> dict:
     meta_path = folder / METADATA_FILE
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        text = read_regular(meta_path, MAX_METADATA_BYTES)
     except FileNotFoundError:
         raise PresetError(f"{meta_path}: missing; a preset folder holds {METADATA_FILE} and {WEIGHTS_FILE}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PresetError(f"{meta_path}: not valid JSON ({exc}); the preset is damaged") from None
     except OSError as exc:
         raise PresetError(f"{meta_path}: unreadable ({exc.strerror or exc})") from None
+    try:
+        meta = json.loads(text.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
+        why = "nested too deep" if isinstance(exc, RecursionError) else exc
+        raise PresetError(f"{meta_path}: not valid JSON ({why}); the preset is damaged") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise PresetError(f"{meta_path}: not a singsynth preset (no \"format\": \"{FORMAT}\")")
     if meta.get("version") != VERSION:
@@ -189,38 +144,69 @@ def _load_metadata(folder: Path) -> dict:
     return meta
 
 
+def _midi_number(value, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 127:
+        raise ValueError(f"{what} {value!r} is not a MIDI number 0..127")
+    return value
+
+
+def _instrument(index: int, d: dict) -> Instrument:
+    low, high = d.get("pitch_range", (21, 108))
+    if _midi_number(low, "pitch") > _midi_number(high, "pitch"):
+        raise ValueError(f"pitch range {low}-{high} runs backwards")
+    program = d.get("gm_program")
+    return Instrument(index=index, name=str(d["name"]), id=str(d.get("id", d["name"])),
+                      gm_program=None if program is None else _midi_number(program, "gm_program"),
+                      drums=bool(d.get("drums", False)), pitch_range=(low, high), source=str(d.get("source", "")))
+
+
 def _instruments(meta: dict, meta_path: Path) -> list[Instrument]:
     try:
-        return [Instrument(index=i, name=str(d["name"]), id=str(d.get("id", d["name"])),
-                           gm_program=None if d.get("gm_program") is None else int(d["gm_program"]),
-                           drums=bool(d.get("drums", False)),
-                           pitch_range=(int(d.get("pitch_range", (21, 108))[0]), int(d.get("pitch_range", (21, 108))[1])),
-                           source=str(d.get("source", "")))
-                for i, d in enumerate(meta["instruments"])]
+        if not isinstance(meta["instruments"], list):
+            raise TypeError("not a list")
+        return [_instrument(i, d) for i, d in enumerate(meta["instruments"])]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise PresetError(f"{meta_path}: bad \"instruments\" list ({exc!r})") from None
+        raise PresetError(f"{meta_path}: bad \"instruments\" list ({exc})") from None
 
 
-def load_preset(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Preset:
-    """Load and check a preset; anything wrong raises PresetError with one line naming the file."""
-    folder = resolve_path(name_or_path)
-    meta = _load_metadata(folder)
-    meta_path = folder / METADATA_FILE
+def _output_gain(meta: dict, meta_path: Path) -> float:
+    """A finite number above 0: json reads NaN and Infinity, and either would spread to every note."""
+    value = meta.get("output_gain", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise PresetError(f"{meta_path}: \"output_gain\" is {value!r}; give a finite number above 0")
+    return float(value)
+
+
+def _sample_rate(meta: dict, meta_path: Path) -> int:
+    value = meta.get("sample_rate", SAMPLE_RATE)
+    low, high = SAMPLE_RATES
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise PresetError(f"{meta_path}: \"sample_rate\" is {value!r}; give a whole number of Hz "
+                          f"from {low} to {high}")
+    return value
+
+
+def _weights_path(folder: Path, meta: dict, meta_path: Path) -> Path:
+    """The weights file that preset.json names: a plain file name in the preset's own folder, never a path
+    that leads out of it."""
+    name = meta.get("weights", WEIGHTS_FILE)
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+        raise PresetError(f"{meta_path}: \"weights\" is {name!r}; give the name of a file in the preset folder")
+    return folder / name
+
+
+def _model_config(meta: dict, meta_path: Path, sample_rate: int) -> ModelConfig:
     try:
+        if not isinstance(meta["model"], dict):
+            raise TypeError("not an object")
         config = ModelConfig.from_dict(meta["model"])
     except (KeyError, TypeError, ValueError) as exc:
         raise PresetError(f"{meta_path}: bad \"model\" config ({exc})") from None
-    instruments = _instruments(meta, meta_path)
-    if len(instruments) != config.n_instruments:
-        raise PresetError(f"{meta_path}: lists {len(instruments)} instruments but the model has {config.n_instruments}")
-    weights_path = folder / meta.get("weights", WEIGHTS_FILE)
-    if not weights_path.is_file():
-        raise PresetError(f"{weights_path}: missing weights file")
-    header = read_safetensors_header(weights_path)
-    digest = meta.get("weights_sha256")
-    if digest and _sha256(weights_path) != digest:
-        raise PresetError(f"{weights_path}: checksum does not match {METADATA_FILE}; the file is corrupted or replaced")
-    model = SING(config)
+    check_model_config(config, meta_path, sample_rate)
+    return config
+
+
+def _check_shapes(model: SING, header: dict, weights_path: Path) -> None:
     expected = model.state_dict()
     found = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
     if set(found) != set(expected):
@@ -231,6 +217,35 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
         if shape != tuple(expected[key].shape):
             raise PresetError(f"{weights_path}: tensor {key!r} has shape {list(shape)}, "
                               f"the config in {METADATA_FILE} needs {list(expected[key].shape)}")
+
+
+def load_preset(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Preset:
+    """Load and check a preset; anything wrong raises PresetError with one line naming the file.
+
+    Everything preset.json says is checked against the weights file before a model of that size is built,
+    and the weights are read as safetensors only: no pickle, so nothing in a preset can run."""
+    folder = resolve_path(name_or_path)
+    meta = _load_metadata(folder)
+    meta_path = folder / METADATA_FILE
+    sample_rate = _sample_rate(meta, meta_path)
+    gain = _output_gain(meta, meta_path)
+    config = _model_config(meta, meta_path, sample_rate)
+    instruments = _instruments(meta, meta_path)
+    if len(instruments) != config.n_instruments:
+        raise PresetError(f"{meta_path}: lists {len(instruments)} instruments but the model has {config.n_instruments}")
+    weights_path = _weights_path(folder, meta, meta_path)
+    if not weights_path.exists():
+        raise PresetError(f"{weights_path}: missing weights file")
+    header, data_size = read_safetensors_header(weights_path)
+    digest = meta.get("weights_sha256")
+    if digest and _sha256(weights_path) != digest:
+        raise PresetError(f"{weights_path}: checksum does not match {METADATA_FILE}; the file is corrupted or replaced")
+    parameters = parameter_count(config)
+    if 2 * parameters > data_size:  # 2 bytes: the smallest dtype a preset may hold
+        raise PresetError(f"{weights_path}: too small for the model shapes in {METADATA_FILE} "
+                          f"({parameters} parameters; the file holds {data_size} bytes of tensors)")
+    model = SING(config)
+    _check_shapes(model, header, weights_path)
     from safetensors import SafetensorError
     from safetensors.torch import load_file
     try:
@@ -238,14 +253,12 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
     except (SafetensorError, OSError, ValueError) as exc:
         raise PresetError(f"{weights_path}: unreadable safetensors file ({exc})") from None
     model.load_state_dict({k: v.float() for k, v in state.items()})
+    # Refused, not repaired: a NaN or infinite weight makes every note of some instrument NaN, which a mix
+    # would spread to every other voice; no weight can be chosen in its place.
     for name, tensor in model.state_dict().items():
         if not torch.isfinite(tensor).all():
             raise PresetError(f"{weights_path}: tensor {name!r} holds NaN or infinite values")
     model.eval().to(device)
-    try:
-        gain = float(meta.get("output_gain", 1.0))
-    except (TypeError, ValueError):
-        raise PresetError(f"{meta_path}: \"output_gain\" is not a number") from None
     return Preset(folder, model, instruments, meta, gain, digest or "")
 
 
