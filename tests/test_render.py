@@ -136,3 +136,10 @@ def test_output_that_is_a_folder_is_refused(preset_dir, tmp_path, capsys):
     (tmp_path / "o.wav").mkdir()
     assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir) == 2
     assert "is a folder" in one_error_line(capsys)
+
+
+def test_note_that_cannot_be_written_is_one_line_and_leaves_no_file(preset_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(wavfile, "MAX_WAV_DATA", 1000)  # the writer refuses, as on a full disk
+    assert run("note", "--preset", preset_dir, "--instrument", "0", "-o", tmp_path / "n.wav") == 2
+    assert "n.wav: " in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []

@@ -50,7 +50,10 @@ def run(args) -> int:
     if peak > 1:  # never write a clipped file
         logger.warning("note peaks at %.2f; scaled down to avoid clipping", peak)
         wav = wav / peak
-    with AudioWriter(args.output, preset.sample_rate, channels=1) as writer:
-        writer.write(wav[:, None])
+    try:
+        with AudioWriter(args.output, preset.sample_rate, channels=1) as writer:
+            writer.write(wav[:, None])
+    except AudioFileError as exc:  # a full disk, say; the writer leaves no partial file
+        raise UsageError(str(exc)) from None
     logger.info("wrote %s (%s, pitch %d, velocity %d)", args.output, args.instrument, args.pitch, args.velocity)
     return 0
