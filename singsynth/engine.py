@@ -224,7 +224,7 @@ class Engine:
     def notes_ready(self, events: Sequence[tuple[int, mido.Message]]) -> bool:
         """Live: whether every note these events start has sound to play now (False while a cold note
         waits for its first streamed chunk). Always True when blocking."""
-        if self.blocking:
+        if self.blocking or not self._supply.pending:  # nothing streaming in: no need to plan the events
             return True
         return not any(self._supply.starting(key) for key in self._keys(msg for _, msg in events))
 

@@ -13,6 +13,7 @@ Program fallback: the preset's instrument with that GM program; else one of the 
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import math
 from typing import Sequence
@@ -30,7 +31,9 @@ class InstrumentError(ValueError):
     """A spec that names no instrument of the preset; the message is one line."""
 
 
+@functools.lru_cache(maxsize=1024)
 def one_hot(index: int, count: int) -> Timbre:
+    """Weights for one instrument (the same tuple each time: a note-on makes one of these)."""
     return tuple(1.0 if i == index else 0.0 for i in range(count))
 
 
