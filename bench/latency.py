@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from jack_helpers import SINGSYNTH, JackServer, Rig, first_sound, stop_process  # noqa: E402
+from livebench import SOUNDFONT, fluidsynth_command, start  # noqa: E402
 
-SOUNDFONT = "/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"
 THRESHOLD = 1e-3  # -60 dBFS: the first sample anyone could hear, same for both synthesizers
 SPACING = 1.5  # seconds between note-ons: the previous note has ended by then
 HOLD = 0.3
@@ -40,8 +40,7 @@ def note_events(pitches: list[int], start: float, rate: int, period: int) -> tup
 def measure(server: JackServer, command: list[str], midi_pattern: str, audio_pattern: str, passes: list[str],
             pitches: list[int], env: dict, stdin=None) -> dict[str, list[int | None]]:
     """Start a synthesizer, play `pitches` once per pass, return the latency of each note in frames."""
-    proc = subprocess.Popen(command, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc = start(command, env, stdin)
     rig = None
     results = {}
     try:
@@ -102,8 +101,7 @@ def main() -> int:
             table[f"singsynth, cold notes (--buffer {args.buffer})"] = found["cold"]
             table[f"singsynth, cached notes (--buffer {args.buffer})"] = found["cached"]
         if not args.skip_fluidsynth:
-            command = ["fluidsynth", "-a", "jack", "-m", "jack", "-o", "audio.jack.id=fluidbench",
-                       "-o", "midi.jack.id=fluidbench", "-o", f"synth.sample-rate={args.rate}", args.soundfont]
+            command = fluidsynth_command(args.soundfont, "fluidbench", args.rate)
             found = measure(server, command, "fluidbench", "fluidbench", ["samples"], pitches, server.env,
                             stdin=subprocess.PIPE)
             table["FluidSynth (FluidR3Mono_GM.sf3)"] = found["samples"]

@@ -44,8 +44,8 @@ Sound rules:
 - Sustain (CC64 >= 64) holds released keys. CC123 (and CC124-127) releases every key; notes held
   by the pedal sound until it is lifted. It also releases the channel's drum hits (a SING drum note
   lasts 4 s), so all-notes-off with the pedal up leaves silence after the release time. A key released
-  while its note is still being generated runs its release meanwhile: it is not heard late. CC120 silences the channel with a 5 ms fade. CC121 resets
-  bend, expression, modulation and pedal.
+  while its note is still being generated runs its release meanwhile: it is not heard late. CC120
+  silences the channel with a 5 ms fade. CC121 resets bend, expression, modulation and pedal.
 - Pitch bend (range 2 semitones, set by RPN 0: CC101=0, CC100=0, CC6 semitones, CC38 cents) and
   master tuning (tuning_a4 / 440) change the voice's reading rate: linear interpolation between
   samples (small bends; at rate 1 the samples are read exactly).
@@ -268,7 +268,7 @@ class Engine:
         note_key, one_shot = plan
         if not one_shot:
             for v in self._voices[channel]:  # a key struck again ends its previous note
-                if v.channel == channel and v.key == key and not v.releasing:
+                if v.key == key and not v.releasing:
                     v.release()
         note = self._supply.note(note_key)
         if note is None:  # live, and generation is too far behind: dropped
@@ -325,7 +325,7 @@ class Engine:
             if v.held:
                 self._note_off(channel, v.key)
             elif v.one_shot:
-                v.end()  # all notes off is the panic button: drum hits fade too
+                v.release(one_shot_too=True)  # all notes off is the panic button: drum hits fade too
 
     def _sound_off(self, channel: int) -> None:
         for v in self._voices[channel]:

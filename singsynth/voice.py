@@ -97,16 +97,11 @@ class Voice:
         """Fading out quickly (stolen or silenced)."""
         return self.kill_left is not None
 
-    def release(self) -> None:
-        if not self.one_shot and self.release_at < 0:
+    def release(self, one_shot_too: bool = False) -> None:
+        """Note-off: start the release. One-shot (drum) voices ignore it unless `one_shot_too` (all notes off)."""
+        if (one_shot_too or not self.one_shot) and self.release_at < 0:
             self.release_at = 0
         self.held = self.sustained = False
-
-    def end(self) -> None:
-        """All notes off: release the voice, a one-shot (drum) voice too, which note-off leaves alone."""
-        self.held = self.sustained = False
-        if self.release_at < 0:
-            self.release_at = 0
 
     def kill(self, samples: int) -> None:
         if self.kill_left is None:
