@@ -127,11 +127,11 @@ def live_session(args, device=None, preload_events=None):
     check_device(args)
     if args.blocksize <= 0 or args.buffer <= 0:
         raise UsageError("--blocksize and --buffer must be positive")
+    set_generation_threads(args.threads)  # before the preset loads: a bad --threads is told at once
     latency = _latency(args.latency)
     device = device or output_device(args)
     rate = int(args.rate or device.default_samplerate)
     preset = load_preset(args.preset, device=args.device)
-    set_generation_threads(args.threads)
     engine = build_engine(args, preset, rate, blocking=False)
     stop = threading.Event()
     previous = {}
