@@ -51,8 +51,8 @@ Sound rules:
   samples (small bends; at rate 1 the samples are read exactly).
 - Volume (CC7) and expression (CC11) use the square law (GM); pan (CC10) is equal-power; gain
   changes are ramped over 5 ms so they never click.
-- Polyphony: when `polyphony` voices sound, a new note steals a released voice (oldest first), else
-  the oldest voice, fading it out over 5 ms. At most `polyphony` more voices may be fading out at
+- Polyphony: when `polyphony` voices sound, a new note steals a released voice (the one released
+  longest ago: the most faded), else the oldest voice, fading it out over 5 ms. At most `polyphony` more voices may be fading out at
   once (a flood of note-ons in one block); beyond that the most faded is cut.
 - Bounded under floods: a block generates at most `polyphony` notes in its batch; live, at most
   generation.MAX_PENDING notes wait for the generation thread, later cold notes are dropped
@@ -75,7 +75,7 @@ from .generation import MAX_BATCH, NoteSupply
 from .instruments import InstrumentError
 from .planner import DRUM_CHANNEL, NotePlanner
 from .preset import Preset
-from .voice import Voice
+from .voice import Voice, steps
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +100,15 @@ class Channel:
     bend_cents: int = 0
     rpn: tuple[int, int] = (127, 127)  # (MSB, LSB); 127,127 is "none selected"
     morph_value: int = 0
-    gains: np.ndarray | None = None  # current [left, right], ramping towards target()
+    gains: np.ndarray | None = None  # current [left, right], ramping towards `aim`
+    aim: np.ndarray | None = None  # target() as of the last event
     ramp_left: int = 0
+    reading: float = 1.0  # rate() times the master tuning, as of the last event
+    # changes within the block being made, as (offset, new value), and the value before the first
+    gain_events: list = None
+    block_aim: np.ndarray | None = None
+    rate_events: list = None
+    block_reading: float = 1.0
 
     def target(self) -> np.ndarray:
         level = (self.volume / 127) ** 2 * (self.expression / 127) ** 2
@@ -143,11 +150,16 @@ class Engine:
         self._supply = NoteSupply(preset, self.cache, self.sample_rate, blocking, block_limit=self.polyphony)
         self.channels = [Channel() for _ in range(16)]
         for ch in self.channels:
-            ch.gains = ch.target()
-        # voices per channel: an event renders only its own channel up to its offset (see _advance)
+            ch.gains = ch.aim = ch.target()
+            ch.reading = ch.block_reading = self.tuning_a4 / 440.0
+            ch.gain_events, ch.rate_events = [], []
+        # voices per channel, oldest first; events reach them at their offsets (Voice.render_block)
         self._voices: list[list[Voice]] = [[] for _ in range(16)]
-        self._out = np.zeros((0, 2), dtype=np.float32)  # the block being made
-        self._cursor = [0] * 16  # frames of that block each channel has rendered
+        self._cut: list[list[Voice]] = [[] for _ in range(16)]  # cut within the block: sound up to the cut
+        # voices that can still be stolen (not fading out yet), oldest first, and those of them released,
+        # released longest ago first: stealing looks at the first of each
+        self._alive: dict[Voice, None] = {}
+        self._released: dict[Voice, None] = {}
         self._at = 0  # offset of the event being handled
         self._serial = 0
         self._release_len = max(int(release * self.sample_rate), 1)
@@ -160,8 +172,7 @@ class Engine:
 
     def process(self, events: Sequence[tuple[int, mido.Message]], frames: int) -> np.ndarray:
         """Handle events at their frame offsets and return the next `frames` frames, float32 [frames, 2]."""
-        out = self._out = np.zeros((frames, 2), dtype=np.float32)
-        self._cursor = [0] * 16
+        out = np.zeros((frames, 2), dtype=np.float32)
         self._at = 0
         while self._requests:
             self._apply_request(self._requests.pop(0))
@@ -172,7 +183,7 @@ class Engine:
             self._at = min(max(int(offset), 0), frames)
             self._handle(msg)
         for channel in range(16):
-            self._advance(channel, frames)
+            self._mix(out, channel)
         self._supply.end_block()
         self._limit(out)
         return out
@@ -247,8 +258,6 @@ class Engine:
 
     def _handle(self, msg: mido.Message) -> None:
         kind = msg.type
-        if kind in ("note_on", "note_off", "control_change", "pitchwheel"):
-            self._advance(msg.channel, self._at)  # what sounded before the event, rendered as it was
         if kind == "note_on" and msg.velocity > 0:
             self._note_on(msg.channel, msg.note, msg.velocity)
         elif kind in ("note_on", "note_off"):
@@ -259,6 +268,7 @@ class Engine:
             self.channels[msg.channel].program = msg.program
         elif kind == "pitchwheel":
             self.channels[msg.channel].bend = msg.pitch
+            self._rate_changed(msg.channel)
 
     def _note_on(self, channel: int, key: int, velocity: int) -> None:
         ch = self.channels[channel]
@@ -269,13 +279,17 @@ class Engine:
         if not one_shot:
             for v in self._voices[channel]:  # a key struck again ends its previous note
                 if v.key == key and not v.releasing:
-                    v.release()
+                    self._release(v)
         note = self._supply.note(note_key)
         if note is None:  # live, and generation is too far behind: dropped
             return
         self._make_room()
         self._serial += 1
-        self._voices[channel].append(Voice(note, channel, key, one_shot, self._serial))
+        voice = Voice(note, channel, key, one_shot, self._serial, self._at)
+        self._voices[channel].append(voice)
+        self._alive[voice] = None
+        if one_shot:  # a drum hit counts as released from the start
+            self._released[voice] = None
 
     def _note_off(self, channel: int, key: int) -> None:
         sustain = self.channels[channel].sustain
@@ -285,7 +299,7 @@ class Engine:
                 if sustain:
                     v.sustained = True
                 else:
-                    v.release()
+                    self._release(v)
 
     def _control(self, channel: int, control: int, value: int) -> None:
         ch = self.channels[channel]
@@ -293,13 +307,13 @@ class Engine:
             ch.morph_value = value
         if control in (7, 10, 11):
             setattr(ch, {7: "volume", 10: "pan", 11: "expression"}[control], value)
-            ch.ramp_left = self._ramp
+            self._gain_changed(ch)
         elif control == 64:
             down = value >= 64
             if ch.sustain and not down:
                 for v in self._voices[channel]:
                     if v.sustained and not v.held:
-                        v.release()
+                        self._release(v)
             ch.sustain = down
         elif control == 101:
             ch.rpn = (value, ch.rpn[1])
@@ -309,13 +323,16 @@ class Engine:
             ch.rpn = (127, 127)
         elif control == 6 and ch.rpn == (0, 0):
             ch.bend_semitones = value
+            self._rate_changed(channel)
         elif control == 38 and ch.rpn == (0, 0):
             ch.bend_cents = value
+            self._rate_changed(channel)
         elif control == 120:
             self._sound_off(channel)
         elif control == 121:
             ch.bend, ch.expression, ch.morph_value, ch.rpn = 0, 127, 0, (127, 127)
-            ch.ramp_left = self._ramp
+            self._gain_changed(ch)
+            self._rate_changed(channel)
             self._control(channel, 64, 0)
         elif control in (123, 124, 125, 126, 127):  # mode changes imply all notes off
             self._notes_off(channel)
@@ -325,34 +342,59 @@ class Engine:
             if v.held:
                 self._note_off(channel, v.key)
             elif v.one_shot:
-                v.release(one_shot_too=True)  # all notes off is the panic button: drum hits fade too
+                self._release(v, one_shot_too=True)  # all notes off is the panic button: drum hits fade too
 
     def _sound_off(self, channel: int) -> None:
         for v in self._voices[channel]:
-            v.kill(self._fast_fade)
+            self._kill(v)
+
+    def _release(self, v: Voice, one_shot_too: bool = False) -> None:
+        v.release(self._at, one_shot_too)
+        if v.releasing and v in self._alive and v not in self._released:
+            self._released[v] = None
+
+    def _kill(self, v: Voice) -> None:
+        if v.kill(self._fast_fade, self._at):
+            del self._alive[v]
+            self._released.pop(v, None)
+
+    def _gain_changed(self, ch: Channel) -> None:
+        """Volume, expression or pan changed at the current offset: ramp there to the new gains."""
+        if not ch.gain_events:
+            ch.block_aim = ch.aim
+        ch.aim = ch.target()
+        ch.gain_events.append((self._at, ch.aim))
+
+    def _rate_changed(self, channel: int) -> None:
+        """Bend or bend range changed at the current offset: the channel's voices read at the new rate from there."""
+        ch = self.channels[channel]
+        reading = ch.rate() * self.tuning_a4 / 440.0
+        if reading == ch.reading:
+            return
+        if not ch.rate_events:
+            ch.block_reading = ch.reading
+        ch.reading = reading
+        ch.rate_events.append((self._at, reading))
 
     def _apply_request(self, request: str) -> None:
         for channel in range(16):
             self._notes_off(channel) if request == "notes" else self._sound_off(channel)
 
     def _make_room(self) -> None:
-        if sum(map(len, self._voices)) < self.polyphony:
-            return
-        alive = [v for voices in self._voices for v in voices if not v.killed]
-        if len(alive) >= self.polyphony:
-            released = [v for v in alive if v.releasing]
-            victim = min(released or alive, key=lambda v: v.serial)
-            self._advance(victim.channel, self._at)
-            victim.kill(self._fast_fade)
+        """Before a new voice: at the polyphony limit, steal the released voice released longest ago (the
+        most faded), else the oldest voice."""
+        if len(self._alive) >= self.polyphony:
+            self._kill(next(iter(self._released or self._alive)))
         # A flood of note-ons within one block steals voice after voice before any of them can fade
         # out: keep at most `polyphony` fading, cutting the most faded first.
-        while sum(map(len, self._voices)) >= 2 * self.polyphony:
+        count = sum(map(len, self._voices))
+        while count >= 2 * self.polyphony and count > len(self._alive):
             fading = [v for voices in self._voices for v in voices if v.killed]
-            if not fading:
-                break
-            cut = min(fading, key=lambda v: (v.kill_left, v.serial))
-            self._advance(cut.channel, self._at)
+            cut = min(fading, key=lambda v: (v.kill_from is not None, v.kill_left, v.serial))
             self._voices[cut.channel].remove(cut)
+            cut.cut(self._at)
+            self._cut[cut.channel].append(cut)
+            count -= 1
 
     def _keys(self, messages: Iterable[mido.Message]) -> list[NoteKey]:
         """The notes these messages will start, from the channels' current programs and morph values."""
@@ -361,43 +403,78 @@ class Engine:
 
     # -- mixing --
 
-    def _advance(self, channel: int, upto: int) -> None:
-        """Render the channel's voices into the block from where it stands up to frame `upto`.
+    def _mix(self, out: np.ndarray, channel: int) -> None:
+        """Render the channel's voices over the block, each event at its own offset, into out.
 
-        Channels advance on their own: an event renders only its channel (and a stolen voice's), so a
-        chord of hundreds of note-ons spread over a block costs no more than the voices it touches."""
-        start = self._cursor[channel]
-        if upto <= start:
-            return
-        self._cursor[channel] = upto
-        n = upto - start
+        Voices take their own events (start, release, fades) at their offsets, and the channel's bends
+        and gain changes are per-sample curves, so a block with many events costs no more than one
+        render per voice."""
+        n = len(out)
         ch = self.channels[channel]
-        voices = self._voices[channel]
-        if not voices:
-            if ch.ramp_left:
-                self._gains(ch, n)
+        voices, cut = self._voices[channel], self._cut[channel]
+        phase = self._phase(ch, n)
+        gains = self._gain_curve(ch, n)
+        if not voices and not cut:
             return
         buf = np.zeros(n, dtype=np.float32)
-        rate = ch.rate() * self.tuning_a4 / 440.0
         loop = self._supply.loop
         for v in voices:
-            v.render(buf, rate, loop, self._release_len)
+            v.render_block(buf, phase, loop, self._release_len)
+        for v in cut:
+            v.render_block(buf, phase, loop, self._release_len)
+        cut.clear()
         if any(v.finished for v in voices):
+            for v in voices:
+                if v.finished:
+                    self._alive.pop(v, None)
+                    self._released.pop(v, None)
             self._voices[channel] = [v for v in voices if not v.finished]
-        self._out[start:upto] += buf[:, None] * self._gains(ch, n)
+        out += buf[:, None] * gains
 
-    def _gains(self, ch: Channel, n: int) -> np.ndarray:
-        """The channel's [left, right] gains for the next n samples: [2], or [n, 2] while ramping."""
-        target = ch.target()
+    @staticmethod
+    def _phase(ch: Channel, n: int) -> np.ndarray | None:
+        """The channel's reading advance at each sample of the block and one past it; None: rate 1 all along."""
+        events = ch.rate_events
+        if not events:
+            return None if ch.reading == 1.0 else steps(ch.reading, n)
+        rates = np.empty(n + 1, dtype=np.float64)
+        rates[0], at, rate = 0.0, 0, ch.block_reading
+        for offset, new in events:
+            rates[at + 1:offset + 1] = rate
+            at, rate = offset, new
+        rates[at + 1:] = rate
+        events.clear()
+        return np.cumsum(rates, out=rates)
+
+    def _gain_curve(self, ch: Channel, n: int) -> np.ndarray:
+        """The channel's [left, right] gains over the block: [2] when steady, else [n, 2], ramping over
+        GAIN_RAMP from each change at its offset."""
+        events = ch.gain_events
+        if not events:
+            return self._ramp_to(ch, ch.aim, n)
+        parts, at, aim = [], 0, ch.block_aim
+        for offset, new in events:
+            if offset > at:
+                parts.append(np.broadcast_to(self._ramp_to(ch, aim, offset - at), (offset - at, 2)))
+            at, aim = offset, new
+            ch.ramp_left = self._ramp
+        if n > at:
+            parts.append(np.broadcast_to(self._ramp_to(ch, aim, n - at), (n - at, 2)))
+        events.clear()
+        return np.concatenate(parts)
+
+    @staticmethod
+    def _ramp_to(ch: Channel, aim: np.ndarray, n: int) -> np.ndarray:
+        """The gains for the next n samples ramping towards `aim`: [2], or [n, 2] while ramping."""
         if not ch.ramp_left:
-            return target
+            return aim
         k = min(n, ch.ramp_left)
         t = np.arange(1, k + 1, dtype=np.float32)[:, None] / ch.ramp_left
-        curve = ch.gains + (target - ch.gains) * t
+        curve = ch.gains + (aim - ch.gains) * t
         ch.gains = curve[-1].copy()
         ch.ramp_left -= k
         if k < n:
-            curve = np.concatenate([curve, np.broadcast_to(target, (n - k, 2))])
+            curve = np.concatenate([curve, np.broadcast_to(aim, (n - k, 2))])
         return curve
 
     def _limit(self, out: np.ndarray) -> None:

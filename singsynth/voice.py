@@ -72,13 +72,25 @@ def _ramp(count: int) -> np.ndarray:
     return table
 
 
+@functools.lru_cache(maxsize=64)
+def steps(rate: float, count: int) -> np.ndarray:
+    """The reading advance at each of count + 1 samples at a steady rate: rate * (0, 1, ..., count)."""
+    table = rate * np.arange(count + 1, dtype=np.float64)
+    table.flags.writeable = False
+    return table
+
+
 class Voice:
-    """One sounding note: reads its Note at a rate, loops it, and fades out on release or theft."""
+    """One sounding note: reads its Note at a rate, loops it, and fades out on release or theft.
+
+    Events reach a voice at an offset within the block being made (start, release, kill, cut), and
+    render_block() applies each at its own offset: the rest of its channel is not split there.
+    """
 
     __slots__ = ("note", "channel", "key", "one_shot", "serial", "held", "sustained", "pos", "release_at",
-                 "kill_left", "kill_len", "finished")
+                 "kill_left", "kill_len", "finished", "start_at", "release_from", "kill_from", "cut_at")
 
-    def __init__(self, note: Note, channel: int, key: int, one_shot: bool, serial: int):
+    def __init__(self, note: Note, channel: int, key: int, one_shot: bool, serial: int, start_at: int = 0):
         self.note, self.channel, self.key, self.one_shot, self.serial = note, channel, key, one_shot, serial
         self.held = not one_shot
         self.sustained = False
@@ -87,25 +99,68 @@ class Voice:
         self.kill_left: int | None = None
         self.kill_len = 1
         self.finished = False
+        # offsets within the block being made where the voice starts, and where its release, quick fade
+        # or cut take effect (None: not in this block)
+        self.start_at = start_at
+        self.release_from: int | None = None
+        self.kill_from: int | None = None
+        self.cut_at: int | None = None
 
     @property
     def releasing(self) -> bool:
-        return self.one_shot or self.release_at >= 0
+        return self.one_shot or self.release_at >= 0 or self.release_from is not None
 
     @property
     def killed(self) -> bool:
         """Fading out quickly (stolen or silenced)."""
         return self.kill_left is not None
 
-    def release(self, one_shot_too: bool = False) -> None:
-        """Note-off: start the release. One-shot (drum) voices ignore it unless `one_shot_too` (all notes off)."""
-        if (one_shot_too or not self.one_shot) and self.release_at < 0:
-            self.release_at = 0
+    def release(self, at: int = 0, one_shot_too: bool = False) -> None:
+        """Note-off at offset `at` of the block: start the release there. One-shot (drum) voices ignore it
+        unless `one_shot_too` (all notes off)."""
+        if (one_shot_too or not self.one_shot) and self.release_at < 0 and self.release_from is None:
+            self.release_from = at
         self.held = self.sustained = False
 
-    def kill(self, samples: int) -> None:
-        if self.kill_left is None:
-            self.kill_left = self.kill_len = max(samples, 1)
+    def kill(self, samples: int, at: int = 0) -> bool:
+        """Fade out over `samples` from offset `at` of the block; False if already fading."""
+        if self.kill_left is not None:
+            return False
+        self.kill_left = self.kill_len = max(samples, 1)
+        self.kill_from = at
+        return True
+
+    def cut(self, at: int) -> None:
+        """Stop dead at offset `at` of the block (a voice already faded out by a theft)."""
+        self.cut_at = at if self.cut_at is None else min(self.cut_at, at)
+
+    def render_block(self, out: np.ndarray, phase: np.ndarray | None, loop: Loop, release_len: int) -> None:
+        """Add this voice's part of the block into out (mono), its own events applied at their offsets.
+
+        phase: the reading advance at each sample of the block and one past it (len(out) + 1), the
+        channel's rate (bend, tuning) summed; None: rate 1 all along."""
+        begin = self.start_at
+        if not begin and self.release_from is None and self.kill_from is None and self.cut_at is None:
+            self.render(out, phase, loop, release_len)
+            return
+        marks = [m for m in (self.release_from, self.kill_from, self.cut_at) if m is not None]
+        n = len(out)
+        for end in sorted(marks) + [n]:
+            end = min(max(end, begin), n)
+            if end > begin and not self.finished:
+                part = None if phase is None else phase[begin:end + 1] - phase[begin]
+                self.render(out[begin:end], part, loop, release_len)
+            begin = end
+            if self.release_from is not None and self.release_from <= end:
+                self.release_from = None
+                if self.release_at < 0:
+                    self.release_at = 0
+            if self.kill_from is not None and self.kill_from <= end:
+                self.kill_from = None
+            if self.cut_at is not None and self.cut_at <= end:
+                self.cut_at = None
+                self.finished = True
+        self.start_at = 0
 
     def _wait(self, samples: int, release_len: int) -> None:
         """Samples not readable yet (the note is still streaming in): a release runs on regardless, so a
@@ -115,8 +170,8 @@ class Voice:
             if self.release_at >= release_len:
                 self.finished = True
 
-    def render(self, out: np.ndarray, rate: float, loop: Loop, release_len: int) -> None:
-        """Add this voice's next len(out) samples into out (mono)."""
+    def render(self, out: np.ndarray, phase: np.ndarray | None, loop: Loop, release_len: int) -> None:
+        """Add this voice's next len(out) samples into out (mono), reading at `phase` (see render_block)."""
         n = len(out)
         note, data = self.note, self.note.data
         length = len(data)
@@ -127,40 +182,22 @@ class Voice:
         else:
             limit = l1 if looping else min(note.ready, l1 - x)
         start = int(self.pos)
-        if rate == 1.0 and start == self.pos and start + n < min(limit, length if self.one_shot else l1 - x):
+        if phase is None and start == self.pos and start + n < min(limit, length if self.one_shot else l1 - x):
             seg = data[start:start + n]
             count = n
             self.pos += n
-        elif rate == 1.0 and start == self.pos and looping:  # the same samples as below, by slices
+        elif phase is None and start == self.pos and looping:  # the same samples as below, by slices
             seg, end = read_looped(data, note.xfade, start, n, loop)
             count = n
             self.pos = float(end)
+        elif not looping and self.pos + 1 >= limit:  # nothing readable yet (streaming) or any more (ended)
+            seg, count = data[:0], 0
         else:
-            p = self.pos + rate * np.arange(n)
-            if looping:
-                p = np.where(p >= l1, l0 + np.mod(p - l0, l1 - l0), p)
-            i = p.astype(np.int64)
-            j = i + 1
-            if looping:
-                j[j == l1] = l0
-                count = n
-            else:
-                count = int(np.searchsorted(j, limit))
-            i, j = i[:count], j[:count]
-            a, b = data[i], data[j]
-            if looping:
-                xf, edge = note.xfade, l1 - x
-                m = i >= edge
-                a[m] = xf[i[m] - edge]
-                m = j >= edge
-                b[m] = xf[j[m] - edge]
-            seg = a + (b - a) * (p[:count] - i).astype(np.float32)
-            self.pos += rate * count
-            if looping and self.pos >= l1:
-                self.pos = l0 + (self.pos - l0) % (l1 - l0)
+            seg, count = self._interpolate(phase if phase is not None else steps(1.0, n), n, limit, looping, loop)
         if count < n and self.one_shot and note.done:
             self.finished = True  # played to its end
-        if self.kill_left is not None and count == 0:
+        fading = self.kill_left is not None and self.kill_from is None
+        if fading and count == 0:
             self.finished = True
         if count == 0:
             self._wait(n, release_len)
@@ -174,7 +211,7 @@ class Voice:
             self.release_at += count
             if self.release_at >= release_len:
                 self.finished = True
-        if self.kill_left is not None:
+        if fading:
             k = np.maximum((self.kill_left - _ramp(count)) * np.float32(1 / self.kill_len), 0.0)
             env = k if env is None else env * k
             self.kill_left -= count
@@ -186,3 +223,37 @@ class Voice:
             out[:count] += seg
         else:
             out[:count] += seg * env
+
+    def _interpolate(self, phase: np.ndarray, n: int, limit: int, looping: bool, loop: Loop) -> tuple[np.ndarray, int]:
+        """Up to n samples read between samples (linear interpolation) at positions pos + phase, and how
+        many could be read (fewer when the note has not arrived that far, or has ended)."""
+        data = self.note.data
+        l0, l1, x = loop
+        p = self.pos + phase[:n]
+        last = p[-1]
+        wrapped = looping and last >= l1
+        if wrapped:
+            p = np.where(p >= l1, l0 + np.mod(p - l0, l1 - l0), p)
+        i = p.astype(np.int64)
+        j = i + 1
+        if looping:
+            count = n
+            if wrapped or last + 1 >= l1:
+                j[j == l1] = l0
+        elif last + 1 < limit:  # floor(p) + 1 < limit everywhere: all readable
+            count = n
+        else:
+            count = int(np.searchsorted(j, limit))
+            i, j = i[:count], j[:count]
+        a, b = data[i], data[j]
+        if looping and (wrapped or last + 1 >= l1 - x):  # some positions read the crossfade
+            xf, edge = self.note.xfade, l1 - x
+            m = i >= edge
+            a[m] = xf[i[m] - edge]
+            m = j >= edge
+            b[m] = xf[j[m] - edge]
+        seg = a + (b - a) * (p[:count] - i).astype(np.float32)
+        self.pos += float(phase[count])
+        if looping and self.pos >= l1:
+            self.pos = l0 + (self.pos - l0) % (l1 - l0)
+        return seg, count
