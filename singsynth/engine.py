@@ -75,7 +75,7 @@ from .generation import MAX_BATCH, NoteSupply
 from .instruments import InstrumentError
 from .planner import DRUM_CHANNEL, NotePlanner
 from .preset import Preset
-from .voice import Voice, steps
+from .voice import Voice, ramp_table, render_bank, steps
 
 logger = logging.getLogger(__name__)
 
@@ -418,7 +418,17 @@ class Engine:
             return
         buf = np.zeros(n, dtype=np.float32)
         loop = self._supply.loop
-        for v in voices:
+        alone = voices
+        if phase is not None and len(voices) > 1:  # bent: voices reading plainly are rendered together
+            advance = float(phase[n])
+            bank, alone = [], []
+            for v in voices:
+                (bank if v.plain(advance, loop) else alone).append(v)
+            if len(bank) > 1:
+                render_bank(bank, buf, phase, self._release_len)
+            else:
+                alone = voices
+        for v in alone:
             v.render_block(buf, phase, loop, self._release_len)
         for v in cut:
             v.render_block(buf, phase, loop, self._release_len)
@@ -452,16 +462,17 @@ class Engine:
         events = ch.gain_events
         if not events:
             return self._ramp_to(ch, ch.aim, n)
-        parts, at, aim = [], 0, ch.block_aim
+        curve = np.empty((n, 2), dtype=np.float32)
+        at, aim = 0, ch.block_aim
         for offset, new in events:
             if offset > at:
-                parts.append(np.broadcast_to(self._ramp_to(ch, aim, offset - at), (offset - at, 2)))
+                curve[at:offset] = self._ramp_to(ch, aim, offset - at)
             at, aim = offset, new
             ch.ramp_left = self._ramp
         if n > at:
-            parts.append(np.broadcast_to(self._ramp_to(ch, aim, n - at), (n - at, 2)))
+            curve[at:] = self._ramp_to(ch, aim, n - at)
         events.clear()
-        return np.concatenate(parts)
+        return curve
 
     @staticmethod
     def _ramp_to(ch: Channel, aim: np.ndarray, n: int) -> np.ndarray:
@@ -469,12 +480,11 @@ class Engine:
         if not ch.ramp_left:
             return aim
         k = min(n, ch.ramp_left)
-        t = np.arange(1, k + 1, dtype=np.float32)[:, None] / ch.ramp_left
-        curve = ch.gains + (aim - ch.gains) * t
-        ch.gains = curve[-1].copy()
+        curve = np.empty((n, 2), dtype=np.float32)
+        curve[:k] = ch.gains + (aim - ch.gains) * (ramp_table(k)[:, None] / np.float32(ch.ramp_left))
+        curve[k:] = aim
+        ch.gains = curve[k - 1].copy()
         ch.ramp_left -= k
-        if k < n:
-            curve = np.concatenate([curve, np.broadcast_to(aim, (n - k, 2))])
         return curve
 
     def _limit(self, out: np.ndarray) -> None:

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 DRUM_CHANNEL = 9  # channel 10 as users count
 Plan = tuple[NoteKey, bool]  # (note key, one-shot)
+MAX_PLANS = 1 << 16
 
 
 class NotePlanner:
@@ -38,6 +39,8 @@ class NotePlanner:
         self._morph = resolve_morph(preset, morph_spec) if morph_spec else None
         self._ranges: dict[Timbre, tuple[int, int]] = {}
         self._warned: set = set()
+        # plans already made: a live note-on is planned when it arrives, then when its block is made
+        self._plans: dict[tuple, Plan | None] = {}
 
     def _warn_once(self, key, message: str, *args) -> None:
         if key not in self._warned:
@@ -47,6 +50,17 @@ class NotePlanner:
     def plan(self, channel: int, program: int, morph_value: int, key: int, velocity: int) -> Plan | None:
         """The note a note-on plays on this channel with this program and morph value; None: silent."""
         step = quantize_velocity(velocity, self.velocity_steps)
+        # what the plan depends on: the program only without --instrument, the morph value only with --morph
+        known = (channel == DRUM_CHANNEL, program if self._override is None else 0,
+                 morph_value if self._morph is not None else 0, key, step)
+        plan = self._plans.get(known, self)
+        if plan is self:
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[known] = self._plan(channel, program, morph_value, key, step)
+        return plan
+
+    def _plan(self, channel: int, program: int, morph_value: int, key: int, step: int) -> Plan | None:
         if channel == DRUM_CHANNEL:
             if self._kit is None:
                 self._warn_once("no kit", "preset %r has no drum kit: channel 10 is silent", self.preset.name)
