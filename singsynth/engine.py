@@ -160,6 +160,9 @@ class Engine:
         # released longest ago first: stealing looks at the first of each
         self._alive: dict[Voice, None] = {}
         self._released: dict[Voice, None] = {}
+        self._fading: dict[Voice, None] = {}  # the others, faded longest first
+        # per channel, each key's melodic voices not released yet: note-on and note-off look only there
+        self._unreleased: list[dict[int, list[Voice]]] = [{} for _ in range(16)]
         self._at = 0  # offset of the event being handled
         self._serial = 0
         self._release_len = max(int(release * self.sample_rate), 1)
@@ -277,9 +280,8 @@ class Engine:
             return
         note_key, one_shot = plan
         if not one_shot:
-            for v in self._voices[channel]:  # a key struck again ends its previous note
-                if v.key == key and not v.releasing:
-                    self._release(v)
+            for v in self._unreleased[channel].pop(key, ()):  # a key struck again ends its previous note
+                self._release(v)
         note = self._supply.note(note_key)
         if note is None:  # live, and generation is too far behind: dropped
             return
@@ -290,11 +292,13 @@ class Engine:
         self._alive[voice] = None
         if one_shot:  # a drum hit counts as released from the start
             self._released[voice] = None
+        else:
+            self._unreleased[channel].setdefault(key, []).append(voice)
 
     def _note_off(self, channel: int, key: int) -> None:
         sustain = self.channels[channel].sustain
-        for v in self._voices[channel]:
-            if v.key == key and v.held:
+        for v in list(self._unreleased[channel].get(key, ())):
+            if v.held:
                 v.held = False
                 if sustain:
                     v.sustained = True
@@ -350,13 +354,25 @@ class Engine:
 
     def _release(self, v: Voice, one_shot_too: bool = False) -> None:
         v.release(self._at, one_shot_too)
-        if v.releasing and v in self._alive and v not in self._released:
-            self._released[v] = None
+        if v.releasing:
+            self._unindex(v)
+            if v in self._alive and v not in self._released:
+                self._released[v] = None
+
+    def _unindex(self, v: Voice) -> None:
+        """Take a voice out of its key's unreleased voices."""
+        keyed = self._unreleased[v.channel]
+        voices = keyed.get(v.key)
+        if voices is not None and v in voices:
+            voices.remove(v)
+            if not voices:
+                del keyed[v.key]
 
     def _kill(self, v: Voice) -> None:
         if v.kill(self._fast_fade, self._at):
             del self._alive[v]
             self._released.pop(v, None)
+            self._fading[v] = None
 
     def _gain_changed(self, ch: Channel) -> None:
         """Volume, expression or pan changed at the current offset: ramp there to the new gains."""
@@ -387,14 +403,14 @@ class Engine:
             self._kill(next(iter(self._released or self._alive)))
         # A flood of note-ons within one block steals voice after voice before any of them can fade
         # out: keep at most `polyphony` fading, cutting the most faded first.
-        count = sum(map(len, self._voices))
-        while count >= 2 * self.polyphony and count > len(self._alive):
-            fading = [v for voices in self._voices for v in voices if v.killed]
-            cut = min(fading, key=lambda v: (v.kill_from is not None, v.kill_left, v.serial))
+        while len(self._fading) > self.polyphony:
+            cut = next(iter(self._fading))
+            del self._fading[cut]
             self._voices[cut.channel].remove(cut)
-            cut.cut(self._at)
-            self._cut[cut.channel].append(cut)
-            count -= 1
+            self._unindex(cut)
+            if cut.start_at < self._at:  # it sounded in this block: up to the cut
+                cut.cut(self._at)
+                self._cut[cut.channel].append(cut)
 
     def _keys(self, messages: Iterable[mido.Message]) -> list[NoteKey]:
         """The notes these messages will start, from the channels' current programs and morph values."""
@@ -438,6 +454,8 @@ class Engine:
                 if v.finished:
                     self._alive.pop(v, None)
                     self._released.pop(v, None)
+                    self._fading.pop(v, None)
+                    self._unindex(v)
             self._voices[channel] = [v for v in voices if not v.finished]
         out += buf[:, None] * gains
 
