@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import mido
@@ -105,9 +105,9 @@ class Channel:
     ramp_left: int = 0
     reading: float = 1.0  # rate() times the master tuning, as of the last event
     # changes within the block being made, as (offset, new value), and the value before the first
-    gain_events: list = None
+    gain_events: list = field(default_factory=list)
     block_aim: np.ndarray | None = None
-    rate_events: list = None
+    rate_events: list = field(default_factory=list)
     block_reading: float = 1.0
 
     def target(self) -> np.ndarray:
@@ -152,7 +152,6 @@ class Engine:
         for ch in self.channels:
             ch.gains = ch.aim = ch.target()
             ch.reading = ch.block_reading = self.tuning_a4 / 440.0
-            ch.gain_events, ch.rate_events = [], []
         # voices per channel, oldest first; events reach them at their offsets (Voice.render_block)
         self._voices: list[list[Voice]] = [[] for _ in range(16)]
         self._cut: list[list[Voice]] = [[] for _ in range(16)]  # cut within the block: sound up to the cut
@@ -368,6 +367,13 @@ class Engine:
             if not voices:
                 del keyed[v.key]
 
+    def _forget(self, v: Voice) -> None:
+        """A voice leaves the engine: out of the stealing order and its key's index."""
+        self._alive.pop(v, None)
+        self._released.pop(v, None)
+        self._fading.pop(v, None)
+        self._unindex(v)
+
     def _kill(self, v: Voice) -> None:
         if v.kill(self._fast_fade, self._at):
             del self._alive[v]
@@ -405,9 +411,8 @@ class Engine:
         # out: keep at most `polyphony` fading, cutting the most faded first.
         while len(self._fading) > self.polyphony:
             cut = next(iter(self._fading))
-            del self._fading[cut]
+            self._forget(cut)
             self._voices[cut.channel].remove(cut)
-            self._unindex(cut)
             if cut.start_at < self._at:  # it sounded in this block: up to the cut
                 cut.cut(self._at)
                 self._cut[cut.channel].append(cut)
@@ -452,10 +457,7 @@ class Engine:
         if any(v.finished for v in voices):
             for v in voices:
                 if v.finished:
-                    self._alive.pop(v, None)
-                    self._released.pop(v, None)
-                    self._fading.pop(v, None)
-                    self._unindex(v)
+                    self._forget(v)
             self._voices[channel] = [v for v in voices if not v.finished]
         out += buf[:, None] * gains
 

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 DRUM_CHANNEL = 9  # channel 10 as users count
 Plan = tuple[NoteKey, bool]  # (note key, one-shot)
 MAX_PLANS = 1 << 16
+_UNPLANNED = object()
 
 
 class NotePlanner:
@@ -50,11 +51,13 @@ class NotePlanner:
     def plan(self, channel: int, program: int, morph_value: int, key: int, velocity: int) -> Plan | None:
         """The note a note-on plays on this channel with this program and morph value; None: silent."""
         step = quantize_velocity(velocity, self.velocity_steps)
-        # what the plan depends on: the program only without --instrument, the morph value only with --morph
-        known = (channel == DRUM_CHANNEL, program if self._override is None else 0,
-                 morph_value if self._morph is not None else 0, key, step)
-        plan = self._plans.get(known, self)
-        if plan is self:
+        # what the plan depends on: on the drum channel only the key; elsewhere the program only without
+        # --instrument, the morph value only with --morph
+        drums = channel == DRUM_CHANNEL
+        known = (drums, program if self._override is None and not drums else 0,
+                 morph_value if self._morph is not None and not drums else 0, key, step)
+        plan = self._plans.get(known, _UNPLANNED)
+        if plan is _UNPLANNED:
             if len(self._plans) >= MAX_PLANS:
                 self._plans.clear()
             plan = self._plans[known] = self._plan(channel, program, morph_value, key, step)

@@ -55,10 +55,15 @@ def read_looped(data: np.ndarray, xfade: np.ndarray, start: int, n: int, loop: L
     return seg, pos
 
 
+def release_tau(release_len: int) -> float:
+    """The release's time constant in samples: exp(-release_len / tau) is RELEASE_FLOOR."""
+    return release_len / math.log(1 / RELEASE_FLOOR)
+
+
 @functools.lru_cache(maxsize=64)
 def _decay(count: int, release_len: int) -> tuple[np.ndarray, float]:
     """exp(-k / tau) for k < count (float32), and tau: the release reaches RELEASE_FLOOR at release_len."""
-    tau = release_len / math.log(1 / RELEASE_FLOOR)
+    tau = release_tau(release_len)
     table = np.exp(-np.arange(count) / tau).astype(np.float32)
     table.flags.writeable = False
     return table, tau
@@ -167,12 +172,18 @@ class Voice:
         no loop crossfade or jump, no end of what has arrived, no cut (render_bank's voices)."""
         if self.finished or self.cut_at is not None:
             return False
+        limit = self._limit(loop)
+        if not self.one_shot:
+            limit = min(limit, loop[1] - loop[2])  # a looping voice stops short of the crossfade
+        return self.pos + advance + 2 < limit
+
+    def _limit(self, loop: Loop) -> int:
+        """Where reading must stop: the loop end (looping), else the end of what has arrived, and for a
+        melodic note without its crossfade yet, the crossfade's start."""
         note, l0, l1, x = self.note, *loop
         if self.one_shot:
-            limit = len(note.data) if note.done else note.ready
-        else:
-            limit = l1 - x if note.xfade is not None else min(note.ready, l1 - x)
-        return self.pos + advance + 2 < limit
+            return len(note.data) if note.done else note.ready
+        return l1 if note.xfade is not None else min(note.ready, l1 - x)
 
     def _wait(self, samples: int, release_len: int) -> None:
         """Samples not readable yet (the note is still streaming in): a release runs on regardless, so a
@@ -189,10 +200,7 @@ class Voice:
         length = len(data)
         l0, l1, x = loop
         looping = not self.one_shot and note.xfade is not None
-        if self.one_shot:
-            limit = length if note.done else note.ready
-        else:
-            limit = l1 if looping else min(note.ready, l1 - x)
+        limit = self._limit(loop)
         start = int(self.pos)
         if phase is None and start == self.pos and start + n < min(limit, length if self.one_shot else l1 - x):
             seg = data[start:start + n]
@@ -302,8 +310,7 @@ def render_bank(voices: list[Voice], out: np.ndarray, phase: np.ndarray, release
     if released:
         since = k - np.array([-voices[r].release_at if voices[r].release_at >= 0 else voices[r].release_from
                               for r in released], dtype=np.float64)[:, None]
-        tau = release_len / math.log(1 / RELEASE_FLOOR)
-        env = np.maximum(np.exp(-np.maximum(since, 0.0) / tau) / (1 - RELEASE_FLOOR) - RELEASE_FLOOR / (1 - RELEASE_FLOOR), 0.0)
+        env = np.maximum(np.exp(-np.maximum(since, 0.0) / release_tau(release_len)) / (1 - RELEASE_FLOOR) - RELEASE_FLOOR / (1 - RELEASE_FLOOR), 0.0)
         seg[released] *= np.where(since >= 0, env, 1.0).astype(np.float32)
     fading = [r for r, v in enumerate(voices) if v.kill_left is not None]
     if fading:
