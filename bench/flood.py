@@ -199,6 +199,9 @@ def measure(server: JackServer, proc: subprocess.Popen, midi_pattern: str, audio
         if dropped:
             rows["MIDI messages dropped (queue full) / late"] = f"{int(dropped[1]):,} / {int(dropped[2]):,}"
             rows["new notes dropped (generation behind)"] = f"{int(dropped[3]):,}"
+        shed = status.find(r"(\d+) voices faded early to keep up \(voice limit down to (\d+) of (\d+)\)")
+        if shed:
+            rows["voices faded early to keep up / lowest voice limit"] = f"{int(shed[1]):,} / {shed[2]} of {shed[3]}"
         cache = status.find(r"note cache (\d+) notes, (\d+) of (\d+) MiB")
         if cache:
             rows["note cache at the end (notes, MiB)"] = f"{cache[1]}, {cache[2]} of {cache[3]}"

@@ -25,7 +25,8 @@ Contract (used by `render` and by the live audio path)::
 - cache: a NoteCache; NoteCache.for_preset(preset, rate) adds the disk cache. Default: 1 GiB, memory only.
 - stats: voices, cache_hits, cache_misses (not in memory), disk_hits, generated (notes the model
   made), pending (notes being streamed in), dropped (live cold notes not played: too many pending),
-  cache_bytes, limiter_gain. idle: no voice, nothing pending.
+  cache_bytes, limiter_gain, voice_limit, shed and lowest_voice_limit (live: see Polyphony).
+  idle: no voice, nothing pending.
 - Errors: InstrumentError (a ValueError) from the constructor for a bad instrument/morph spec;
   ValueError for out-of-range settings (rate, polyphony, tuning, release, gain, morph controller).
 
@@ -53,7 +54,9 @@ Sound rules:
   changes are ramped over 5 ms so they never click.
 - Polyphony: when `polyphony` voices sound, a new note steals a released voice (the one released
   longest ago: the most faded), else the oldest voice, fading it out over 5 ms. At most `polyphony` more voices may be fading out at
-  once (a flood of note-ons in one block); beyond that the most faded is cut.
+  once (a flood of note-ons in one block); beyond that the most faded is cut. Live, the limit falls
+  below `polyphony` while blocks take more than half their period to make (load.py): the voices over
+  it fade out the same way (stats["shed"]), and it climbs back when blocks are quick again.
 - Bounded under floods: a block generates at most `polyphony` notes in its batch; live, at most
   generation.MAX_PENDING notes wait for the generation thread, later cold notes are dropped
   (stats["dropped"], one warning).
@@ -64,6 +67,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -73,9 +77,11 @@ import numpy as np
 from .cache import NoteCache, NoteKey
 from .generation import MAX_BATCH, NoteSupply
 from .instruments import InstrumentError
+from .load import VoiceBudget
 from .planner import DRUM_CHANNEL, NotePlanner
 from .preset import Preset
-from .voice import Voice, ramp_table, render_bank, steps
+from .bank import read_bank, shaped
+from .voice import Voice, ramp_table, steps
 
 logger = logging.getLogger(__name__)
 
@@ -169,25 +175,31 @@ class Engine:
         self._ramp = max(int(GAIN_RAMP * self.sample_rate), 1)
         self._gain = 1.0
         self._requests: list[str] = []
+        # live: a voice limit under the polyphony while blocks take too long to mix (load.py)
+        self._budget = VoiceBudget(self.polyphony) if not blocking else None
+        self.shed = 0  # voices faded out because blocks took too long to mix
 
     # -- public API --
 
     def process(self, events: Sequence[tuple[int, mido.Message]], frames: int) -> np.ndarray:
         """Handle events at their frame offsets and return the next `frames` frames, float32 [frames, 2]."""
+        started = time.perf_counter()
         out = np.zeros((frames, 2), dtype=np.float32)
         self._at = 0
         while self._requests:
             self._apply_request(self._requests.pop(0))
+        self._shed()
         events = sorted(events, key=lambda e: e[0]) if len(events) > 1 else events
         if self.blocking:
             self._supply.prepare(self._keys(msg for _, msg in events))
         for offset, msg in events:
             self._at = min(max(int(offset), 0), frames)
             self._handle(msg)
-        for channel in range(16):
-            self._mix(out, channel)
+        self._mix(out)
         self._supply.end_block()
         self._limit(out)
+        if self._budget is not None and frames:
+            self._budget.update(time.perf_counter() - started, frames / self.sample_rate, len(self._alive))
         return out
 
     def all_notes_off(self) -> None:
@@ -219,7 +231,8 @@ class Engine:
     def stats(self) -> dict:
         return {"voices": sum(map(len, self._voices)), "cache_hits": self.cache.hits, "cache_misses": self.cache.misses,
                 "disk_hits": self.cache.disk_hits, "generated": self.generated, "pending": self._supply.pending,
-                "dropped": self._supply.dropped,
+                "dropped": self._supply.dropped, "voice_limit": self.voice_limit, "shed": self.shed,
+                "lowest_voice_limit": self._budget.lowest if self._budget is not None else self.polyphony,
                 "cache_bytes": self.cache.nbytes, "limiter_gain": self._gain}
 
     def prefetch(self, msg: mido.Message) -> None:
@@ -402,10 +415,22 @@ class Engine:
         for channel in range(16):
             self._notes_off(channel) if request == "notes" else self._sound_off(channel)
 
+    @property
+    def voice_limit(self) -> int:
+        """The most voices that sound at once: the polyphony, or less live while blocks take too long to mix."""
+        return self._budget.limit if self._budget is not None else self.polyphony
+
+    def _shed(self) -> None:
+        """Live, over the voice limit: fade voices out as stolen ones, from the start of the block."""
+        limit = self.voice_limit
+        while len(self._alive) > limit:
+            self._kill(next(iter(self._released or self._alive)))
+            self.shed += 1
+
     def _make_room(self) -> None:
-        """Before a new voice: at the polyphony limit, steal the released voice released longest ago (the
+        """Before a new voice: at the voice limit, steal the released voice released longest ago (the
         most faded), else the oldest voice."""
-        if len(self._alive) >= self.polyphony:
+        if len(self._alive) >= self.voice_limit:
             self._kill(next(iter(self._released or self._alive)))
         # A flood of note-ons within one block steals voice after voice before any of them can fade
         # out: keep at most `polyphony` fading, cutting the most faded first.
@@ -424,42 +449,67 @@ class Engine:
 
     # -- mixing --
 
-    def _mix(self, out: np.ndarray, channel: int) -> None:
-        """Render the channel's voices over the block, each event at its own offset, into out.
+    def _mix(self, out: np.ndarray) -> None:
+        """Render every channel's voices over the block, each event at its own offset, into out.
 
-        Voices take their own events (start, release, fades) at their offsets, and the channel's bends
-        and gain changes are per-sample curves, so a block with many events costs no more than one
-        render per voice."""
+        Voices take their own events (start, release, fades) at their offsets, and a channel's bends and
+        gain changes are per-sample curves, so a block with many events costs no more than one render
+        per voice. The voices that read plainly this block, most of them, are read together in one bank
+        whatever their channel (bank.py); the others (at the loop crossfade, at the end of what has
+        arrived, cut) are read alone."""
         n = len(out)
-        ch = self.channels[channel]
-        voices, cut = self._voices[channel], self._cut[channel]
-        phase = self._phase(ch, n)
-        gains = self._gain_curve(ch, n)
-        if not voices and not cut:
-            return
-        buf = np.zeros(n, dtype=np.float32)
         loop = self._supply.loop
-        alone = voices
-        if phase is not None and len(voices) > 1:  # bent: voices reading plainly are rendered together
-            advance = float(phase[n])
-            bank, alone = [], []
+        mixed = []  # (channel, its phase, its gain curve, its voices read alone)
+        phases = []
+        # the bank: voices without an envelope this block, then those with one, each part by channel
+        steady, steady_rows, changing, changing_rows = [], [], [], []
+        for channel in range(16):
+            ch = self.channels[channel]
+            phase = self._phase(ch, n)
+            gains = self._gain_curve(ch, n)
+            voices = self._voices[channel]
+            if not voices and not self._cut[channel]:
+                continue
+            row = len(mixed)
+            reading = phase if phase is not None else steps(1.0, n)
+            phases.append(reading)
+            advance = float(reading[n])
+            alone = []
             for v in voices:
-                (bank if v.plain(advance, loop) else alone).append(v)
-            if len(bank) > 1:
-                render_bank(bank, buf, phase, self._release_len)
-            else:
-                alone = voices
-        for v in alone:
-            v.render_block(buf, phase, loop, self._release_len)
-        for v in cut:
-            v.render_block(buf, phase, loop, self._release_len)
-        cut.clear()
-        if any(v.finished for v in voices):
-            for v in voices:
-                if v.finished:
-                    self._forget(v)
-            self._voices[channel] = [v for v in voices if not v.finished]
-        out += buf[:, None] * gains
+                if not v.plain(advance, loop):
+                    alone.append(v)
+                elif shaped(v):
+                    changing.append(v)
+                    changing_rows.append(row)
+                else:
+                    steady.append(v)
+                    steady_rows.append(row)
+            mixed.append((channel, phase, gains, alone))
+        if not mixed:
+            return
+        sums = np.zeros((len(mixed), n), dtype=np.float32)
+        if steady or changing:
+            rows = np.array(steady_rows + changing_rows)
+            seg = read_bank(steady + changing, np.stack(phases), rows, self._release_len, len(steady))
+            for part in (slice(0, len(steady)), slice(len(steady), len(rows))):
+                part_rows = rows[part]
+                if len(part_rows):  # sum each channel's rows: they are consecutive within the part
+                    starts = np.flatnonzero(np.r_[True, part_rows[1:] != part_rows[:-1]])
+                    sums[part_rows[starts]] += np.add.reduceat(seg[part], starts, axis=0)
+        for (channel, phase, gains, alone), buf in zip(mixed, sums):
+            for v in alone:
+                v.render_block(buf, phase, loop, self._release_len)
+            cut = self._cut[channel]
+            for v in cut:
+                v.render_block(buf, phase, loop, self._release_len)
+            cut.clear()
+            voices = self._voices[channel]
+            if any(v.finished for v in voices):
+                for v in voices:
+                    if v.finished:
+                        self._forget(v)
+                self._voices[channel] = [v for v in voices if not v.finished]
+            out += buf[:, None] * gains
 
     @staticmethod
     def _phase(ch: Channel, n: int) -> np.ndarray | None:

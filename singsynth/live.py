@@ -29,8 +29,10 @@ TAIL_SECONDS = 5.0
 MAX_EVENTS_PER_BLOCK = 512
 # Live: a block with a cold note may wait this share of a block period for the note's first chunk
 # before it is mixed. A block queued ahead still plays meanwhile, so the device never waits; the note
-# then starts on time instead of a block or two late.
+# then starts on time instead of a block or two late. The wait leaves room to make the block: never
+# longer than a period less RENDER_MARGIN times the time blocks have been taking.
 FIRST_CHUNK_WAIT = 0.5
+RENDER_MARGIN = 1.5
 
 
 class EngineLike(Protocol):
@@ -74,7 +76,9 @@ def status_line(stats: dict, ring: RingBuffer) -> str:
     line = (f"voices {int(stats.get('voices', 0)):3d} | cache {hits} hits {misses} misses | "
             f"underruns {ring.underruns}")
     pending = int(stats.get("pending", 0))
-    return line + (f" | generating {pending}" if pending else "")
+    line += f" | generating {pending}" if pending else ""
+    shed = int(stats.get("shed", 0))
+    return line + (f" | voice limit {int(stats.get('voice_limit', 0))}, {shed} faded early" if shed else "")
 
 
 class Producer:
@@ -99,6 +103,7 @@ class Producer:
         self.stalled = False
         self._clock = (-1, 0.0)  # (frames the device had read, when that was first seen)
         self._next_status = 0.0
+        self.render_seconds = 0.0  # how long a block has been taking to make (smoothed)
 
     # -- the two sources of events --
 
@@ -121,7 +126,9 @@ class Producer:
                     self.summary.late_events += 1
                 placed.append((min(max(offset, 0), self.block - 1), message))
             placed.sort(key=lambda e: e[0])
-            self._await_first_chunks(placed, now + FIRST_CHUNK_WAIT * period, clock)
+            wait = min(FIRST_CHUNK_WAIT * period, period - RENDER_MARGIN * self.render_seconds)
+            if wait > 0:
+                self._await_first_chunks(placed, now + wait, clock)
             return placed
 
         messages.on_arrival = getattr(self.engine, "prefetch", None)
@@ -200,7 +207,9 @@ class Producer:
             self._render(placed)
 
     def _render(self, placed: list[tuple[int, object]]) -> None:
+        started = time.perf_counter()
         out = self.engine.process(placed, self.block)
+        self.render_seconds += 0.2 * (time.perf_counter() - started - self.render_seconds)
         self.summary.blocks += 1
         self.summary.events += len(placed)
         written = 0

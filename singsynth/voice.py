@@ -169,7 +169,7 @@ class Voice:
 
     def plain(self, advance: float, loop: Loop) -> bool:
         """Whether this block reads the note between samples up to `advance` far with nothing in the way:
-        no loop crossfade or jump, no end of what has arrived, no cut (render_bank's voices)."""
+        no loop crossfade or jump, no end of what has arrived, no cut (a bank's voices, bank.py)."""
         if self.finished or self.cut_at is not None:
             return False
         limit = self._limit(loop)
@@ -277,64 +277,3 @@ class Voice:
         if looping and self.pos >= l1:
             self.pos = l0 + (self.pos - l0) % (l1 - l0)
         return seg, count
-
-
-def render_bank(voices: list[Voice], out: np.ndarray, phase: np.ndarray, release_len: int) -> None:
-    """Add several voices of one channel into out at once, reading between samples at the channel's
-    `phase` (see Voice.render_block): what render_block does for each, as [voices, samples] arrays, their
-    own starts, releases and fades included.
-
-    Only for voices that are plain() for this block. A bent channel's voices all read at one rate, so a
-    flood of bends and notes costs a few array operations per channel instead of a dozen per voice."""
-    n = len(out)
-    count = len(voices)
-    begin = np.array([v.start_at for v in voices])
-    pos = np.array([v.pos for v in voices])
-    first = pos.astype(np.int64)
-    width = int(phase[n]) + 3
-    window = np.empty((count, width), dtype=np.float32)  # each voice's samples this block reads
-    for row, (v, s) in enumerate(zip(voices, first.tolist())):
-        window[row] = v.note.data[s:s + width]
-    p = (pos - first - phase[begin])[:, None] + phase[None, :n]
-    if begin.any():
-        np.maximum(p, 0.0, out=p)  # before a voice starts: silenced below
-    i = p.astype(np.int64)
-    frac = (p - i).astype(np.float32)
-    i += (np.arange(count) * width)[:, None]  # into the flattened window
-    flat = window.ravel()
-    seg = flat[i]
-    seg += (flat[i + 1] - seg) * frac
-    k = steps(1.0, n)[:n]
-    # release and quick fade: where each started (a negative offset: in an earlier block)
-    released = [r for r, v in enumerate(voices) if v.release_at >= 0 or v.release_from is not None]
-    if released:
-        since = k - np.array([-voices[r].release_at if voices[r].release_at >= 0 else voices[r].release_from
-                              for r in released], dtype=np.float64)[:, None]
-        env = np.maximum(np.exp(-np.maximum(since, 0.0) / release_tau(release_len)) / (1 - RELEASE_FLOOR) - RELEASE_FLOOR / (1 - RELEASE_FLOOR), 0.0)
-        seg[released] *= np.where(since >= 0, env, 1.0).astype(np.float32)
-    fading = [r for r, v in enumerate(voices) if v.kill_left is not None]
-    if fading:
-        length = np.array([voices[r].kill_len for r in fading], dtype=np.float64)[:, None]
-        start = np.array([voices[r].kill_from if voices[r].kill_from is not None
-                          else voices[r].kill_left - voices[r].kill_len for r in fading], dtype=np.float64)[:, None]
-        elapsed = k + 1 - start
-        seg[fading] *= np.where(elapsed > 0, np.maximum((length - elapsed) / length, 0.0), 1.0).astype(np.float32)
-    late = [r for r, v in enumerate(voices) if v.start_at]
-    if late:
-        seg[late] *= (k >= begin[late][:, None])
-    out += seg.sum(axis=0)
-    end = float(phase[n])
-    for v in voices:
-        v.pos += end - float(phase[v.start_at])
-        v.start_at = 0
-        if v.release_from is not None:
-            v.release_at, v.release_from = max(v.release_at, 0) + n - v.release_from, None
-        elif v.release_at >= 0:
-            v.release_at += n
-        if v.release_at >= release_len:
-            v.finished = True
-        if v.kill_left is not None:
-            v.kill_left -= n - (v.kill_from or 0)
-            v.kill_from = None
-            if v.kill_left <= 0:
-                v.finished = True

@@ -14,6 +14,7 @@ import pytest
 from engine_fixtures import INSTRUMENTS, make_preset, midi_hz, sine_preset
 from singsynth.cache import NoteCache
 from singsynth.engine import Engine, InstrumentError
+from singsynth.load import VoiceBudget
 from singsynth.preset import load_preset
 
 RATE = 48000
@@ -441,3 +442,30 @@ def test_all_notes_off_fades_drum_hits_and_notes_released_while_still_generating
     out = play(drums, [(0.0, on(36, channel=9)), (0.5, off(36, channel=9)), (1.0, cc(123, 0, channel=9))], 3.0)
     assert rms(out, 0.6, 0.9) > 0.05  # a note-off leaves the hit alone
     assert np.all(out[int(2.05 * RATE):] == 0) and drums.idle  # all notes off fades it over the release (1 s)
+
+
+def test_live_voices_over_the_load_limit_fade_out_as_stolen_ones(sines):
+    live = engine(sines, instrument="violin", blocking=False, polyphony=64)
+    try:
+        chord = [on(key, 100) for key in range(55, 85)]
+        for message in chord:
+            live.prefetch(message)
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while live.stats["pending"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        live._budget = VoiceBudget(64, share=0.0, floor=8)  # every block takes longer than its budget
+        live.process([(0, m) for m in chord], 256)
+        assert live.voice_limit == int(30 * 0.75) and live.shed == 0
+        live.process([], 128)  # the 8 voices over the limit fade out over 5 ms (240 samples), as stolen ones do
+        assert live.shed == 8 and sum(v.killed for v in live.voices) == 8 and len(live.voices) == 30
+        for _ in range(20):
+            live.process([], 256)
+        assert live.voice_limit == 8 and live.stats["voices"] == 8 and live.shed == 22
+        assert live.stats["lowest_voice_limit"] == 8
+        # quick blocks again: the limit climbs back to the polyphony
+        live._budget.share, live._budget.calm = 1e9, 1e9
+        for _ in range(56):
+            live.process([], 256)
+        assert live.voice_limit == 64 and live.shed == 22
+    finally:
+        live.close()

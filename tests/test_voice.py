@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from singsynth.cache import Note
-from singsynth.voice import Voice, crossfade, loop_points, render_bank
+from singsynth.bank import render_bank
+from singsynth.voice import Voice, crossfade, loop_points
 
 LENGTH = 48000
 LOOP = loop_points(LENGTH)

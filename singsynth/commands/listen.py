@@ -69,7 +69,9 @@ def flood_line(dropped_messages: int, session: LiveSession) -> str:
     late = session.summary.late_events if session.summary is not None else 0
     return (f"{dropped_messages} MIDI messages dropped (queue full), {late} late, "
             f"{stats['dropped']} new notes dropped (generation behind); note cache {len(engine.cache)} notes, "
-            f"{stats['cache_bytes'] / 2**20:.0f} of {engine.cache.max_bytes / 2**20:.0f} MiB")
+            f"{stats['cache_bytes'] / 2**20:.0f} of {engine.cache.max_bytes / 2**20:.0f} MiB; "
+            f"{stats.get('shed', 0)} voices faded early to keep up (voice limit down to "
+            f"{stats.get('lowest_voice_limit', engine.polyphony)} of {engine.polyphony})")
 
 
 class LiveSession:
