@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from jack_helpers import JackServer, Rig  # noqa: E402
 
 SOUNDFONT = "/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"
-STATUS = re.compile(r"voices\s+(\d+) \| cache (\d+) hits (\d+) misses \| underruns (\d+)(?: \| generating (\d+))?")
+STATUS = re.compile(r"voices\s+(\d+) \| cache (\d+) hits (\d+) misses \| underruns (\d+)(?: \| generating (\d+))?"
+                    r"(?: \| voice limit (\d+), (\d+) faded early)?")
 # the line `listen` logs when it stops (live.Summary.line)
 SUMMARY = re.compile(r"(\d+) MIDI events, (\d+) blocks, (\d+) underruns \((\d+) frames of silence\)")
 SILENCE_DBFS = -60.0
@@ -53,6 +54,7 @@ class StatusReader:
         self.voices = self.underruns = self.pending = 0
         self.hits = self.misses = 0  # the note cache's
         self.max_voices = 0
+        self.shed = 0  # voices faded early because blocks took too long to mix (live voice limit)
         self.lines = 0
         self.tracebacks = 0
         self.log: collections.deque[str] = collections.deque(maxlen=200)
@@ -76,6 +78,7 @@ class StatusReader:
                     self.voices, self.underruns = int(match[1]), int(match[4])
                     self.hits, self.misses = int(match[2]), int(match[3])
                     self.pending = int(match[5] or 0)
+                    self.shed = int(match[7] or 0)
                     self.max_voices = max(self.max_voices, self.voices)
                     self.lines += 1
                 elif line.strip():

@@ -1,8 +1,9 @@
 """Polyphony inside a JACK dummy server: singsynth listen vs FluidSynth.
 
 1. Held voices: N note-ons at once (15 channels x distinct keys, all notes already cached), held for
-   --hold seconds, then released. A level passes with zero underruns in singsynth's ring buffer
-   (from its status line); JACK xruns are shown beside. Reported: the largest passing level.
+   --hold seconds, then released. A level passes with zero underruns in singsynth's ring buffer and no
+   voice faded early by its live voice limit (both from its status line); JACK xruns are shown beside.
+   Reported: the largest passing level.
 2. Cold note-ons per second: R new notes a second (never generated before) for --burst seconds. A rate
    is absorbed with zero underruns and the generation queue empty within a second of the last note.
 FluidSynth plays samples: only the first applies; it is judged by JACK xruns.
@@ -43,12 +44,13 @@ def chord_events(pairs: list[tuple[int, int]], at: int, hold: int, velocity: int
 
 
 def held_voices(rig: Rig, levels: list[int], hold: float, status: StatusReader | None) -> dict[int, tuple]:
-    """Each level -> (underruns, xruns, most voices seen)."""
+    """Each level -> (underruns, xruns, most voices seen, voices faded early by the live voice limit)."""
     rate = rig.rate
     results = {}
     for n in levels:
         pairs, _ = chord(n)
         before_u = status.underruns if status else 0
+        before_shed = status.shed if status else 0
         if status:
             status.max_voices = 0
         before_x = rig.xruns
@@ -57,9 +59,9 @@ def held_voices(rig: Rig, levels: list[int], hold: float, status: StatusReader |
         if status:
             status.settle()
         results[n] = ((status.underruns - before_u) if status else None, rig.xruns - before_x,
-                      status.max_voices if status else None)
-        print(f"  {n} voices: underruns {results[n][0]}, xruns {results[n][1]}, voices seen {results[n][2]}",
-              file=sys.stderr)
+                      status.max_voices if status else None, (status.shed - before_shed) if status else None)
+        print(f"  {n} voices: underruns {results[n][0]}, xruns {results[n][1]}, voices seen {results[n][2]}, "
+              f"faded early {results[n][3]}", file=sys.stderr)
     return results
 
 
@@ -159,12 +161,13 @@ def main() -> int:
 
     print(f"\nJACK dummy at 48000 Hz, {args.period}-frame period; singsynth --buffer {args.buffer}, "
           f"preset {args.preset}; chords held {args.hold:g} s\n")
-    print("| voices held | singsynth underruns | singsynth JACK xruns | singsynth voices seen | FluidSynth xruns |")
-    print("|---|---|---|---|---|")
+    print("| voices held | singsynth underruns | singsynth JACK xruns | singsynth voices seen "
+          "| singsynth voices faded early | FluidSynth xruns |")
+    print("|---|---|---|---|---|---|")
     for n in levels:
-        u, x, seen = ours[n]
+        u, x, seen, shed = ours[n]
         fx = fluid[n][1] if n in fluid else "-"
-        print(f"| {n} | {u} | {x} | {seen} | {fx} |")
+        print(f"| {n} | {u} | {x} | {seen} | {shed} | {fx} |")
     print("\n| cold note-ons per second | singsynth underruns | JACK xruns | queue empty after (s) |")
     print("|---|---|---|---|")
     for r in rates:
@@ -172,7 +175,9 @@ def main() -> int:
         print(f"| {r} | {u} | {x} | {drain:.2f} |")
     # JACK xruns come from any client or the server itself (a loaded machine shows them for everyone);
     # singsynth is judged by its own ring buffer, FluidSynth by xruns, its only measure here
-    print(f"\nMost cached voices with zero underruns: singsynth {best(ours, lambda v: v[0] == 0)}"
+    # a level held by fading voices early to keep up is not held
+    print(f"\nMost cached voices with zero underruns and none faded early: "
+          f"singsynth {best(ours, lambda v: v[0] == 0 and v[3] == 0)}"
           + (f"; with zero JACK xruns: FluidSynth {best(fluid, lambda v: v[1] == 0)}" if fluid else ""))
     print(f"Most cold note-ons per second absorbed (no underrun, queue empty within 1 s): "
           f"{best(cold, lambda v: v[0] == 0 and v[2] <= 1.0)}")

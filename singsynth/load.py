@@ -3,10 +3,11 @@
 A live block must be ready before the device asks for it. When the machine cannot mix every sounding
 voice within the block's period (a flood of notes, a slow CPU, other programs), either voices go or the
 audio breaks up; a synthesizer must never break up. So the engine measures how long each block took
-and keeps its voice limit where blocks take at most LOAD_SHARE of a period: over it, the limit falls at
-once, by the share the block was over; well under it, the limit climbs back a voice or two a block,
-up to the polyphony asked for. Voices over the limit fade out as stolen voices do (released longest ago
-first, else the oldest).
+and keeps its voice limit where blocks take at most LOAD_SHARE of a period, on average over the last
+few blocks (one slow block, such as the one where a big chord starts, is not a load): over it, the
+limit falls by the share it was over, then waits a few blocks to see the effect; well under it, the
+limit climbs back a voice or two a block, up to the polyphony asked for. Voices over the limit fade
+out as stolen voices do (released longest ago first, else the oldest).
 """
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ from __future__ import annotations
 LOAD_SHARE = 0.5
 # The limit climbs back only while blocks take less than this share of the period.
 CALM_SHARE = 0.35
-# One slow block (a page fault, another program's burst) cuts at most this share of the voices.
+# How fast the average follows each block's time: about the last 1 / SMOOTHING blocks count.
+SMOOTHING = 0.2
+# One cut takes at most this share of the voices; the next comes HOLD blocks later at the earliest,
+# once the voices cut have faded out and the average shows what the cut did.
 MAX_CUT = 0.25
+HOLD = 3
 # The limit never falls below this many voices (or the polyphony, if smaller).
 MIN_VOICES = 16
 
@@ -30,15 +35,20 @@ class VoiceBudget:
         self.limit = self.polyphony
         self.lowest = self.polyphony  # the lowest limit reached
         self.climb = max(1, self.polyphony // 128)
+        self.load = 0.0  # the share of a period blocks have been taking, on average
+        self._hold = 0  # blocks before the next cut may come
 
     def update(self, took: float, period: float, voices: int) -> int:
         """After a block of `period` seconds that took `took` seconds to make with `voices` sounding:
         the voice limit for the next blocks."""
-        budget = self.share * period
-        if took > budget:
-            keep = max(budget / took, 1 - MAX_CUT)
-            self.limit = max(self.floor, min(self.limit, int(voices * keep)))
-            self.lowest = min(self.lowest, self.limit)
-        elif took < self.calm * period and self.limit < self.polyphony:
+        self.load += SMOOTHING * (took / period - self.load)
+        self._hold = max(self._hold - 1, 0)
+        if self.load > self.share:
+            if not self._hold:
+                keep = max(self.share / self.load, 1 - MAX_CUT)
+                self.limit = max(self.floor, min(self.limit, int(voices * keep)))
+                self.lowest = min(self.lowest, self.limit)
+                self._hold = HOLD
+        elif self.load < self.calm and self.limit < self.polyphony:
             self.limit = min(self.polyphony, self.limit + self.climb)
         return self.limit
