@@ -8,11 +8,9 @@ own start, release and quick fade as an envelope.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .voice import RELEASE_FLOOR, Voice, _decay, ramp_table
+from .voice import RELEASE_FLOOR, Voice, decay_table, ramp_table
 
 
 def shaped(v: Voice) -> bool:
@@ -21,15 +19,15 @@ def shaped(v: Voice) -> bool:
 
 
 def read_bank(voices: list[Voice], phases: np.ndarray, which: np.ndarray, release_len: int,
-              shaped_from: int | None = None) -> np.ndarray:
+              shaped_from: int) -> np.ndarray:
     """The voices' samples over the block [voices, n], voice r reading at phases[which[r]] (each a
     channel's reading advance at each sample of the block and one past it, see Voice.render_block),
     with their envelopes; advances each voice as render_block does.
 
-    shaped_from: the voices from this row on are the shaped() ones, and those before it are not
-    (None: found here)."""
+    The voices from row `shaped_from` on are the shaped() ones, and only they."""
     n = phases.shape[1] - 1
     count = len(voices)
+    rows = np.arange(count)
     row_phase = phases[which]
     begin = np.array([v.start_at for v in voices])
     pos = np.array([v.pos for v in voices])
@@ -40,7 +38,6 @@ def read_bank(voices: list[Voice], phases: np.ndarray, which: np.ndarray, releas
         part = v.note.data[s:s + width]
         # a voice of a slower channel may end within the widest window: it never reads that far
         window[row, :len(part)] = part
-    rows = np.arange(count)
     p = (pos - first - row_phase[rows, begin])[:, None] + row_phase[:, :n]
     if begin.any():
         np.maximum(p, 0.0, out=p)  # before a voice starts: silenced by its envelope
@@ -50,38 +47,23 @@ def read_bank(voices: list[Voice], phases: np.ndarray, which: np.ndarray, releas
     flat = window.ravel()
     seg = flat[i]
     i += 1
-    step = flat[i]
-    step -= seg
-    step *= frac
-    seg += step
-    marked = list(range(shaped_from, count)) if shaped_from is not None else \
-        [r for r, v in enumerate(voices) if shaped(v)]
-    steady = count - len(marked) if not marked or marked[0] == count - len(marked) else 0  # rows before them
-    if marked:
-        env = _envelopes([voices[r] for r in marked], n, release_len)
-        if steady:
-            seg[steady:] *= env
-        else:
-            seg[marked] *= env
+    rise = flat[i]
+    rise -= seg
+    rise *= frac
+    seg += rise
+    if shaped_from < count:
+        seg[shaped_from:] *= _envelopes(voices[shaped_from:], n, release_len)
     moved = (row_phase[:, n] - row_phase[rows, begin]).tolist()
-    for v, step in zip(voices[:steady], moved[:steady]):  # nothing but their reading moves on
-        v.pos += step
-    for v, step in zip(voices[steady:], moved[steady:]):
-        _advance(v, step, n, release_len)
+    for v, distance in zip(voices[:shaped_from], moved[:shaped_from]):  # nothing but their reading moves on
+        v.pos += distance
+    for v, distance in zip(voices[shaped_from:], moved[shaped_from:]):
+        _advance(v, distance, n, release_len)
     return seg
 
 
-def render_bank(voices: list[Voice], out: np.ndarray, phase: np.ndarray, release_len: int) -> None:
-    """Add the voices, all reading at one `phase`, into out (mono)."""
-    steady = [v for v in voices if not shaped(v)]
-    order = steady + [v for v in voices if shaped(v)]
-    out += read_bank(order, phase[None, :], np.zeros(len(order), dtype=np.int64), release_len,
-                     len(steady)).sum(axis=0)
-
-
-def _advance(v: Voice, moved: float, n: int, release_len: int) -> None:
-    """A voice's state after the block: where it reads, and how far its release and fade went."""
-    v.pos += moved
+def _advance(v: Voice, distance: float, n: int, release_len: int) -> None:
+    """A shaped voice's state after the block: where it reads, and how far its release and fade went."""
+    v.pos += distance
     v.start_at = 0
     if v.release_from is not None:
         v.release_at, v.release_from = max(v.release_at, 0) + n - v.release_from, None
@@ -104,33 +86,32 @@ def _envelopes(voices: list[Voice], n: int, release_len: int) -> np.ndarray:
     A fade (L - 1 - k + s) / L exceeds 1 before its offset s, so clipping at 1 starts it there."""
     k = ramp_table(n) - np.float32(1)  # 0, 1, ..., n - 1
     env = np.ones((len(voices), n), dtype=np.float32)
-    earlier = np.array([v.release_at for v in voices])  # samples since a release begun in an earlier block
+    floor = np.float32(RELEASE_FLOOR / (1 - RELEASE_FLOOR))
+    earlier = [r for r, v in enumerate(voices) if v.release_at >= 0]  # released in an earlier block
     now = [r for r, v in enumerate(voices) if v.release_from is not None and v.release_at < 0]
-    if (earlier >= 0).any() or now:
-        decay, tau = _decay(n, release_len)
-        floor = np.float32(RELEASE_FLOOR / (1 - RELEASE_FLOOR))
-        # rows not released earlier get a scale so large that the clip leaves them at 1
-        scale = np.where(earlier >= 0, np.exp(-np.maximum(earlier, 0) / tau) / (1 - RELEASE_FLOOR), 1e30)
-        gain = scale.astype(np.float32)[:, None] * decay[None, :]
+    if earlier or now:
+        decay, tau = decay_table(n, release_len)
+    if earlier:
+        since = np.array([voices[r].release_at for r in earlier], dtype=np.float64)
+        scale = (np.exp(-since / tau) / (1 - RELEASE_FLOOR)).astype(np.float32)
+        gain = scale[:, None] * decay[None, :]
         gain -= floor
         np.maximum(gain, 0.0, out=gain)
-        np.minimum(gain, 1.0, out=gain)
-        env *= gain
-        if now:  # released in this block, at offset s: 1 before s, the release from s
-            since = k[None, :] - np.array([voices[r].release_from for r in now], dtype=np.float32)[:, None]
-            fall = np.exp(-np.maximum(since, 0.0) / np.float32(tau)) / np.float32(1 - RELEASE_FLOOR) - floor
-            env[now] *= np.where(since >= 0, np.maximum(fall, 0.0), 1.0)
-    fading = [(r, v) for r, v in enumerate(voices) if v.kill_left is not None]
+        env[earlier] = gain
+    if now:  # released in this block, at offset s: 1 before s, the release from s
+        since = k[None, :] - np.array([voices[r].release_from for r in now], dtype=np.float32)[:, None]
+        fall = np.exp(-np.maximum(since, 0.0) / np.float32(tau)) / np.float32(1 - RELEASE_FLOOR) - floor
+        env[now] = np.where(since >= 0, np.maximum(fall, 0.0), 1.0)
+    fading = [r for r, v in enumerate(voices) if v.kill_left is not None]
     if fading:
-        rows = [r for r, _ in fading]
-        length = np.array([v.kill_len for _, v in fading], dtype=np.float64)
-        start = np.array([v.kill_from if v.kill_from is not None else v.kill_left - v.kill_len
-                          for _, v in fading], dtype=np.float64)
+        length = np.array([voices[r].kill_len for r in fading], dtype=np.float64)
+        start = np.array([voices[r].kill_from if voices[r].kill_from is not None
+                          else voices[r].kill_left - voices[r].kill_len for r in fading], dtype=np.float64)
         inv = (1.0 / length).astype(np.float32)
         fade = ((length - 1 + start) * inv).astype(np.float32)[:, None] - inv[:, None] * k[None, :]
         np.maximum(fade, 0.0, out=fade)
         np.minimum(fade, 1.0, out=fade)
-        env[rows] *= fade
+        env[fading] *= fade
     late = np.array([v.start_at for v in voices])
     if late.any():
         env *= k[None, :] >= late[:, None]

@@ -1,8 +1,9 @@
 """The playing engine: MIDI events in, stereo audio blocks out: channels, events, mixing, limiter.
 
-Its parts: voice.py (a Voice reading its note: loop, release, fades), planner.py (which note a
-note-on plays: programs, drums, morph, octave rule), generation.py (the note cache, then the model:
-one batch per block, or a streaming worker thread when live).
+Its parts: voice.py (a Voice reading its note: loop, release, fades), bank.py (many voices read at
+once), planner.py (which note a note-on plays: programs, drums, morph, octave rule), generation.py
+(the note cache, then the model: one batch per block, or a streaming worker thread when live),
+load.py (the live voice limit that keeps blocks in time).
 
 Contract (used by `render` and by the live audio path)::
 
@@ -74,13 +75,13 @@ from typing import Iterable, Sequence
 import mido
 import numpy as np
 
+from .bank import read_bank, shaped
 from .cache import NoteCache, NoteKey
 from .generation import MAX_BATCH, NoteSupply
 from .instruments import InstrumentError
 from .load import VoiceBudget
 from .planner import DRUM_CHANNEL, NotePlanner
 from .preset import Preset
-from .bank import read_bank, shaped
 from .voice import Voice, ramp_table, steps
 
 logger = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class Engine:
         self._gain = 1.0
         self._requests: list[str] = []
         # live: a voice limit under the polyphony while blocks take too long to mix (load.py)
-        self._budget = VoiceBudget(self.polyphony) if not blocking else None
+        self._budget = VoiceBudget(self.polyphony, settle=FAST_FADE) if not blocking else None
         self.shed = 0  # voices faded out because blocks took too long to mix
 
     # -- public API --
@@ -426,14 +427,20 @@ class Engine:
         while len(self._alive) > limit:
             self._kill(next(iter(self._released or self._alive)))
             self.shed += 1
+        self._cap_fading()
 
     def _make_room(self) -> None:
         """Before a new voice: at the voice limit, steal the released voice released longest ago (the
         most faded), else the oldest voice."""
         if len(self._alive) >= self.voice_limit:
             self._kill(next(iter(self._released or self._alive)))
-        # A flood of note-ons within one block steals voice after voice before any of them can fade
-        # out: keep at most `polyphony` fading, cutting the most faded first.
+            if len(self._alive) + 1 < self.polyphony:  # stolen only because of the live voice limit
+                self.shed += 1
+        self._cap_fading()
+
+    def _cap_fading(self) -> None:
+        """A flood of note-ons within one block steals voice after voice before any of them can fade
+        out: keep at most `polyphony` fading, cutting the most faded first."""
         while len(self._fading) > self.polyphony:
             cut = next(iter(self._fading))
             self._forget(cut)
@@ -454,9 +461,9 @@ class Engine:
 
         Voices take their own events (start, release, fades) at their offsets, and a channel's bends and
         gain changes are per-sample curves, so a block with many events costs no more than one render
-        per voice. The voices that read plainly this block, most of them, are read together in one bank
-        whatever their channel (bank.py); the others (at the loop crossfade, at the end of what has
-        arrived, cut) are read alone."""
+        per voice. On bent channels, the voices that read plainly this block (most of them) are read
+        together in one bank whatever their channel (bank.py); the others (at the loop crossfade, at
+        the end of what has arrived, cut) and those at rate 1 are read alone."""
         n = len(out)
         loop = self._supply.loop
         mixed = []  # (channel, its phase, its gain curve, its voices read alone)
@@ -471,12 +478,12 @@ class Engine:
             if not voices and not self._cut[channel]:
                 continue
             row = len(mixed)
-            reading = phase if phase is not None else steps(1.0, n)
-            phases.append(reading)
-            advance = float(reading[n])
+            phases.append(phase if phase is not None else steps(1.0, n))
+            advance = float(phases[row][n])
             alone = []
             for v in voices:
-                if not v.plain(advance, loop):
+                # at rate 1 a voice reads its samples exactly: alone, by slices, is quicker
+                if phase is None or not v.plain(advance, loop):
                     alone.append(v)
                 elif shaped(v):
                     changing.append(v)
@@ -487,15 +494,7 @@ class Engine:
             mixed.append((channel, phase, gains, alone))
         if not mixed:
             return
-        sums = np.zeros((len(mixed), n), dtype=np.float32)
-        if steady or changing:
-            rows = np.array(steady_rows + changing_rows)
-            seg = read_bank(steady + changing, np.stack(phases), rows, self._release_len, len(steady))
-            for part in (slice(0, len(steady)), slice(len(steady), len(rows))):
-                part_rows = rows[part]
-                if len(part_rows):  # sum each channel's rows: they are consecutive within the part
-                    starts = np.flatnonzero(np.r_[True, part_rows[1:] != part_rows[:-1]])
-                    sums[part_rows[starts]] += np.add.reduceat(seg[part], starts, axis=0)
+        sums = self._bank_sums(len(mixed), n, phases, steady, steady_rows, changing, changing_rows)
         for (channel, phase, gains, alone), buf in zip(mixed, sums):
             for v in alone:
                 v.render_block(buf, phase, loop, self._release_len)
@@ -510,6 +509,22 @@ class Engine:
                         self._forget(v)
                 self._voices[channel] = [v for v in voices if not v.finished]
             out += buf[:, None] * gains
+
+    def _bank_sums(self, channels: int, n: int, phases: list[np.ndarray], steady: list[Voice], steady_rows: list[int],
+                   changing: list[Voice], changing_rows: list[int]) -> np.ndarray:
+        """Each mixed channel's bank voices summed [channels, n]: the steady voices, then those with an
+        envelope this block, each part ordered by channel (row = the channel's index in phases)."""
+        sums = np.zeros((channels, n), dtype=np.float32)
+        if not steady and not changing:
+            return sums
+        rows = np.array(steady_rows + changing_rows)
+        seg = read_bank(steady + changing, np.stack(phases), rows, self._release_len, len(steady))
+        for part in (slice(0, len(steady)), slice(len(steady), len(rows))):
+            part_rows = rows[part]
+            if len(part_rows):  # a channel's rows are consecutive within each part
+                starts = np.flatnonzero(np.r_[True, part_rows[1:] != part_rows[:-1]])
+                sums[part_rows[starts]] += np.add.reduceat(seg[part], starts, axis=0)
+        return sums
 
     @staticmethod
     def _phase(ch: Channel, n: int) -> np.ndarray | None:

@@ -61,7 +61,7 @@ def release_tau(release_len: int) -> float:
 
 
 @functools.lru_cache(maxsize=64)
-def _decay(count: int, release_len: int) -> tuple[np.ndarray, float]:
+def decay_table(count: int, release_len: int) -> tuple[np.ndarray, float]:
     """exp(-k / tau) for k < count (float32), and tau: the release reaches RELEASE_FLOOR at release_len."""
     tau = release_tau(release_len)
     table = np.exp(-np.arange(count) / tau).astype(np.float32)
@@ -225,7 +225,7 @@ class Voice:
         env = None
         if self.release_at >= 0:
             # exp(-(t0 + k) / tau) = exp(-t0 / tau) * decay[k]: one table per block length, not an exp per sample
-            decay, tau = _decay(count, release_len)
+            decay, tau = decay_table(count, release_len)
             scale = math.exp(-self.release_at / tau) / (1 - RELEASE_FLOOR)
             env = np.maximum(decay * np.float32(scale) - np.float32(RELEASE_FLOOR / (1 - RELEASE_FLOOR)), 0.0)
             self.release_at += count

@@ -14,7 +14,7 @@ import pytest
 from engine_fixtures import INSTRUMENTS, make_preset, midi_hz, sine_preset
 from singsynth.cache import NoteCache
 from singsynth.engine import Engine, InstrumentError
-from singsynth.load import VoiceBudget
+from singsynth.load import WINDOW, VoiceBudget
 from singsynth.preset import load_preset
 
 RATE = 48000
@@ -455,16 +455,18 @@ def test_live_voices_over_the_load_limit_fade_out_as_stolen_ones(sines):
             time.sleep(0.01)
         live._budget = VoiceBudget(64, share=0.0, floor=8)  # every block takes longer than its budget
         live.process([(0, m) for m in chord], 256)
+        for _ in range(WINDOW - 1):  # the limit is judged on a window of blocks
+            live.process([], 256)
         assert live.voice_limit == int(30 * 0.75) and live.shed == 0
         live.process([], 128)  # the 8 voices over the limit fade out over 5 ms (240 samples), as stolen ones do
         assert live.shed == 8 and sum(v.killed for v in live.voices) == 8 and len(live.voices) == 30
-        for _ in range(20):
+        for _ in range(100):
             live.process([], 256)
         assert live.voice_limit == 8 and live.stats["voices"] == 8 and live.shed == 22
         assert live.stats["lowest_voice_limit"] == 8
         # quick blocks again: the limit climbs back to the polyphony
         live._budget.share, live._budget.calm = 1e9, 1e9
-        for _ in range(56):
+        for _ in range(100):
             live.process([], 256)
         assert live.voice_limit == 64 and live.shed == 22
     finally:

@@ -1,11 +1,11 @@
-"""Voices read alone (Voice.render_block) and together (render_bank) must sound and end the same."""
+"""Voices read alone (Voice.render_block) and together (bank.read_bank) must sound and end the same."""
 import copy
 
 import numpy as np
 import pytest
 
 from singsynth.cache import Note
-from singsynth.bank import render_bank
+from singsynth.bank import read_bank, shaped
 from singsynth.voice import Voice, crossfade, loop_points
 
 LENGTH = 48000
@@ -43,20 +43,28 @@ def voices(rng, block: int) -> list[Voice]:
     return made
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_bank_of_voices_sounds_as_each_voice_alone(seed):
+def bent_phase(rng, block: int) -> np.ndarray:
+    """A channel's reading advance over a block whose bend changes within it."""
+    rates = np.repeat(2.0 ** (rng.uniform(-2, 2, 4) / 12), block // 4)
+    return np.concatenate([[0.0], np.cumsum(rates)])
+
+
+@pytest.mark.parametrize("seed, release", [(0, RELEASE), (1, RELEASE), (2, RELEASE), (3, 10), (4, 1)])
+def test_a_bank_of_voices_on_two_channels_sounds_as_each_voice_alone(seed, release):
     rng = np.random.default_rng(seed)
     block = 256
-    rates = np.repeat(2.0 ** (rng.uniform(-2, 2, 4) / 12), block // 4)  # a bend changing within the block
-    phase = np.concatenate([[0.0], np.cumsum(rates)])
-    bank = voices(rng, block)
+    phases = np.stack([bent_phase(rng, block), bent_phase(rng, block)])  # two channels, bent differently
+    made = voices(rng, block)
+    channel = rng.integers(0, 2, len(made))
+    # the bank's order: voices without an envelope first
+    order = sorted(range(len(made)), key=lambda r: shaped(made[r]))
+    bank, which = [made[r] for r in order], channel[order]
     alone = copy.deepcopy(bank)
-    assert all(v.plain(float(phase[block]), LOOP) for v in bank)
-    together = np.zeros(block, dtype=np.float32)
-    render_bank(bank, together, phase, RELEASE)
-    each = np.zeros(block, dtype=np.float32)
-    for v in alone:
-        v.render_block(each, phase, LOOP, RELEASE)
+    assert all(v.plain(float(phases[c, block]), LOOP) for v, c in zip(bank, which))
+    together = read_bank(bank, phases, which, release, sum(not shaped(v) for v in bank))
+    each = np.zeros_like(together)
+    for row, (v, c) in enumerate(zip(alone, which)):
+        v.render_block(each[row], phases[c], LOOP, release)
     np.testing.assert_allclose(together, each, atol=2e-5)
     assert np.abs(each).max() > 1
     for a, b in zip(bank, alone):
