@@ -18,9 +18,9 @@ import statistics
 
 # Mixing may take this share of a block's period; the rest is for the MIDI input, the note generation
 # thread and the audio callback, which share the CPU and Python's lock with it.
-LOAD_SHARE = 0.5
+LOAD_SHARE = 0.65
 # The limit climbs back only while the median block takes less than this share of the period.
-CALM_SHARE = 0.35
+CALM_SHARE = 0.45
 # The blocks the median is taken over.
 WINDOW = 5
 # One cut takes at most this share of the voices.
