@@ -56,7 +56,7 @@ Sound rules:
 - Polyphony: when `polyphony` voices sound, a new note steals a released voice (the one released
   longest ago: the most faded), else the oldest voice, fading it out over 5 ms. At most `polyphony` more voices may be fading out at
   once (a flood of note-ons in one block); beyond that the most faded is cut. Live, the limit falls
-  below `polyphony` while blocks take more than half their period to make (load.py): the voices over
+  below `polyphony` while blocks take more than 0.65 of their period to make (load.py): the voices over
   it fade out the same way (stats["shed"]), and it climbs back when blocks are quick again.
 - Bounded under floods: a block generates at most `polyphony` notes in its batch; live, at most
   generation.MAX_PENDING notes wait for the generation thread, later cold notes are dropped

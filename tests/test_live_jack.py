@@ -1,6 +1,7 @@
 """End to end in a real JACK server: MIDI into `singsynth listen`, its audio recorded, compared with render."""
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -93,6 +94,8 @@ def test_listen_plays_each_note_once_in_order_as_render_does(jack, preset, tmp_p
     assert listen.returncode == 0, stderr
     assert "underruns" in stderr, "the summary line is missing"
     assert "0 MIDI messages dropped" in stderr and "note cache" in stderr, "the flood report is missing"
+    assert re.search(r"\d+ voices faded early to keep up \(voice limit down to \d+ of 256\)", stderr), \
+        "the voice limit report is missing"
 
     starts = [round(n[0] * RATE) for n in NOTES] + [len(recorded)]
     for k in range(len(NOTES)):
@@ -159,7 +162,7 @@ def test_play_sounds_each_note_of_a_file_in_order(jack, preset, tmp_path):
     finally:
         rig.close()
     assert play.returncode == 0, stderr
-    assert "underruns" in stderr
+    assert "underruns" in stderr and "voices faded early to keep up" in stderr
     heard = onsets(recorded, RATE, 0.02 * np.abs(recorded).max(), min_gap=0.3)
     assert len(heard) == 2, heard
     gap = (NOTES[1][0] - NOTES[0][0]) * RATE

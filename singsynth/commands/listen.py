@@ -69,9 +69,14 @@ def flood_line(dropped_messages: int, session: LiveSession) -> str:
     late = session.summary.late_events if session.summary is not None else 0
     return (f"{dropped_messages} MIDI messages dropped (queue full), {late} late, "
             f"{stats['dropped']} new notes dropped (generation behind); note cache {len(engine.cache)} notes, "
-            f"{stats['cache_bytes'] / 2**20:.0f} of {engine.cache.max_bytes / 2**20:.0f} MiB; "
-            f"{stats.get('shed', 0)} voices faded early to keep up (voice limit down to "
-            f"{stats.get('lowest_voice_limit', engine.polyphony)} of {engine.polyphony})")
+            f"{stats['cache_bytes'] / 2**20:.0f} of {engine.cache.max_bytes / 2**20:.0f} MiB")
+
+
+def voice_limit_line(engine) -> str:
+    """What keeping blocks in time cost (engine.py, load.py), for the exit report."""
+    stats = engine.stats
+    return (f"{stats['shed']} voices faded early to keep up (voice limit down to "
+            f"{stats['lowest_voice_limit']} of {engine.polyphony})")
 
 
 class LiveSession:
@@ -175,6 +180,7 @@ def live_session(args, device=None, preload_events=None):
                 logger.info("%s", session.summary.line())
             else:
                 logger.info("%d underruns", ring.underruns)
+            logger.info("%s", voice_limit_line(engine))
             if dead:
                 raise UsageError("the audio device stopped (device removed or audio server gone)")
     finally:
