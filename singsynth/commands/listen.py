@@ -168,7 +168,7 @@ def live_session(args, device=None, preload_events=None):
             previous[sig] = signal.signal(sig, request_stop)
         session = LiveSession(producer, stop)
         # Python's full garbage collections walk every object, the model's included, while holding the
-        # GIL: up to 85 ms, a dozen blocks without audio. What exists now lives as long as the
+        # GIL: up to 85 ms, some 16 blocks without audio. What exists now lives as long as the
         # session, so it is set aside and later collections walk only what playing makes.
         gc.collect()
         gc.freeze()
