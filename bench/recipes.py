@@ -1,131 +1,162 @@
-"""Short, measured autoencoder runs that compare training recipes: held-out spectral loss against wall time.
+"""Training recipes compared on the same data, seed and wall time: held-out pitch accuracy, identity and
+multi-scale distance against minutes of training.
 
-    python bench/recipes.py --data DIR [--variants paper,waveform,rms1,rms3,rms10] [--seconds 240]
-                            [--config sing-tiny] [--out docs/training]
+    python bench/recipes.py train --data DIR --variant harmonic --minutes 30 [--snapshot-minutes 10]
+                                  [--config sing-cpu] [--threads 1] [--out runs/recipes]
+    python bench/recipes.py report --data DIR [--limit 120] [--out runs/recipes] [--docs docs/training]
 
-Each variant trains stage 1 (encoder + decoder) from the same initialisation for the same wall time, and
-every --every steps measures the spectral loss of its reconstructions of the validation notes at the data's own
-level (eps = 1, as `singsynth eval` measures), beside silence's loss on the same notes. Writes a CSV and a PNG
-of the curves to --out and prints a markdown table of the last figures.
+`train` trains one variant for the given minutes of training (evaluation and snapshots not counted) and
+writes a preset of its model every --snapshot-minutes to OUT/VARIANT/at-MMM. Run one variant per core
+(`--threads 1`) to compare several at once. `report` evaluates every snapshot on the same held-out notes
+(`singsynth eval`'s figures, spread over --limit notes of the test split), writes recipes.csv and
+recipes.png to --docs and prints a markdown table of the last snapshot of each variant.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import tempfile
+import json
 import time
 from pathlib import Path
 
 import torch
 
-from singsynth import dsp
 from singsynth.data import NSynthData
-from singsynth.solver import TrainConfig, Trainer
+from singsynth.solver import STAGES, TrainConfig, Trainer
+from singsynth.training_preset import write_preset
 
-# name -> TrainConfig overrides; "paper" is the published recipe at the data's own loudness
+HARMONIC = dict(decoder="harmonic", end_to_end_loss="multiscale", lr=1e-3)
+# name -> (TrainConfig overrides, share of the time for each of the three stages)
+END_TO_END = (0.0, 0.0, 1.0)
+THREE_STAGES = (0.25, 0.125, 0.625)
 VARIANTS = {
-    "paper": dict(normalize=False, autoencoder_loss="spectral"),
-    "waveform": dict(normalize=True, target_rms=0.1, autoencoder_loss="waveform"),
-    "rms0.1": dict(normalize=True, target_rms=0.1),
-    "rms1": dict(normalize=True, target_rms=1.0),
-    "rms3": dict(normalize=True, target_rms=3.0),
-    "rms10": dict(normalize=True, target_rms=10.0),
-    "rms3-lr1e-3": dict(normalize=True, target_rms=3.0, lr=1e-3),
-    "rms3-batch64": dict(normalize=True, target_rms=3.0, batch_size=64),
+    "conv": (dict(decoder="conv", lr=3e-4), THREE_STAGES),  # the published recipe
+    "harmonic": (HARMONIC, END_TO_END),
+    "harmonic-residual": (dict(HARMONIC, residual=True), END_TO_END),
+    "harmonic-spectral": (dict(HARMONIC, end_to_end_loss="spectral"), END_TO_END),
+    "harmonic-k128": (dict(HARMONIC, harmonics=128), END_TO_END),
+    "harmonic-k256": (dict(HARMONIC, harmonics=256), END_TO_END),
+    "harmonic-inharmonic": (dict(HARMONIC, inharmonicity=True), END_TO_END),
+    "harmonic-3stages": (dict(HARMONIC, autoencoder_loss="multiscale"), THREE_STAGES),
+    "harmonic-lr3e-4": (dict(HARMONIC, lr=3e-4), END_TO_END),
 }
+FIGURES = ("pitch_accuracy_25", "identity", "multiscale", "spectral_loss")
 
 
-@torch.no_grad()
-def held_out_loss(trainer: Trainer) -> tuple[float, float]:
-    """(model, silence) spectral loss on the validation notes, at the data's own level."""
-    total = silence = 0.0
-    for chunk in trainer.valid_index.split(32):
-        batch = trainer._batch(chunk)
-        target = batch["wav"] / trainer.gain
-        out = trainer.autoencoder(batch["wav"]) / trainer.gain
-        total += dsp.spectral_loss(out, target).item() * len(chunk)
-        silence += dsp.spectral_loss(torch.zeros_like(target), target).item() * len(chunk)
-    return total / len(trainer.valid_index), silence / len(trainer.valid_index)
-
-
-def run_variant(name: str, data: NSynthData, args) -> list[dict]:
-    overrides = dict(VARIANTS[name])
-    config = TrainConfig(config=args.config, batch_size=overrides.pop("batch_size", args.batch_size),
-                         progress=False, valid_notes=args.valid_notes, seed=args.seed, checkpoint_every=1e9,
-                         **overrides)
-    torch.manual_seed(args.seed)  # the same initialisation for every variant
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(data, config, Path(tmp) / "checkpoint.safetensors")
-    trainer._prepare_stage("autoencoder")
+def train(args) -> None:
+    torch.set_num_threads(args.threads)
+    overrides, shares = VARIANTS[args.variant]
+    data = NSynthData(args.data)
+    config = TrainConfig(config=args.config, batch_size=args.batch_size, progress=False, seed=args.seed,
+                         checkpoint_every=1e9, **overrides)
+    folder = Path(args.out) / args.variant
+    torch.manual_seed(args.seed)
+    trainer = Trainer(data, config, folder / "checkpoint.safetensors")
     generator = torch.Generator().manual_seed(args.seed)
-    rows, step, spent = [], 0, 0.0
-    while spent < args.seconds:
+    budget = args.minutes * 60
+    ends = [budget * sum(shares[:i + 1]) for i in range(3)]
+    history: list[dict] = []
+    spent, step, next_snapshot, loss_sum = 0.0, 0, args.snapshot_minutes * 60, 0.0
+    stage = 0
+    while spent < budget:
+        while spent >= ends[stage]:
+            stage += 1
         start = time.perf_counter()
-        for _ in range(args.every):
-            pick = torch.randint(0, len(trainer.train_index), (config.batch_size,), generator=generator)
-            trainer._step_autoencoder(trainer._batch(trainer.train_index[pick]))
-        spent += time.perf_counter() - start  # evaluation time is not training time
-        step += args.every
-        loss, silence = held_out_loss(trainer)
-        rows.append({"variant": name, "step": step, "seconds": round(spent, 1), "spectral_loss": loss,
-                     "silence": silence})
-        print(f"  {name}: step {step}, {spent:.0f} s, held-out spectral loss {loss:.4f} (silence {silence:.4f})",
-              flush=True)
-    return rows
+        pick = torch.randint(0, len(trainer.train_index), (config.batch_size,), generator=generator)
+        loss_sum += trainer.train_step(STAGES[stage], pick)
+        spent += time.perf_counter() - start
+        step += 1
+        if spent >= next_snapshot or spent >= budget:
+            minutes = round(spent / 60)
+            valid = trainer.validation_loss(STAGES[stage])
+            history.append({"stage": STAGES[stage], "epoch": step, "train_loss": loss_sum / step,
+                            "valid_loss": valid, "seconds": round(spent, 1)})
+            trainer.progress["seconds"] = spent
+            write_preset(folder / f"at-{minutes:03d}", trainer, data, history, name=f"{args.variant}-{minutes}min")
+            print(f"{args.variant}: {minutes} min, step {step}, {STAGES[stage]}, train {loss_sum / step:.4f}, "
+                  f"valid {valid}", flush=True)
+            next_snapshot += args.snapshot_minutes * 60
+
+
+def report(args) -> None:
+    from singsynth.evaluate import evaluate
+    from singsynth.preset import load_preset
+    torch.set_num_threads(args.threads)
+    data = NSynthData(args.data)
+    rows = []
+    cache = Path(args.out) / "evaluations.json"
+    done = json.loads(cache.read_text()) if cache.is_file() else {}
+    for snapshot in sorted(Path(args.out).glob("*/at-*")):
+        key = str(snapshot)
+        if key not in done:
+            result = evaluate(load_preset(snapshot), data, split="test", limit=args.limit)
+            done[key] = {k: result[k] for k in ("model", "sampler", "silence", "identity_chance", "notes")}
+            cache.write_text(json.dumps(done, indent=1))
+        r = done[key]
+        rows.append({"variant": snapshot.parent.name, "minutes": int(snapshot.name[3:]),
+                     **{f: r["model"][f] for f in FIGURES},
+                     **{f"sampler_{f}": r["sampler"][f] for f in FIGURES}, "notes": r["notes"]})
+    docs = Path(args.docs)
+    docs.mkdir(parents=True, exist_ok=True)
+    with open(docs / "recipes.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    plot(rows, docs / "recipes.png")
+    last = {}
+    for row in rows:
+        if row["minutes"] >= last.get(row["variant"], {"minutes": -1})["minutes"]:
+            last[row["variant"]] = row
+    print("| recipe | minutes | pitch within 25 cents | identity | multi-scale | spectral |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, row in last.items():
+        print(f"| {name} | {row['minutes']} | {row['pitch_accuracy_25']:.3f} | {row['identity']:.3f} | "
+              f"{row['multiscale']:.2f} | {row['spectral_loss']:.4f} |")
+    any_row = rows[0]
+    print(f"| sampler | | {any_row['sampler_pitch_accuracy_25']:.3f} | {any_row['sampler_identity']:.3f} | "
+          f"{any_row['sampler_multiscale']:.2f} | {any_row['sampler_spectral_loss']:.4f} |")
 
 
 def plot(rows: list[dict], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(7, 4.2))
+    fig = Figure(figsize=(13, 3.8), layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for name in dict.fromkeys(r["variant"] for r in rows):
-        mine = [r for r in rows if r["variant"] == name]
-        ax.plot([r["seconds"] for r in mine], [r["spectral_loss"] for r in mine], label=name)
-    ax.axhline(rows[0]["silence"], color="gray", linestyle="--", label="silence")
-    ax.set_xlabel("training wall time (s)")
-    ax.set_ylabel("held-out spectral loss (autoencoder)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    axes = fig.subplots(1, 3)
+    titles = {"pitch_accuracy_25": "held-out pitch within 25 cents", "identity": "identity",
+              "multiscale": "multi-scale distance (lower is better)"}
+    for ax, figure in zip(axes, titles):
+        for variant in sorted({r["variant"] for r in rows}):
+            points = sorted((r["minutes"], r[figure]) for r in rows if r["variant"] == variant)
+            ax.plot(*zip(*points), marker=".", label=variant)
+        ax.axhline(rows[0][f"sampler_{figure}"], color="grey", linestyle="--", label="sampler")
+        ax.set_title(titles[figure], fontsize=9)
+        ax.set_xlabel("minutes of training")
+    axes[0].legend(fontsize=7)
+    fig.savefig(path, dpi=80)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--variants", default="paper,waveform,rms1,rms3,rms10")
-    parser.add_argument("--seconds", type=float, default=240)
-    parser.add_argument("--config", default="sing-tiny")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--every", type=int, default=25, help="steps between measurements")
-    parser.add_argument("--valid-notes", type=int, default=64)
-    parser.add_argument("--instruments", help="comma-separated instrument ids or names to keep")
-    parser.add_argument("--pitches", default="36-84")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="docs/training")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--data", required=True)
+    t.add_argument("--variant", choices=VARIANTS, required=True)
+    t.add_argument("--minutes", type=float, default=30)
+    t.add_argument("--snapshot-minutes", type=float, default=10)
+    t.add_argument("--config", default="sing-cpu")
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--out", default="runs/recipes")
+    r = sub.add_parser("report")
+    r.add_argument("--data", required=True)
+    r.add_argument("--limit", type=int, default=120)
+    r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--out", default="runs/recipes")
+    r.add_argument("--docs", default="docs/training")
     args = parser.parse_args()
-    for name in args.variants.split(","):
-        if name not in VARIANTS:
-            parser.error(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-    lo, hi = (int(v) for v in args.pitches.split("-"))
-    data = NSynthData(args.data, instruments=args.instruments.split(",") if args.instruments else None,
-                      pitches=(lo, hi))
-    rows = [row for name in args.variants.split(",") for row in run_variant(name, data, args)]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "recipes.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    plot(rows, out / "recipes.png")
-    print(f"\n{args.config}, batch {args.batch_size}, {torch.get_num_threads()} threads; "
-          f"curves in {out / 'recipes.png'}\n")
-    print("| variant | steps | seconds | held-out spectral loss | silence |")
-    print("| --- | --- | --- | --- | --- |")
-    for name in args.variants.split(","):
-        last = [r for r in rows if r["variant"] == name][-1]
-        print(f"| {name} | {last['step']} | {last['seconds']:.0f} | {last['spectral_loss']:.4f} | {last['silence']:.4f} |")
+    train(args) if args.command == "train" else report(args)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,13 @@ class ModelConfig:
     hidden: int = 4096
     decoder_kernel: int = 9
     pointwise_layers: int = 2
+    # output stage: "conv" is the paper's transposed convolution; "harmonic" synthesises the note's
+    # harmonics and band noise from per-frame amplitudes (singsynth/harmonic.py)
+    decoder: str = "conv"
+    harmonics: int = 64  # harmonic decoder: partials of f0 at the most
+    noise_bands: int = 65  # harmonic decoder: noise band gains, spread over 0..8 kHz
+    inharmonicity: bool = False  # harmonic decoder: a learnt stretch f_k = k f0 sqrt(1 + B k^2) per instrument
+    residual: bool = False  # harmonic decoder: the paper's transposed convolution added (attacks, drums)
     # framing: 4 s at 16 kHz, padded so that 1024-sample frames at stride 256 give 265 steps
     frame: int = 1024
     stride: int = 256
@@ -61,6 +68,9 @@ CONFIGS: dict[str, ModelConfig] = {
     # For tests only: trains in seconds, sounds like nothing.
     "sing-unittest": ModelConfig(lstm_hidden=16, lstm_layers=1, hidden=32, embedding_dim=16),
 }
+
+
+DECODERS = ("conv", "harmonic")
 
 
 def get_config(name: str, n_instruments: int = 1, **overrides) -> ModelConfig:

@@ -32,7 +32,27 @@ def waveform_l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (output.float() - target.float()).abs().flatten(1).mean(1)
 
 
-LOSSES = {"spectral": spectral_loss, "waveform": waveform_loss}
+# DDSP's multi-scale spectral loss (Engel et al., ICLR 2020): FFT sizes, Hann windows at 75 % overlap
+MULTISCALE_FFTS = (2048, 1024, 512, 256, 128, 64)
+MULTISCALE_EPS = 1e-5
+
+
+def multiscale_loss(output: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Sum over FFT sizes of mean |mag - mag'| + mean |log(mag + 1e-5) - log(mag' + 1e-5)|; no centring.
+
+    Unlike log(1 + |X|^2), its logarithm keeps a gradient down to silence, whatever the data's level.
+    reduction 'none' gives [B]."""
+    total = output.new_zeros(output.shape[0], dtype=torch.float32)
+    for n_fft in MULTISCALE_FFTS:
+        window = torch.hann_window(n_fft, device=output.device, dtype=torch.float32)
+        mags = [torch.stft(x.float(), n_fft, n_fft // 4, window=window, center=False, return_complex=True).abs()
+                for x in (output, target)]
+        total = total + (mags[0] - mags[1]).abs().flatten(1).mean(1)
+        total = total + (torch.log(mags[0] + MULTISCALE_EPS) - torch.log(mags[1] + MULTISCALE_EPS)).abs().flatten(1).mean(1)
+    return total.mean() if reduction == "mean" else total
+
+
+LOSSES = {"spectral": spectral_loss, "waveform": waveform_loss, "multiscale": multiscale_loss}
 
 
 def loss_function(name: str):

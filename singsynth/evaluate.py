@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,20 +171,66 @@ def plot_note(path: Path, title: str, panels: list[tuple[str, np.ndarray]]) -> P
     return path
 
 
+def identity_spectrogram(wav: torch.Tensor) -> torch.Tensor:
+    """[B, T] -> log(|STFT| + 1e-5) of each note divided by its RMS [B, F, frames] (1024/256, Hann, no centring);
+    silence stays silence."""
+    level = dsp.rms(wav).clamp(min=1e-12)[:, None]
+    scaled = torch.where(level > 1e-9, wav.float() / level, torch.zeros_like(wav, dtype=torch.float32))
+    window = torch.hann_window(dsp.N_FFT, dtype=torch.float32)
+    spec = torch.stft(scaled, dsp.N_FFT, dsp.HOP, window=window, center=False, return_complex=True)
+    return torch.log(spec.abs() + 1e-5)
+
+
+class _Competitors:
+    """The truths of the other instruments at each note's pitch and velocity, as identity spectrograms."""
+
+    def __init__(self, preset: Preset, data: NSynthData):
+        self.data = data
+        pitched = {inst.id for inst in preset.instruments if not inst.drums}
+        self.by_key: dict[tuple[int, int], list[int]] = {}
+        for i, note in enumerate(data.notes):
+            if note.instrument_id in pitched and not data.instruments[note.instrument].get("drums"):
+                self.by_key.setdefault((note.pitch, note.velocity), []).append(i)
+        self.cache: dict[int, torch.Tensor] = {}
+
+    def of(self, index: int) -> list[torch.Tensor]:
+        note = self.data.notes[index]
+        others = [i for i in self.by_key.get((note.pitch, note.velocity), [])
+                  if self.data.notes[i].instrument_id != note.instrument_id]
+        missing = [i for i in others if i not in self.cache]
+        if missing:
+            audio = torch.from_numpy(self.data.load_audio(missing).astype(np.float32) / 32768.0)
+            self.cache.update(zip(missing, identity_spectrogram(audio)))
+        return [self.cache[i] for i in others]
+
+
+def identified(output: torch.Tensor, truth: torch.Tensor, others: list[torch.Tensor]) -> bool:
+    """Whether a note's identity spectrogram is strictly nearer (mean L1) to its own instrument's truth than to
+    every other instrument's; silence never is."""
+    if not torch.isfinite(output).all() or float(output.max()) <= math.log(1e-5) + 1e-6:
+        return False
+    own = float((output - truth).abs().mean())
+    return all(own < float((output - other).abs().mean()) for other in others)
+
+
 class _Tally:
     """Per-note figures of one system, summed."""
 
     def __init__(self):
         self.spectral: list[float] = []
         self.l1: list[float] = []
+        self.multiscale: list[float] = []
         self.hits = {c: 0 for c in REPORTED_CENTS}
         self.hits_requested = 0
+        self.identified = 0
 
-    def summary(self, pitch_notes: int) -> dict:
-        def share(hits: int) -> float | None:
-            return hits / pitch_notes if pitch_notes else None
+    def summary(self, pitch_notes: int, identity_notes: int) -> dict:
+        def share(hits: int, total: int = pitch_notes) -> float | None:
+            return hits / total if total else None
         return {"spectral_loss": float(np.mean(self.spectral)) if self.spectral else None,
                 "wav_l1": float(np.mean(self.l1)) if self.l1 else None,
+                "multiscale": float(np.mean(self.multiscale)) if self.multiscale else None,
+                "identity": share(self.identified, identity_notes),
                 "pitch_accuracy": share(self.hits_requested),
                 **{f"pitch_accuracy_{c}": share(self.hits[c]) for c in REPORTED_CENTS}}
 
@@ -223,6 +270,8 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
     plotted = {n.index for n in pick_plot_notes(notes, preset, data, plot_count)} if plot_dir else set()
 
     tallies = {name: _Tally() for name in SYSTEMS}
+    competitors = _Competitors(preset, data)
+    identity_notes, identity_chance = 0, 0.0
     by_instrument: dict[str, dict[str, list[float]]] = {}
     counts = {"drum_notes": 0, "pitch_notes": 0, "unpitched_notes": 0}
     plots: list[str] = []
@@ -240,6 +289,20 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
             losses[name] = dsp.spectral_loss(wav, target, reduction="none").tolist()
             tallies[name].spectral += losses[name]
             tallies[name].l1 += dsp.waveform_l1(wav, target).tolist()
+            tallies[name].multiscale += dsp.multiscale_loss(wav, target, reduction="none").tolist()
+        pitched = [row for row, note in enumerate(batch) if not note.drums]
+        if pitched:
+            truth_specs = identity_spectrogram(target[pitched])
+            specs = {name: identity_spectrogram(torch.from_numpy(np.ascontiguousarray(out[pitched])))
+                     for name, out in outputs.items()}
+            for j, row in enumerate(pitched):
+                others = competitors.of(batch[row].index)
+                if not others:
+                    continue
+                identity_notes += 1
+                identity_chance += 1 / (1 + len(others))
+                for name in SYSTEMS:
+                    tallies[name].identified += identified(specs[name][j], truth_specs[j], others)
         for row, note in enumerate(batch):
             inst = by_instrument.setdefault(preset.instruments[note.instrument].id, {k: [] for k in SYSTEMS})
             for name in SYSTEMS:
@@ -269,7 +332,9 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
 
     result = {"notes": len(notes), "split": split, "preset": preset.name, "data": str(data.root), "cents": cents,
               "skipped_no_sampler": missing, **counts,
-              **{name: tallies[name].summary(counts["pitch_notes"]) for name in SYSTEMS},
+              "identity_notes": identity_notes,
+              "identity_chance": identity_chance / identity_notes if identity_notes else None,
+              **{name: tallies[name].summary(counts["pitch_notes"], identity_notes) for name in SYSTEMS},
               # spectral loss by instrument: which ones the model has not learnt
               "instruments": {i: {"notes": len(v["model"]), **{k: float(np.mean(v[k])) for k in SYSTEMS}}
                               for i, v in sorted(by_instrument.items())}}
@@ -289,11 +354,16 @@ def format_table(result: dict) -> str:
     lines = [f"preset {result['preset']}, {result['split']} split: {result['notes']} notes "
              f"({result['pitch_notes']} pitched, {result['unpitched_notes']} without a clear pitch, "
              f"{result['drum_notes']} drums; {result['skipped_no_sampler']} left out: no sampler source)",
-             f"{'system':10s} {'spectral':>9s} {'wav L1':>9s} " + " ".join(f"{label:>9s}" for _, label in columns)]
+             f"{'system':10s} {'spectral':>9s} {'wav L1':>9s} {'multiscl':>9s} {'identity':>9s} "
+             + " ".join(f"{label:>9s}" for _, label in columns)]
     for name in SYSTEMS:
         r = result[name]
         lines.append(f"{name:10s} {cell(r['spectral_loss']):>9s} {cell(r['wav_l1']):>9s} "
+                     f"{cell(r.get('multiscale')):>9s} {cell(r.get('identity')):>9s} "
                      + " ".join(f"{cell(r[key]):>9s}" for key, _ in columns))
+    if result.get("identity_notes"):
+        lines.append(f"identity over {result['identity_notes']} pitched notes with competitors; "
+                     f"chance {result['identity_chance']:.4f}")
     if result.get("instruments"):
         lines.append("spectral loss by instrument:")
         width = max(len(i) for i in result["instruments"])

@@ -1,4 +1,4 @@
-"""SING: embeddings and LSTM sequence generator, convolutional decoder, pretraining encoder.
+"""SING: embeddings and LSTM sequence generator, decoders (the paper's or harmonic), pretraining encoder.
 
 Défossez, Zeghidour, Usunier, Bottou, Bach, "SING: Symbol-to-Instrument Neural Generator",
 NeurIPS 2018 (arXiv:1810.09785).
@@ -74,33 +74,55 @@ class SequenceGenerator(nn.Module):
         return self.output(y).transpose(1, 2), state
 
 
-class Decoder(nn.Module):
-    """Embeddings [B, D, T] -> waveform: windowed 1024-sample frames overlapped at stride 256."""
+def decoder_body(config: ModelConfig) -> nn.Sequential:
+    """SING's decoder body: a kernel-9 convolution over the embeddings, then pointwise layers [B, H, T]."""
+    layers: list[nn.Module] = [nn.Conv1d(config.embedding_dim, config.hidden, config.decoder_kernel), nn.ReLU()]
+    for _ in range(config.pointwise_layers):
+        layers += [nn.Conv1d(config.hidden, config.hidden, 1), nn.ReLU()]
+    return nn.Sequential(*layers)
 
-    def __init__(self, config: ModelConfig):
+
+class Decoder(nn.Module):
+    """The paper's output stage. Embeddings [B, D, T] -> waveform: windowed 1024-sample frames overlapped at
+    stride 256, from a transposed convolution. It ignores the notes' instruments and pitches."""
+
+    def __init__(self, config: ModelConfig, body: nn.Module):
         super().__init__()
         self.config = config
         self.context = config.decoder_kernel // 2
-        layers: list[nn.Module] = [nn.Conv1d(config.embedding_dim, config.hidden, config.decoder_kernel), nn.ReLU()]
-        for _ in range(config.pointwise_layers):
-            layers += [nn.Conv1d(config.hidden, config.hidden, 1), nn.ReLU()]
-        self.body = nn.Sequential(*layers)
+        self.body = body
         self.synthesis = nn.ConvTranspose1d(config.hidden, 1, config.frame, config.stride)
         self.register_buffer("window", squared_hann(config.frame), persistent=False)
 
-    def frames(self, embeddings: torch.Tensor) -> torch.Tensor:
+    @property
+    def offset(self) -> torch.Tensor:
+        """What is added once to every sample: the output bias."""
+        return self.synthesis.bias
+
+    def frames(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None = None,
+               pitch: torch.Tensor | None = None, first_frame: int = 0) -> torch.Tensor:
         """Embeddings with `context` extra steps each side [B, D, T + 2c] -> overlap-added [B, (T-1)*stride+frame].
 
         Without the output bias: it belongs once to each sample, not once to each frame."""
         kernel = self.synthesis.weight * self.window
         return F.conv_transpose1d(self.body(embeddings), kernel, None, self.config.stride)[:, 0]
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None = None,
+                pitch: torch.Tensor | None = None) -> torch.Tensor:
         """[B, D, steps] -> the note [B, note_samples]."""
         padded = F.pad(embeddings, (self.context, self.context))
         wav = self.frames(padded)
         pad = self.config.padding
-        return wav[:, pad:pad + self.config.note_samples] + self.synthesis.bias
+        return wav[:, pad:pad + self.config.note_samples] + self.offset
+
+
+def build_decoder(config: ModelConfig) -> nn.Module:
+    """The output stage that `config.decoder` names, on SING's decoder body."""
+    from .harmonic import HarmonicDecoder
+    decoders = {"conv": Decoder, "harmonic": HarmonicDecoder}
+    if config.decoder not in decoders:
+        raise ValueError(f"unknown decoder {config.decoder!r}; known: {', '.join(decoders)}")
+    return decoders[config.decoder](config, decoder_body(config))
 
 
 class Encoder(nn.Module):
@@ -128,6 +150,8 @@ class StreamState:
     """What a note in progress carries from one chunk to the next."""
     conditioning: torch.Tensor
     gain: torch.Tensor
+    instrument_weights: torch.Tensor  # [B, I] and pitch [B]: the output stage's knowledge of the notes
+    pitch: torch.Tensor
     lstm: tuple[torch.Tensor, torch.Tensor] | None
     step: int  # LSTM steps done
     embeddings: torch.Tensor  # [B, D, k]: the steps not yet decoded, with the context before them
@@ -143,17 +167,21 @@ class SING(nn.Module):
         super().__init__()
         self.config = config
         self.sequence = SequenceGenerator(config)
-        self.decoder = Decoder(config)
+        self.decoder = build_decoder(config)
 
     def forward(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
         """Instrument weights [B, I], MIDI pitches [B], MIDI velocities [B] -> notes [B, note_samples]."""
         vel_weights, gain = velocity_weights(velocity)
         embeddings, _ = self.sequence(self.sequence.conditioning(instrument_weights, pitch, vel_weights))
-        return self.decoder(embeddings) * gain[:, None]
+        return self.decoder(embeddings, instrument_weights, pitch) * gain[:, None]
+
+    @property
+    def device(self) -> torch.device:
+        return self.sequence.instrument.weight.device
 
     def instrument_weights(self, instruments: torch.Tensor) -> torch.Tensor:
         """Instrument indices [B] -> one-hot weights [B, I]."""
-        return F.one_hot(instruments, self.config.n_instruments).to(self.decoder.window.dtype)
+        return F.one_hot(instruments, self.config.n_instruments).to(torch.float32)
 
     # -- streaming: a note chunk by chunk, whose concatenation equals forward() --
 
@@ -163,7 +191,7 @@ class SING(nn.Module):
         cond = self.sequence.conditioning(instrument_weights, pitch, vel_weights)
         batch, c = cond.shape[0], self.decoder.context
         zeros = cond.new_zeros
-        return StreamState(cond, gain, None, 0, zeros(batch, self.config.embedding_dim, c), 0,
+        return StreamState(cond, gain, instrument_weights, pitch, None, 0, zeros(batch, self.config.embedding_dim, c), 0,
                            zeros(batch, self.config.frame - self.config.stride), 0)
 
     def stream_chunk(self, state: StreamState, steps: int) -> torch.Tensor:
@@ -179,7 +207,8 @@ class SING(nn.Module):
         if ready <= 0:
             state.embeddings = emb
             return state.conditioning.new_zeros(emb.shape[0], 0)
-        wav = self.decoder.frames(emb[:, :, :ready + 2 * c])  # [B, (ready-1)*stride + frame]
+        wav = self.decoder.frames(emb[:, :, :ready + 2 * c], state.instrument_weights, state.pitch,
+                                  first_frame=state.decoded)  # [B, (ready-1)*stride + frame]
         overlap = cfg.frame - cfg.stride
         wav[:, :overlap] += state.tail
         state.embeddings = emb[:, :, ready:]
@@ -191,7 +220,7 @@ class SING(nn.Module):
         state.emitted += final.shape[1]
         lo = max(cfg.padding - start, 0)
         hi = min(cfg.padding + cfg.note_samples - start, final.shape[1])
-        return (final[:, lo:max(hi, lo)] + self.decoder.synthesis.bias) * state.gain[:, None]
+        return (final[:, lo:max(hi, lo)] + self.decoder.offset) * state.gain[:, None]
 
     def stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor,
                first_steps: int = 8, steps: int = 64) -> Iterator[torch.Tensor]:
@@ -209,15 +238,17 @@ class SING(nn.Module):
 
 
 class Autoencoder(nn.Module):
-    """Encoder + decoder: the first training stage."""
+    """Encoder + decoder: the first training stage. The harmonic decoder also needs each note's instrument
+    weights [B, I] and pitch [B]; the paper's ignores them."""
 
-    def __init__(self, encoder: Encoder, decoder: Decoder):
+    def __init__(self, encoder: Encoder, decoder: nn.Module):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(wav))
+    def forward(self, wav: torch.Tensor, instrument_weights: torch.Tensor | None = None,
+                pitch: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(self.encoder(wav), instrument_weights, pitch)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -64,7 +64,7 @@ class Preset:
 
     @property
     def device(self) -> torch.device:
-        return self.model.decoder.window.device
+        return self.model.device
 
     def to(self, device: str | torch.device) -> "Preset":
         self.model.to(device)
@@ -264,11 +264,14 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
 
 def save_preset(folder: str | os.PathLike, model: SING, instruments: list[Instrument], meta: dict,
                 output_gain: float = 1.0, half: bool = True) -> Path:
-    """Write weights (fp16 by default: half the size, inaudible) and metadata, each atomically."""
+    """Write weights (fp16 by default: half the size, inaudible; tuning stays float32) and metadata, each
+    atomically."""
     from safetensors.torch import save_file
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if half else v.float()).contiguous().cpu() for k, v in model.state_dict().items()}
+    from .harmonic import FULL_PRECISION
+    state = {k: (v.half() if half and k not in FULL_PRECISION else v.float()).contiguous().cpu()
+             for k, v in model.state_dict().items()}
     weights = folder / WEIGHTS_FILE
     tmp = weights.with_suffix(".tmp")
     save_file(state, str(tmp))

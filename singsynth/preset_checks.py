@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import torch
 
-from .config import VELOCITY_CLASSES, ModelConfig
+from .config import DECODERS, VELOCITY_CLASSES, ModelConfig
 
 # A real header of a model this size is a few kB; refuse to parse anything absurd.
 MAX_HEADER_BYTES = 16 * 1024 * 1024
@@ -24,6 +24,9 @@ SAFETENSORS_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch
 MAX_NOTE_SECONDS = 30
 # Sizes that may be 0: no time embedding (the paper's ablation), no padding, no pointwise layers.
 MAY_BE_ZERO = {"time_dim", "padding", "pointwise_layers"}
+# Fields that are no sizes: checked on their own.
+CHOICES = {"decoder": DECODERS}
+SWITCHES = {"inharmonicity", "residual"}
 FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
@@ -109,6 +112,15 @@ def check_model_config(config: ModelConfig, where: Path, sample_rate: int) -> No
     """Every size a whole number in range, before anything of that size is built."""
     for f in dataclasses.fields(config):
         value, low = getattr(config, f.name), 0 if f.name in MAY_BE_ZERO else 1
+        if f.name in CHOICES:
+            if value not in CHOICES[f.name]:
+                raise PresetError(f"{where}: bad \"model\" config ({f.name} is {value!r}; "
+                                  f"known: {', '.join(CHOICES[f.name])}); a newer singsynth may read it")
+            continue
+        if f.name in SWITCHES:
+            if not isinstance(value, bool):
+                raise PresetError(f"{where}: bad \"model\" config ({f.name} is {value!r}; give true or false)")
+            continue
         if not _is_size(value, low):
             raise PresetError(f"{where}: bad \"model\" config ({f.name} is {value!r}; "
                               f"a size is a whole number of at least {low})")
@@ -130,6 +142,10 @@ def parameter_count(config: ModelConfig) -> int:
     # per layer: four gates over [input, hidden] plus two biases; the first layer reads the conditioning
     lstm = 4 * h * (inputs + h + 2) + (c.lstm_layers - 1) * 4 * h * (2 * h + 2)
     output = (h + 1) * c.embedding_dim
-    decoder = ((c.embedding_dim * c.decoder_kernel + 1) * c.hidden + c.pointwise_layers * (c.hidden + 1) * c.hidden
-               + c.hidden * c.frame + 1)
-    return embeddings + lstm + output + decoder
+    body = (c.embedding_dim * c.decoder_kernel + 1) * c.hidden + c.pointwise_layers * (c.hidden + 1) * c.hidden
+    transposed = c.hidden * c.frame + 1  # the paper's synthesis, or the harmonic decoder's residual path
+    if c.decoder == "conv":
+        return embeddings + lstm + output + body + transposed
+    controls = (c.hidden + 1) * (1 + c.harmonics + c.noise_bands)
+    stretch = c.n_instruments if c.inharmonicity else 0
+    return embeddings + lstm + output + body + controls + stretch + (transposed if c.residual else 0)

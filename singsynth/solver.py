@@ -36,8 +36,12 @@ class TrainConfig:
     epochs: tuple[int, int, int] = (50, 50, 20)  # per stage, as in the paper's code
     batch_size: int = 64  # paper: 256; its code: 64
     lr: float = 3e-4  # Adam, all stages
-    autoencoder_loss: str = "spectral"  # the paper's code; its text says "waveform"
-    end_to_end_loss: str = "spectral"  # "waveform" is the ablation
+    autoencoder_loss: str = "spectral"  # the paper's code; its text says "waveform"; or "multiscale"
+    end_to_end_loss: str = "spectral"  # "waveform" is the ablation; "multiscale" is DDSP's
+    decoder: str = ""  # "conv" or "harmonic"; empty: the named size's own
+    harmonics: int = 0  # harmonic decoder's partials; 0: the named size's own
+    inharmonicity: bool = False  # harmonic decoder: learn a stretch of the partials per instrument
+    residual: bool = False  # harmonic decoder: add the paper's transposed convolution
     eps: float = 1.0  # inside log(eps + |STFT|^2)
     tbptt: int = 32  # truncated back-propagation steps in stage 2
     time_embedding: bool = True  # False is the paper's ablation
@@ -57,6 +61,20 @@ def _distributed() -> tuple[int, int]:
     """(rank, world size) under torchrun, else (0, 1)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world
+
+
+def model_overrides(args: TrainConfig) -> dict:
+    """What the training arguments change in the named model size."""
+    overrides: dict = {} if args.time_embedding else {"time_dim": 0}
+    if args.decoder:
+        overrides["decoder"] = args.decoder
+    if args.harmonics:
+        overrides["harmonics"] = args.harmonics
+    if args.inharmonicity:
+        overrides["inharmonicity"] = True
+    if args.residual:
+        overrides["residual"] = True
+    return overrides
 
 
 def build_optimizers(sing: SING, encoder: Encoder, lr: float) -> dict[str, torch.optim.Optimizer]:
@@ -85,8 +103,7 @@ class Trainer:
             self.device = torch.device(args.device)
         torch.manual_seed(args.seed)
         self.checkpoint = checkpoint
-        ablation = {} if args.time_embedding else {"time_dim": 0}
-        self.config = get_config(args.config, n_instruments=len(data.instruments), **ablation)
+        self.config = get_config(args.config, n_instruments=len(data.instruments), **model_overrides(args))
         self.sing = SING(self.config).to(self.device)
         self.encoder = Encoder(self.config).to(self.device)
         self.optimizers = build_optimizers(self.sing, self.encoder, args.lr)
@@ -95,6 +112,8 @@ class Trainer:
                          "loss_sum": 0.0, "loss_steps": 0}
         self._prepared: str | None = None
         self._load_data()
+        if self.config.decoder == "harmonic":
+            self._measure_tuning()
 
     # -- data, kept whole on the device so that loading never waits --
 
@@ -123,6 +142,17 @@ class Trainer:
         logger.info("data: %d training notes, %d validation notes, %d instruments; loudness gain %.2f",
                     len(train), len(valid), len(self.data.instruments), self.gain)
 
+    def _measure_tuning(self) -> None:
+        """The harmonic decoder's per-instrument tuning, from the training notes; never learnt."""
+        from .tuning import measure_tuning
+        train = self.train_index.numpy()
+        drums = [bool(d.get("drums")) for d in self.data.instruments]
+        offsets = measure_tuning(self.audio[train].cpu().numpy(), self.labels["instrument"][train].tolist(),
+                                 self.labels["pitch"][train].tolist(), drums, len(self.data.instruments))
+        self.sing.decoder.tuning.copy_(torch.tensor(offsets))
+        logger.info("tuning against the keys, in cents: %s",
+                    ", ".join(f"{1200 * o:+.0f}" for o, d in zip(offsets, drums) if not d))
+
     def _batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         idx = index.to(self.device)
         wav = self.audio[idx].float() * (self.gain / 32768)
@@ -140,6 +170,8 @@ class Trainer:
     def _loss(self, name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if name == "spectral":
             return dsp.spectral_loss(output, target, eps=self.args.eps)
+        if name == "multiscale":
+            return dsp.multiscale_loss(output, target)
         return dsp.waveform_loss(output, target)
 
     # -- one step of each stage; each returns the loss as a float --
@@ -151,7 +183,7 @@ class Trainer:
 
     def _step_autoencoder(self, batch: dict) -> float:
         with self._autocast():
-            out = self.autoencoder(batch["wav"])
+            out = self.autoencoder(batch["wav"], self.sing.instrument_weights(batch["instrument"]), batch["pitch"])
         loss = self._loss(self.args.autoencoder_loss, out.float(), batch["wav"])
         self._optimize("autoencoder", loss)
         return loss.item()
@@ -176,6 +208,22 @@ class Trainer:
         self._optimize("end_to_end", loss)
         return loss.item()
 
+    def train_step(self, stage: str, index: torch.Tensor) -> float:
+        """Train one batch of training notes (indices into the training set) in `stage`; returns its loss."""
+        self._prepare_stage(stage)
+        self.sing.train()
+        self.encoder.train(stage == "autoencoder")
+        batch = self._batch(self.train_index[index])
+        batch["index"] = index.to(self.device)
+        return self.step_function(stage)(batch)
+
+    def validation_loss(self, stage: str) -> float | None:
+        """The stage's validation loss (see valid_loss_name), with the models in eval mode."""
+        self._prepare_stage(stage)
+        self.sing.eval()
+        self.encoder.eval()
+        return self._validate(stage)
+
     def step_function(self, stage: str):
         """The function that trains one batch of a stage and returns its loss."""
         return {"autoencoder": self._step_autoencoder, "sequence": self._step_sequence,
@@ -196,16 +244,22 @@ class Trainer:
             batch = self._batch(chunk)
             with self._autocast():
                 if stage == "autoencoder":
-                    out = Autoencoder(self.encoder, self.sing.decoder)(batch["wav"])
+                    out = Autoencoder(self.encoder, self.sing.decoder)(
+                        batch["wav"], self.sing.instrument_weights(batch["instrument"]), batch["pitch"])
                 elif stage == "sequence":
                     out, _ = self.sing.sequence(self._conditioning(batch))
                     losses.append(F.mse_loss(out.float(), self.encoder(batch["wav"]).float()).item() * len(chunk))
                     continue
                 else:
                     out = self.sing(self.sing.instrument_weights(batch["instrument"]), batch["pitch"], batch["velocity"])
-            loss = self._loss("spectral", out.float(), batch["wav"])
+            loss = self._loss(self.valid_loss_name(stage), out.float(), batch["wav"])
             losses.append(loss.item() * len(chunk))
         return sum(losses) / len(self.valid_index)
+
+    def valid_loss_name(self, stage: str) -> str:
+        """The loss validation reports: the stage's own, except that the waveform loss is judged spectrally."""
+        name = {"autoencoder": self.args.autoencoder_loss, "end_to_end": self.args.end_to_end_loss}.get(stage, "mse")
+        return "spectral" if name == "waveform" else name
 
     # -- the loop --
 
@@ -227,6 +281,32 @@ class Trainer:
         """The frozen encoder's embeddings of every training note, computed once."""
         out = [self.encoder(self._batch(chunk)["wav"]).float() for chunk in self.train_index.split(self.args.batch_size)]
         return torch.cat(out)
+
+    @property
+    def best_path(self) -> Path:
+        return self.checkpoint.with_name("best.safetensors")
+
+    def _keep_if_best(self, stage: str, epoch: int, valid: float | None) -> None:
+        """End to end, the weights of the epoch with the lowest validation loss are what the preset gets."""
+        best = self.progress.get("best")
+        if stage != "end_to_end" or valid is None or (best and best["valid_loss"] <= valid):
+            return
+        self.progress["best"] = {"epoch": epoch, "valid_loss": valid}
+        if self.rank == 0:
+            from safetensors.torch import save_file
+            tmp = self.best_path.with_suffix(".tmp")
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.sing.state_dict().items()}, str(tmp))
+            os.replace(tmp, self.best_path)
+
+    def load_best(self) -> dict | None:
+        """Put the best end-to-end epoch's weights in the model; returns its record, or None."""
+        best = self.progress.get("best")
+        if not best or not self.best_path.is_file():
+            return None
+        from safetensors.torch import load_file
+        self.sing.load_state_dict(load_file(str(self.best_path)))
+        return best
 
     def _save(self) -> None:
         if self.rank == 0:
@@ -293,6 +373,7 @@ class Trainer:
             record = {"stage": stage, "epoch": epoch + 1, "train_loss": train_loss,
                       "valid_loss": valid, "seconds": round(time.monotonic() - started, 1)}
             self.progress["history"].append(record)
+            self._keep_if_best(stage, epoch + 1, valid)
             logger.info("%s epoch %d/%d: train %.4f, valid %s (%.0f s)", stage, epoch + 1, args.epochs[stage_index],
                         record["train_loss"] or float("nan"), "n/a" if valid is None else f"{valid:.4f}",
                         record["seconds"])

@@ -13,14 +13,42 @@ def instruments_of(data) -> list[Instrument]:
             for i, d in enumerate(data.instruments)]
 
 
+def plot_curves(history: list[dict], path: Path) -> Path | None:
+    """Training and validation loss against wall time, one panel per stage (PNG); None without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    stages = [s for s in ("autoencoder", "sequence", "end_to_end") if any(r["stage"] == s for r in history)]
+    if not stages:
+        return None
+    fig = Figure(figsize=(4 * len(stages), 3.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    for ax, stage in zip(fig.subplots(1, len(stages), squeeze=False)[0], stages):
+        rows = [r for r in history if r["stage"] == stage]
+        hours = [r["seconds"] / 3600 for r in rows]
+        for key in ("train_loss", "valid_loss"):
+            points = [(h, r[key]) for h, r in zip(hours, rows) if r.get(key) is not None]
+            if points:
+                ax.plot(*zip(*points), marker=".", label=key.replace("_loss", ""))
+        ax.set_title(stage.replace("_", " "), fontsize=9)
+        ax.set_xlabel("hours")
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=80)
+    return path
+
+
 def write_preset(out: Path, trainer, data, history: list[dict], name: str, license: str = "") -> Path:
     hours = trainer.progress["seconds"] / 3600
+    best = trainer.load_best()  # the preset gets the best end-to-end epoch, not merely the last
     sources = sorted({d.get("soundfont") or d.get("source", "") for d in data.instruments} - {""})
     meta = {
         "name": name,
         "description": f"SING ({trainer.args.config}) trained on {len(data.instruments)} instruments",
         "training": {"recipe": trainer.recipe(), "hardware": trainer.hardware(), "hours": round(hours, 3),
-                     "history": history, "loudness_gain": trainer.gain},
+                     "history": history, "loudness_gain": trainer.gain, "best": best,
+                     "valid_loss": trainer.valid_loss_name("end_to_end")},
         "data": {"folder": str(Path(data.root).resolve().name), "notes": len(data.notes),
                  "train_notes": len(data.split("train")), "sources": sources},
         "held_out": {"valid": [list(p) for p in data.pairs("valid")], "test": [list(p) for p in data.pairs("test")]},
@@ -28,4 +56,6 @@ def write_preset(out: Path, trainer, data, history: list[dict], name: str, licen
         "paper": "Défossez et al., SING: Symbol-to-Instrument Neural Generator, NeurIPS 2018, arXiv:1810.09785",
     }
     # The model learnt notes scaled by the loudness gain: dividing restores the data's own levels.
-    return save_preset(out, trainer.sing, instruments_of(data), meta, output_gain=1.0 / trainer.gain)
+    folder = save_preset(out, trainer.sing, instruments_of(data), meta, output_gain=1.0 / trainer.gain)
+    plot_curves(history, Path(folder) / "loss_curves.png")
+    return folder

@@ -171,8 +171,9 @@ def test_eval_json(data, preset_dir, capsys):
         assert key in result
     assert result["notes"] == 4 and result["cents"] == 30 and result["preset"] == "held"
     for system in ("model", "sampler", "silence"):
-        assert set(result[system]) == {"spectral_loss", "wav_l1", "pitch_accuracy", "pitch_accuracy_25",
-                                       "pitch_accuracy_50"}
+        assert set(result[system]) == {"spectral_loss", "wav_l1", "multiscale", "identity", "pitch_accuracy",
+                                       "pitch_accuracy_25", "pitch_accuracy_50"}
+        assert np.isfinite(result[system]["multiscale"])
         assert np.isfinite(result[system]["spectral_loss"])
     assert set(result["instruments"]) == {PIANO, GUITAR, FLUTE, DRUMS}
     assert sum(r["notes"] for r in result["instruments"].values()) == result["notes"]

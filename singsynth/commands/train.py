@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 
 from ..cli import UsageError
+from ..config import DECODERS
+
+LOSSES = ("spectral", "waveform", "multiscale")
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +45,18 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", help="checkpoint folder (default under ~/.cache/singsynth/train); "
                                         "training resumes from it by itself")
     p.add_argument("--checkpoint-every", type=float, default=180.0, help="seconds between checkpoints (default 180)")
-    p.add_argument("--autoencoder-loss", choices=("spectral", "waveform"), default="spectral",
-                   help="stage 1 loss (paper code: spectral; paper text: waveform)")
-    p.add_argument("--end-to-end-loss", choices=("spectral", "waveform"), default="spectral",
-                   help="stage 3 loss (waveform is the paper's ablation)")
+    p.add_argument("--decoder", choices=DECODERS,
+                   help="output stage: conv (the paper's) or harmonic (harmonics of the note's pitch plus band "
+                        "noise); default: the --config size's own")
+    p.add_argument("--harmonics", type=int, default=0, help="harmonic decoder: partials (default: the size's own)")
+    p.add_argument("--inharmonicity", action="store_true",
+                   help="harmonic decoder: learn a stretch of the partials per instrument (pianos, bells)")
+    p.add_argument("--residual", action="store_true",
+                   help="harmonic decoder: add the paper's transposed convolution (attacks, drums)")
+    p.add_argument("--autoencoder-loss", choices=LOSSES, default="spectral",
+                   help="stage 1 loss (paper code: spectral; paper text: waveform; multiscale: DDSP's)")
+    p.add_argument("--end-to-end-loss", choices=LOSSES, default="spectral",
+                   help="stage 3 loss (waveform is the paper's ablation; multiscale is DDSP's)")
     p.add_argument("--eps", type=float, default=1.0, help="epsilon inside the log of the spectral loss (paper: 1)")
     p.add_argument("--no-time-embedding", action="store_true", help="the paper's ablation without time embedding")
     p.add_argument("--target-rms", type=float, default=None,
@@ -88,6 +99,12 @@ def run(args) -> int:
             raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
+    decoder = args.decoder or CONFIGS[args.config].decoder
+    if decoder != "harmonic" and (args.harmonics or args.inharmonicity or args.residual):
+        raise UsageError(f"--harmonics, --inharmonicity and --residual shape the harmonic decoder; "
+                         f"{args.config} has the {decoder} decoder: add --decoder harmonic")
+    if args.harmonics < 0:
+        raise UsageError(f"--harmonics {args.harmonics}: give a count of at least 1")
     if args.target_rms is not None and not args.target_rms > 0:
         raise UsageError(f"--target-rms {args.target_rms:g}: give a level above 0, such as 3")
     try:
@@ -99,6 +116,8 @@ def run(args) -> int:
     train_args = TrainConfig(
         config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size, lr=args.lr,
         autoencoder_loss=args.autoencoder_loss, end_to_end_loss=args.end_to_end_loss, eps=args.eps,
+        decoder=args.decoder or "", harmonics=args.harmonics, inharmonicity=args.inharmonicity,
+        residual=args.residual,
         time_embedding=not args.no_time_embedding, normalize=args.target_rms is not None,
         target_rms=args.target_rms or 0.0,
         max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,

@@ -1,0 +1,211 @@
+"""The harmonic-plus-noise output stage: per frame, how loud each harmonic of the note's known pitch is and
+how loud the noise is in each band, synthesised in SING's own framing.
+
+The controls follow DDSP's oscillators (Engel, Hantrakul, Gu, Roberts, "DDSP: Differentiable Digital Signal
+Processing", ICLR 2020). Each 1024-sample frame is built as one spectrum: the DFT of Hann-windowed sinusoids
+whose phase is the whole note's phase at the frame's start. Overlap-added at stride 256, the frames hold every
+partial at exactly its frequency, phase-continuous across frames, with no oscillator state to carry: a frame
+depends only on its own controls and its absolute index, so a streamed note equals the whole note.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import SAMPLE_RATE, ModelConfig
+
+# Bins kept each side of a partial: a constant sinusoid then comes out 64 dB clean or better (6 bins: 58 dB).
+KERNEL_HALF_WIDTH = 8
+# Partials at or above this are silent: a partial's kernel reaches 8 bins (125 Hz) up, still under 8 kHz.
+HIGHEST_PARTIAL_HZ = 7750.0
+# Controls start quiet, so a fresh model is near silence rather than loud noise.
+AMPLITUDE_OFFSET = -3.0
+NOISE_OFFSET = -5.0
+# Unit band gains give noise of RMS about 0.6 (irfft of unit magnitudes: RMS 1/32; Hann frames at stride
+# 256 sum to 1.5 in power).
+NOISE_LEVEL = 16.0
+NOISE_SEED = 20181203
+# Inharmonicity B = (scale * raw)^2: non-negative, and Adam's steps of about lr in raw move B over the
+# range that strings have (1e-5 .. 1e-3 for raw 0.16 .. 1.6).
+INHARMONICITY_SCALE = 0.02
+INHARMONICITY_START = 0.1
+# Tensors a preset keeps in float32: a tuning offset in fp16 would be off by up to a cent.
+FULL_PRECISION = ("decoder.tuning", "decoder.inharmonicity")
+
+
+def exp_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """DDSP's positive control: 2 sigmoid(x)^ln 10 + 1e-7, from silence to +6 dB."""
+    return 2.0 * torch.sigmoid(x) ** math.log(10.0) + 1e-7
+
+
+def nominal_f0(pitch: torch.Tensor) -> torch.Tensor:
+    """MIDI pitches [B] -> Hz [B], A4 = 440 (playback tuning is the engine's)."""
+    return 440.0 * 2.0 ** ((pitch.to(torch.float32) - 69.0) / 12.0)
+
+
+def _dirichlet(nu: torch.Tensor, n: int) -> torch.Tensor:
+    """sin(pi nu) / sin(pi nu / n), n at nu = 0; the guard keeps the unused branch's gradient finite."""
+    den = torch.sin(math.pi * nu / n)
+    small = den.abs() < 1e-6
+    ratio = torch.sin(math.pi * nu) / torch.where(small, torch.ones_like(den), den)
+    return torch.where(small, torch.full_like(nu, float(n)), ratio)
+
+
+def hann_dtft(nu: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The DTFT of the periodic Hann window of length n at fractional bins nu, as (real, imaginary).
+
+    W(nu) = 0.5 D(nu) - 0.25 D(nu - 1) - 0.25 D(nu + 1) with D the Dirichlet kernel of length n, which is
+    e^{-i pi nu (n-1)/n} sin(pi nu) / sin(pi nu / n)."""
+    inner_re = 0.5 * _dirichlet(nu, n) + 0.25 * math.cos(math.pi / n) * (_dirichlet(nu - 1, n) + _dirichlet(nu + 1, n))
+    inner_im = 0.25 * math.sin(math.pi / n) * (_dirichlet(nu + 1, n) - _dirichlet(nu - 1, n))
+    phase = -math.pi * nu * (n - 1) / n
+    c, s = torch.cos(phase), torch.sin(phase)
+    return c * inner_re - s * inner_im, s * inner_re + c * inner_im
+
+
+def overlap_add(frames: torch.Tensor, stride: int) -> torch.Tensor:
+    """Frames [B, T, N] -> [B, (T - 1) * stride + N]."""
+    batch, count, size = frames.shape
+    length = (count - 1) * stride + size
+    out = F.fold(frames.transpose(1, 2), output_size=(1, length), kernel_size=(1, size), stride=(1, stride))
+    return out[:, 0, 0]
+
+
+class HarmonicSynth(nn.Module):
+    """Per-frame controls -> overlap-added frames. No parameters: only the framing and fixed noise phases."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.bins = config.frame // 2 + 1
+        self.offset = KERNEL_HALF_WIDTH + 1  # room below bin 0 for the kernels of low partials
+        self.register_buffer("kernel_bins", torch.arange(-KERNEL_HALF_WIDTH, KERNEL_HALF_WIDTH + 1), persistent=False)
+        self.register_buffer("window", torch.hann_window(config.frame, periodic=True), persistent=False)
+        # the noise: fixed pseudo-random phases per (absolute frame, bin), so the same note always comes out the same
+        generator = torch.Generator().manual_seed(NOISE_SEED)
+        phases = 2 * math.pi * torch.rand(config.steps, self.bins, generator=generator, dtype=torch.float64)
+        self.register_buffer("noise_re", torch.cos(phases).float(), persistent=False)
+        self.register_buffer("noise_im", torch.sin(phases).float(), persistent=False)
+
+    def harmonic_frames(self, amplitudes: torch.Tensor, freqs: torch.Tensor, first_frame: int) -> torch.Tensor:
+        """Partial amplitudes [B, T, K] at frequencies [B, K] (Hz) -> Hann-windowed frames [B, T, N].
+
+        Frame t (absolute index first_frame + t) starts at note sample t * stride - padding; the phase of each
+        partial there is computed in float64 and reduced modulo 2 pi, so it stays exact over the whole note.
+        Partials at or above HIGHEST_PARTIAL_HZ are silenced (and parked at 0 Hz, inside the spectrum)."""
+        cfg = self.config
+        batch, count, partials = amplitudes.shape
+        n = cfg.frame
+        audible = freqs < HIGHEST_PARTIAL_HZ
+        amplitudes = amplitudes * audible[:, None, :]
+        freqs = torch.where(audible, freqs, torch.zeros_like(freqs))
+        position = freqs * (n / SAMPLE_RATE)  # [B, K] in bins
+        centre = position.detach().round()
+        bins = centre[:, :, None] + self.kernel_bins  # [B, K, J]
+        kernel_re, kernel_im = hann_dtft(bins - position[:, :, None], n)  # [B, K, J]
+        # the phase gets no gradient: d(phase)/d(f) grows with time and would only add noise
+        starts = (torch.arange(count, device=freqs.device, dtype=torch.float64) + first_frame) * cfg.stride - cfg.padding
+        turns = torch.remainder(freqs.detach().double()[:, None, :] * starts[None, :, None] / SAMPLE_RATE, 1.0)
+        psi = (2 * math.pi * turns).to(amplitudes.dtype)  # [B, T, K]
+        c, s = torch.cos(psi), torch.sin(psi)
+        half = 0.5 * amplitudes
+        # (a / 2) e^{i psi} W(m - p) for every kept bin m: [B, T, K, J]
+        re = half[..., None] * (c[..., None] * kernel_re[:, None] - s[..., None] * kernel_im[:, None])
+        im = half[..., None] * (s[..., None] * kernel_re[:, None] + c[..., None] * kernel_im[:, None])
+        index = (bins.long() + self.offset).reshape(batch, 1, -1).expand(-1, count, -1)
+        size = self.offset + self.bins
+        spec_re = amplitudes.new_zeros(batch, count, size).scatter_add(2, index, re.reshape(batch, count, -1))
+        spec_im = amplitudes.new_zeros(batch, count, size).scatter_add(2, index, im.reshape(batch, count, -1))
+        # a real signal: X[m] = Y[m] + conj(Y[-m]), the negative-frequency images of the low partials
+        low = self.offset + 1
+        mirror_re = F.pad(spec_re[:, :, :low].flip(2), (0, self.bins - low))
+        mirror_im = F.pad(spec_im[:, :, :low].flip(2), (0, self.bins - low))
+        x_re = spec_re[:, :, self.offset:] + mirror_re
+        x_im = spec_im[:, :, self.offset:] - mirror_im
+        return torch.fft.irfft(torch.complex(x_re, x_im), n=n, dim=2)
+
+    def noise_frames(self, gains: torch.Tensor, first_frame: int) -> torch.Tensor:
+        """Noise magnitudes per bin [B, T, bins] -> Hann-windowed frames [B, T, N]."""
+        count = gains.shape[1]
+        rows = slice(first_frame, first_frame + count)
+        spectrum = torch.complex(gains * self.noise_re[rows], gains * self.noise_im[rows])
+        return torch.fft.irfft(spectrum, n=self.config.frame, dim=2) * self.window
+
+    def forward(self, amplitudes: torch.Tensor, freqs: torch.Tensor, noise: torch.Tensor,
+                first_frame: int = 0) -> torch.Tensor:
+        """Partial amplitudes [B, T, K], frequencies [B, K] (Hz), noise magnitudes [B, T, bins]
+        -> the overlap-added waveform [B, (T - 1) * stride + frame]. Hann frames at stride N/4 sum to 2."""
+        frames = 0.5 * self.harmonic_frames(amplitudes, freqs, first_frame) + self.noise_frames(noise, first_frame)
+        return overlap_add(frames, self.config.stride)
+
+
+class HarmonicDecoder(nn.Module):
+    """Embeddings [B, D, T] and each note's instrument weights and pitch -> harmonics of the note's f0 plus
+    band noise, framed as SING's decoder (1024-sample frames at stride 256).
+
+    Per instrument it holds a tuning offset in octaves, measured once from the training data and never learnt
+    (some General MIDI programs sound an octave away from their key), and, when configured, a learnt
+    inharmonicity B stretching the partials: f_k = k f0 sqrt(1 + B k^2)."""
+
+    def __init__(self, config: ModelConfig, body: nn.Module):
+        super().__init__()
+        self.config = config
+        self.context = config.decoder_kernel // 2
+        self.body = body
+        self.controls = nn.Conv1d(config.hidden, 1 + config.harmonics + config.noise_bands, 1)
+        self.synth = HarmonicSynth(config)
+        self.register_buffer("tuning", torch.zeros(config.n_instruments))
+        if config.inharmonicity:
+            self.inharmonicity = nn.Parameter(torch.full((config.n_instruments,), INHARMONICITY_START))
+        self.residual = nn.ConvTranspose1d(config.hidden, 1, config.frame, config.stride) if config.residual else None
+        self.register_buffer("harmonic_numbers", torch.arange(1, config.harmonics + 1, dtype=torch.float32),
+                             persistent=False)
+        self.register_buffer("residual_window", torch.hann_window(config.frame, periodic=False) ** 2, persistent=False)
+
+    @property
+    def offset(self) -> torch.Tensor | float:
+        """What is added once to every sample: the residual path's bias."""
+        return self.residual.bias if self.residual is not None else 0.0
+
+    def partial_frequencies(self, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        """[B, I], [B] -> the partials' frequencies in Hz [B, K]; blends mix tuning and B by their weights."""
+        f0 = nominal_f0(pitch) * torch.exp2(instrument_weights @ self.tuning)
+        k = self.harmonic_numbers
+        freqs = f0[:, None] * k
+        if self.config.inharmonicity:
+            b = instrument_weights @ (INHARMONICITY_SCALE * self.inharmonicity) ** 2
+            freqs = freqs * torch.sqrt(1 + b[:, None] * k ** 2)
+        return freqs
+
+    def frames(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor,
+               first_frame: int = 0) -> torch.Tensor:
+        """Embeddings with `context` extra steps each side [B, D, T + 2c] -> overlap-added [B, (T-1)*stride+frame];
+        `first_frame` is the absolute index of the first of the T frames. Without the residual's bias."""
+        features = self.body(embeddings)  # [B, H, T]
+        controls = self.controls(features).float().transpose(1, 2)  # [B, T, 1 + K + bands]
+        k = self.config.harmonics
+        amplitude = exp_sigmoid(controls[:, :, :1] + AMPLITUDE_OFFSET)
+        distribution = exp_sigmoid(controls[:, :, 1:1 + k])
+        bands = exp_sigmoid(controls[:, :, 1 + k:] + NOISE_OFFSET)
+        with torch.autocast(embeddings.device.type, enabled=False):  # the synthesis stays in float32
+            freqs = self.partial_frequencies(instrument_weights.float(), pitch)
+            audible = (freqs < HIGHEST_PARTIAL_HZ).to(distribution.dtype)[:, None, :]
+            distribution = distribution * audible
+            distribution = distribution / distribution.sum(2, keepdim=True).clamp(min=1e-7)
+            noise = NOISE_LEVEL * F.interpolate(bands.reshape(-1, 1, bands.shape[2]), size=self.synth.bins,
+                                                mode="linear", align_corners=True).reshape(*bands.shape[:2], -1)
+            wav = self.synth(amplitude * distribution, freqs, noise, first_frame)
+        if self.residual is not None:
+            kernel = self.residual.weight * self.residual_window
+            wav = wav + F.conv_transpose1d(features, kernel, None, self.config.stride)[:, 0].float()
+        return wav
+
+    def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        """[B, D, steps] -> the note [B, note_samples]."""
+        padded = F.pad(embeddings, (self.context, self.context))
+        wav = self.frames(padded, instrument_weights, pitch)
+        pad = self.config.padding
+        return wav[:, pad:pad + self.config.note_samples] + self.offset
