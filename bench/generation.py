@@ -1,7 +1,7 @@
-"""Generation speed: seconds of audio generated per second, per model size, batch 1 and a large batch.
+"""Generation speed: seconds of audio generated per second, per model size and decoder, batch 1 and a large batch.
 
-    python bench/generation.py [--configs sing-cpu,sing-tiny] [--batches 1,64] [--threads 2,1] [--device cpu]
-                               [--seconds 5]
+    python bench/generation.py [--configs sing-cpu,sing-tiny] [--decoders conv,harmonic] [--batches 1,64]
+                               [--threads 2,1] [--device cpu] [--seconds 5]
 
 Prints a markdown table. Random weights: speed does not depend on what the model learnt.
 """
@@ -46,6 +46,8 @@ def measure(model: SING, batch: int, device: torch.device, seconds: float) -> tu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="sing-tiny,sing-cpu,sing-medium,sing-paper")
+    parser.add_argument("--decoders", default="conv,harmonic", help="output stages to compare")
+    parser.add_argument("--harmonics", type=int, default=0, help="the harmonic decoder's partials (default: the size's)")
     parser.add_argument("--batches", default="1,64")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seconds", type=float, default=5.0, help="time spent on each measurement")
@@ -55,16 +57,20 @@ def main() -> None:
     device = torch.device(args.device)
     threads = [int(t) for t in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
     print(f"device: {device}, torch {torch.__version__}\n")
-    print("| config | parameters | threads | batch | audio s/s | first chunk (ms, median) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| config | decoder | parameters | threads | batch | audio s/s | first chunk (ms, median) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.configs.split(","):
-        model = SING(get_config(name, n_instruments=args.instruments)).eval().to(device)
-        for count in threads:
-            torch.set_num_threads(count)
-            for batch in (int(b) for b in args.batches.split(",")):
-                rate, first = measure(model, batch, device, args.seconds)
-                print(f"| {name} | {count_parameters(model) / 1e6:.2f} M | {count} | {batch} | {rate:,.0f} | "
-                      f"{first * 1e3:.1f} |", flush=True)
+        for decoder in args.decoders.split(","):
+            extra = {"harmonics": args.harmonics} if decoder == "harmonic" and args.harmonics else {}
+            config = get_config(name, n_instruments=args.instruments, decoder=decoder, **extra)
+            model = SING(config).eval().to(device)
+            label = f"harmonic, K={config.harmonics}" if decoder == "harmonic" else decoder
+            for count in threads:
+                torch.set_num_threads(count)
+                for batch in (int(b) for b in args.batches.split(",")):
+                    rate, first = measure(model, batch, device, args.seconds)
+                    print(f"| {name} | {label} | {count_parameters(model) / 1e6:.2f} M | {count} | {batch} | "
+                          f"{rate:,.0f} | {first * 1e3:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -67,11 +67,14 @@ def hann_dtft(nu: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def overlap_add(frames: torch.Tensor, stride: int) -> torch.Tensor:
-    """Frames [B, T, N] -> [B, (T - 1) * stride + N]."""
+    """Frames [B, T, N], N a multiple of the stride -> [B, (T - 1) * stride + N]."""
     batch, count, size = frames.shape
-    length = (count - 1) * stride + size
-    out = F.fold(frames.transpose(1, 2), output_size=(1, length), kernel_size=(1, size), stride=(1, stride))
-    return out[:, 0, 0]
+    hops = size // stride
+    parts = frames.reshape(batch, count, hops, stride)
+    out = frames.new_zeros(batch, count + hops - 1, stride)
+    for j in range(hops):  # a frame's j-th hop lands on hop t + j of the output
+        out[:, j:j + count] += parts[:, :, j]
+    return out.reshape(batch, -1)
 
 
 class HarmonicSynth(nn.Module):
@@ -84,14 +87,19 @@ class HarmonicSynth(nn.Module):
         self.offset = KERNEL_HALF_WIDTH + 1  # room below bin 0 for the kernels of low partials
         self.register_buffer("kernel_bins", torch.arange(-KERNEL_HALF_WIDTH, KERNEL_HALF_WIDTH + 1), persistent=False)
         self.register_buffer("window", torch.hann_window(config.frame, periodic=True), persistent=False)
-        # the noise: fixed pseudo-random phases per (absolute frame, bin), so the same note always comes out the same
+        # the noise: fixed pseudo-random phases per (absolute frame, bin), so the same note always comes out the
+        # same, Hann-windowed (in the DFT: the taps -1/4, 1/2, -1/4); the band gains then filter each frame
         generator = torch.Generator().manual_seed(NOISE_SEED)
         phases = 2 * math.pi * torch.rand(config.steps, self.bins, generator=generator, dtype=torch.float64)
-        self.register_buffer("noise_re", torch.cos(phases).float(), persistent=False)
-        self.register_buffer("noise_im", torch.sin(phases).float(), persistent=False)
+        white = torch.polar(torch.ones_like(phases), phases)
+        below = torch.cat([white[:, 1:2].conj(), white[:, :-1]], dim=1)  # X[m - 1], Hermitian at bin 0
+        above = torch.cat([white[:, 1:], white[:, -2:-1].conj()], dim=1)  # X[m + 1], Hermitian at the top
+        windowed = 0.5 * white - 0.25 * (below + above)
+        self.register_buffer("noise", torch.view_as_real(windowed).float(), persistent=False)  # [steps, bins, 2]
 
-    def harmonic_frames(self, amplitudes: torch.Tensor, freqs: torch.Tensor, first_frame: int) -> torch.Tensor:
-        """Partial amplitudes [B, T, K] at frequencies [B, K] (Hz) -> Hann-windowed frames [B, T, N].
+    def harmonic_spectrum(self, amplitudes: torch.Tensor, freqs: torch.Tensor, first_frame: int) -> torch.Tensor:
+        """Partial amplitudes [B, T, K] at frequencies [B, K] (Hz) -> the frames' spectra [B, T, bins, 2] (real and
+        imaginary parts): each frame the DFT of its Hann-windowed partials.
 
         Frame t (absolute index first_frame + t) starts at note sample t * stride - padding; the phase of each
         partial there is computed in float64 and reduced modulo 2 pi, so it stays exact over the whole note.
@@ -102,43 +110,40 @@ class HarmonicSynth(nn.Module):
         audible = freqs < HIGHEST_PARTIAL_HZ
         amplitudes = amplitudes * audible[:, None, :]
         freqs = torch.where(audible, freqs, torch.zeros_like(freqs))
+        # each partial's spread over the bins, the same in every frame: [B, K, offset + bins], sparse
         position = freqs * (n / SAMPLE_RATE)  # [B, K] in bins
-        centre = position.detach().round()
-        bins = centre[:, :, None] + self.kernel_bins  # [B, K, J]
-        kernel_re, kernel_im = hann_dtft(bins - position[:, :, None], n)  # [B, K, J]
-        # the phase gets no gradient: d(phase)/d(f) grows with time and would only add noise
+        bins = position.detach().round()[:, :, None] + self.kernel_bins  # [B, K, J]
+        kernel_re, kernel_im = hann_dtft(bins - position[:, :, None], n)
+        index = bins.long() + self.offset
+        size = self.offset + self.bins
+        spread_re = amplitudes.new_zeros(batch, partials, size).scatter(2, index, kernel_re)
+        spread_im = amplitudes.new_zeros(batch, partials, size).scatter(2, index, kernel_im)
+        # each partial's phase at each frame's start; no gradient: d(psi)/df grows with time
         starts = (torch.arange(count, device=freqs.device, dtype=torch.float64) + first_frame) * cfg.stride - cfg.padding
         turns = torch.remainder(freqs.detach().double()[:, None, :] * starts[None, :, None] / SAMPLE_RATE, 1.0)
         psi = (2 * math.pi * turns).to(amplitudes.dtype)  # [B, T, K]
-        c, s = torch.cos(psi), torch.sin(psi)
-        half = 0.5 * amplitudes
-        # (a / 2) e^{i psi} W(m - p) for every kept bin m: [B, T, K, J]
-        re = half[..., None] * (c[..., None] * kernel_re[:, None] - s[..., None] * kernel_im[:, None])
-        im = half[..., None] * (s[..., None] * kernel_re[:, None] + c[..., None] * kernel_im[:, None])
-        index = (bins.long() + self.offset).reshape(batch, 1, -1).expand(-1, count, -1)
-        size = self.offset + self.bins
-        spec_re = amplitudes.new_zeros(batch, count, size).scatter_add(2, index, re.reshape(batch, count, -1))
-        spec_im = amplitudes.new_zeros(batch, count, size).scatter_add(2, index, im.reshape(batch, count, -1))
+        half = 0.5 * amplitudes  # a cosine is half at +f, half at -f
+        z = torch.cat([half * torch.cos(psi), half * torch.sin(psi)], dim=2)  # (a / 2) e^{i psi}: [B, T, 2K]
+        # the complex product z @ spread as one real one, its columns (real, imaginary) interleaved per bin, so
+        # that the result is already complex in memory: [re, im] @ [[re, im], [-im, re]]
+        spread = torch.stack([torch.cat([spread_re, -spread_im], 1), torch.cat([spread_im, spread_re], 1)], dim=3)
+        spectrum = torch.bmm(z, spread.reshape(batch, 2 * partials, 2 * size)).reshape(batch, count, size, 2)
         # a real signal: X[m] = Y[m] + conj(Y[-m]), the negative-frequency images of the low partials
         low = self.offset + 1
-        mirror_re = F.pad(spec_re[:, :, :low].flip(2), (0, self.bins - low))
-        mirror_im = F.pad(spec_im[:, :, :low].flip(2), (0, self.bins - low))
-        x_re = spec_re[:, :, self.offset:] + mirror_re
-        x_im = spec_im[:, :, self.offset:] - mirror_im
-        return torch.fft.irfft(torch.complex(x_re, x_im), n=n, dim=2)
-
-    def noise_frames(self, gains: torch.Tensor, first_frame: int) -> torch.Tensor:
-        """Noise magnitudes per bin [B, T, bins] -> Hann-windowed frames [B, T, N]."""
-        count = gains.shape[1]
-        rows = slice(first_frame, first_frame + count)
-        spectrum = torch.complex(gains * self.noise_re[rows], gains * self.noise_im[rows])
-        return torch.fft.irfft(spectrum, n=self.config.frame, dim=2) * self.window
+        conj = spectrum.new_tensor([1.0, -1.0])
+        spectrum[:, :, self.offset:self.offset + low] += spectrum[:, :, :low].flip(2) * conj
+        return spectrum[:, :, self.offset:]
 
     def forward(self, amplitudes: torch.Tensor, freqs: torch.Tensor, noise: torch.Tensor,
                 first_frame: int = 0) -> torch.Tensor:
-        """Partial amplitudes [B, T, K], frequencies [B, K] (Hz), noise magnitudes [B, T, bins]
-        -> the overlap-added waveform [B, (T - 1) * stride + frame]. Hann frames at stride N/4 sum to 2."""
-        frames = 0.5 * self.harmonic_frames(amplitudes, freqs, first_frame) + self.noise_frames(noise, first_frame)
+        """Partial amplitudes [B, T, K], frequencies [B, K] (Hz), noise gains per bin [B, T, bins]
+        -> the overlap-added waveform [B, (T - 1) * stride + frame].
+
+        Hann frames at stride N/4 sum to 2, hence the harmonic part's 1/2. The noise of a frame is the
+        windowed white noise filtered by its gains (a zero-phase filter as short as the gains are smooth)."""
+        spectrum = self.harmonic_spectrum(0.5 * amplitudes, freqs, first_frame)
+        spectrum += noise[..., None] * self.noise[first_frame:first_frame + noise.shape[1]]
+        frames = torch.fft.irfft(torch.view_as_complex(spectrum), n=self.config.frame, dim=2)
         return overlap_add(frames, self.config.stride)
 
 
