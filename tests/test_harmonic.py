@@ -173,7 +173,19 @@ def test_harmonic_training_from_the_command_line(tmp_path, capsys):
 def test_harmonic_options_need_the_harmonic_decoder(tmp_path, capsys):
     data = make_nsynth(tmp_path / "data")
     code = main(["train", "--data", str(data), "--out", str(tmp_path / "p"), "--config", "sing-unittest",
-                 "--residual"])
+                 "--decoder", "conv", "--residual"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--decoder harmonic" in err[0]
+    assert not (tmp_path / "p").exists()
+
+
+def test_default_recipe_is_the_harmonic_one(tmp_path):
+    data = make_nsynth(tmp_path / "data")
+    out = tmp_path / "preset"
+    assert main(["train", "--data", str(data), "--out", str(out), "--config", "sing-unittest", "--epochs", "0,0,1",
+                 "--checkpoint", str(tmp_path / "ck"), "--quiet"]) == 0
+    meta = load_preset(out).meta
+    assert meta["model"]["decoder"] == "harmonic"
+    recipe = meta["training"]["recipe"]
+    assert (recipe["end_to_end_loss"], recipe["lr"], recipe["batch_size"]) == ("multiscale", 1e-3, 16)

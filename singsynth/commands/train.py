@@ -37,26 +37,31 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="NSynth-format folder (examples.json + audio/)")
     p.add_argument("--out", required=True, help="preset folder to write")
     p.add_argument("--config", default="sing-cpu", help="model size (see `singsynth info`); default sing-cpu")
-    p.add_argument("--epochs", default="50,50,20", help="epochs of the three stages AE,SEQ,E2E (default 50,50,20)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--epochs", default="0,0,30",
+                   help="epochs of the three stages AE,SEQ,E2E (default 0,0,30: end to end from the start; "
+                        "the paper's: 50,50,20)")
+    p.add_argument("--batch-size", type=int, default=16, help="default 16; the paper's code: 64")
+    p.add_argument("--lr", type=float, help="Adam's learning rate (default 1e-3 with the harmonic decoder, "
+                                            "3e-4, the paper's, with conv)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA")
     p.add_argument("--checkpoint", help="checkpoint folder (default under ~/.cache/singsynth/train); "
                                         "training resumes from it by itself")
     p.add_argument("--checkpoint-every", type=float, default=180.0, help="seconds between checkpoints (default 180)")
-    p.add_argument("--decoder", choices=DECODERS,
-                   help="output stage: conv (the paper's) or harmonic (harmonics of the note's pitch plus band "
-                        "noise); default: the --config size's own")
+    p.add_argument("--decoder", choices=DECODERS, default="harmonic",
+                   help="output stage: harmonic (default: harmonics of the note's pitch plus band noise) or conv "
+                        "(the paper's transposed convolution)")
     p.add_argument("--harmonics", type=int, default=0, help="harmonic decoder: partials (default: the size's own)")
     p.add_argument("--inharmonicity", action="store_true",
                    help="harmonic decoder: learn a stretch of the partials per instrument (pianos, bells)")
     p.add_argument("--residual", action="store_true",
                    help="harmonic decoder: add the paper's transposed convolution (attacks, drums)")
-    p.add_argument("--autoencoder-loss", choices=LOSSES, default="spectral",
-                   help="stage 1 loss (paper code: spectral; paper text: waveform; multiscale: DDSP's)")
-    p.add_argument("--end-to-end-loss", choices=LOSSES, default="spectral",
-                   help="stage 3 loss (waveform is the paper's ablation; multiscale is DDSP's)")
+    p.add_argument("--autoencoder-loss", choices=LOSSES,
+                   help="stage 1 loss (default: multiscale, DDSP's, with the harmonic decoder; spectral, the paper's "
+                        "code, with conv; the paper's text: waveform)")
+    p.add_argument("--end-to-end-loss", choices=LOSSES,
+                   help="stage 3 loss (default: multiscale with the harmonic decoder, spectral with conv; "
+                        "waveform is the paper's ablation)")
     p.add_argument("--eps", type=float, default=1.0, help="epsilon inside the log of the spectral loss (paper: 1)")
     p.add_argument("--no-time-embedding", action="store_true", help="the paper's ablation without time embedding")
     p.add_argument("--target-rms", type=float, default=None,
@@ -99,10 +104,12 @@ def run(args) -> int:
             raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    decoder = args.decoder or CONFIGS[args.config].decoder
-    if decoder != "harmonic" and (args.harmonics or args.inharmonicity or args.residual):
-        raise UsageError(f"--harmonics, --inharmonicity and --residual shape the harmonic decoder; "
-                         f"{args.config} has the {decoder} decoder: add --decoder harmonic")
+    harmonic = args.decoder == "harmonic"
+    if not harmonic and (args.harmonics or args.inharmonicity or args.residual):
+        raise UsageError("--harmonics, --inharmonicity and --residual shape the harmonic decoder; "
+                         "drop them or use --decoder harmonic")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr {args.lr:g}: give a learning rate above 0, such as 1e-3")
     if args.harmonics < 0:
         raise UsageError(f"--harmonics {args.harmonics}: give a count of at least 1")
     if args.target_rms is not None and not args.target_rms > 0:
@@ -113,10 +120,13 @@ def run(args) -> int:
     except DataError as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out)
+    # the recipe that suits each decoder (docs/training.md): DDSP's loss and a faster rate for the harmonic one
+    loss = "multiscale" if harmonic else "spectral"
     train_args = TrainConfig(
-        config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size, lr=args.lr,
-        autoencoder_loss=args.autoencoder_loss, end_to_end_loss=args.end_to_end_loss, eps=args.eps,
-        decoder=args.decoder or "", harmonics=args.harmonics, inharmonicity=args.inharmonicity,
+        config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size,
+        lr=args.lr if args.lr is not None else (1e-3 if harmonic else 3e-4),
+        autoencoder_loss=args.autoencoder_loss or loss, end_to_end_loss=args.end_to_end_loss or loss, eps=args.eps,
+        decoder=args.decoder, harmonics=args.harmonics, inharmonicity=args.inharmonicity,
         residual=args.residual,
         time_embedding=not args.no_time_embedding, normalize=args.target_rms is not None,
         target_rms=args.target_rms or 0.0,
