@@ -37,6 +37,7 @@ VARIANTS = {
     "harmonic-k128": (dict(HARMONIC, harmonics=128), END_TO_END),
     "harmonic-k256": (dict(HARMONIC, harmonics=256), END_TO_END),
     "harmonic-inharmonic": (dict(HARMONIC, inharmonicity=True), END_TO_END),
+    "harmonic-keytuning": (dict(HARMONIC, key_tuning=True), END_TO_END),
     "harmonic-3stages": (dict(HARMONIC, autoencoder_loss="multiscale"), THREE_STAGES),
     "harmonic-lr3e-4": (dict(HARMONIC, lr=3e-4), END_TO_END),
 }

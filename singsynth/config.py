@@ -32,6 +32,7 @@ class ModelConfig:
     noise_bands: int = 65  # harmonic decoder: noise band gains, spread over 0..8 kHz
     inharmonicity: bool = False  # harmonic decoder: a learnt stretch f_k = k f0 sqrt(1 + B k^2) per instrument
     residual: bool = False  # harmonic decoder: the paper's transposed convolution added (attacks, drums)
+    key_tuning: bool = False  # harmonic decoder: a tuning per instrument and key, not per instrument
     # framing: 4 s at 16 kHz, padded so that 1024-sample frames at stride 256 give 265 steps
     frame: int = 1024
     stride: int = 256

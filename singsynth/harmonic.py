@@ -151,8 +151,9 @@ class HarmonicDecoder(nn.Module):
     """Embeddings [B, D, T] and each note's instrument weights and pitch -> harmonics of the note's f0 plus
     band noise, framed as SING's decoder (1024-sample frames at stride 256).
 
-    Per instrument it holds a tuning offset in octaves, measured once from the training data and never learnt
-    (some General MIDI programs sound an octave away from their key), and, when configured, a learnt
+    Per instrument (or per instrument and key) it holds a tuning offset in octaves, measured once from the
+    training data and never learnt (some General MIDI programs sound an octave away from their key), and,
+    when configured, a learnt
     inharmonicity B stretching the partials: f_k = k f0 sqrt(1 + B k^2)."""
 
     def __init__(self, config: ModelConfig, body: nn.Module):
@@ -162,7 +163,9 @@ class HarmonicDecoder(nn.Module):
         self.body = body
         self.controls = nn.Conv1d(config.hidden, 1 + config.harmonics + config.noise_bands, 1)
         self.synth = HarmonicSynth(config)
-        self.register_buffer("tuning", torch.zeros(config.n_instruments))
+        # octaves from the key's nominal f0, per instrument, or per instrument and MIDI key
+        self.register_buffer("tuning", torch.zeros(config.n_instruments, 128) if config.key_tuning
+                             else torch.zeros(config.n_instruments))
         if config.inharmonicity:
             self.inharmonicity = nn.Parameter(torch.full((config.n_instruments,), INHARMONICITY_START))
         self.residual = nn.ConvTranspose1d(config.hidden, 1, config.frame, config.stride) if config.residual else None
@@ -177,7 +180,11 @@ class HarmonicDecoder(nn.Module):
 
     def partial_frequencies(self, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
         """[B, I], [B] -> the partials' frequencies in Hz [B, K]; blends mix tuning and B by their weights."""
-        f0 = nominal_f0(pitch) * torch.exp2(instrument_weights @ self.tuning)
+        if self.config.key_tuning:
+            offset = (instrument_weights * self.tuning[:, pitch].T).sum(1)  # each note's key in each instrument
+        else:
+            offset = instrument_weights @ self.tuning
+        f0 = nominal_f0(pitch) * torch.exp2(offset)
         k = self.harmonic_numbers
         freqs = f0[:, None] * k
         if self.config.inharmonicity:

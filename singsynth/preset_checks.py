@@ -26,7 +26,7 @@ MAX_NOTE_SECONDS = 30
 MAY_BE_ZERO = {"time_dim", "padding", "pointwise_layers"}
 # Fields that are no sizes: checked on their own.
 CHOICES = {"decoder": DECODERS}
-SWITCHES = {"inharmonicity", "residual"}
+SWITCHES = {"inharmonicity", "residual", "key_tuning"}
 FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 

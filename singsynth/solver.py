@@ -42,6 +42,7 @@ class TrainConfig:
     harmonics: int = 0  # harmonic decoder's partials; 0: the named size's own
     inharmonicity: bool = False  # harmonic decoder: learn a stretch of the partials per instrument
     residual: bool = False  # harmonic decoder: add the paper's transposed convolution
+    key_tuning: bool = False  # harmonic decoder: measure the tuning per instrument and key
     eps: float = 1.0  # inside log(eps + |STFT|^2)
     tbptt: int = 32  # truncated back-propagation steps in stage 2
     time_embedding: bool = True  # False is the paper's ablation
@@ -74,6 +75,8 @@ def model_overrides(args: TrainConfig) -> dict:
         overrides["inharmonicity"] = True
     if args.residual:
         overrides["residual"] = True
+    if args.key_tuning:
+        overrides["key_tuning"] = True
     return overrides
 
 
@@ -144,11 +147,19 @@ class Trainer:
 
     def _measure_tuning(self) -> None:
         """The harmonic decoder's per-instrument tuning, from the training notes; never learnt."""
-        from .tuning import measure_tuning
+        from .tuning import measure_key_tuning, measure_tuning
         train = self.train_index.numpy()
         drums = [bool(d.get("drums")) for d in self.data.instruments]
-        offsets = measure_tuning(self.audio[train].cpu().numpy(), self.labels["instrument"][train].tolist(),
-                                 self.labels["pitch"][train].tolist(), drums, len(self.data.instruments))
+        audio, count = self.audio[train].cpu().numpy(), len(self.data.instruments)
+        instruments, pitches = self.labels["instrument"][train].tolist(), self.labels["pitch"][train].tolist()
+        if self.config.key_tuning:
+            tables = measure_key_tuning(audio, instruments, pitches, self.labels["velocity"][train].tolist(),
+                                        drums, count)
+            self.sing.decoder.tuning.copy_(torch.tensor(tables))
+            logger.info("tuning against the keys, per key, in cents: %s", ", ".join(
+                f"{1200 * min(t):+.0f}..{1200 * max(t):+.0f}" for t, d in zip(tables, drums) if not d))
+            return
+        offsets = measure_tuning(audio, instruments, pitches, drums, count)
         self.sing.decoder.tuning.copy_(torch.tensor(offsets))
         logger.info("tuning against the keys, in cents: %s",
                     ", ".join(f"{1200 * o:+.0f}" for o, d in zip(offsets, drums) if not d))

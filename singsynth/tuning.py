@@ -11,6 +11,17 @@ from .pitch import estimate_f0, midi_to_hz
 logger = logging.getLogger(__name__)
 
 NOTES_PER_INSTRUMENT = 24  # spread over the instrument's pitches; a median of 24 shrugs off octave slips
+KEYS = 128
+# Per key: a median over this many measured keys around it, so that one note's octave slip is outvoted
+# while a SoundFont's sample zone (several keys sounding an octave down, or a few cents sharp) is kept.
+KEY_MEDIAN = 5
+
+
+def _octaves(wav: np.ndarray, pitch: int) -> float | None:
+    """log2(f0 of the note / f0 of its key), or None without a clear pitch."""
+    scale = 32768.0 if wav.dtype == np.int16 else 1.0
+    f0 = estimate_f0(np.asarray(wav, dtype=np.float32) / scale)
+    return math.log2(f0 / midi_to_hz(pitch)) if f0 else None
 
 
 def measure_tuning(audio: np.ndarray, instruments: list[int], pitches: list[int], drums: list[bool],
@@ -29,11 +40,37 @@ def measure_tuning(audio: np.ndarray, instruments: list[int], pitches: list[int]
             continue
         rows = sorted(rows, key=lambda i: (pitches[i], i))
         picks = np.unique(np.linspace(0, len(rows) - 1, min(NOTES_PER_INSTRUMENT, len(rows))).round().astype(int))
-        ratios = []
-        for i in (rows[p] for p in picks):
-            f0 = estimate_f0(np.asarray(audio[i], dtype=np.float32) / (32768.0 if audio.dtype == np.int16 else 1.0))
-            if f0:
-                ratios.append(math.log2(f0 / midi_to_hz(pitches[i])))
+        ratios = [r for r in (_octaves(audio[rows[p]], pitches[rows[p]]) for p in picks) if r is not None]
         offsets.append(float(np.median(ratios)) if ratios else 0.0)
         logger.debug("instrument %d: tuning %+.1f cents from %d notes", inst, 1200 * offsets[-1], len(ratios))
     return offsets
+
+
+def measure_key_tuning(audio: np.ndarray, instruments: list[int], pitches: list[int], velocities: list[float],
+                       drums: list[bool], count: int) -> list[list[float]]:
+    """Per instrument and MIDI key, log2(f0 of the note / f0 of the key), in octaves [count][128].
+
+    One note per key is measured, the loudest; each key then takes the median over the KEY_MEDIAN measured
+    keys around it; keys without a note (held out, or outside the range) take the straight line between the
+    nearest measured keys, and the nearest one's value beyond the ends. A SoundFont's instrument can follow
+    its keys at another rate than a semitone each (sound effects), or switch to a sample an octave away
+    for a few keys: one offset per instrument misses both. A kit, or an instrument without a note of clear
+    pitch, gets 0 everywhere."""
+    tables = []
+    for inst in range(count):
+        loudest: dict[int, int] = {}
+        for i, (k, p) in enumerate(zip(instruments, pitches)):
+            if k == inst and (p not in loudest or velocities[i] > velocities[loudest[p]]):
+                loudest[p] = i
+        measured = {} if drums[inst] else {p: _octaves(audio[i], p) for p, i in sorted(loudest.items())}
+        keys = [p for p, r in measured.items() if r is not None]
+        if not keys:
+            tables.append([0.0] * KEYS)
+            continue
+        values = [measured[p] for p in keys]
+        half = KEY_MEDIAN // 2
+        smoothed = [float(np.median(values[max(0, j - half):j + half + 1])) for j in range(len(keys))]
+        tables.append([float(v) for v in np.interp(np.arange(KEYS), keys, smoothed)])
+        logger.debug("instrument %d: key tuning from %d keys, %+.0f to %+.0f cents", inst, len(keys),
+                     1200 * min(smoothed), 1200 * max(smoothed))
+    return tables

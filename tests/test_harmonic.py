@@ -189,3 +189,38 @@ def test_default_recipe_is_the_harmonic_one(tmp_path):
     assert meta["model"]["decoder"] == "harmonic"
     recipe = meta["training"]["recipe"]
     assert (recipe["end_to_end_loss"], recipe["lr"], recipe["batch_size"]) == ("multiscale", 1e-3, 16)
+
+
+def test_key_tuning_follows_each_key_and_streams_exactly():
+    torch.manual_seed(0)
+    sing = SING(get_config("sing-unittest", n_instruments=2, decoder="harmonic", key_tuning=True)).eval()
+    with torch.no_grad():
+        sing.decoder.controls.bias[0] += 4
+        sing.decoder.tuning[1, 70:] = -1.0  # a sample zone an octave down from key 70
+    w = sing.instrument_weights(torch.tensor([0, 1, 1]))
+    freqs = sing.decoder.partial_frequencies(w, torch.tensor([69, 69, 81]))
+    assert freqs[:, 0].tolist() == pytest.approx([440.0, 440.0, 440.0])
+    w[0] = torch.tensor([0.5, 0.5])  # a blend mixes the two instruments' offsets for its own key
+    assert sing.decoder.partial_frequencies(w[:1], torch.tensor([81]))[0, 0].item() == pytest.approx(880 * 2 ** -0.5)
+    pitch, velocity = torch.tensor([81, 69, 81]), torch.tensor([100, 100, 64])
+    with torch.no_grad():
+        whole = sing(w, pitch, velocity)
+        streamed = torch.cat(list(sing.stream(w, pitch, velocity, first_steps=3, steps=17)), dim=1)
+    assert (streamed - whole).abs().max() < 1e-6
+
+
+def test_key_tuning_is_measured_per_key_without_one_notes_slip():
+    from singsynth.tuning import measure_key_tuning
+    from synthetic import harmonic_note
+    keys = list(range(50, 66))
+    # keys 58.. sound an octave up (a sample zone); key 53 is a lone octave slip; key 55 has no note
+    played = [k + (12 if k >= 58 else 0) + (12 if k == 53 else 0) for k in keys]
+    notes = [(k, p) for k, p in zip(keys, played) if k != 55]
+    audio = np.stack([harmonic_note(p, 100, 3) for _, p in notes])
+    tables = measure_key_tuning(audio, [0] * len(notes), [k for k, _ in notes], [100.0] * len(notes),
+                                [False, True], 2)
+    table = np.array(tables[0]) * 1200
+    assert np.abs(table[50:57]).max() < 5  # the slip at 53 outvoted, 55 interpolated
+    assert np.abs(table[59:66] - 1200).max() < 5  # the zone kept
+    assert np.abs(table[66:] - 1200).max() < 5 and np.abs(table[:50]).max() < 5  # flat beyond the ends
+    assert tables[1] == [0.0] * 128  # the kit
