@@ -161,7 +161,8 @@ def test_harmonic_training_from_the_command_line(tmp_path, capsys):
     assert preset.model.config.decoder == "harmonic"
     assert preset.meta["training"]["valid_loss"] == "multiscale"
     assert preset.meta["training"]["best"]["epoch"] in (1, 2)
-    # the synthetic notes are tuned to their keys: measured within a few cents
+    # the synthetic notes are tuned to their keys: measured within a few cents, key by key
+    assert preset.model.decoder.tuning.shape == (2, 128)
     assert preset.model.decoder.tuning.abs().max().item() < 5 / 1200
     capsys.readouterr()
     assert main(["info", "--preset", str(out), "--json"]) == 0
@@ -186,7 +187,7 @@ def test_default_recipe_is_the_harmonic_one(tmp_path):
     assert main(["train", "--data", str(data), "--out", str(out), "--config", "sing-unittest", "--epochs", "0,0,1",
                  "--checkpoint", str(tmp_path / "ck"), "--quiet"]) == 0
     meta = load_preset(out).meta
-    assert meta["model"]["decoder"] == "harmonic"
+    assert meta["model"]["decoder"] == "harmonic" and meta["model"]["key_tuning"]
     recipe = meta["training"]["recipe"]
     assert (recipe["end_to_end_loss"], recipe["lr"], recipe["batch_size"]) == ("multiscale", 1e-3, 16)
 

@@ -1,6 +1,7 @@
 """singsynth train: the three SING stages on an NSynth-format folder, ending in a preset."""
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
 import os
@@ -56,9 +57,10 @@ def register(sub) -> None:
                    help="harmonic decoder: learn a stretch of the partials per instrument (pianos, bells)")
     p.add_argument("--residual", action="store_true",
                    help="harmonic decoder: add the paper's transposed convolution (attacks, drums)")
-    p.add_argument("--key-tuning", action="store_true",
-                   help="harmonic decoder: measure the tuning per instrument and key (sample zones a few cents "
-                        "or an octave off, sound effects that follow their keys at another rate)")
+    p.add_argument("--key-tuning", action=argparse.BooleanOptionalAction,
+                   help="harmonic decoder: measure the tuning per instrument and key (the default: sample zones a "
+                        "few cents or an octave off, sound effects that follow their keys at another rate), or "
+                        "with --no-key-tuning one offset per instrument")
     p.add_argument("--autoencoder-loss", choices=LOSSES,
                    help="stage 1 loss (default: multiscale, DDSP's, with the harmonic decoder; spectral, the paper's "
                         "code, with conv; the paper's text: waveform)")
@@ -108,7 +110,7 @@ def run(args) -> int:
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     harmonic = args.decoder == "harmonic"
-    if not harmonic and (args.harmonics or args.inharmonicity or args.residual or args.key_tuning):
+    if not harmonic and (args.harmonics or args.inharmonicity or args.residual or args.key_tuning is not None):
         raise UsageError("--harmonics, --inharmonicity, --residual and --key-tuning shape the harmonic decoder; "
                          "drop them or use --decoder harmonic")
     if args.lr is not None and not args.lr > 0:
@@ -130,7 +132,7 @@ def run(args) -> int:
         lr=args.lr if args.lr is not None else (1e-3 if harmonic else 3e-4),
         autoencoder_loss=args.autoencoder_loss or loss, end_to_end_loss=args.end_to_end_loss or loss, eps=args.eps,
         decoder=args.decoder, harmonics=args.harmonics, inharmonicity=args.inharmonicity,
-        residual=args.residual, key_tuning=args.key_tuning,
+        residual=args.residual, key_tuning=harmonic and args.key_tuning is not False,
         time_embedding=not args.no_time_embedding, normalize=args.target_rms is not None,
         target_rms=args.target_rms or 0.0,
         max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
