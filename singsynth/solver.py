@@ -146,11 +146,15 @@ class Trainer:
                     len(train), len(valid), len(self.data.instruments), self.gain)
 
     def _measure_tuning(self) -> None:
-        """The harmonic decoder's per-instrument tuning, from the training notes; never learnt."""
+        """The harmonic decoder's tuning per instrument (or per instrument and key), from the training notes;
+        never learnt."""
         from .tuning import measure_key_tuning, measure_tuning
         train = self.train_index.numpy()
         drums = [bool(d.get("drums")) for d in self.data.instruments]
-        audio, count = self.audio[train].cpu().numpy(), len(self.data.instruments)
+        count = len(self.data.instruments)
+
+        def audio(i: int):  # one training note at a time: the whole set may not fit twice
+            return self.audio[int(train[i])].cpu().numpy().astype("float32") / 32768
         instruments, pitches = self.labels["instrument"][train].tolist(), self.labels["pitch"][train].tolist()
         if self.config.key_tuning:
             tables = measure_key_tuning(audio, instruments, pitches, self.labels["velocity"][train].tolist(),

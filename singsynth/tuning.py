@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -17,18 +18,21 @@ KEYS = 128
 KEY_MEDIAN = 5
 
 
+# Note i's samples, float32 in [-1, 1]: only the notes measured are read, never the whole data set at once.
+NoteAudio = Callable[[int], np.ndarray]
+
+
 def _octaves(wav: np.ndarray, pitch: int) -> float | None:
     """log2(f0 of the note / f0 of its key), or None without a clear pitch."""
-    scale = 32768.0 if wav.dtype == np.int16 else 1.0
-    f0 = estimate_f0(np.asarray(wav, dtype=np.float32) / scale)
+    f0 = estimate_f0(wav)
     return math.log2(f0 / midi_to_hz(pitch)) if f0 else None
 
 
-def measure_tuning(audio: np.ndarray, instruments: list[int], pitches: list[int], drums: list[bool],
+def measure_tuning(audio: NoteAudio, instruments: list[int], pitches: list[int], drums: list[bool],
                    count: int) -> list[float]:
     """Per instrument, the median of log2(f0 of the note / f0 of its key), in octaves.
 
-    audio [N, T] int16 or float with the notes' instrument indices and MIDI pitches [N]; `drums[i]` marks a
+    `audio(i)` gives note i, with the notes' instrument indices and MIDI pitches [N]; `drums[i]` marks a
     kit, whose keys are no pitches (offset 0). Some General MIDI programs sound an octave or two away from
     their key, and some are tuned a few cents off: the harmonic decoder needs the truth's f0, not the key's.
     An instrument with no note of clear pitch gets 0."""
@@ -40,13 +44,13 @@ def measure_tuning(audio: np.ndarray, instruments: list[int], pitches: list[int]
             continue
         rows = sorted(rows, key=lambda i: (pitches[i], i))
         picks = np.unique(np.linspace(0, len(rows) - 1, min(NOTES_PER_INSTRUMENT, len(rows))).round().astype(int))
-        ratios = [r for r in (_octaves(audio[rows[p]], pitches[rows[p]]) for p in picks) if r is not None]
+        ratios = [r for r in (_octaves(audio(rows[p]), pitches[rows[p]]) for p in picks) if r is not None]
         offsets.append(float(np.median(ratios)) if ratios else 0.0)
         logger.debug("instrument %d: tuning %+.1f cents from %d notes", inst, 1200 * offsets[-1], len(ratios))
     return offsets
 
 
-def measure_key_tuning(audio: np.ndarray, instruments: list[int], pitches: list[int], velocities: list[float],
+def measure_key_tuning(audio: NoteAudio, instruments: list[int], pitches: list[int], velocities: list[float],
                        drums: list[bool], count: int) -> list[list[float]]:
     """Per instrument and MIDI key, log2(f0 of the note / f0 of the key), in octaves [count][128].
 
@@ -62,7 +66,7 @@ def measure_key_tuning(audio: np.ndarray, instruments: list[int], pitches: list[
         for i, (k, p) in enumerate(zip(instruments, pitches)):
             if k == inst and (p not in loudest or velocities[i] > velocities[loudest[p]]):
                 loudest[p] = i
-        measured = {} if drums[inst] else {p: _octaves(audio[i], p) for p, i in sorted(loudest.items())}
+        measured = {} if drums[inst] else {p: _octaves(audio(i), p) for p, i in sorted(loudest.items())}
         keys = [p for p, r in measured.items() if r is not None]
         if not keys:
             tables.append([0.0] * KEYS)
