@@ -217,7 +217,5 @@ class HarmonicDecoder(nn.Module):
 
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
         """[B, D, steps] -> the note [B, note_samples]."""
-        padded = F.pad(embeddings, (self.context, self.context))
-        wav = self.frames(padded, instrument_weights, pitch)
-        pad = self.config.padding
-        return wav[:, pad:pad + self.config.note_samples] + self.offset
+        from .model import whole_note  # model.py builds this decoder, so it is imported here, not at the top
+        return whole_note(self, embeddings, instrument_weights, pitch)

@@ -110,10 +110,17 @@ class Decoder(nn.Module):
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None = None,
                 pitch: torch.Tensor | None = None) -> torch.Tensor:
         """[B, D, steps] -> the note [B, note_samples]."""
-        padded = F.pad(embeddings, (self.context, self.context))
-        wav = self.frames(padded)
-        pad = self.config.padding
-        return wav[:, pad:pad + self.config.note_samples] + self.offset
+        return whole_note(self, embeddings, instrument_weights, pitch)
+
+
+def whole_note(decoder: nn.Module, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None,
+               pitch: torch.Tensor | None) -> torch.Tensor:
+    """Either output stage on a whole note: embeddings [B, D, steps] -> [B, note_samples]. The decoder's
+    context is zero-padded each side, the padding cropped off, and the decoder's offset added once."""
+    padded = F.pad(embeddings, (decoder.context, decoder.context))
+    wav = decoder.frames(padded, instrument_weights, pitch)
+    pad = decoder.config.padding
+    return wav[:, pad:pad + decoder.config.note_samples] + decoder.offset
 
 
 def build_decoder(config: ModelConfig) -> nn.Module:
