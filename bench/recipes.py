@@ -38,6 +38,7 @@ VARIANTS = {
     "harmonic-k256": (dict(HARMONIC, harmonics=256), END_TO_END),
     "harmonic-inharmonic": (dict(HARMONIC, inharmonicity=True), END_TO_END),
     "harmonic-keytuning": (dict(HARMONIC, key_tuning=True), END_TO_END),
+    "harmonic-keytuning-k128": (dict(HARMONIC, key_tuning=True, harmonics=128), END_TO_END),
     "harmonic-3stages": (dict(HARMONIC, autoencoder_loss="multiscale"), THREE_STAGES),
     "harmonic-lr3e-4": (dict(HARMONIC, lr=3e-4), END_TO_END),
 }

@@ -156,7 +156,10 @@ class NSynthData:
             r[0], r[1] = min(r[0], note.pitch), max(r[1], note.pitch)
         self.instruments: list[dict] = [{**info[i], "pitch_range": ranges[i]} for i in ids]
         self._check_audio()
-        self._splits = [split_of(n.instrument_id, n.pitch) for n in self.notes]
+        # every key of a drum kit is its own sound: a held-out key would be one never heard, so all train
+        drums = {d["id"] for d in self.instruments if d["drums"]}
+        self._splits = ["train" if n.instrument_id in drums else split_of(n.instrument_id, n.pitch)
+                        for n in self.notes]
         logger.debug("%s: %d notes, %d instruments", self.root, len(self.notes), len(self.instruments))
 
     @staticmethod
@@ -202,6 +205,14 @@ class NSynthData:
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; use train, valid, test or all")
         return [i for i, s in enumerate(self._splits) if s == name]
+
+    def hold_out(self, held: dict[str, set[tuple[str, int]]]) -> None:
+        """Take another split: the (instrument id, pitch) pairs listed under valid and test, the rest trains.
+        So a model trained on from a preset never learns the pairs that preset held out."""
+        def split(note: Note) -> str:
+            pair = (note.instrument_id, note.pitch)
+            return "test" if pair in held.get("test", ()) else "valid" if pair in held.get("valid", ()) else "train"
+        self._splits = [split(n) for n in self.notes]
 
     def pairs(self, name: str) -> list[tuple[str, int]]:
         """Sorted distinct (instrument_id, pitch) pairs of a split."""

@@ -24,6 +24,7 @@ from . import dsp
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import get_config
 from .model import SING, Autoencoder, Encoder, velocity_weights
+from .warm_start import WarmStartError, check_same_level, check_same_model, training_record
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class TrainConfig:
     inharmonicity: bool = False  # harmonic decoder: learn a stretch of the partials per instrument
     residual: bool = False  # harmonic decoder: add the paper's transposed convolution
     key_tuning: bool = False  # harmonic decoder: measure the tuning per instrument and key
+    init: str = ""  # the preset training started from, if any
     eps: float = 1.0  # inside log(eps + |STFT|^2)
     tbptt: int = 32  # truncated back-propagation steps in stage 2
     time_embedding: bool = True  # False is the paper's ablation
@@ -92,7 +94,10 @@ def build_optimizers(sing: SING, encoder: Encoder, lr: float) -> dict[str, torch
 class Trainer:
     """Holds the data on the device, the three models, and the loop over stages."""
 
-    def __init__(self, data, args: TrainConfig, checkpoint: Path):
+    def __init__(self, data, args: TrainConfig, checkpoint: Path, init=None):
+        """`init`: a Preset to start from (its weights, training time and history) instead of a fresh model;
+        hold its held-out pairs out of `data` first (NSynthData.hold_out). A checkpoint, where one exists,
+        still takes precedence through resume()."""
         self.args = args
         self.data = data
         self.rank, self.world = _distributed()
@@ -107,6 +112,11 @@ class Trainer:
         torch.manual_seed(args.seed)
         self.checkpoint = checkpoint
         self.config = get_config(args.config, n_instruments=len(data.instruments), **model_overrides(args))
+        if init is not None:
+            check_same_model(init, self.config, [d["id"] for d in data.instruments])
+            if any(args.epochs[:2]):
+                raise WarmStartError(f"--init {init.path}: a preset holds no encoder, so training goes on end to "
+                                     "end; give --epochs 0,0,N")
         self.sing = SING(self.config).to(self.device)
         self.encoder = Encoder(self.config).to(self.device)
         self.optimizers = build_optimizers(self.sing, self.encoder, args.lr)
@@ -115,8 +125,18 @@ class Trainer:
                          "loss_sum": 0.0, "loss_steps": 0}
         self._prepared: str | None = None
         self._load_data()
-        if self.config.decoder == "harmonic":
+        if init is not None:
+            self._start_from(init)
+        elif self.config.decoder == "harmonic":
             self._measure_tuning()
+
+    def _start_from(self, preset) -> None:
+        """The preset's weights (its tuning too) and its training so far; Adam starts afresh."""
+        check_same_level(preset, self.gain)
+        self.sing.load_state_dict(preset.model.state_dict())
+        seconds, history = training_record(preset)
+        self.progress.update(seconds=seconds, history=history, init=str(preset.path))
+        logger.info("starting from %s: %.2f hours of training so far", preset.path, seconds / 3600)
 
     # -- data, kept whole on the device so that loading never waits --
 
@@ -349,6 +369,9 @@ class Trainer:
         last_save = time.monotonic()
         started = time.monotonic() - self.progress["seconds"]
         per_rank_batch = max(1, args.batch_size // self.world)
+        if self.progress.get("init") and "best" not in self.progress:
+            # the preset's own weights compete: training on may not beat them
+            self._keep_if_best("end_to_end", 0, self.validation_loss("end_to_end"))
         while self.progress["stage"] < len(STAGES):
             stage_index = self.progress["stage"]
             stage = STAGES[stage_index]

@@ -11,6 +11,8 @@ import pytest
 
 from singsynth.data import NOTE_SAMPLES, DataError, NSynthData, split_of
 
+import synthetic
+
 INSTRUMENTS = {
     # id: (family, source, pitches)
     "keyboard_acoustic_004": ("keyboard", "acoustic", range(58, 64)),
@@ -124,6 +126,24 @@ def test_split_stable_and_proportions():
         "train", "valid", "train", "train", "train", "train", "train", "train", "test", "train", "train", "valid"]
     assert split_of("a", 60, valid=1.0, test=0.0) == "valid"
     assert split_of("a", 60, valid=0.0, test=1.0) == "test"
+
+
+def test_every_drum_key_trains_and_a_preset_split_can_be_taken(tmp_path: Path):
+    root = synthetic.make_nsynth(tmp_path / "kit", pitches=range(35, 60))
+    examples = json.loads((root / "examples.json").read_text())
+    for ex in examples.values():
+        ex["drums"] = ex["instrument_str"] == "synth_sine_000"
+    (root / "examples.json").write_text(json.dumps(examples))
+    data = NSynthData(root)
+    kit = {i for i, d in enumerate(data.instruments) if d["drums"]}
+    assert kit and not any(data.notes[i].instrument in kit for s in ("valid", "test") for i in data.split(s))
+    held = [i for s in ("valid", "test") for i in data.split(s)]
+    assert held and all(split_of(data.notes[i].instrument_id, data.notes[i].pitch) != "train" for i in held)
+    # a preset's lists replace the hash: the pairs named there, and only those, are held out
+    data.hold_out({"valid": {("synth_sine_000", 40)}, "test": {("synth_bright_001", 41), ("gone", 1)}})
+    assert data.pairs("valid") == [("synth_sine_000", 40)]
+    assert data.pairs("test") == [("synth_bright_001", 41)]
+    assert len(data.split("train")) == len(data.notes) - 4  # two pairs, two velocities each
 
 
 def test_split_does_not_move_when_notes_are_dropped(nsynth: Path):

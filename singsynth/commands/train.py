@@ -48,6 +48,10 @@ def register(sub) -> None:
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA")
     p.add_argument("--checkpoint", help="checkpoint folder (default under ~/.cache/singsynth/train); "
                                         "training resumes from it by itself")
+    p.add_argument("--init", metavar="PRESET",
+                   help="start from this preset's weights (same --config, decoder options and data): its held-out "
+                        "pairs stay held out and its training time is carried on; a checkpoint, where one "
+                        "exists, still resumes first")
     p.add_argument("--checkpoint-every", type=float, default=180.0, help="seconds between checkpoints (default 180)")
     p.add_argument("--decoder", choices=DECODERS, default="harmonic",
                    help="output stage: harmonic (default: harmonics of the note's pitch plus band noise) or conv "
@@ -94,6 +98,22 @@ def _pitch_range(text: str | None) -> tuple[int, int] | None:
     return lo, hi
 
 
+def _start_preset(name: str, data):
+    """The preset to train on from, with its held-out pairs taken as the data's split."""
+    from ..evaluate import held_out_pairs
+    from ..preset import PresetError, load_preset
+    try:
+        preset = load_preset(name)
+    except PresetError as exc:
+        raise UsageError(str(exc)) from None
+    held = held_out_pairs(preset)
+    if held is None:
+        logger.warning("%s: lists no held-out pairs; using the data's own split", preset.path)
+    else:
+        data.hold_out(held)
+    return preset
+
+
 def run(args) -> int:
     from ..checkpoint import CheckpointError
     from ..config import CONFIGS
@@ -124,6 +144,7 @@ def run(args) -> int:
                           pitches=_pitch_range(args.pitches))
     except DataError as exc:
         raise UsageError(str(exc)) from None
+    init = _start_preset(args.init, data) if args.init else None
     out = Path(args.out)
     # the recipe that suits each decoder (docs/training.md): DDSP's loss and a faster rate for the harmonic one
     loss = "multiscale" if harmonic else "spectral"
@@ -136,11 +157,11 @@ def run(args) -> int:
         time_embedding=not args.no_time_embedding, normalize=args.target_rms is not None,
         target_rms=args.target_rms or 0.0,
         max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-        bf16=args.bf16, progress=not args.quiet)
+        bf16=args.bf16, progress=not args.quiet, init=str(init.path) if init else "")
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir(out)
     started = time.time()
     try:
-        trainer = Trainer(data, train_args, checkpoint / "checkpoint.safetensors")
+        trainer = Trainer(data, train_args, checkpoint / "checkpoint.safetensors", init=init)
         trainer.resume()
     except (ValueError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
