@@ -23,7 +23,10 @@ FORMAT = "singsynth-preset"
 VERSION = 1
 METADATA_FILE = "preset.json"
 WEIGHTS_FILE = "model.safetensors"
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+# An installed wheel carries the presets inside the package (setup.cfg maps presets/ to singsynth/presets);
+# a checkout or an editable install keeps them at the repository's top level.
+_PACKAGE = Path(__file__).resolve().parent
+PRESETS_DIR = _PACKAGE / "presets" if (_PACKAGE / "presets").is_dir() else _PACKAGE.parent / "presets"
 DEFAULT_PRESET = "default"
 # Rates a model may be trained at; below or above, resampling a note to the output rate makes absurd buffers.
 SAMPLE_RATES = (8_000, 192_000)
