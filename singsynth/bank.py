@@ -4,7 +4,8 @@ A block of a busy synthesizer has hundreds of voices. Rendered one by one, each 
 numpy calls, and the calls' overhead, not the samples, sets the time. A bank reads every voice that is
 plain() for the block (nothing in its way: no loop crossfade or jump, no end of what has arrived, no
 cut) in one pass, whatever its channel: each row reads at its own channel's phase, and carries its
-own start, release and quick fade as an envelope.
+own start, release and quick fade as an envelope. A plain voice does not jump back to its loop start
+within the block, so its loop gain (the decay of the passes of the loop so far) is one number for the block.
 """
 from __future__ import annotations
 
@@ -33,11 +34,14 @@ def read_bank(voices: list[Voice], phases: np.ndarray, which: np.ndarray, releas
     pos = np.array([v.pos for v in voices])
     first = pos.astype(np.int64)
     width = int(phases[:, n].max()) + 3
-    window = np.empty((count, width), dtype=np.float32)  # each voice's samples this block reads
+    window = np.empty((count, width), dtype=np.float32)  # each voice's samples this block reads, at its loop gain
     for row, (v, s) in enumerate(zip(voices, first.tolist())):
         part = v.note.data[s:s + width]
         # a voice of a slower channel may end within the widest window: it never reads that far
-        window[row, :len(part)] = part
+        if v.loop_gain == 1.0:
+            window[row, :len(part)] = part
+        else:
+            np.multiply(part, np.float32(v.loop_gain), out=window[row, :len(part)])
     p = (pos - first - row_phase[rows, begin])[:, None] + row_phase[:, :n]
     if begin.any():
         np.maximum(p, 0.0, out=p)  # before a voice starts: silenced by its envelope

@@ -3,7 +3,8 @@
 Key: (timbre weights tuple, MIDI pitch, velocity step); velocities 1..127 are quantised to
 `velocity_steps` steps (default 16) so that nearby velocities share a note. Samples are rounded
 to float16 when a note enters the cache, so a note read back from disk is bit-identical to the
-one generated (a warm run renders the same file as a cold one).
+one generated (a warm run renders the same file as a cold one). Only the samples are stored: the
+loop's crossfade and decay are made again from them when a note is read back (generation.py).
 
 Disk layout: <root>/<preset hash>/<rate>/<sha1 of key>.npy, written with numpy.save
 (allow_pickle=False) to a temporary file then renamed, read with allow_pickle=False; a damaged
@@ -68,13 +69,14 @@ def step_velocity(step: int, steps: int = DEFAULT_VELOCITY_STEPS) -> float:
 class Note:
     """A generated note (mono float32, output rate). While it streams in, only data[:ready] is final."""
 
-    __slots__ = ("data", "ready", "done", "xfade")
+    __slots__ = ("data", "ready", "done", "xfade", "loop_decay")
 
     def __init__(self, data: np.ndarray, ready: int | None = None):
         self.data = data
         self.ready = len(data) if ready is None else ready
         self.done = ready is None
         self.xfade: np.ndarray | None = None  # the loop's crossfade, filled in by the engine
+        self.loop_decay = 1.0  # the gain one pass of the loop loses to the note's decay (voice.loop_decay)
 
     @property
     def nbytes(self) -> int:

@@ -5,7 +5,8 @@ Blocking (render): prepare() generates every note a block needs that the cache l
 events. Live: note() never runs the model; a missing note gets an empty Note at once and is queued
 to a generation thread that streams it in (Preset.stream, one batch for all notes queued meanwhile).
 Notes are resampled once to the output rate by soxr, rounded to the cache's precision, given their
-loop crossfade and cached (memory, and disk if the cache has one).
+loop's decay and crossfade and cached (memory, and disk if the cache has one; the disk keeps only the
+samples: a note read back gets its decay and crossfade made again, the same as when generated).
 
 Bounded under a flood of notes: prepare() generates at most `block_limit` notes (the block's last
 ones: earlier ones are stolen within the block anyway; any of those still played is generated on its
@@ -27,7 +28,7 @@ import torch
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .preset import Preset
 from .resample import StreamResampler, out_length, resample
-from .voice import crossfade, loop_points
+from .voice import crossfade, loop_decay, loop_points
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +165,10 @@ class NoteSupply:
         return weights, pitches, velocities
 
     def _finish(self, key: NoteKey, note: Note, save: bool = True) -> None:
-        """Make the loop's crossfade, mark the note complete and cache it."""
-        note.xfade = crossfade(note.data, self.loop)
+        """Measure the loop's decay, make its crossfade, mark the note complete and cache it."""
+        # the decay before the crossfade: a voice starts looping (and using the decay) once xfade is set
+        note.loop_decay = loop_decay(note.data, self.loop)
+        note.xfade = crossfade(note.data, self.loop, note.loop_decay)
         note.ready = len(note.data)
         note.done = True
         self.cache.put(key, note, disk=save)

@@ -3,6 +3,10 @@
 A melodic voice loops while it sounds: reading past 2.9 s (72.5 % of the note) jumps back to 1.5 s
 (37.5 %); the 50 ms (1.25 %) before the loop end are an equal-power crossfade (cos/sin) from the note
 into the 50 ms before the loop start (crossfade(), stored with the note), so the jump is seamless.
+A decaying note (piano, guitar) is louder at the loop start than at its end: looped as it is, it would
+swell back up at every pass. loop_decay() measures the gain one pass of the loop loses to the decay
+(1 for a steady note: organ, strings); the crossfade meets the loop start at that lower level, and a
+voice's loop_gain takes one more such step at each jump back, so a held note decays on smoothly.
 The release is an exponential fade reaching -60 dB after `release_len` samples, ending exactly at 0.
 Reading at a rate other than 1 (pitch bend, tuning) interpolates linearly between samples; at rate 1
 the samples are read exactly. One-shot voices (drums) ignore note-off and play the note to its end.
@@ -18,6 +22,11 @@ from .cache import Note
 
 LOOP_START, LOOP_END, LOOP_XFADE = 0.375, 0.725, 0.0125  # fractions of the note: 1.5 s, 2.9 s, 50 ms
 RELEASE_FLOOR = 1e-3  # -60 dB at the end of the release
+DECAY_WINDOW = 0.005  # fraction of the note (20 ms): the window of each level measured for loop_decay()
+MIN_DECAY_WINDOWS = 8  # fewer levels than this over the loop tell nothing reliable about the decay
+STEADY_DB = 1.0  # a note falling less than this over one pass of the loop is held steady
+LEVEL_FLOOR_DB = -120.0  # levels below count as this: silence has no log
+SILENT_GAIN = 1e-6  # a loop gain below this (-120 dB) is silence: 0, so that samples never turn denormal
 
 Loop = tuple[int, int, int]  # (loop start, loop end, crossfade length) in samples
 
@@ -27,16 +36,46 @@ def loop_points(note_len: int) -> Loop:
     return int(note_len * LOOP_START), int(note_len * LOOP_END), max(int(note_len * LOOP_XFADE), 1)
 
 
-def crossfade(data: np.ndarray, loop: Loop) -> np.ndarray:
-    """The samples that replace the `x` before the loop end: the note fading into what precedes the loop start."""
+def crossfade(data: np.ndarray, loop: Loop, decay: float = 1.0) -> np.ndarray:
+    """The samples that replace the `x` before the loop end: the note fading into what precedes the loop
+    start, that part at the level one pass of the loop decays to (`decay`, see loop_decay)."""
     l0, l1, x = loop
     fade = (np.arange(x, dtype=np.float64) + 0.5) / x * (math.pi / 2)
-    return (data[l1 - x:l1] * np.cos(fade) + data[l0 - x:l0] * np.sin(fade)).astype(np.float32)
+    return (data[l1 - x:l1] * np.cos(fade) + data[l0 - x:l0] * (np.sin(fade) * decay)).astype(np.float32)
 
 
-def read_looped(data: np.ndarray, xfade: np.ndarray, start: int, n: int, loop: Loop) -> tuple[np.ndarray, int]:
-    """n samples of a looping note read from `start` at rate 1, and where reading stops: the note up
-    to the crossfade, then the crossfade, then back to the loop start."""
+def loop_decay(data: np.ndarray, loop: Loop) -> float:
+    """The gain one pass of the loop loses to the note's decay: a straight line fitted to the note's level
+    in dB over the loop (up to its crossfade) falls `fall` dB over the loop's length; 10^(-fall / 20).
+
+    1 (held steady) for a note growing or falling less than STEADY_DB, a silent one, or one too short to tell."""
+    l0, l1, x = loop
+    width = max(int(len(data) * DECAY_WINDOW), 1)
+    count = (l1 - x - l0) // width
+    if count < MIN_DECAY_WINDOWS or len(data) < l1:
+        return 1.0
+    windows = data[l0:l0 + count * width].astype(np.float64).reshape(count, width)
+    power = np.maximum(np.mean(windows * windows, axis=1), 10 ** (LEVEL_FLOOR_DB / 10))
+    level = 10 * np.log10(power)
+    centres = (np.arange(count) + 0.5) * width
+    slope = np.polyfit(centres, level, 1)[0]  # dB per sample
+    fall = -slope * (l1 - l0)
+    if not np.isfinite(fall) or fall < STEADY_DB:
+        return 1.0
+    return 10 ** (-fall / 20)
+
+
+def next_pass(gain: float, decay: float) -> float:
+    """A looping voice's gain once reading has jumped back to the loop start: one more pass's decay."""
+    gain *= decay
+    return gain if gain >= SILENT_GAIN else 0.0
+
+
+def read_looped(data: np.ndarray, xfade: np.ndarray, start: int, n: int, loop: Loop, gain: float = 1.0,
+                decay: float = 1.0) -> tuple[np.ndarray, int, float]:
+    """n samples of a looping note read from `start` at rate 1, where reading stops, and the loop gain
+    there: the note up to the crossfade, then the crossfade, then back to the loop start, where the gain
+    (starting at `gain`) takes one pass's `decay`, from that sample on."""
     l0, l1, x = loop
     edge = l1 - x
     seg = np.empty(n, dtype=np.float32)
@@ -48,11 +87,14 @@ def read_looped(data: np.ndarray, xfade: np.ndarray, start: int, n: int, loop: L
         else:
             take = min(n - filled, l1 - pos)
             seg[filled:filled + take] = xfade[pos - edge:pos - edge + take]
+        if gain != 1.0:
+            seg[filled:filled + take] *= np.float32(gain)
         filled += take
         pos += take
         if pos >= l1:
             pos = l0
-    return seg, pos
+            gain = next_pass(gain, decay)
+    return seg, pos, gain
 
 
 def release_tau(release_len: int) -> float:
@@ -93,13 +135,14 @@ class Voice:
     """
 
     __slots__ = ("note", "channel", "key", "one_shot", "serial", "held", "sustained", "pos", "release_at",
-                 "kill_left", "kill_len", "finished", "start_at", "release_from", "kill_from", "cut_at")
+                 "kill_left", "kill_len", "finished", "start_at", "release_from", "kill_from", "cut_at", "loop_gain")
 
     def __init__(self, note: Note, channel: int, key: int, one_shot: bool, serial: int, start_at: int = 0):
         self.note, self.channel, self.key, self.one_shot, self.serial = note, channel, key, one_shot, serial
         self.held = not one_shot
         self.sustained = False
         self.pos = 0.0
+        self.loop_gain = 1.0  # the note's loop decay once for each jump back to the loop start so far
         self.release_at = -1  # samples since the release started; -1 while held
         self.kill_left: int | None = None
         self.kill_len = 1
@@ -204,10 +247,12 @@ class Voice:
         start = int(self.pos)
         if phase is None and start == self.pos and start + n < min(limit, length if self.one_shot else l1 - x):
             seg = data[start:start + n]
+            if self.loop_gain != 1.0:
+                seg = seg * np.float32(self.loop_gain)
             count = n
             self.pos += n
         elif phase is None and start == self.pos and looping:  # the same samples as below, by slices
-            seg, end = read_looped(data, note.xfade, start, n, loop)
+            seg, end, self.loop_gain = read_looped(data, note.xfade, start, n, loop, self.loop_gain, note.loop_decay)
             count = n
             self.pos = float(end)
         elif not looping and self.pos + 1 >= limit:  # nothing readable yet (streaming) or any more (ended)
@@ -246,20 +291,24 @@ class Voice:
 
     def _interpolate(self, phase: np.ndarray, n: int, limit: int, looping: bool, loop: Loop) -> tuple[np.ndarray, int]:
         """Up to n samples read between samples (linear interpolation) at positions pos + phase, and how
-        many could be read (fewer when the note has not arrived that far, or has ended)."""
+        many could be read (fewer when the note has not arrived that far, or has ended); at the loop gain,
+        which steps at each jump back to the loop start."""
         data = self.note.data
         l0, l1, x = loop
         p = self.pos + phase[:n]
         last = p[-1]
         wrapped = looping and last >= l1
         if wrapped:
+            passes = np.where(p >= l1, (p - l0) // (l1 - l0), 0).astype(np.int64)  # jumps back before each sample
             p = np.where(p >= l1, l0 + np.mod(p - l0, l1 - l0), p)
         i = p.astype(np.int64)
         j = i + 1
+        jump = None  # the samples whose right neighbour is past a jump back: one more pass of the decay
         if looping:
             count = n
             if wrapped or last + 1 >= l1:
-                j[j == l1] = l0
+                jump = j == l1
+                j[jump] = l0
         elif last + 1 < limit:  # floor(p) + 1 < limit everywhere: all readable
             count = n
         else:
@@ -272,8 +321,23 @@ class Voice:
             a[m] = xf[i[m] - edge]
             m = j >= edge
             b[m] = xf[j[m] - edge]
+        if jump is not None and self.note.loop_decay != 1.0:
+            b[jump] *= np.float32(self.note.loop_decay)
         seg = a + (b - a) * (p[:count] - i).astype(np.float32)
-        self.pos += float(phase[count])
-        if looping and self.pos >= l1:
-            self.pos = l0 + (self.pos - l0) % (l1 - l0)
+        end = self.pos + float(phase[count])
+        turns = int((end - l0) // (l1 - l0)) if looping and end >= l1 else 0
+        gains = self._loop_gains(turns)
+        if wrapped and gains[-1] != gains[0]:
+            seg *= np.array(gains, dtype=np.float32)[passes]
+        elif gains[0] != 1.0:
+            seg *= np.float32(gains[0])
+        self.loop_gain = gains[-1]
+        self.pos = l0 + (end - l0) % (l1 - l0) if turns else end
         return seg, count
+
+    def _loop_gains(self, passes: int) -> list[float]:
+        """The loop gain now, then after each of the next `passes` jumps back to the loop start."""
+        gains = [self.loop_gain]
+        for _ in range(passes):
+            gains.append(next_pass(gains[-1], self.note.loop_decay))
+        return gains

@@ -1,4 +1,5 @@
-"""Note cache: velocity steps, LRU bound in bytes, disk cache warm start, damaged files ignored."""
+"""Note cache: velocity steps, LRU bound in bytes, disk cache warm start, damaged files ignored, a note
+read back from disk looping as it did when generated."""
 import mido
 import numpy as np
 import pytest
@@ -6,7 +7,9 @@ import pytest
 from engine_fixtures import make_preset
 from singsynth.cache import Note, NoteCache, preset_hash, quantize_velocity, step_velocity
 from singsynth.engine import Engine
+from singsynth.generation import NoteSupply
 from singsynth.preset import load_preset
+from singsynth.voice import crossfade
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +62,20 @@ def test_disk_cache_makes_a_second_run_start_warm_and_identical(preset, tmp_path
     warm = _render(second)
     assert second.stats["generated"] == 0 and second.stats["disk_hits"] == 5
     np.testing.assert_array_equal(warm, cold)
+
+
+def test_a_note_read_back_from_disk_gets_its_loop_decay_and_crossfade_made_again(preset, tmp_path):
+    cache = NoteCache.for_preset(preset, 16000, root=tmp_path)
+    supply = NoteSupply(preset, cache, 16000, blocking=True)
+    t = np.arange(supply.note_len) / 16000
+    fading = (0.3 * np.sin(2 * np.pi * 220 * t) * 10 ** (-12 * t / 20)).astype(np.float32)  # -12 dB a second
+    cache.put(key(60), Note(fading))  # only the samples go to disk
+    cache.clear()
+    note = supply.cached(key(60))
+    assert cache.disk_hits == 1 and note.done
+    loop_seconds = (supply.loop[1] - supply.loop[0]) / 16000
+    assert note.loop_decay == pytest.approx(10 ** (-12 * loop_seconds / 20), rel=0.05)
+    np.testing.assert_array_equal(note.xfade, crossfade(note.data, supply.loop, note.loop_decay))
 
 
 def test_damaged_or_pickled_cache_files_are_ignored_and_rewritten(preset, tmp_path):

@@ -1,4 +1,5 @@
-"""The playing engine: loop, release, pedal, controllers, bend, programs, drums, stealing, limiter, batching.
+"""The playing engine: loop, held decay, release, pedal, controllers, bend, programs, drums, stealing, limiter,
+batching.
 
 Most checks use SinePreset (tests/engine_fixtures.py), a test double whose notes are sines at the
 note's pitch: the voice logic is then measurable. Batching, streaming and clipping also run the real
@@ -11,7 +12,7 @@ import mido
 import numpy as np
 import pytest
 
-from engine_fixtures import INSTRUMENTS, make_preset, midi_hz, sine_preset
+from engine_fixtures import INSTRUMENTS, SinePreset, make_preset, midi_hz, sine_preset
 from singsynth.cache import NoteCache
 from singsynth.engine import Engine, InstrumentError
 from singsynth.load import WINDOW, VoiceBudget
@@ -91,6 +92,59 @@ def test_held_note_loops_past_the_model_note_without_discontinuity(sines):
         assert rms(out, t, t + 0.2) > 0.5 * steady, f"level drops at {t:.1f} s"
     assert max_step(out[int(0.02 * RATE):]) < sine_step_bound(out, 70)
     assert f0(out, 4.4, 5.6) == pytest.approx(midi_hz(70), rel=1e-3)  # between two loop splices
+
+
+class FadingSines(SinePreset):
+    """Notes whose level changes steadily by `db_per_second` (a piano's falls about 12 dB a second),
+    made of three partials, each nudged (by under 0.4 Hz) to a whole number of periods plus a quarter
+    over the engine's 1.4 s loop: the equal-power crossfade then neither swells nor dips, so any change
+    of level at the loop is the decay's doing. SING's 10 ms attack and 1 s release."""
+
+    db_per_second = -12.0
+    loop_seconds = 1.4
+
+    def _notes(self, weights, pitch, velocity) -> np.ndarray:
+        t = np.arange(self.model.config.note_samples) / self.sample_rate
+        env = np.clip(t / 0.01, 0, 1) * np.clip((4.0 - t) / 1.0, 0, 1) * 10 ** (self.db_per_second * t / 20)
+        notes = []
+        for p, v in zip(np.asarray(pitch, dtype=np.float64), np.asarray(velocity, dtype=np.float64)):
+            periods = [np.floor(k * midi_hz(p) * self.loop_seconds) + 0.25 for k in (1, 2, 3)]
+            tone = sum(np.sin(2 * np.pi * m / self.loop_seconds * t) / k for k, m in enumerate(periods, 1))
+            notes.append(0.3 * v / 127 * env * tone)
+        return np.array(notes, dtype=np.float32)
+
+
+def levels(x: np.ndarray, t0: float, t1: float, window: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """The level in dB of each `window` from t0 to t1, and the windows' centres in seconds."""
+    width, first = round(window * RATE), round(t0 * RATE)
+    count = (round(t1 * RATE) - first) // width
+    windows = x[first:first + count * width].astype(np.float64).reshape(count, width)
+    return 10 * np.log10(np.mean(windows ** 2, axis=1)), t0 + (np.arange(count) + 0.5) * window
+
+
+@pytest.mark.parametrize("bend", [0, 3000])  # bent: read between samples, alone and in a bank
+def test_a_decaying_note_held_past_its_end_decays_on_without_pulsing(sines, bend):
+    rate = 2 ** (2 * bend / 8192 / 12)
+    timeline = [(0.0, mido.Message("pitchwheel", pitch=bend)), (0.0, on(60)), (10.0, off(60))]
+    out = play(engine(FadingSines.wrap(sines), instrument="flute"), timeline, 10.0)[:, 0]
+    level, _ = levels(out, 1.0, 10.0)
+    assert np.diff(level).max() < 0.5  # no swell back up at each pass of the loop
+    before, centres = levels(out, 0.5, 2.9 / rate)  # the note as generated, before any loop
+    slope, offset = np.polyfit(centres, before, 1)
+    assert slope == pytest.approx(-12.0 * rate, rel=0.05)
+    at8, _ = levels(out, 8.0, 8.05)
+    assert at8[0] == pytest.approx(slope * 8.025 + offset, abs=2.0)  # the decay goes on as it began
+
+
+@pytest.mark.parametrize("bend", [0, 3000])
+def test_a_steady_note_held_past_its_end_holds_its_level(sines, bend):
+    steady = FadingSines.wrap(sines)
+    steady.db_per_second = 0.0
+    timeline = [(0.0, mido.Message("pitchwheel", pitch=bend)), (0.0, on(60)), (10.0, off(60))]
+    out = play(engine(steady, instrument="flute"), timeline, 10.0)[:, 0]
+    level, _ = levels(out, 1.0, 10.0)
+    at2, _ = levels(out, 2.0, 2.05)
+    assert np.abs(level - at2[0]).max() < 0.5
 
 
 def test_early_note_off_fades_over_the_release_without_a_click(sines):

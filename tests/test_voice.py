@@ -1,4 +1,5 @@
-"""Voices read alone (Voice.render_block) and together (bank.read_bank) must sound and end the same."""
+"""Voices read alone (Voice.render_block) and together (bank.read_bank) must sound and end the same;
+a held note loops on past its end, decaying on as it decayed (loop_decay) or holding steady."""
 import copy
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from singsynth.cache import Note
 from singsynth.bank import read_bank, shaped
-from singsynth.voice import Voice, crossfade, loop_points
+from singsynth.voice import Voice, crossfade, loop_decay, loop_points
 
 LENGTH = 48000
 LOOP = loop_points(LENGTH)
@@ -39,6 +40,8 @@ def voices(rng, block: int) -> list[Voice]:
             v.pos, v.start_at = 0.0, int(rng.integers(1, block))  # started in this block
             if serial % 4 == 1:
                 v.release(int(rng.integers(v.start_at, block)))
+        if serial % 4 == 3:
+            v.loop_gain = float(rng.uniform(0.05, 0.9))  # looped a few times already: a decaying note
         made.append(v)
     return made
 
@@ -82,3 +85,123 @@ def test_voices_reaching_the_loop_or_a_streaming_end_are_not_plain():
     w = Voice(streaming, 0, 60, False, 2)
     w.pos = 900.0
     assert not w.plain(256.0, LOOP) and w.plain(50.0, LOOP)
+
+
+# Held notes: 4 s notes at 16 kHz, their loop 1.4 s long (1.5 s to 2.9 s)
+HELD_RATE = 16000
+HELD_LOOP = loop_points(4 * HELD_RATE)
+HELD_BLOCK = 256
+
+
+def held_note(db_per_second: float, pitch: int = 60, partials: int = 4) -> Note:
+    """A harmonic note whose level changes steadily by db_per_second (SING's 10 ms attack), with its
+    loop's decay and crossfade as the note supply makes them.
+
+    Each partial is nudged (by under 0.4 Hz) to a whole number of periods plus a quarter over the loop:
+    the equal-power crossfade then neither swells nor dips (it keeps the level of a partial only when
+    the two ends it joins are in quadrature), so any change of level at the loop is the decay's doing."""
+    l0, l1, _ = HELD_LOOP
+    loop_seconds = (l1 - l0) / HELD_RATE
+    t = np.arange(4 * HELD_RATE) / HELD_RATE
+    f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+    periods = [np.floor(k * f0 * loop_seconds) + 0.25 for k in range(1, partials + 1)]
+    tone = sum(np.sin(2 * np.pi * n / loop_seconds * t) / k for k, n in enumerate(periods, 1))
+    level = np.minimum(t / 0.01, 1) * 10 ** (db_per_second * t / 20)
+    data = (0.2 * tone * level).astype(np.float32)
+    made = Note(data)
+    made.loop_decay = loop_decay(data, HELD_LOOP)
+    made.xfade = crossfade(data, HELD_LOOP, made.loop_decay)
+    return made
+
+
+def hold(made: Note, seconds: float, rate: float = 1.0, bank: bool = False, block: int = HELD_BLOCK) -> np.ndarray:
+    """A key held on the note for `seconds`, read at `rate` block by block as the engine reads it: alone,
+    or with `bank`, in a bank in every block the voice reads plainly."""
+    v = Voice(made, channel=0, key=60, one_shot=False, serial=1)
+    phase = None if rate == 1.0 else rate * np.arange(block + 1, dtype=np.float64)
+    out = np.zeros(int(seconds * HELD_RATE), dtype=np.float32)
+    for start in range(0, len(out), block):
+        buf = out[start:start + block]
+        part = None if phase is None else phase[:len(buf) + 1]
+        if bank and part is not None and v.plain(float(part[-1]), HELD_LOOP):
+            buf += read_bank([v], part[None, :], np.zeros(1, dtype=np.int64), RELEASE, 1)[0]
+        else:
+            v.render_block(buf, part, HELD_LOOP, RELEASE)
+    return out
+
+
+def levels(out: np.ndarray, t0: float, t1: float, window: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """The level in dB of each `window` from t0 to t1, and the windows' centres in seconds."""
+    width, first = round(window * HELD_RATE), round(t0 * HELD_RATE)
+    count = (round(t1 * HELD_RATE) - first) // width
+    windows = out[first:first + count * width].astype(np.float64).reshape(count, width)
+    return 10 * np.log10(np.mean(windows ** 2, axis=1)), t0 + (np.arange(count) + 0.5) * window
+
+
+def assert_decays_on(out: np.ndarray, rate: float = 1.0) -> None:
+    """No pulse at the loop (never 0.5 dB up from one window to the next) and at 8 s the level the
+    decay of the note's first 2.9 s foretells, within 2 dB."""
+    level, _ = levels(out, 1.0, 10.0)
+    rises = np.diff(level)
+    assert rises.max() < 0.5, f"swells by {rises.max():.1f} dB at {1.0 + 0.05 * (rises.argmax() + 1):.2f} s"
+    before, centres = levels(out, 0.5, 2.9 / rate)  # the note as generated, before any loop
+    slope, offset = np.polyfit(centres, before, 1)
+    at8, _ = levels(out, 8.0, 8.05)
+    assert at8[0] == pytest.approx(slope * 8.025 + offset, abs=2.0)
+
+
+def assert_holds_steady(out: np.ndarray) -> None:
+    level, _ = levels(out, 1.0, 10.0)
+    at2, _ = levels(out, 2.0, 2.05)
+    assert np.abs(level - at2[0]).max() < 0.5
+
+
+def test_the_loop_decay_is_what_one_pass_of_the_loop_loses():
+    loop_seconds = (HELD_LOOP[1] - HELD_LOOP[0]) / HELD_RATE
+    assert held_note(-12.0).loop_decay == pytest.approx(10 ** (-12 * loop_seconds / 20), rel=0.02)
+    assert held_note(-3.0).loop_decay == pytest.approx(10 ** (-3 * loop_seconds / 20), rel=0.02)
+    assert held_note(0.0).loop_decay == 1.0
+    assert held_note(-0.5).loop_decay == 1.0  # 0.7 dB over the loop: steady
+    assert held_note(+3.0).loop_decay == 1.0  # swelling strings are held, not swollen on
+    silent = np.zeros(4 * HELD_RATE, dtype=np.float32)
+    assert loop_decay(silent, HELD_LOOP) == 1.0
+    assert loop_decay(held_note(-12.0).data[:HELD_LOOP[1] - 1], HELD_LOOP) == 1.0  # too short to hold the loop
+    fading = np.geomspace(1, 1e-3, 12).astype(np.float32)
+    assert loop_decay(fading, loop_points(12)) == 1.0  # too few samples over the loop to measure a decay
+
+
+def test_a_decaying_note_held_long_decays_on_without_pulsing():
+    out = hold(held_note(-12.0), 10.0)
+    assert_decays_on(out)
+
+
+def test_a_steady_note_held_long_holds_its_level():
+    assert_holds_steady(hold(held_note(0.0), 10.0))
+
+
+@pytest.mark.parametrize("bank", [False, True])
+def test_a_bent_decaying_note_decays_on_read_between_samples_alone_or_in_a_bank(bank):
+    rate = 2 ** (1 / 12)
+    out = hold(held_note(-12.0), 10.0, rate=rate, bank=bank)
+    assert_decays_on(out, rate)
+    assert_holds_steady(hold(held_note(0.0), 10.0, rate=rate, bank=bank))
+
+
+def unrolled(made: Note, samples: int) -> np.ndarray:
+    """The note's loop laid end to end, each pass at one more pass's decay: what a held key reads."""
+    l0, l1, x = HELD_LOOP
+    spliced = made.data.astype(np.float64)
+    spliced[l1 - x:l1] = made.xfade
+    at = np.arange(samples)
+    passes = np.where(at >= l1, (at - l0) // (l1 - l0), 0)
+    return spliced[np.where(at >= l1, l0 + (at - l0) % (l1 - l0), at)] * made.loop_decay ** passes
+
+
+@pytest.mark.parametrize("rate", [1.0, 2 ** (1 / 12), 2 ** (-0.3 / 12)])
+@pytest.mark.parametrize("block", [HELD_BLOCK, 7, 6 * HELD_RATE])  # the last holds every jump back in one block
+def test_a_held_note_reads_its_loop_unrolled_at_the_decay_of_each_pass(rate, block):
+    made = held_note(-12.0)
+    out = hold(made, 6.0, rate=rate, block=block, bank=rate != 1.0)
+    positions = rate * np.arange(len(out))
+    expected = np.interp(positions, np.arange(int(positions[-1]) + 2), unrolled(made, int(positions[-1]) + 2))
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
