@@ -36,7 +36,10 @@ Sound rules:
   generated, cached at the output rate. A melodic voice loops while it sounds: reading past 2.9 s
   (72.5 % of the note) jumps back to 1.5 s (37.5 %); the 50 ms (1.25 %) before the loop end are an
   equal-power crossfade (cos/sin) from the note into the 50 ms before the loop start, so the jump
-  is seamless. A key or pedal held longer than 2.9 s therefore keeps sounding.
+  is seamless. A key or pedal held longer than 2.9 s therefore keeps sounding. A note that decays
+  over its loop (piano, guitar: more than 1 dB over the 1.4 s) goes on decaying at the same rate: each
+  pass of the loop is played at the level the previous one ended at (voice.loop_decay); a steadier
+  note (organ, strings) holds its level.
 - Note-off (or note-on velocity 0) starts the release: an exponential fade reaching -60 dB after
   `release` seconds (default 1 s, the length of the model's own release), ending exactly at 0.
 - Drums (channel 10, the preset's drum kit) are one-shot: note-off does not cut them, they play
@@ -61,8 +64,9 @@ Sound rules:
 - Bounded under floods: a block generates at most `polyphony` notes in its batch; live, at most
   generation.MAX_PENDING notes wait for the generation thread, later cold notes are dropped
   (stats["dropped"], one warning).
-- Output: sum * master_gain, then a gain computer (instant attack per block, 250 ms release) that
-  keeps peaks under 0 dBFS, then a soft knee above -3 dBFS (tanh) with a 0.999 ceiling: never clips.
+- Output: sum * master_gain * the preset's playback gain (a synth's level), then a gain computer
+  (instant attack per block, 250 ms release) that keeps peaks under 0 dBFS, then a soft knee above
+  -3 dBFS (tanh) with a 0.999 ceiling: never clips.
 """
 from __future__ import annotations
 
@@ -150,7 +154,7 @@ class Engine:
         self.polyphony = int(polyphony)
         self.cache = cache if cache is not None else NoteCache()
         self.tuning_a4 = float(tuning_a4)
-        self.master_gain = float(master_gain)
+        self.master_gain = float(master_gain) * preset.playback_gain
         self.blocking = blocking
         self.morph_cc = morph_cc
         self._planner = NotePlanner(preset, instrument, morph, morph_cc, self.cache.velocity_steps)

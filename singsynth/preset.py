@@ -56,6 +56,8 @@ class Preset:
     # restores the loudness that training normalised away
     output_gain: float = 1.0
     weights_sha256: str = ""
+    # what the engine plays notes at: a synth's level, not the training data's (training_preset.py)
+    playback_gain: float = 1.0
 
     @property
     def name(self) -> str:
@@ -172,11 +174,11 @@ def _instruments(meta: dict, meta_path: Path) -> list[Instrument]:
         raise PresetError(f"{meta_path}: bad \"instruments\" list ({exc})") from None
 
 
-def _output_gain(meta: dict, meta_path: Path) -> float:
+def _gain(meta: dict, meta_path: Path, key: str) -> float:
     """A finite number above 0: json reads NaN and Infinity, and either would spread to every note."""
-    value = meta.get("output_gain", 1.0)
+    value = meta.get(key, 1.0)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-        raise PresetError(f"{meta_path}: \"output_gain\" is {value!r}; give a finite number above 0")
+        raise PresetError(f"{meta_path}: \"{key}\" is {value!r}; give a finite number above 0")
     return float(value)
 
 
@@ -231,7 +233,8 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
     meta = _load_metadata(folder)
     meta_path = folder / METADATA_FILE
     sample_rate = _sample_rate(meta, meta_path)
-    gain = _output_gain(meta, meta_path)
+    gain = _gain(meta, meta_path, "output_gain")
+    playback_gain = _gain(meta, meta_path, "playback_gain")
     config = _model_config(meta, meta_path, sample_rate)
     instruments = _instruments(meta, meta_path)
     if len(instruments) != config.n_instruments:
@@ -262,7 +265,7 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
         if not torch.isfinite(tensor).all():
             raise PresetError(f"{weights_path}: tensor {name!r} holds NaN or infinite values")
     model.eval().to(device)
-    return Preset(folder, model, instruments, meta, gain, digest or "")
+    return Preset(folder, model, instruments, meta, gain, digest or "", playback_gain)
 
 
 def save_preset(folder: str | os.PathLike, model: SING, instruments: list[Instrument], meta: dict,

@@ -1,9 +1,33 @@
 """Turn a finished training run into a preset that describes itself."""
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 from .preset import Instrument, save_preset
+
+logger = logging.getLogger(__name__)
+
+# FluidSynth's own default synth.gain: what `fluidsynth file.mid` plays at, the level a listener expects.
+FLUIDSYNTH_GAIN = 0.2
+
+
+def playback_gain(data_root: Path) -> float:
+    """The gain that makes the engine, on a channel at its default controllers (volume 100, centred pan, as
+    the data's notes were rendered), play a note as loud as FluidSynth at its default gain plays it.
+    Data rendered by `singsynth dataset soundfont` records its synth gain in render.json; other data (NSynth)
+    has no synth level to match and plays as it is."""
+    from .engine import Channel
+    try:
+        settings = json.loads((Path(data_root) / "render.json").read_text())["settings"]
+        synth_gain = float(settings["synth_gain"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1.0
+    if not synth_gain > 0:
+        return 1.0
+    mono_level = float(Channel().target().mean())  # the engine's mono mix of a centred channel
+    return FLUIDSYNTH_GAIN / synth_gain / mono_level
 
 
 def instruments_of(data) -> list[Instrument]:
@@ -54,6 +78,7 @@ def write_preset(out: Path, trainer, data, history: list[dict], name: str, licen
         "held_out": {"valid": [list(p) for p in data.pairs("valid")], "test": [list(p) for p in data.pairs("test")]},
         "license": license or "see the licence of the source data",
         "paper": "Défossez et al., SING: Symbol-to-Instrument Neural Generator, NeurIPS 2018, arXiv:1810.09785",
+        "playback_gain": playback_gain(data.root),
     }
     # The model learnt notes scaled by the loudness gain: dividing restores the data's own levels.
     folder = save_preset(out, trainer.sing, instruments_of(data), meta, output_gain=1.0 / trainer.gain)
