@@ -112,6 +112,27 @@ def _spread(items: list, count: int) -> list:
     return [items[i] for i in picks]
 
 
+DRUMS_FAMILY = "Drums"
+
+
+def family_of(note: EvalNote, preset: Preset, data: NSynthData) -> str:
+    """The GM family of the note's instrument, "Drums" for a drum kit; without a GM program (real NSynth)
+    the data's own family, else the instrument's id."""
+    inst = preset.instruments[note.instrument]
+    if note.drums:
+        return DRUMS_FAMILY
+    if inst.gm_program is not None:
+        return gm.FAMILIES[gm.family(inst.gm_program)]
+    named = data.instruments[data.notes[note.index].instrument].get("family")
+    return str(named) if named else inst.id
+
+
+def family_order(name: str) -> tuple[int, str]:
+    """GM order, then the drums, then families of other data (NSynth's) by name."""
+    order = gm.FAMILIES + (DRUMS_FAMILY,)
+    return (order.index(name), "") if name in order else (len(order), name)
+
+
 def pick_plot_notes(notes: list[EvalNote], preset: Preset, data: NSynthData, count: int) -> list[EvalNote]:
     """Up to `count` notes of different instruments, different GM families first, each the loudest
     note nearest middle C."""
@@ -119,22 +140,12 @@ def pick_plot_notes(notes: list[EvalNote], preset: Preset, data: NSynthData, cou
     for note in notes:
         by_instrument.setdefault(note.instrument, []).append(note)
 
-    def family(index: int) -> str:
-        # the data's family (NSynth's own, or the GM family of rendered data), else the preset's GM program
-        inst = preset.instruments[index]
-        named = data.instruments[data.notes[by_instrument[index][0].index].instrument].get("family")
-        if named:
-            return str(named)
-        if inst.drums or inst.gm_program is None:
-            return "drums" if inst.drums else inst.id
-        return gm.FAMILIES[gm.family(inst.gm_program)]
-
     def best(group: list[EvalNote]) -> list[EvalNote]:
         return sorted(group, key=lambda n: (abs(data.notes[n.index].pitch - 60), -data.notes[n.index].velocity))
 
     families: dict[str, list[int]] = {}
     for inst in sorted(by_instrument):
-        families.setdefault(family(inst), []).append(inst)
+        families.setdefault(family_of(by_instrument[inst][0], preset, data), []).append(inst)
     # one instrument from each of `count` families spread over the instrument list, then others
     chosen = [group[0] for group in _spread(list(families.values()), count)]
     others = [inst for inst in sorted(by_instrument) if inst not in chosen]
@@ -213,26 +224,114 @@ def identified(output: torch.Tensor, truth: torch.Tensor, others: list[torch.Ten
     return all(own < float((output - other).abs().mean()) for other in others)
 
 
-class _Tally:
-    """Per-note figures of one system, summed."""
+PITCH_KEYS = ("pitch_accuracy",) + tuple(f"pitch_accuracy_{c}" for c in REPORTED_CENTS)
 
-    def __init__(self):
-        self.spectral: list[float] = []
-        self.l1: list[float] = []
-        self.multiscale: list[float] = []
-        self.hits = {c: 0 for c in REPORTED_CENTS}
-        self.hits_requested = 0
-        self.identified = 0
 
-    def summary(self, pitch_notes: int, identity_notes: int) -> dict:
-        def share(hits: int, total: int = pitch_notes) -> float | None:
-            return hits / total if total else None
-        return {"spectral_loss": float(np.mean(self.spectral)) if self.spectral else None,
-                "wav_l1": float(np.mean(self.l1)) if self.l1 else None,
-                "multiscale": float(np.mean(self.multiscale)) if self.multiscale else None,
-                "identity": share(self.identified, identity_notes),
-                "pitch_accuracy": share(self.hits_requested),
-                **{f"pitch_accuracy_{c}": share(self.hits[c]) for c in REPORTED_CENTS}}
+@dataclass
+class _NoteFigures:
+    """One note's figures, by system: the total and every family are summarised from these same notes."""
+    spectral: dict[str, float]
+    l1: dict[str, float]
+    multiscale: dict[str, float]
+    kind: str = ""  # "drum", "pitched" or "unpitched" (no reliable f0 in the ground truth)
+    hits: dict[str, dict[str, bool]] | None = None  # by system, by PITCH_KEYS; pitched notes only
+    identified: dict[str, bool] | None = None  # by system; non-drum notes with competitors only
+    chance: float | None = None  # of naming the instrument at random among the competitors
+
+
+def _distances(outputs: dict[str, np.ndarray], target: torch.Tensor) -> list[_NoteFigures]:
+    """Each note's spectral, waveform and multi-scale distances to the ground truth, for every system."""
+    spectral, l1, multiscale = {}, {}, {}
+    for name, out in outputs.items():
+        wav = torch.from_numpy(np.ascontiguousarray(out))
+        spectral[name] = dsp.spectral_loss(wav, target, reduction="none").tolist()
+        l1[name] = dsp.waveform_l1(wav, target).tolist()
+        multiscale[name] = dsp.multiscale_loss(wav, target, reduction="none").tolist()
+    return [_NoteFigures({name: v[row] for name, v in spectral.items()}, {name: v[row] for name, v in l1.items()},
+                         {name: v[row] for name, v in multiscale.items()}) for row in range(len(target))]
+
+
+def _judge_identity(batch: list[EvalNote], target: torch.Tensor, outputs: dict[str, np.ndarray],
+                    competitors: _Competitors, figures: list[_NoteFigures]) -> None:
+    """Whether each system's non-drum notes are nearer their own instrument's truth than any other instrument's
+    at the same pitch and velocity."""
+    pitched = [row for row, note in enumerate(batch) if not note.drums]
+    if not pitched:
+        return
+    truth_specs = identity_spectrogram(target[pitched])
+    specs = {name: identity_spectrogram(torch.from_numpy(np.ascontiguousarray(out[pitched])))
+             for name, out in outputs.items()}
+    for j, row in enumerate(pitched):
+        others = competitors.of(batch[row].index)
+        if others:
+            figures[row].identified = {name: identified(specs[name][j], truth_specs[j], others) for name in SYSTEMS}
+            figures[row].chance = 1 / (1 + len(others))
+
+
+def _judge_pitch(batch: list[EvalNote], truth: np.ndarray, outputs: dict[str, np.ndarray], cents: float,
+                 figures: list[_NoteFigures]) -> None:
+    """Whether each system's f0 lies within `cents` (and each reported tolerance) of the ground truth's own."""
+    tolerances = dict(zip(PITCH_KEYS, (cents, *REPORTED_CENTS)))
+    for row, note in enumerate(batch):
+        reference = None if note.drums else estimate_f0(truth[row])
+        if reference is None:
+            figures[row].kind = "drum" if note.drums else "unpitched"
+            continue
+        figures[row].kind = "pitched"
+        f0 = {name: estimate_f0(outputs[name][row]) for name in ("model", "sampler")}  # silence: never a hit
+        figures[row].hits = {name: {key: name in f0 and within(f0[name], reference, c)
+                                    for key, c in tolerances.items()} for name in SYSTEMS}
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def _system_summary(figures: list[_NoteFigures], name: str) -> dict:
+    """One system's figures over some notes; None where none of them is of the kind a figure needs."""
+    hits = [f.hits[name] for f in figures if f.hits is not None]
+    return {"spectral_loss": _mean([f.spectral[name] for f in figures]),
+            "wav_l1": _mean([f.l1[name] for f in figures]),
+            "multiscale": _mean([f.multiscale[name] for f in figures]),
+            "identity": _share([f.identified[name] for f in figures if f.identified is not None]),
+            **{key: _share([h[key] for h in hits]) for key in PITCH_KEYS}}
+
+
+def summarize(figures: list[_NoteFigures]) -> dict:
+    """Note counts and every system's figures over some notes: all of them, or one family's."""
+    chances = [f.chance for f in figures if f.identified is not None]
+    return {"notes": len(figures),
+            "drum_notes": sum(f.kind == "drum" for f in figures),
+            "pitch_notes": sum(f.kind == "pitched" for f in figures),
+            "unpitched_notes": sum(f.kind == "unpitched" for f in figures),
+            "identity_notes": len(chances),
+            "identity_chance": sum(chances) / len(chances) if chances else None,
+            **{name: _system_summary(figures, name) for name in SYSTEMS}}
+
+
+def _group(notes: list[EvalNote], figures: list[_NoteFigures], key) -> dict[str, list[_NoteFigures]]:
+    """The figures of the notes sharing each key(note), in note order."""
+    groups: dict[str, list[_NoteFigures]] = {}
+    for note, f in zip(notes, figures):
+        groups.setdefault(key(note), []).append(f)
+    return groups
+
+
+def family_figures(notes: list[EvalNote], figures: list[_NoteFigures], preset: Preset, data: NSynthData) -> dict:
+    """summarize() of each family's notes, families in family_order; those without notes left out."""
+    groups = _group(notes, figures, lambda note: family_of(note, preset, data))
+    return {name: summarize(groups[name]) for name in sorted(groups, key=family_order)}
+
+
+def instrument_losses(notes: list[EvalNote], figures: list[_NoteFigures], preset: Preset) -> dict:
+    """Spectral loss by instrument: which ones the model has not learnt."""
+    groups = _group(notes, figures, lambda note: preset.instruments[note.instrument].id)
+    return {i: {"notes": len(g), **{name: float(np.mean([f.spectral[name] for f in g])) for name in SYSTEMS}}
+            for i, g in sorted(groups.items())}
 
 
 def _play(preset: Preset, data: NSynthData, batch: list[EvalNote]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -251,13 +350,27 @@ def _play(preset: Preset, data: NSynthData, batch: list[EvalNote]) -> tuple[np.n
     return truth, outputs
 
 
+def _plot_comparison(plot_dir, preset: Preset, data: NSynthData, note: EvalNote, truth: np.ndarray,
+                     outputs: dict[str, np.ndarray], figures: _NoteFigures) -> str:
+    """The spectrograms of one note's ground truth, model and sampler."""
+    m, source = data.notes[note.index], data.notes[note.source]
+    panels = [("ground truth", truth),
+              (f"model (spectral loss {figures.spectral['model']:.4f})", outputs["model"]),
+              (f"sampler from pitch {source.pitch} (spectral loss {figures.spectral['sampler']:.4f})",
+               outputs["sampler"])]
+    title = f"{m.name}: {preset.instruments[note.instrument].name}, pitch {m.pitch}, velocity {m.velocity}"
+    return str(plot_note(Path(plot_dir) / f"{m.name}.png", title, panels))
+
+
 def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float = 50, plot_dir=None,
-             batch_size: int = 32, limit: int | None = None, plot_count: int = 4, progress: bool = False) -> dict:
+             batch_size: int = 32, limit: int | None = None, plot_count: int = 4, progress: bool = False,
+             by_family: bool = False) -> dict:
     """Spectral loss, waveform L1 and pitch accuracy of the model, a sampler and silence on the same notes.
 
     Pitch accuracy is the share of pitched notes whose f0 lies within `cents` of the f0 of the ground
     truth itself (not of the nominal key: some programs sound octaves away from it). Drum notes and notes
-    whose ground truth has no reliable f0 are left out of it. Raises DataError when no note qualifies."""
+    whose ground truth has no reliable f0 are left out of it. With `by_family`, the same figures of each
+    family's notes go under "families". Raises DataError when no note qualifies."""
     notes, missing = select_notes(preset, data, split)
     if not notes:
         why = f"; {missing} had no training note of the same instrument and velocity for the sampler" if missing else ""
@@ -269,11 +382,8 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
         notes = _spread(notes, limit)  # spread, so that a few notes still cover every instrument
     plotted = {n.index for n in pick_plot_notes(notes, preset, data, plot_count)} if plot_dir else set()
 
-    tallies = {name: _Tally() for name in SYSTEMS}
     competitors = _Competitors(preset, data)
-    identity_notes, identity_chance = 0, 0.0
-    by_instrument: dict[str, dict[str, list[float]]] = {}
-    counts = {"drum_notes": 0, "pitch_notes": 0, "unpitched_notes": 0}
+    figures: list[_NoteFigures] = []
     plots: list[str] = []
     batches = range(0, len(notes), batch_size)
     if progress:
@@ -283,84 +393,62 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
         batch = notes[start:start + batch_size]
         truth, outputs = _play(preset, data, batch)
         target = torch.from_numpy(truth)
-        losses = {}
-        for name, out in outputs.items():
-            wav = torch.from_numpy(np.ascontiguousarray(out))
-            losses[name] = dsp.spectral_loss(wav, target, reduction="none").tolist()
-            tallies[name].spectral += losses[name]
-            tallies[name].l1 += dsp.waveform_l1(wav, target).tolist()
-            tallies[name].multiscale += dsp.multiscale_loss(wav, target, reduction="none").tolist()
-        pitched = [row for row, note in enumerate(batch) if not note.drums]
-        if pitched:
-            truth_specs = identity_spectrogram(target[pitched])
-            specs = {name: identity_spectrogram(torch.from_numpy(np.ascontiguousarray(out[pitched])))
-                     for name, out in outputs.items()}
-            for j, row in enumerate(pitched):
-                others = competitors.of(batch[row].index)
-                if not others:
-                    continue
-                identity_notes += 1
-                identity_chance += 1 / (1 + len(others))
-                for name in SYSTEMS:
-                    tallies[name].identified += identified(specs[name][j], truth_specs[j], others)
-        for row, note in enumerate(batch):
-            inst = by_instrument.setdefault(preset.instruments[note.instrument].id, {k: [] for k in SYSTEMS})
-            for name in SYSTEMS:
-                inst[name].append(losses[name][row])
-            if note.drums:
-                counts["drum_notes"] += 1
-                continue
-            reference = estimate_f0(truth[row])
-            if reference is None:
-                counts["unpitched_notes"] += 1
-                continue
-            counts["pitch_notes"] += 1
-            for name in ("model", "sampler"):  # silence has no pitch: never a hit
-                f0 = estimate_f0(outputs[name][row])
-                tallies[name].hits_requested += within(f0, reference, cents)
-                for c in REPORTED_CENTS:
-                    tallies[name].hits[c] += within(f0, reference, c)
+        scored = _distances(outputs, target)
+        _judge_identity(batch, target, outputs, competitors, scored)
+        _judge_pitch(batch, truth, outputs, cents, scored)
+        figures += scored
         for row, note in enumerate(batch):
             if note.index in plotted:
-                m, source = data.notes[note.index], data.notes[note.source]
-                panels = [("ground truth", truth[row]),
-                          (f"model (spectral loss {losses['model'][row]:.4f})", outputs["model"][row]),
-                          (f"sampler from pitch {source.pitch} (spectral loss {losses['sampler'][row]:.4f})",
-                           outputs["sampler"][row])]
-                title = f"{m.name}: {preset.instruments[note.instrument].name}, pitch {m.pitch}, velocity {m.velocity}"
-                plots.append(str(plot_note(Path(plot_dir) / f"{m.name}.png", title, panels)))
+                plots.append(_plot_comparison(plot_dir, preset, data, note, truth[row],
+                                              {name: out[row] for name, out in outputs.items()}, scored[row]))
 
+    # summarize() repeats "notes", which keeps its place at the front
     result = {"notes": len(notes), "split": split, "preset": preset.name, "data": str(data.root), "cents": cents,
-              "skipped_no_sampler": missing, **counts,
-              "identity_notes": identity_notes,
-              "identity_chance": identity_chance / identity_notes if identity_notes else None,
-              **{name: tallies[name].summary(counts["pitch_notes"], identity_notes) for name in SYSTEMS},
-              # spectral loss by instrument: which ones the model has not learnt
-              "instruments": {i: {"notes": len(v["model"]), **{k: float(np.mean(v[k])) for k in SYSTEMS}}
-                              for i, v in sorted(by_instrument.items())}}
+              "skipped_no_sampler": missing, **summarize(figures),
+              "instruments": instrument_losses(notes, figures, preset)}
+    if by_family:
+        result["families"] = family_figures(notes, figures, preset, data)
     if plot_dir:
         result["plots"] = plots
     logger.debug("evaluation: %s", result)
     return result
 
 
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _figure_columns(result: dict) -> list[tuple[str, str]]:
+    """(figure, label) of each column: the distances, identity, then pitch at the requested tolerance first."""
+    return [("spectral_loss", "spectral"), ("wav_l1", "wav L1"), ("multiscale", "multiscl"), ("identity", "identity"),
+            ("pitch_accuracy", f"pitch@{result['cents']:g}")] + [
+        (f"pitch_accuracy_{c}", f"pitch@{c}") for c in REPORTED_CENTS if c != result["cents"]]
+
+
+def family_table(result: dict) -> list[str]:
+    """One row per family, then the total: each figure's model and sampler values side by side (silence's,
+    whose identity and pitch accuracy are nil by construction, are in the JSON)."""
+    columns = _figure_columns(result)
+    width = max(len(name) for name in [*result["families"], "family", "total"])
+    pair = 2 * 7 + 1  # two values of 7 characters: "0.0123" and "12.3456" fit
+    lines = ["by family (each figure: model, then sampler):",
+             (f"{'family':{width}s} {'notes':>5s}  " + "  ".join(f"{label:^{pair}s}" for _, label in columns)).rstrip()]
+    for name, r in [*result["families"].items(), ("total", result)]:
+        lines.append(f"{name:{width}s} {r['notes']:5d}  " + "  ".join(
+            f"{_cell(r['model'].get(key)):>7s} {_cell(r['sampler'].get(key)):>7s}" for key, _ in columns))
+    return lines
+
+
 def format_table(result: dict) -> str:
     """The figures as a small plain-text table."""
-    def cell(value) -> str:
-        return "-" if value is None else f"{value:.4f}"
-
-    columns = [("pitch_accuracy", f"pitch@{result['cents']:g}")] + [
-        (f"pitch_accuracy_{c}", f"pitch@{c}") for c in REPORTED_CENTS if c != result["cents"]]
+    columns = _figure_columns(result)
     lines = [f"preset {result['preset']}, {result['split']} split: {result['notes']} notes "
              f"({result['pitch_notes']} pitched, {result['unpitched_notes']} without a clear pitch, "
              f"{result['drum_notes']} drums; {result['skipped_no_sampler']} left out: no sampler source)",
-             f"{'system':10s} {'spectral':>9s} {'wav L1':>9s} {'multiscl':>9s} {'identity':>9s} "
-             + " ".join(f"{label:>9s}" for _, label in columns)]
+             f"{'system':10s} " + " ".join(f"{label:>9s}" for _, label in columns)]
     for name in SYSTEMS:
         r = result[name]
-        lines.append(f"{name:10s} {cell(r['spectral_loss']):>9s} {cell(r['wav_l1']):>9s} "
-                     f"{cell(r.get('multiscale')):>9s} {cell(r.get('identity')):>9s} "
-                     + " ".join(f"{cell(r[key]):>9s}" for key, _ in columns))
+        lines.append(f"{name:10s} " + " ".join(f"{_cell(r.get(key)):>9s}" for key, _ in columns))
     if result.get("identity_notes"):
         lines.append(f"identity over {result['identity_notes']} pitched notes with competitors; "
                      f"chance {result['identity_chance']:.4f}")
@@ -369,7 +457,9 @@ def format_table(result: dict) -> str:
         width = max(len(i) for i in result["instruments"])
         for inst, r in result["instruments"].items():
             lines.append(f"  {inst:{width}s} {r['notes']:5d} notes  " + "  ".join(
-                f"{name} {cell(r[name])}" for name in SYSTEMS))
+                f"{name} {_cell(r[name])}" for name in SYSTEMS))
+    if result.get("families"):
+        lines += family_table(result)
     for path in result.get("plots", []):
         lines.append(f"plot: {path}")
     return "\n".join(lines)

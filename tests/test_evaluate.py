@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from singsynth import gm
 from singsynth.cli import main
 from singsynth.config import get_config
 from singsynth.data import NSynthData, split_of
-from singsynth.evaluate import evaluate, nearest_source, select_notes, shift_pitch
+from singsynth.evaluate import (PITCH_KEYS, SYSTEMS, EvalNote, evaluate, family_of, family_order, nearest_source,
+                                select_notes, shift_pitch)
 from singsynth.model import SING
 from singsynth.pitch import cents, estimate_f0
 from singsynth.preset import Instrument, load_preset, save_preset
@@ -177,6 +180,7 @@ def test_eval_json(data, preset_dir, capsys):
         assert np.isfinite(result[system]["spectral_loss"])
     assert set(result["instruments"]) == {PIANO, GUITAR, FLUTE, DRUMS}
     assert sum(r["notes"] for r in result["instruments"].values()) == result["notes"]
+    assert "families" not in result  # only with --by-family
 
 
 def test_eval_table_and_plots(data, preset_dir, tmp_path, capsys):
@@ -221,3 +225,106 @@ def test_eval_record_stores_the_figures_in_the_preset(data, tmp_path, capsys):
     stored = load_preset(folder).meta["evaluation"]["test"]
     assert stored["notes"] == printed["notes"] > 0
     assert stored["model"]["spectral_loss"] == printed["model"]["spectral_loss"]
+
+
+# --- by family -------------------------------------------------------------------------------------------------
+
+DISTANCES = ("spectral_loss", "wav_l1", "multiscale")
+
+
+def weighted_total(families: dict, system: str, figure: str, weight: str) -> float:
+    """A figure of the whole from its families': each family's value weighted by its count of such notes."""
+    parts = [(r[system][figure], r[weight]) for r in families.values() if r[weight]]
+    return sum(value * count for value, count in parts) / sum(count for _, count in parts)
+
+
+@pytest.fixture(scope="module")
+def by_family(data, preset_dir) -> dict:
+    # batches of 5 straddle families: the grouping must not follow the batches
+    return evaluate(load_preset(preset_dir), data, "train", limit=12, batch_size=5, by_family=True)
+
+
+def test_families_are_the_gm_ones_in_gm_order_then_the_drums(by_family):
+    # acoustic grand piano (0), acoustic guitar nylon (24), flute (73) and the drum kit
+    assert list(by_family["families"]) == ["Piano", "Guitar", "Pipe", "Drums"]
+    assert set(by_family["families"]) <= set(gm.FAMILIES) | {"Drums"}
+
+
+def test_family_note_counts_add_up_to_the_totals(by_family):
+    families = by_family["families"].values()
+    for count in ("notes", "drum_notes", "pitch_notes", "unpitched_notes", "identity_notes"):
+        assert sum(r[count] for r in families) == by_family[count], count
+    assert by_family["families"]["Drums"]["notes"] == by_family["drum_notes"] > 0
+
+
+def test_family_figures_weighted_by_their_notes_give_the_total(by_family):
+    families = by_family["families"]
+    for system in SYSTEMS:
+        for figure in DISTANCES:
+            assert weighted_total(families, system, figure, "notes") == pytest.approx(by_family[system][figure])
+        assert weighted_total(families, system, "identity", "identity_notes") == \
+            pytest.approx(by_family[system]["identity"])
+        for figure in PITCH_KEYS:
+            assert weighted_total(families, system, figure, "pitch_notes") == \
+                pytest.approx(by_family[system][figure])
+    # identity is among every instrument at the pitch and velocity, so the families' shares differ
+    assert len({r["model"]["identity"] for name, r in families.items() if name != "Drums"}) > 1
+
+
+def test_a_family_without_notes_of_a_kind_has_no_figure_for_it(by_family):
+    drums = by_family["families"]["Drums"]
+    assert drums["pitch_notes"] == drums["identity_notes"] == 0 and drums["identity_chance"] is None
+    for system in SYSTEMS:
+        assert drums[system]["identity"] is None and all(drums[system][k] is None for k in PITCH_KEYS)
+        assert all(np.isfinite(drums[system][k]) for k in DISTANCES)
+        assert set(drums[system]) == set(by_family[system])
+
+
+def test_the_total_is_the_same_with_or_without_families(data, preset_dir, by_family):
+    plain = evaluate(load_preset(preset_dir), data, "train", limit=12, batch_size=5)
+    assert {k: v for k, v in by_family.items() if k != "families"} == plain
+
+
+def test_family_of_a_note_without_a_gm_program_is_the_datas_own():
+    preset = SimpleNamespace(instruments=[
+        Instrument(index=0, name="bass_synthetic_009", id="bass_synthetic_009", gm_program=None),
+        Instrument(index=1, name="Violin", id="sf_violin", gm_program=40),
+        Instrument(index=2, name="Kit", id="sf_kit", gm_program=None, drums=True),
+        Instrument(index=3, name="mystery", id="mystery_001", gm_program=None)])
+    # the data's family strings: NSynth's, and for rendered data the GM family (or "drums")
+    data = SimpleNamespace(instruments=[{"family": "bass"}, {"family": "Strings"}, {"family": "drums"}, {}],
+                           notes=[SimpleNamespace(instrument=i) for i in range(4)])
+    families = [family_of(EvalNote(i, i, i, drums=i == 2), preset, data) for i in range(4)]
+    assert families == ["bass", "Strings", "Drums", "mystery_001"]
+    assert sorted(["bass", "Drums", "Strings", "Piano", "brass"], key=family_order) == \
+        ["Piano", "Strings", "Drums", "bass", "brass"]
+
+
+def test_eval_json_by_family_and_record(data, tmp_path, capsys):
+    folder = make_preset(tmp_path / "families", data, HELD_OUT)
+    assert main(["eval", "--preset", str(folder), "--data", str(data.root), "--json", "--by-family", "--record"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result["families"]) == ["Piano", "Guitar", "Pipe", "Drums"]
+    for family in result["families"].values():
+        assert family["notes"] == 1  # the test split: one held-out pair of each instrument
+        assert all(set(family[system]) == set(result[system]) for system in SYSTEMS)
+    assert load_preset(folder).meta["evaluation"]["test"]["families"] == result["families"]
+
+
+def family_rows(out: str) -> list[str]:
+    """The rows of the by-family table: after its title and header."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("by family"))
+    return [line for line in lines[start + 2:] if not line.startswith("plot: ")]
+
+
+def test_eval_table_by_family_has_one_row_per_family_then_the_total(data, preset_dir, capsys):
+    argv = ["eval", "--preset", str(preset_dir), "--data", str(data.root), "--split", "train", "--limit", "12"]
+    assert main(argv) == 0
+    assert "by family" not in capsys.readouterr().out
+    assert main(argv + ["--by-family"]) == 0
+    rows = family_rows(capsys.readouterr().out)
+    assert [row.split()[0] for row in rows] == ["Piano", "Guitar", "Pipe", "Drums", "total"]
+    assert sum(int(row.split()[1]) for row in rows[:-1]) == int(rows[-1].split()[1]) == 12
+    # notes, then a model and a sampler value for each of the six figures
+    assert all(len(row.split()) == 2 + 2 * 6 for row in rows)

@@ -21,9 +21,12 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     p.add_argument("--plot", metavar="DIR", help="write spectrogram comparisons (PNG) to this folder")
     p.add_argument("--plot-count", type=int, default=4, help="notes to plot (default 4)")
+    p.add_argument("--by-family", action="store_true",
+                   help="the same figures for each General MIDI family and the drums, besides the total")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--record", action="store_true",
-                   help="store the figures in the preset's metadata, under evaluation.<split>")
+                   help="store the figures in the preset's metadata, under evaluation.<split> "
+                        "(with --by-family, the families' too)")
     p.set_defaults(func=run)
 
 
@@ -61,7 +64,7 @@ def run(args) -> int:
         plot_dir = Path(args.plot).expanduser() if args.plot else None
         result = evaluate(preset, data, split=args.split, cents=args.cents, plot_dir=plot_dir,
                           batch_size=args.batch_size, limit=args.limit, plot_count=args.plot_count,
-                          progress=not args.json and sys.stderr.isatty())
+                          progress=not args.json and sys.stderr.isatty(), by_family=args.by_family)
     except DataError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps(result, indent=1) if args.json else format_table(result))
