@@ -24,3 +24,11 @@ def rendered_dataset(soundfont: Path, tmp_path_factory) -> Path:
     render_dataset([soundfont], out, programs=[0, 40], drums=True, pitches=(58, 62), velocities=(25, 127),
                    jobs=1, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> Path:
+    """Two synthetic harmonic instruments, pitches 55..62, velocities 50 and 100 (tests/synthetic.py): no
+    FluidSynth needed. Shared: tests only read it."""
+    from synthetic import make_nsynth
+    return make_nsynth(tmp_path_factory.mktemp("nsynth"))

@@ -14,7 +14,6 @@ from singsynth.checkpoint import PROGRESS_KEY
 from singsynth.cli import main
 from singsynth.preset import load_preset
 
-from synthetic import make_nsynth
 
 
 def train_args(data, out, checkpoint, *extra):
@@ -28,15 +27,10 @@ def progress_of(path):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_nsynth(tmp_path_factory.mktemp("nsynth"))
-
-
-@pytest.fixture(scope="module")
-def unbroken(data, tmp_path_factory):
+def unbroken(synthetic_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("unbroken")
     torch.set_num_threads(1)  # the same arithmetic as the subprocesses below
-    assert main(train_args(data, root / "preset", root / "ck")) == 0
+    assert main(train_args(synthetic_data, root / "preset", root / "ck")) == 0
     return root
 
 
@@ -52,9 +46,9 @@ def test_training_writes_a_complete_preset(unbroken):
     assert preset.output_gain == pytest.approx(1 / meta["training"]["loudness_gain"])
 
 
-def test_sigkill_then_resume_ends_where_an_unbroken_run_ends(data, unbroken, tmp_path):
+def test_sigkill_then_resume_ends_where_an_unbroken_run_ends(synthetic_data, unbroken, tmp_path):
     checkpoint = tmp_path / "ck" / "checkpoint.safetensors"
-    cmd = [sys.executable, "-m", "singsynth.cli", *train_args(data, tmp_path / "preset", tmp_path / "ck",
+    cmd = [sys.executable, "-m", "singsynth.cli", *train_args(synthetic_data, tmp_path / "preset", tmp_path / "ck",
                                                               "--checkpoint-every", "0")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -85,16 +79,16 @@ def test_sigkill_then_resume_ends_where_an_unbroken_run_ends(data, unbroken, tmp
         pytest.approx([h["train_loss"] for h in a.meta["training"]["history"]], rel=1e-3)
 
 
-def test_checkpoint_from_another_model_size_is_refused(data, unbroken, tmp_path, capsys):
-    args = train_args(data, tmp_path / "p", unbroken / "ck")
+def test_checkpoint_from_another_model_size_is_refused(synthetic_data, unbroken, tmp_path, capsys):
+    args = train_args(synthetic_data, tmp_path / "p", unbroken / "ck")
     args[args.index("sing-unittest")] = "sing-tiny"
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "does not fit this run" in err and len(err.strip().splitlines()) == 1
 
 
-def test_bad_arguments_exit_2(data, tmp_path, capsys):
-    assert main(train_args(data, tmp_path / "p", tmp_path / "ck", "--epochs", "1,2")) == 2
+def test_bad_arguments_exit_2(synthetic_data, tmp_path, capsys):
+    assert main(train_args(synthetic_data, tmp_path / "p", tmp_path / "ck", "--epochs", "1,2")) == 2
     assert main(train_args(tmp_path / "missing", tmp_path / "p", tmp_path / "ck")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--epochs" in err[0] and "missing" in err[1]
@@ -128,10 +122,10 @@ def test_a_few_steps_on_fluidsynth_notes_lower_the_validation_loss(fluid_notes, 
     assert after < 0.95 * before
 
 
-def test_two_processes_under_torchrun_train_one_preset(data, tmp_path):
+def test_two_processes_under_torchrun_train_one_preset(synthetic_data, tmp_path):
     # DistributedDataParallel on the CPU (gloo): the same code path as several GPUs or machines
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "singsynth.cli",
-           *train_args(data, tmp_path / "preset", tmp_path / "ck", "--epochs", "1,1,1", "--max-steps", "2")]
+           *train_args(synthetic_data, tmp_path / "preset", tmp_path / "ck", "--epochs", "1,1,1", "--max-steps", "2")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]

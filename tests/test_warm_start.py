@@ -17,19 +17,15 @@ def train_args(data, out, checkpoint, *extra, epochs="0,0,2"):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_nsynth(tmp_path_factory.mktemp("nsynth"))
-
-
-@pytest.fixture(scope="module")
-def first(data, tmp_path_factory):
+def first(synthetic_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("first")
-    assert main(train_args(data, root / "preset", root / "ck")) == 0
+    assert main(train_args(synthetic_data, root / "preset", root / "ck")) == 0
     return root / "preset"
 
 
-def test_training_goes_on_from_the_preset(data, first, tmp_path):
-    assert main(train_args(data, tmp_path / "on", tmp_path / "ck", "--init", str(first), epochs="0,0,1")) == 0
+def test_training_goes_on_from_the_preset(synthetic_data, first, tmp_path):
+    args = train_args(synthetic_data, tmp_path / "on", tmp_path / "ck", "--init", str(first), epochs="0,0,1")
+    assert main(args) == 0
     before, after = load_preset(first).meta, load_preset(tmp_path / "on").meta
     assert after["held_out"] == before["held_out"]
     assert after["training"]["hours"] > before["training"]["hours"]
@@ -39,25 +35,28 @@ def test_training_goes_on_from_the_preset(data, first, tmp_path):
     assert after["training"]["recipe"]["init"] == str(first.resolve())
 
 
-def test_with_no_epochs_the_preset_comes_back_unchanged(data, first, tmp_path):
+def test_with_no_epochs_the_preset_comes_back_unchanged(synthetic_data, first, tmp_path):
     """The preset's weights are where training starts, and they compete for the best epoch."""
-    assert main(train_args(data, tmp_path / "same", tmp_path / "ck", "--init", str(first), epochs="0,0,0")) == 0
+    args = train_args(synthetic_data, tmp_path / "same", tmp_path / "ck", "--init", str(first), epochs="0,0,0")
+    assert main(args) == 0
     a, b = load_preset(first), load_preset(tmp_path / "same")
     for key, value in a.model.state_dict().items():
         assert torch.equal(value, b.model.state_dict()[key]), key
     assert b.meta["training"]["best"]["epoch"] == 0
 
 
-def test_the_presets_held_out_pairs_stay_held_out(data, first, tmp_path):
+def test_the_presets_held_out_pairs_stay_held_out(synthetic_data, first, tmp_path):
     """Even where they are not the data's own split (a preset made under another rule)."""
     copy = tmp_path / "moved"
     copy.mkdir()
     for f in first.iterdir():
         (copy / f.name).write_bytes(f.read_bytes())
+    held = load_preset(first).meta["held_out"]
     train_pair = next(p for p in ([i, n] for i in ("synth_sine_000", "synth_bright_001") for n in range(55, 63))
-                      if p not in load_preset(first).meta["held_out"]["valid"] + load_preset(first).meta["held_out"]["test"])
+                      if p not in held["valid"] + held["test"])
     update_metadata(copy, held_out={"valid": [train_pair], "test": []})
-    assert main(train_args(data, tmp_path / "on", tmp_path / "ck", "--init", str(copy), epochs="0,0,1")) == 0
+    args = train_args(synthetic_data, tmp_path / "on", tmp_path / "ck", "--init", str(copy), epochs="0,0,1")
+    assert main(args) == 0
     assert load_preset(tmp_path / "on").meta["held_out"] == {"valid": [train_pair], "test": []}
 
 
@@ -67,8 +66,8 @@ def test_the_presets_held_out_pairs_stay_held_out(data, first, tmp_path):
     (["--target-rms", "3"], "--target-rms"),
     (["--epochs", "1,0,1"], "--epochs 0,0,N"),
 ])
-def test_another_model_or_level_is_refused_in_one_line(data, first, tmp_path, capsys, change, words):
-    args = train_args(data, tmp_path / "p", tmp_path / "ck", "--init", str(first))
+def test_another_model_or_level_is_refused_in_one_line(synthetic_data, first, tmp_path, capsys, change, words):
+    args = train_args(synthetic_data, tmp_path / "p", tmp_path / "ck", "--init", str(first))
     for flag, value in zip(change[::2], change[1::2]):
         if flag in args:
             args[args.index(flag) + 1] = value
