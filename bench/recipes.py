@@ -40,6 +40,7 @@ VARIANTS = {
     "harmonic-keytuning": (dict(HARMONIC, key_tuning=True), END_TO_END),
     "harmonic-keytuning-k128": (dict(HARMONIC, key_tuning=True, harmonics=128), END_TO_END),
     "harmonic-3stages": (dict(HARMONIC, autoencoder_loss="multiscale"), THREE_STAGES),
+    "harmonic-3stages-keytuning": (dict(HARMONIC, autoencoder_loss="multiscale", key_tuning=True), THREE_STAGES),
     "harmonic-lr3e-4": (dict(HARMONIC, lr=3e-4), END_TO_END),
 }
 FIGURES = ("pitch_accuracy_25", "identity", "multiscale", "spectral_loss")
@@ -95,7 +96,8 @@ def report(args) -> None:
             done[key] = {k: result[k] for k in ("model", "sampler", "silence", "identity_chance", "notes")}
             cache.write_text(json.dumps(done, indent=1))
         r = done[key]
-        rows.append({"variant": snapshot.parent.name, "minutes": int(snapshot.name[3:]),
+        history = json.loads((snapshot / "preset.json").read_text())["training"]["history"]
+        rows.append({"variant": snapshot.parent.name, "minutes": int(snapshot.name[3:]), "steps": history[-1]["epoch"],
                      **{f: r["model"][f] for f in FIGURES},
                      **{f"sampler_{f}": r["sampler"][f] for f in FIGURES}, "notes": r["notes"]})
     docs = Path(args.docs)
@@ -109,13 +111,13 @@ def report(args) -> None:
     for row in rows:
         if row["minutes"] >= last.get(row["variant"], {"minutes": -1})["minutes"]:
             last[row["variant"]] = row
-    print("| recipe | minutes | pitch within 25 cents | identity | multi-scale | spectral |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| recipe | minutes | steps | pitch within 25 cents | identity | multi-scale | spectral |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, row in last.items():
-        print(f"| {name} | {row['minutes']} | {row['pitch_accuracy_25']:.3f} | {row['identity']:.3f} | "
-              f"{row['multiscale']:.2f} | {row['spectral_loss']:.4f} |")
+        print(f"| {name} | {row['minutes']} | {row['steps']:,} | {row['pitch_accuracy_25']:.3f} | "
+              f"{row['identity']:.3f} | {row['multiscale']:.2f} | {row['spectral_loss']:.4f} |")
     any_row = rows[0]
-    print(f"| sampler | | {any_row['sampler_pitch_accuracy_25']:.3f} | {any_row['sampler_identity']:.3f} | "
+    print(f"| sampler | | | {any_row['sampler_pitch_accuracy_25']:.3f} | {any_row['sampler_identity']:.3f} | "
           f"{any_row['sampler_multiscale']:.2f} | {any_row['sampler_spectral_loss']:.4f} |")
 
 

@@ -187,7 +187,7 @@ def test_default_recipe_is_the_harmonic_one(tmp_path):
     assert main(["train", "--data", str(data), "--out", str(out), "--config", "sing-unittest", "--epochs", "0,0,1",
                  "--checkpoint", str(tmp_path / "ck"), "--quiet"]) == 0
     meta = load_preset(out).meta
-    assert meta["model"]["decoder"] == "harmonic" and meta["model"]["key_tuning"]
+    assert meta["model"]["decoder"] == "harmonic" and meta["model"]["key_tuning"] and meta["model"]["harmonics"] == 128
     recipe = meta["training"]["recipe"]
     assert (recipe["end_to_end_loss"], recipe["lr"], recipe["batch_size"]) == ("multiscale", 1e-3, 16)
 

@@ -62,7 +62,7 @@ def test_the_presets_held_out_pairs_stay_held_out(synthetic_data, first, tmp_pat
 
 @pytest.mark.parametrize("change, words", [
     (["--config", "sing-tiny"], "its model differs in"),
-    (["--harmonics", "8"], "harmonics 64 (asked: 8)"),
+    (["--harmonics", "8"], "harmonics 128 (asked: 8)"),
     (["--target-rms", "3"], "--target-rms"),
     (["--epochs", "1,0,1"], "--epochs 0,0,N"),
 ])

@@ -12,6 +12,9 @@ from ..cli import UsageError
 from ..config import DECODERS
 
 LOSSES = ("spectral", "waveform", "multiscale")
+# The harmonic decoder's partials in the default recipe: 128 and 256 told instruments apart sooner than 64
+# (docs/training.md), 256 at a third less generation speed.
+HARMONICS = 128
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,8 @@ def register(sub) -> None:
     p.add_argument("--decoder", choices=DECODERS, default="harmonic",
                    help="output stage: harmonic (default: harmonics of the note's pitch plus band noise) or conv "
                         "(the paper's transposed convolution)")
-    p.add_argument("--harmonics", type=int, default=0, help="harmonic decoder: partials (default: the size's own)")
+    p.add_argument("--harmonics", type=int, help=f"harmonic decoder: partials at the most (default {HARMONICS}: "
+                                                  "more tell instruments apart sooner, fewer generate faster)")
     p.add_argument("--inharmonicity", action="store_true",
                    help="harmonic decoder: learn a stretch of the partials per instrument (pianos, bells)")
     p.add_argument("--residual", action="store_true",
@@ -130,12 +134,13 @@ def run(args) -> int:
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     harmonic = args.decoder == "harmonic"
-    if not harmonic and (args.harmonics or args.inharmonicity or args.residual or args.key_tuning is not None):
+    if not harmonic and (args.harmonics is not None or args.inharmonicity or args.residual
+                         or args.key_tuning is not None):
         raise UsageError("--harmonics, --inharmonicity, --residual and --key-tuning shape the harmonic decoder; "
                          "drop them or use --decoder harmonic")
     if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr {args.lr:g}: give a learning rate above 0, such as 1e-3")
-    if args.harmonics < 0:
+    if args.harmonics is not None and args.harmonics < 1:
         raise UsageError(f"--harmonics {args.harmonics}: give a count of at least 1")
     if args.target_rms is not None and not args.target_rms > 0:
         raise UsageError(f"--target-rms {args.target_rms:g}: give a level above 0, such as 3")
@@ -152,7 +157,8 @@ def run(args) -> int:
         config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size,
         lr=args.lr if args.lr is not None else (1e-3 if harmonic else 3e-4),
         autoencoder_loss=args.autoencoder_loss or loss, end_to_end_loss=args.end_to_end_loss or loss, eps=args.eps,
-        decoder=args.decoder, harmonics=args.harmonics, inharmonicity=args.inharmonicity,
+        decoder=args.decoder, harmonics=(args.harmonics or HARMONICS) if harmonic else 0,
+        inharmonicity=args.inharmonicity,
         residual=args.residual, key_tuning=harmonic and args.key_tuning is not False,
         time_embedding=not args.no_time_embedding, normalize=args.target_rms is not None,
         target_rms=args.target_rms or 0.0,
