@@ -130,9 +130,10 @@ def plot(rows: list[dict], path: Path) -> None:
     titles = {"pitch_accuracy_25": "held-out pitch within 25 cents", "identity": "identity",
               "multiscale": "multi-scale distance (lower is better)"}
     for ax, figure in zip(axes, titles):
-        for variant in sorted({r["variant"] for r in rows}):
+        for i, variant in enumerate(sorted({r["variant"] for r in rows})):
             points = sorted((r["minutes"], r[figure]) for r in rows if r["variant"] == variant)
-            ax.plot(*zip(*points), marker=".", label=variant)
+            # ten colours, then dashed lines: no two variants look alike
+            ax.plot(*zip(*points), marker=".", label=variant, color=f"C{i % 10}", linestyle="-" if i < 10 else "--")
         ax.axhline(rows[0][f"sampler_{figure}"], color="grey", linestyle="--", label="sampler")
         ax.set_title(titles[figure], fontsize=9)
         ax.set_xlabel("minutes of training")
