@@ -23,16 +23,26 @@ def first(synthetic_data, tmp_path_factory):
     return root / "preset"
 
 
+def copy_of(preset, folder):
+    folder.mkdir()
+    for f in preset.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
 def test_training_goes_on_from_the_preset(synthetic_data, first, tmp_path):
-    args = train_args(synthetic_data, tmp_path / "on", tmp_path / "ck", "--init", str(first), epochs="0,0,1")
+    # five hours of training so far, as a preset trained elsewhere would record them
+    earlier = copy_of(first, tmp_path / "earlier")
+    update_metadata(earlier, training={**load_preset(first).meta["training"], "hours": 5.0})
+    args = train_args(synthetic_data, tmp_path / "on", tmp_path / "ck", "--init", str(earlier), epochs="0,0,1")
     assert main(args) == 0
-    before, after = load_preset(first).meta, load_preset(tmp_path / "on").meta
+    before, after = load_preset(earlier).meta, load_preset(tmp_path / "on").meta
     assert after["held_out"] == before["held_out"]
-    assert after["training"]["hours"] > before["training"]["hours"]
+    assert 5.0 <= after["training"]["hours"] < 5.1  # hours are kept to 3.6 s
     assert after["training"]["history"][:2] == before["training"]["history"]
     assert len(after["training"]["history"]) == 3
-    assert after["training"]["history"][2]["seconds"] > before["training"]["history"][1]["seconds"]
-    assert after["training"]["recipe"]["init"] == str(first.resolve())
+    assert after["training"]["history"][2]["seconds"] > 5 * 3600
+    assert after["training"]["recipe"]["init"] == str(earlier.resolve())
 
 
 def test_with_no_epochs_the_preset_comes_back_unchanged(synthetic_data, first, tmp_path):
@@ -47,10 +57,7 @@ def test_with_no_epochs_the_preset_comes_back_unchanged(synthetic_data, first, t
 
 def test_the_presets_held_out_pairs_stay_held_out(synthetic_data, first, tmp_path):
     """Even where they are not the data's own split (a preset made under another rule)."""
-    copy = tmp_path / "moved"
-    copy.mkdir()
-    for f in first.iterdir():
-        (copy / f.name).write_bytes(f.read_bytes())
+    copy = copy_of(first, tmp_path / "moved")
     held = load_preset(first).meta["held_out"]
     train_pair = next(p for p in ([i, n] for i in ("synth_sine_000", "synth_bright_001") for n in range(55, 63))
                       if p not in held["valid"] + held["test"])
