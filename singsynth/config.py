@@ -64,6 +64,10 @@ CONFIGS: dict[str, ModelConfig] = {
     "sing-paper": ModelConfig(),
     # Sizes for a CPU; sing-cpu is the one presets use (see docs/benchmarks.md).
     "sing-medium": ModelConfig(lstm_hidden=512, lstm_layers=3, hidden=1024),
+    # The largest harmonic size for a General MIDI preset on a CPU: with 129 instruments and 128 harmonics,
+    # 15.6 MiB of fp16 weights and 214 s of audio per second at batch 64 on 2 cores (docs/benchmarks.md).
+    "sing-gm": ModelConfig(lstm_hidden=512, lstm_layers=3, hidden=896, decoder="harmonic", harmonics=128,
+                           key_tuning=True),
     "sing-cpu": ModelConfig(lstm_hidden=256, lstm_layers=2, hidden=512),
     "sing-tiny": ModelConfig(lstm_hidden=128, lstm_layers=2, hidden=256, embedding_dim=64),
     # For tests only: trains in seconds, sounds like nothing.
