@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from .preset import Instrument, save_preset
-
-logger = logging.getLogger(__name__)
 
 # FluidSynth's own default synth.gain: what `fluidsynth file.mid` plays at, the level a listener expects.
 FLUIDSYNTH_GAIN = 0.2
