@@ -92,6 +92,16 @@ def select_notes(preset: Preset, data: NSynthData, split: str = "test") -> tuple
     return notes, missing
 
 
+def only_named(notes: list[EvalNote], names: list[str], data: NSynthData, split: str) -> list[EvalNote]:
+    """The notes called `names` (the data's note names), in the order given; DataError names one missing."""
+    by_name = {data.notes[n.index].name: n for n in notes}
+    for name in names:
+        if name not in by_name:
+            raise DataError(f"{data.root}: no note {name!r} among the {split} notes the preset can be judged on "
+                            f"(names as in examples.json; held-out notes are in --split test)")
+    return [by_name[name] for name in dict.fromkeys(names)]
+
+
 def shift_pitch(wav: np.ndarray, semitones: float, length: int = NOTE_SAMPLES) -> np.ndarray:
     """A sampler's transposition: play faster or slower (band-limited, soxr), then pad or trim."""
     if semitones == 0:
@@ -364,14 +374,18 @@ def _plot_comparison(plot_dir, preset: Preset, data: NSynthData, note: EvalNote,
 
 def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float = 50, plot_dir=None,
              batch_size: int = 32, limit: int | None = None, plot_count: int = 4, progress: bool = False,
-             by_family: bool = False) -> dict:
+             by_family: bool = False, names: list[str] | None = None) -> dict:
     """Spectral loss, waveform L1 and pitch accuracy of the model, a sampler and silence on the same notes.
 
     Pitch accuracy is the share of pitched notes whose f0 lies within `cents` of the f0 of the ground
     truth itself (not of the nominal key: some programs sound octaves away from it). Drum notes and notes
     whose ground truth has no reliable f0 are left out of it. With `by_family`, the same figures of each
-    family's notes go under "families". Raises DataError when no note qualifies."""
+    family's notes go under "families". With `names`, only those notes of the split (all of them plotted).
+    Raises DataError when no note qualifies."""
     notes, missing = select_notes(preset, data, split)
+    if names:
+        notes = only_named(notes, names, data, split)
+        plot_count = max(plot_count, len(notes))
     if not notes:
         why = f"; {missing} had no training note of the same instrument and velocity for the sampler" if missing else ""
         raise DataError(f"{data.root}: no {split} notes for the instruments of preset {preset.name!r}{why} "

@@ -196,6 +196,24 @@ def test_eval_table_and_plots(data, preset_dir, tmp_path, capsys):
     assert len({f.name.rsplit("-", 2)[0] for f in files}) == 3
 
 
+def test_eval_named_notes_judges_and_plots_exactly_those(data, preset_dir, tmp_path, capsys):
+    names = [f"{DRUMS}-060-100", f"{PIANO}-061-100"]
+    plots = tmp_path / "plots"
+    assert main(["eval", "--preset", str(preset_dir), "--data", str(data.root), "--json",
+                 "--notes", ",".join(names), "--plot", str(plots)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["notes"] == 2 and set(result["instruments"]) == {PIANO, DRUMS}
+    assert sorted(f.stem for f in plots.glob("*.png")) == sorted(names)
+
+
+def test_eval_a_named_note_outside_the_split_is_one_line(data, preset_dir, capsys):
+    # piano 60 is a training pair, so not among the held-out notes
+    assert main(["eval", "--preset", str(preset_dir), "--data", str(data.root),
+                 "--notes", f"{PIANO}-061-100,{PIANO}-060-100"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"no note '{PIANO}-060-100' among the test notes" in err and len(err.splitlines()) == 1
+
+
 @pytest.mark.parametrize("args, message", [
     (["--preset", "/nonexistent/preset"], "no such preset"),
     (["--data", "/nonexistent/data"], "no such data set folder"),

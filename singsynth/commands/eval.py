@@ -1,6 +1,7 @@
 """singsynth eval: a preset against a pitch-shifting sampler and silence on held-out notes."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     p.add_argument("--plot", metavar="DIR", help="write spectrogram comparisons (PNG) to this folder")
     p.add_argument("--plot-count", type=int, default=4, help="notes to plot (default 4)")
+    p.add_argument("--notes", metavar="NAME,NAME", type=_names,
+                   help="judge (and with --plot, plot) only these notes of the split, by their names in the data")
     p.add_argument("--by-family", action="store_true",
                    help="the same figures for each General MIDI family and the drums, besides the total")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -28,6 +31,13 @@ def register(sub) -> None:
                    help="store the figures in the preset's metadata, under evaluation.<split> "
                         "(with --by-family, the families' too)")
     p.set_defaults(func=run)
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give note names separated by commas, as in examples.json")
+    return names
 
 
 def _check(args) -> None:
@@ -64,7 +74,8 @@ def run(args) -> int:
         plot_dir = Path(args.plot).expanduser() if args.plot else None
         result = evaluate(preset, data, split=args.split, cents=args.cents, plot_dir=plot_dir,
                           batch_size=args.batch_size, limit=args.limit, plot_count=args.plot_count,
-                          progress=not args.json and sys.stderr.isatty(), by_family=args.by_family)
+                          progress=not args.json and sys.stderr.isatty(), by_family=args.by_family,
+                          names=args.notes)
     except DataError as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps(result, indent=1) if args.json else format_table(result))
