@@ -376,6 +376,8 @@ class Trainer:
             stage_index = self.progress["stage"]
             stage = STAGES[stage_index]
             if self.progress["epoch"] >= args.epochs[stage_index]:
+                if self.progress["step"] and stage == "end_to_end":
+                    self._judge_unfinished_epoch(per_rank_batch)
                 self.progress.update(stage=stage_index + 1, epoch=0, step=0)
                 continue
             self._prepare_stage(stage)
@@ -420,6 +422,18 @@ class Trainer:
             self._save()
             last_save = time.monotonic()
         return self.progress["history"]
+
+    def _judge_unfinished_epoch(self, per_rank_batch: int) -> None:
+        """A run stopped midway through an epoch and resumed with no more epochs to go: the weights it reached
+        compete for the preset like a finished epoch's (else the part epoch, up to an epoch's hours, is lost)."""
+        self.sing.eval()
+        valid = self._validate("end_to_end")
+        batches = math.ceil(len(self.train_index) / self.world / per_rank_batch)
+        epoch = round(self.progress["epoch"] + self.progress["step"] / batches, 2)
+        logger.info("end_to_end: the unfinished epoch %.2f scores valid %s", epoch,
+                    "n/a" if valid is None else f"{valid:.4f}")
+        self._keep_if_best("end_to_end", epoch, valid)
+        self._save()
 
     def hardware(self) -> str:
         if self.device.type == "cuda":

@@ -94,3 +94,36 @@ def test_other_instruments_or_a_missing_preset_are_refused(first, tmp_path, caps
     assert len(err) == 2
     assert "its 2 instruments are not the data's 3 (the data adds synth_dull_002)" in err[0]
     assert "nowhere" in err[1]
+
+
+def test_a_run_stopped_midway_through_an_epoch_keeps_its_weights_if_they_score_best(
+        synthetic_data, first, tmp_path, monkeypatch, capsys):
+    """Stopped in its first epoch and written with --epochs 0,0,0: the part epoch competes with the preset it
+    started from, and the preset gets whichever scores the lower validation loss."""
+    from singsynth.solver import Trainer
+    step_end_to_end = Trainer._step_end_to_end
+    calls = []
+
+    def stop_at_the_third_step(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return step_end_to_end(self, batch)
+    monkeypatch.setattr(Trainer, "_step_end_to_end", stop_at_the_third_step)
+    stopped = train_args(synthetic_data, tmp_path / "on", tmp_path / "ck", "--init", str(first),
+                         "--checkpoint-every", "0", epochs="0,0,1")
+    assert main(stopped) == 130 and not (tmp_path / "on").exists()
+    monkeypatch.undo()
+
+    args = train_args(synthetic_data, tmp_path / "on", tmp_path / "ck", "--init", str(first), epochs="0,0,0")
+    assert main(args) == 0
+    start, written = load_preset(first), load_preset(tmp_path / "on")
+    best = written.meta["training"]["best"]
+    assert 0 < best["epoch"] < 1 or best["epoch"] == 0, best  # two of the epoch's steps, or the start
+    from safetensors.torch import load_file
+    reached = {k.removeprefix("model.sing."): v
+               for k, v in load_file(str(tmp_path / "ck" / "checkpoint.safetensors")).items()
+               if k.startswith("model.sing.")}
+    expected = reached if best["epoch"] > 0 else start.model.state_dict()
+    for key, value in written.model.state_dict().items():
+        assert torch.allclose(value.float(), expected[key].float(), atol=2e-3), key
