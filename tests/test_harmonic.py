@@ -132,12 +132,6 @@ def test_presets_of_both_decoders_save_and_load(model, tmp_path):
     assert torch.equal(load_preset(tmp_path / "harmonic").model.decoder.tuning, model.decoder.tuning)
 
 
-def test_shipped_preset_still_loads_as_the_papers_decoder():
-    preset = load_preset("default")
-    assert preset.model.config.decoder == "conv"
-    assert "decoder" not in json.loads((preset.path / "preset.json").read_text())["model"]
-
-
 def test_multiscale_loss_is_zero_on_identical_notes_and_sees_silence():
     torch.manual_seed(0)
     x = torch.randn(2, 16_000) * 0.1

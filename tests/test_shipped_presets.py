@@ -1,0 +1,42 @@
+"""The presets in the repository: the default plays the whole General MIDI set on the harmonic decoder, and the
+paper's convolutional decoder stays playable beside it."""
+import json
+from pathlib import Path
+
+from singsynth import gm
+from singsynth.cli import main
+from singsynth.preset import load_preset
+
+PRESETS = Path(__file__).resolve().parents[1] / "presets"
+
+
+def test_the_default_holds_every_general_midi_program_once_and_the_drum_kit(capsys):
+    assert main(["info", "--preset", "default", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"]["decoder"] == "harmonic"
+    instruments = info["instruments"]
+    assert len(instruments) == 129
+    melodic = [i for i in instruments if not i["drums"]]
+    assert sorted(i["gm_program"] for i in melodic) == list(range(128))
+    assert all(i["name"] == gm.PROGRAMS[i["gm_program"]] for i in melodic)
+    assert [i["gm_program"] for i in instruments if i["drums"]] == [None]
+
+
+def test_the_default_fits_16_mib_and_says_where_its_sound_came_from():
+    assert (PRESETS / "default" / "model.safetensors").stat().st_size <= 16 * 2**20
+    meta = load_preset("default").meta
+    assert "FluidR3 Mono GM" in meta["license"] and meta["paper"].startswith("Défossez")
+    assert meta["training"]["hours"] > 0 and meta["training"]["recipe"]["decoder"] == "harmonic"
+    assert meta["data"]["sources"] == ["FluidR3Mono_GM.sf3"]
+    assert set(meta["held_out"]) == {"valid", "test"}
+    # every drum key is trained: a held-out drum key would be a sound never heard
+    kit = next(i.id for i in load_preset("default").instruments if i.drums)
+    assert not [pair for split in ("valid", "test") for pair in meta["held_out"][split] if pair[0] == kit]
+    assert meta["playback_gain"] > 0
+
+
+def test_the_papers_decoder_is_still_shipped_and_loads():
+    preset = load_preset("gm16-conv")
+    assert preset.model.config.decoder == "conv"
+    assert "decoder" not in json.loads((preset.path / "preset.json").read_text())["model"]
+    assert len(preset.instruments) == 17
