@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,7 +204,11 @@ def identity_spectrogram(wav: torch.Tensor) -> torch.Tensor:
 
 
 class _Competitors:
-    """The truths of the other instruments at each note's pitch and velocity, as identity spectrograms."""
+    """The truths of the other instruments at each note's pitch and velocity, as identity spectrograms.
+
+    Those of the last KEPT_KEYS (pitch, velocity) pairs are kept: a whole General MIDI data set's would not fit
+    in memory (half a megabyte each), and notes judged in pitch and velocity order need each pair's once."""
+    KEPT_KEYS = 8
 
     def __init__(self, preset: Preset, data: NSynthData):
         self.data = data
@@ -212,17 +217,27 @@ class _Competitors:
         for i, note in enumerate(data.notes):
             if note.instrument_id in pitched and not data.instruments[note.instrument].get("drums"):
                 self.by_key.setdefault((note.pitch, note.velocity), []).append(i)
-        self.cache: dict[int, torch.Tensor] = {}
+        self.cache: OrderedDict[tuple[int, int], dict[int, torch.Tensor]] = OrderedDict()
+
+    def _spectrograms(self, key: tuple[int, int]) -> dict[int, torch.Tensor]:
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        indices = self.by_key.get(key, [])
+        specs: dict[int, torch.Tensor] = {}
+        for start in range(0, len(indices), 64):
+            chunk = indices[start:start + 64]
+            audio = torch.from_numpy(self.data.load_audio(chunk).astype(np.float32) / 32768.0)
+            specs.update(zip(chunk, identity_spectrogram(audio)))
+        self.cache[key] = specs
+        while len(self.cache) > self.KEPT_KEYS:
+            self.cache.popitem(last=False)
+        return specs
 
     def of(self, index: int) -> list[torch.Tensor]:
         note = self.data.notes[index]
-        others = [i for i in self.by_key.get((note.pitch, note.velocity), [])
-                  if self.data.notes[i].instrument_id != note.instrument_id]
-        missing = [i for i in others if i not in self.cache]
-        if missing:
-            audio = torch.from_numpy(self.data.load_audio(missing).astype(np.float32) / 32768.0)
-            self.cache.update(zip(missing, identity_spectrogram(audio)))
-        return [self.cache[i] for i in others]
+        specs = self._spectrograms((note.pitch, note.velocity))
+        return [spec for i, spec in specs.items() if self.data.notes[i].instrument_id != note.instrument_id]
 
 
 def identified(output: torch.Tensor, truth: torch.Tensor, others: list[torch.Tensor]) -> bool:
@@ -395,6 +410,8 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
     if limit is not None and limit < len(notes):
         notes = _spread(notes, limit)  # spread, so that a few notes still cover every instrument
     plotted = {n.index for n in pick_plot_notes(notes, preset, data, plot_count)} if plot_dir else set()
+    # in pitch and velocity order, so that each pair's competitors are loaded once
+    notes = sorted(notes, key=lambda n: (data.notes[n.index].pitch, data.notes[n.index].velocity))
 
     competitors = _Competitors(preset, data)
     figures: list[_NoteFigures] = []
