@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from singsynth.preset import load_preset
+from singsynth.preset import PresetError, load_preset
 
 # (key, heading, format): the figures of each system in the recorded JSON
 FIGURES = (("pitch_accuracy_25", "pitch within 25 cents", "{:.1%}"), ("pitch_accuracy_50", "within 50 cents", "{:.1%}"),
@@ -45,7 +45,10 @@ def main() -> None:
     ap.add_argument("--preset", default="default")
     ap.add_argument("--split", choices=("train", "valid", "test"), help="default: every recorded split")
     args = ap.parse_args()
-    preset = load_preset(args.preset)
+    try:
+        preset = load_preset(args.preset)
+    except PresetError as exc:
+        raise SystemExit(f"bench/eval_tables.py: {exc}") from None
     recorded = preset.meta.get("evaluation") or {}
     splits = [args.split] if args.split else [s for s in ("test", "valid", "train") if s in recorded]
     if not splits or any(s not in recorded for s in splits):

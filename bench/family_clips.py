@@ -25,7 +25,7 @@ from singsynth.cache import NoteCache
 from singsynth.commands.render import render_events
 from singsynth.engine import Engine
 from singsynth.instruments import ProgramMap, drum_kit
-from singsynth.preset import load_preset
+from singsynth.preset import PresetError, load_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 16_000
@@ -91,7 +91,14 @@ def main() -> None:
     ap.add_argument("--programs", default=",".join(map(str, FAMILY_PROGRAMS)), help="GM programs, comma separated")
     ap.add_argument("--no-drums", action="store_true", help="leave out the drum groove")
     args = ap.parse_args()
-    preset = load_preset(args.preset)
+    try:
+        import soundfile  # noqa: F401
+        preset = load_preset(args.preset)
+    except ImportError:
+        raise SystemExit("bench/family_clips.py: writing FLAC needs the soundfile package: "
+                         "pip install 'singsynth[flac]'") from None
+    except PresetError as exc:
+        raise SystemExit(f"bench/family_clips.py: {exc}") from None
     programs = ProgramMap(preset)
     jobs = [(f"{gm.FAMILIES[gm.family(p)]}", f"{p} {gm.PROGRAMS[p]}", programs(p).name, phrase(p))
             for p in (int(x) for x in args.programs.split(","))]
