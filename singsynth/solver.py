@@ -385,9 +385,7 @@ class Trainer:
             self.encoder.train(stage == "autoencoder")
             epoch = self.progress["epoch"]
             order = self._epoch_order(stage_index, epoch)
-            batches = math.ceil(len(order) / per_rank_batch)
-            if args.max_steps:
-                batches = min(batches, args.max_steps)
+            batches = self._batches(len(order), per_rank_batch)
             bar = tqdm(total=batches, initial=self.progress["step"], desc=f"{stage} {epoch + 1}/{args.epochs[stage_index]}",
                        disable=not args.progress or self.rank != 0, leave=False, file=sys.stderr)
             for step in range(self.progress["step"], batches):
@@ -423,12 +421,17 @@ class Trainer:
             last_save = time.monotonic()
         return self.progress["history"]
 
+    def _batches(self, notes: int, per_rank_batch: int) -> int:
+        """Steps in an epoch of this rank's `notes`, at most --max-steps."""
+        batches = math.ceil(notes / per_rank_batch)
+        return min(batches, self.args.max_steps) if self.args.max_steps else batches
+
     def _judge_unfinished_epoch(self, per_rank_batch: int) -> None:
         """A run stopped midway through an epoch and resumed with no more epochs to go: the weights it reached
         compete for the preset like a finished epoch's (else the part epoch, up to an epoch's hours, is lost)."""
         self.sing.eval()
         valid = self._validate("end_to_end")
-        batches = math.ceil(len(self.train_index) / self.world / per_rank_batch)
+        batches = self._batches(len(self.train_index[self.rank::self.world]), per_rank_batch)
         epoch = round(self.progress["epoch"] + self.progress["step"] / batches, 2)
         logger.info("end_to_end: the unfinished epoch %.2f scores valid %s", epoch,
                     "n/a" if valid is None else f"{valid:.4f}")

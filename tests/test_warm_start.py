@@ -97,7 +97,7 @@ def test_other_instruments_or_a_missing_preset_are_refused(first, tmp_path, caps
 
 
 def test_a_run_stopped_midway_through_an_epoch_keeps_its_weights_if_they_score_best(
-        synthetic_data, first, tmp_path, monkeypatch, capsys):
+        synthetic_data, first, tmp_path, monkeypatch):
     """Stopped in its first epoch and written with --epochs 0,0,0: the part epoch competes with the preset it
     started from, and the preset gets whichever scores the lower validation loss."""
     from singsynth.solver import Trainer
