@@ -3,7 +3,7 @@
 Each GM program plays one note (note-on, held --hold seconds, note-off) through the engine, as `render`
 plays a file; a preset lacking the program plays its family's instrument, as the engine does. Plots each
 note's level (RMS over 50 ms windows, dB) against time to a PNG, and prints a markdown table: the level
-at 1, 3, 5 and 8 s relative to the note's loudest window, the loop's decay per pass (voice.loop_decay),
+at 1, 3, 5 and 8 s relative to the note's loudest window, the loop's decay per pass (sustain_loop.loop_decay),
 and the pulse: the largest rise from one window to the next once the note loops (after 2.9 s), while
 the key is held, next to the largest rise from 1 s to 2.9 s (the note as generated: its own flutter).
 A decaying note should go on decaying (no pulse), a sustained one hold steady. --uncompensated loops
@@ -26,7 +26,7 @@ from singsynth.commands.render import render_events
 from singsynth.engine import Engine
 from singsynth.instruments import ProgramMap
 from singsynth.preset import load_preset
-from singsynth.voice import LOOP_END
+from singsynth.sustain_loop import LOOP_END
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW = 0.05  # seconds

@@ -41,7 +41,7 @@ def default_root() -> Path:
 
 
 def preset_hash(preset: Preset) -> str:
-    """What makes a preset's notes what they are: weights, model config, loudness, rate."""
+    """What makes a preset's notes what they are: weights, model config, loudness and level corrections, rate."""
     digest = preset.weights_sha256
     if not digest:
         weights = preset.path / preset.meta.get("weights", "model.safetensors")
@@ -51,8 +51,11 @@ def preset_hash(preset: Preset) -> str:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
         digest = h.hexdigest()
-    ident = json.dumps({"weights": digest, "model": preset.model.config.to_dict(), "gain": preset.output_gain,
-                        "rate": preset.sample_rate, "version": FORMAT_VERSION}, sort_keys=True)
+    ident = {"weights": digest, "model": preset.model.config.to_dict(), "gain": preset.output_gain,
+             "rate": preset.sample_rate, "version": FORMAT_VERSION}
+    if any(i.levels for i in preset.instruments):  # else the notes cached before corrections existed stay valid
+        ident["levels"] = [i.levels.to_dict() for i in preset.instruments]
+    ident = json.dumps(ident, sort_keys=True)
     return hashlib.sha256(ident.encode()).hexdigest()
 
 
@@ -76,7 +79,7 @@ class Note:
         self.ready = len(data) if ready is None else ready
         self.done = ready is None
         self.xfade: np.ndarray | None = None  # the loop's crossfade, filled in by the engine
-        self.loop_decay = 1.0  # the gain one pass of the loop loses to the note's decay (voice.loop_decay)
+        self.loop_decay = 1.0  # the gain one pass of the loop loses to the note's decay (sustain_loop.loop_decay)
 
     @property
     def nbytes(self) -> int:

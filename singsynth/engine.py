@@ -38,7 +38,7 @@ Sound rules:
   equal-power crossfade (cos/sin) from the note into the 50 ms before the loop start, so the jump
   is seamless. A key or pedal held longer than 2.9 s therefore keeps sounding. A note that decays
   over its loop (piano, guitar: more than 1 dB over the 1.4 s) goes on decaying at the same rate: each
-  pass of the loop is played at the level the previous one ended at (voice.loop_decay); a steadier
+  pass of the loop is played at the level the previous one ended at (sustain_loop.loop_decay); a steadier
   note (organ, strings) holds its level.
 - Note-off (or note-on velocity 0) starts the release: an exponential fade reaching -60 dB after
   `release` seconds (default 1 s, the length of the model's own release), ending exactly at 0.

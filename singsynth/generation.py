@@ -28,7 +28,7 @@ import torch
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .preset import Preset
 from .resample import StreamResampler, out_length, resample
-from .voice import crossfade, loop_decay, loop_points
+from .sustain_loop import crossfade, loop_decay, loop_points
 
 logger = logging.getLogger(__name__)
 
@@ -167,11 +167,15 @@ class NoteSupply:
     def _finish(self, key: NoteKey, note: Note, save: bool = True) -> None:
         """Measure the loop's decay, make its crossfade, mark the note complete and cache it."""
         # the decay before the crossfade: a voice starts looping (and using the decay) once xfade is set
-        note.loop_decay = loop_decay(note.data, self.loop)
+        note.loop_decay = 1.0 if self._sustains(key) else loop_decay(note.data, self.loop)
         note.xfade = crossfade(note.data, self.loop, note.loop_decay)
         note.ready = len(note.data)
         note.done = True
         self.cache.put(key, note, disk=save)
+
+    def _sustains(self, key: NoteKey) -> bool:
+        """Whether every instrument in the note's timbre sustains a held note in its source."""
+        return all(self.preset.instruments[i].sustains for i, weight in enumerate(key[0]) if weight > 0)
 
     def _fit(self, wav: np.ndarray) -> np.ndarray:
         data = np.zeros(self.note_len, dtype=np.float32)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .config import SAMPLE_RATE, ModelConfig
+from .levels import Levels, note_gains
 from .model import SING
 from .preset_checks import (MAX_METADATA_BYTES, PresetError, check_model_config, parameter_count, read_regular,
                             read_safetensors_header)
@@ -41,10 +42,15 @@ class Instrument:
     drums: bool = False
     pitch_range: tuple[int, int] = (21, 108)
     source: str = ""
+    levels: Levels = Levels()  # what brings the model's notes to the loudness of the notes it learnt
+    # The source holds a key's note steady (organ, strings): a held key then holds its loop steady too, even
+    # where the model's note sags.
+    sustains: bool = False
 
     def to_dict(self) -> dict:
         return {"name": self.name, "id": self.id, "gm_program": self.gm_program, "drums": self.drums,
-                "pitch_range": list(self.pitch_range), "source": self.source}
+                "pitch_range": list(self.pitch_range), "source": self.source, **self.levels.to_dict(),
+                **({"sustains": True} if self.sustains else {})}
 
 
 @dataclass
@@ -79,6 +85,17 @@ class Preset:
         index = torch.as_tensor(instruments, dtype=torch.long, device=self.device)
         return self.model.instrument_weights(index)
 
+    def gains(self, instrument_weights: torch.Tensor, pitch, velocity) -> torch.Tensor | float:
+        """What each note [B] is multiplied by: the output gain and, where the preset has them, its
+        instruments' level corrections ([B, 1])."""
+        levels = [i.levels for i in self.instruments]
+        if not any(levels):
+            return self.output_gain
+        gains = note_gains(levels, instrument_weights.float().cpu().numpy(),
+                           torch.as_tensor(pitch).reshape(-1).cpu().numpy(),
+                           torch.as_tensor(velocity).reshape(-1).cpu().numpy())
+        return torch.as_tensor(gains * self.output_gain, dtype=torch.float32, device=self.device).view(-1, 1)
+
     @torch.inference_mode()
     def generate(self, instrument_weights: torch.Tensor, pitch, velocity) -> np.ndarray:
         """Weights over instruments [B, I] (one-hot or a blend), MIDI pitches and velocities [B]
@@ -87,17 +104,18 @@ class Preset:
         wav = self.model(instrument_weights.to(dev, torch.float32),
                          torch.as_tensor(pitch, dtype=torch.long, device=dev),
                          torch.as_tensor(velocity, dtype=torch.float32, device=dev))
-        return (wav * self.output_gain).float().cpu().numpy()
+        return (wav * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
 
     @torch.inference_mode()
     def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 8, steps: int = 64):
         """Yield float32 chunks [B, n] whose concatenation is generate()'s output."""
         dev = self.device
+        gains = self.gains(instrument_weights, pitch, velocity)
         for chunk in self.model.stream(instrument_weights.to(dev, torch.float32),
                                        torch.as_tensor(pitch, dtype=torch.long, device=dev),
                                        torch.as_tensor(velocity, dtype=torch.float32, device=dev),
                                        first_steps, steps):
-            yield (chunk * self.output_gain).float().cpu().numpy()
+            yield (chunk * gains).float().cpu().numpy()
 
 
 def resolve_path(name_or_path: str | os.PathLike | None) -> Path:
@@ -155,6 +173,12 @@ def _midi_number(value, what: str) -> int:
     return value
 
 
+def _flag(value, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{what} {value!r} is not true or false")
+    return value
+
+
 def _instrument(index: int, d: dict) -> Instrument:
     low, high = d.get("pitch_range", (21, 108))
     if _midi_number(low, "pitch") > _midi_number(high, "pitch"):
@@ -162,7 +186,8 @@ def _instrument(index: int, d: dict) -> Instrument:
     program = d.get("gm_program")
     return Instrument(index=index, name=str(d["name"]), id=str(d.get("id", d["name"])),
                       gm_program=None if program is None else _midi_number(program, "gm_program"),
-                      drums=bool(d.get("drums", False)), pitch_range=(low, high), source=str(d.get("source", "")))
+                      drums=bool(d.get("drums", False)), pitch_range=(low, high), source=str(d.get("source", "")),
+                      levels=Levels.from_dict(d), sustains=_flag(d.get("sustains", False), "sustains"))
 
 
 def _instruments(meta: dict, meta_path: Path) -> list[Instrument]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .preset import Instrument, save_preset
+from .calibration import calibration_notes, measure_levels
+from .preset import Instrument, load_preset, save_preset, update_metadata
 
 # FluidSynth's own default synth.gain: what `fluidsynth file.mid` plays at, the level a listener expects.
 FLUIDSYNTH_GAIN = 0.2
@@ -79,5 +80,13 @@ def write_preset(out: Path, trainer, data, history: list[dict], name: str, licen
     }
     # The model learnt notes scaled by the loudness gain: dividing restores the data's own levels.
     folder = save_preset(out, trainer.sing, instruments_of(data), meta, output_gain=1.0 / trainer.gain)
+    calibrate_levels(folder, data)
     plot_curves(history, Path(folder) / "loss_curves.png")
     return folder
+
+
+def calibrate_levels(folder: Path, data) -> None:
+    """Measure the written preset (its fp16 weights, as it will play) against its training notes and record
+    each instrument's level correction."""
+    instruments = measure_levels(load_preset(folder), data, calibration_notes(data))
+    update_metadata(folder, instruments=[i.to_dict() for i in instruments])

@@ -1,12 +1,7 @@
 """One sounding note: reading a Note at a rate, its sustain loop, release envelope and quick fade.
 
-A melodic voice loops while it sounds: reading past 2.9 s (72.5 % of the note) jumps back to 1.5 s
-(37.5 %); the 50 ms (1.25 %) before the loop end are an equal-power crossfade (cos/sin) from the note
-into the 50 ms before the loop start (crossfade(), stored with the note), so the jump is seamless.
-A decaying note (piano, guitar) is louder at the loop start than at its end: looped as it is, it would
-swell back up at every pass. loop_decay() measures the gain one pass of the loop loses to the decay
-(1 for a steady note: organ, strings); the crossfade meets the loop start at that lower level, and a
-voice's loop_gain takes one more such step at each jump back, so a held note decays on smoothly.
+A melodic voice loops while it sounds (sustain_loop.py): reading past the loop end jumps back to its start,
+and the voice's loop_gain takes one pass's decay at each jump back, so a held note decays on smoothly.
 The release is an exponential fade reaching -60 dB after `release_len` samples, ending exactly at 0.
 Reading at a rate other than 1 (pitch bend, tuning) interpolates linearly between samples; at rate 1
 the samples are read exactly. One-shot voices (drums) ignore note-off and play the note to its end.
@@ -19,50 +14,10 @@ import math
 import numpy as np
 
 from .cache import Note
+from .sustain_loop import Loop
 
-LOOP_START, LOOP_END, LOOP_XFADE = 0.375, 0.725, 0.0125  # fractions of the note: 1.5 s, 2.9 s, 50 ms
 RELEASE_FLOOR = 1e-3  # -60 dB at the end of the release
-DECAY_WINDOW = 0.005  # fraction of the note (20 ms): the window of each level measured for loop_decay()
-MIN_DECAY_WINDOWS = 8  # fewer levels than this over the loop tell nothing reliable about the decay
-STEADY_DB = 1.0  # a note falling less than this over one pass of the loop is held steady
-LEVEL_FLOOR_DB = -120.0  # levels below count as this: silence has no log
 SILENT_GAIN = 1e-6  # a loop gain below this (-120 dB) is silence: 0, so that samples never turn denormal
-
-Loop = tuple[int, int, int]  # (loop start, loop end, crossfade length) in samples
-
-
-def loop_points(note_len: int) -> Loop:
-    """The loop of a note of note_len samples."""
-    return int(note_len * LOOP_START), int(note_len * LOOP_END), max(int(note_len * LOOP_XFADE), 1)
-
-
-def crossfade(data: np.ndarray, loop: Loop, decay: float = 1.0) -> np.ndarray:
-    """The samples that replace the `x` before the loop end: the note fading into what precedes the loop
-    start, that part at the level one pass of the loop decays to (`decay`, see loop_decay)."""
-    l0, l1, x = loop
-    fade = (np.arange(x, dtype=np.float64) + 0.5) / x * (math.pi / 2)
-    return (data[l1 - x:l1] * np.cos(fade) + data[l0 - x:l0] * (np.sin(fade) * decay)).astype(np.float32)
-
-
-def loop_decay(data: np.ndarray, loop: Loop) -> float:
-    """The gain one pass of the loop loses to the note's decay: a straight line fitted to the note's level
-    in dB over the loop (up to its crossfade) falls `fall` dB over the loop's length; 10^(-fall / 20).
-
-    1 (held steady) for a note growing or falling less than STEADY_DB, a silent one, or one too short to tell."""
-    l0, l1, x = loop
-    width = max(int(len(data) * DECAY_WINDOW), 1)
-    count = (l1 - x - l0) // width
-    if count < MIN_DECAY_WINDOWS or len(data) < l1:
-        return 1.0
-    windows = data[l0:l0 + count * width].astype(np.float64).reshape(count, width)
-    power = np.maximum(np.mean(windows * windows, axis=1), 10 ** (LEVEL_FLOOR_DB / 10))
-    level = 10 * np.log10(power)
-    centres = (np.arange(count) + 0.5) * width
-    slope = np.polyfit(centres, level, 1)[0]  # dB per sample
-    fall = -slope * (l1 - l0)
-    if not np.isfinite(fall) or fall < STEADY_DB:
-        return 1.0
-    return 10 ** (-fall / 20)
 
 
 def next_pass(gain: float, decay: float) -> float:

@@ -1,5 +1,7 @@
 """Note cache: velocity steps, LRU bound in bytes, disk cache warm start, damaged files ignored, a note
 read back from disk looping as it did when generated."""
+import dataclasses
+
 import mido
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from singsynth.cache import Note, NoteCache, preset_hash, quantize_velocity, ste
 from singsynth.engine import Engine
 from singsynth.generation import NoteSupply
 from singsynth.preset import load_preset
-from singsynth.voice import crossfade
+from singsynth.sustain_loop import crossfade
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,23 @@ def test_a_note_read_back_from_disk_gets_its_loop_decay_and_crossfade_made_again
     assert note.loop_decay == pytest.approx(10 ** (-12 * loop_seconds / 20), rel=0.05)
     np.testing.assert_array_equal(note.xfade, crossfade(note.data, supply.loop, note.loop_decay))
 
+
+
+def test_a_note_of_an_instrument_that_sustains_holds_its_loop_steady(preset, tmp_path):
+    """The model's organ may sag where the organ it learnt holds (calibration.py marks which sustain): held,
+    it holds steady; a blend holds steady only if all of its instruments sustain."""
+    first, *rest = preset.instruments
+    sustaining = dataclasses.replace(preset, instruments=[dataclasses.replace(first, sustains=True), *rest])
+    cache = NoteCache.for_preset(sustaining, 16000, root=tmp_path)
+    supply = NoteSupply(sustaining, cache, 16000, blocking=True)
+    t = np.arange(supply.note_len) / 16000
+    fading = (0.3 * np.sin(2 * np.pi * 220 * t) * 10 ** (-3 * t / 20)).astype(np.float32)  # -3 dB a second
+    blend = ((0.5, 0.5), 60, 5)
+    for k in (key(60), blend):
+        cache.put(k, Note(fading))
+    cache.clear()
+    assert supply.cached(key(60)).loop_decay == 1.0
+    assert supply.cached(blend).loop_decay < 0.9
 
 def test_damaged_or_pickled_cache_files_are_ignored_and_rewritten(preset, tmp_path):
     Engine(preset, 16000, cache=NoteCache.for_preset(preset, 16000, root=tmp_path)).process(

@@ -7,7 +7,8 @@ import pytest
 
 from singsynth.cache import Note
 from singsynth.bank import read_bank, shaped
-from singsynth.voice import Voice, crossfade, loop_decay, loop_points
+from singsynth.sustain_loop import crossfade, loop_decay, loop_points
+from singsynth.voice import Voice
 
 LENGTH = 48000
 LOOP = loop_points(LENGTH)

@@ -1,0 +1,96 @@
+"""Calibrating a preset against the training notes its model learnt: each instrument's level corrections
+(levels.py), and whether its source sustains a held note.
+
+A spectral loss on log magnitudes barely notices a note that is a few dB too quiet all through, and a model trained
+on it plays its loud notes under their source (short percussive sounds most of all) and its soft ones a little
+over. At each velocity the data holds, an instrument's correction is the ratio of the truth's loudness to the
+model's over its notes there, so that a mix keeps its source's balance and a key its velocity response. A note's
+loudness is the energy of its loudest 400 ms (the window of momentary loudness, EBU R 128): a drum whose model
+decays sooner than its source is matched on its hit, not raised until its tail fills the 4 s."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from .data import NSynthData
+from .levels import Levels
+from .preset import Instrument, Preset
+from .sustain_loop import loop_decay, loop_points
+
+NOTES_PER_VELOCITY = 8
+WINDOW_SECONDS, HOP_SECONDS = 0.4, 0.1
+# Past this the model has not learnt the sound; raising it further would only make a wrong sound loud.
+LIMIT_DB = 12.0
+BATCH = 64
+
+
+def calibration_notes(data: NSynthData, per_velocity: int = NOTES_PER_VELOCITY) -> list[int]:
+    """Training notes to measure on: for a melodic instrument `per_velocity` at each velocity, spread over its
+    pitches; for a drum kit every one (each key needs its own figures)."""
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index in data.split("train"):
+        note = data.notes[index]
+        groups[note.instrument, note.velocity].append(index)
+    chosen = []
+    for (instrument, _), indices in sorted(groups.items()):
+        indices.sort(key=lambda i: data.notes[i].pitch)
+        if data.instruments[instrument].get("drums") or len(indices) <= per_velocity:
+            chosen += indices
+        else:
+            chosen += [indices[round(k * (len(indices) - 1) / (per_velocity - 1))] for k in range(per_velocity)]
+    return chosen
+
+
+def loudest_window_energy(notes: np.ndarray, sample_rate: int) -> np.ndarray:
+    """[B, T] -> [B]: the energy of each note's loudest 400 ms window (100 ms hops)."""
+    window, hop = round(WINDOW_SECONDS * sample_rate), round(HOP_SECONDS * sample_rate)
+    total = np.concatenate([np.zeros((len(notes), 1)), np.cumsum(notes.astype(np.float64) ** 2, axis=1)], axis=1)
+    starts = np.arange(0, max(notes.shape[1] - window, 0) + 1, hop)
+    return (total[:, np.minimum(starts + window, notes.shape[1])] - total[:, starts]).max(axis=1)
+
+
+def _db(truth_energy: float, model_energy: float) -> float:
+    if truth_energy <= 0 or model_energy <= 0:
+        return 0.0
+    return round(max(-LIMIT_DB, min(LIMIT_DB, 10 * math.log10(truth_energy / model_energy))), 2)
+
+
+def _curve(truth: dict, model: dict) -> tuple[tuple[int, float], ...]:
+    return tuple((v, _db(truth[v], model[v])) for v in sorted(truth))
+
+
+def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list[Instrument]:
+    """The preset's instruments with level corrections measured on these notes of the data it learnt, and
+    marked as sustaining where most of their source notes hold steady over the sustain loop."""
+    bare = dataclasses.replace(preset, instruments=[dataclasses.replace(i, levels=Levels())
+                                                    for i in preset.instruments])
+    index_of = {i.id: i.index for i in preset.instruments}
+    # instrument -> key (None: the whole instrument) -> velocity -> energy
+    truth = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+    model = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+    steady = defaultdict(list)
+    for start in range(0, len(indices), BATCH):
+        batch = indices[start:start + BATCH]
+        notes = [data.notes[i] for i in batch]
+        instruments = [index_of[data.instruments[n.instrument]["id"]] for n in notes]
+        audio = data.load_audio(batch) / 32768.0
+        steady_notes = [loop_decay(a, loop_points(len(a))) == 1.0 for a in audio]
+        wanted = loudest_window_energy(audio, preset.sample_rate)
+        played = loudest_window_energy(bare.generate(bare.instrument_weights(instruments), [n.pitch for n in notes],
+                                                     [n.velocity for n in notes]), preset.sample_rate)
+        for note, instrument, t, m, holds in zip(notes, instruments, wanted, played, steady_notes):
+            steady[instrument].append(holds)
+            keys = (None, note.pitch) if preset.instruments[instrument].drums else (None,)
+            for key in keys:
+                truth[instrument][key][note.velocity] += float(t)
+                model[instrument][key][note.velocity] += float(m)
+    out = []
+    for inst in preset.instruments:
+        t, m = truth[inst.index], model[inst.index]
+        keys = tuple((k, _curve(t[k], m[k])) for k in sorted(k for k in t if k is not None))
+        out.append(dataclasses.replace(inst, levels=Levels(_curve(t[None], m[None]) if None in t else (), keys),
+                                       sustains=not inst.drums and np.mean(steady[inst.index] or [0]) > 0.5))
+    return out
