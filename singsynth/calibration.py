@@ -22,6 +22,8 @@ from .sustain_loop import loop_decay, loop_points
 
 NOTES_PER_VELOCITY = 8
 WINDOW_SECONDS, HOP_SECONDS = 0.4, 0.1
+# A note whose loop is this far under its loudest 400 ms has died away (a marimba, a woodblock): flat, but not held.
+SOUNDING_DB = -20.0
 # Past this the model has not learnt the sound; raising it further would only make a wrong sound loud.
 LIMIT_DB = 12.0
 BATCH = 64
@@ -52,6 +54,18 @@ def loudest_window_energy(notes: np.ndarray, sample_rate: int) -> np.ndarray:
     return (total[:, np.minimum(starts + window, notes.shape[1])] - total[:, starts]).max(axis=1)
 
 
+def holds_steady(notes: np.ndarray, sample_rate: int) -> list[bool]:
+    """[B, T] -> whether each note still sounds over its sustain loop and falls less than a steady note may."""
+    window = round(WINDOW_SECONDS * sample_rate)
+    loudest = loudest_window_energy(notes, sample_rate) / window
+    out = []
+    for note, peak in zip(notes, loudest):
+        l0, l1, x = loop = loop_points(len(note))
+        power = float(np.mean(note[l0:l1 - x].astype(np.float64) ** 2))
+        out.append(peak > 0 and power >= peak * 10 ** (SOUNDING_DB / 10) and loop_decay(note, loop) == 1.0)
+    return out
+
+
 def _db(truth_energy: float, model_energy: float) -> float:
     if truth_energy <= 0 or model_energy <= 0:
         return 0.0
@@ -77,7 +91,7 @@ def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list
         notes = [data.notes[i] for i in batch]
         instruments = [index_of[data.instruments[n.instrument]["id"]] for n in notes]
         audio = data.load_audio(batch) / 32768.0
-        steady_notes = [loop_decay(a, loop_points(len(a))) == 1.0 for a in audio]
+        steady_notes = holds_steady(audio, preset.sample_rate)
         wanted = loudest_window_energy(audio, preset.sample_rate)
         played = loudest_window_energy(bare.generate(bare.instrument_weights(instruments), [n.pitch for n in notes],
                                                      [n.velocity for n in notes]), preset.sample_rate)

@@ -114,20 +114,26 @@ def test_calibration_brings_each_velocity_to_its_notes_loudness(synthetic_data, 
 
 
 
-class FadingData(NSynthData):
-    """The synthetic notes, with instrument 1's falling 6 dB a second."""
+
+class ShapedData(NSynthData):
+    """The synthetic notes, with instrument 1's multiplied by an envelope over time (seconds)."""
+    envelope = staticmethod(lambda t: np.ones_like(t))
 
     def load_audio(self, indices, progress=False):
         audio = super().load_audio(indices).astype(np.float64)
-        fade = 10 ** (-6 * np.arange(audio.shape[1]) / 16_000 / 20)
+        shape = self.envelope(np.arange(audio.shape[1]) / 16_000)
         for row, index in enumerate(indices):
             if self.notes[index].instrument == 1:
-                audio[row] *= fade
+                audio[row] *= shape
         return audio.astype(np.int16)
 
 
-def test_an_instrument_whose_notes_fade_over_the_loop_does_not_sustain(synthetic_data, tmp_path):
-    data = FadingData(synthetic_data)
+@pytest.mark.parametrize("envelope", [
+    lambda t: 10 ** (-6 * t / 20),  # falls 6 dB a second: a decaying note
+    lambda t: np.where(t < 0.5, 1.0, 1e-4),  # dies away in half a second to a flat -80 dB: not held either
+])
+def test_an_instrument_whose_notes_fade_or_die_away_does_not_sustain(synthetic_data, tmp_path, envelope):
+    data = type("Shaped", (ShapedData,), {"envelope": staticmethod(envelope)})(synthetic_data)
     torch.manual_seed(0)
     model = SING(get_config("sing-unittest", n_instruments=2))
     instruments = [Instrument(k, d["name"], d["id"], None) for k, d in enumerate(data.instruments)]

@@ -35,6 +35,20 @@ def test_the_default_fits_16_mib_and_says_where_its_sound_came_from():
     assert meta["playback_gain"] > 0
 
 
+
+def test_the_default_is_calibrated_against_its_source():
+    """Every instrument plays at its source's loudness at each of the five velocities it learnt (each drum key
+    its own), and the instruments that hold a note in the SoundFont hold it when a key is held."""
+    preset = load_preset("default")
+    by_program = {i.gm_program: i for i in preset.instruments}
+    velocities = [25, 50, 75, 100, 127]
+    assert all([v for v, _ in i.levels.curve] == velocities for i in preset.instruments)
+    kit = by_program[None]
+    assert len(kit.levels.keys) == kit.pitch_range[1] - kit.pitch_range[0] + 1
+    assert all([v for v, _ in curve] == velocities for _, curve in kit.levels.keys)
+    assert by_program[19].sustains and by_program[48].sustains  # Church Organ, String Ensemble 1
+    assert not by_program[0].sustains and not by_program[24].sustains  # the piano and the guitar decay
+
 def test_the_papers_decoder_is_still_shipped_and_loads():
     preset = load_preset("gm16-conv")
     assert preset.model.config.decoder == "conv"
