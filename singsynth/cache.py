@@ -41,7 +41,8 @@ def default_root() -> Path:
 
 
 def preset_hash(preset: Preset) -> str:
-    """What makes a preset's notes what they are: weights, model config, loudness and level corrections, rate."""
+    """What makes a preset's notes what they are: weights, model config, loudness, level corrections, which
+    instruments sustain, rate."""
     digest = preset.weights_sha256
     if not digest:
         weights = preset.path / preset.meta.get("weights", "model.safetensors")
@@ -55,6 +56,8 @@ def preset_hash(preset: Preset) -> str:
              "rate": preset.sample_rate, "version": FORMAT_VERSION}
     if any(i.levels for i in preset.instruments):  # else the notes cached before corrections existed stay valid
         ident["levels"] = [i.levels.to_dict() for i in preset.instruments]
+    if any(i.sustains for i in preset.instruments):  # their notes are stored with their loop levelled
+        ident["sustains"] = [i.index for i in preset.instruments if i.sustains]
     ident = json.dumps(ident, sort_keys=True)
     return hashlib.sha256(ident.encode()).hexdigest()
 

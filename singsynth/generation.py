@@ -28,7 +28,7 @@ import torch
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .preset import Preset
 from .resample import StreamResampler, out_length, resample
-from .sustain_loop import crossfade, loop_decay, loop_points
+from .sustain_loop import crossfade, level_loop, loop_decay, loop_points
 
 logger = logging.getLogger(__name__)
 
@@ -165,9 +165,15 @@ class NoteSupply:
         return weights, pitches, velocities
 
     def _finish(self, key: NoteKey, note: Note, save: bool = True) -> None:
-        """Measure the loop's decay, make its crossfade, mark the note complete and cache it."""
+        """Measure the loop's decay (or level the loop of a sustaining instrument's note), make its crossfade,
+        mark the note complete and cache it. A note read back from disk was levelled before it was saved."""
         # the decay before the crossfade: a voice starts looping (and using the decay) once xfade is set
-        note.loop_decay = 1.0 if self._sustains(key) else loop_decay(note.data, self.loop)
+        if self._sustains(key):
+            if save:
+                note.data[:] = to_cached_precision(level_loop(note.data, self.loop))
+            note.loop_decay = 1.0
+        else:
+            note.loop_decay = loop_decay(note.data, self.loop)
         note.xfade = crossfade(note.data, self.loop, note.loop_decay)
         note.ready = len(note.data)
         note.done = True

@@ -18,6 +18,9 @@ DECAY_WINDOW = 0.005  # fraction of the note (20 ms): the window of each level m
 MIN_DECAY_WINDOWS = 8  # fewer levels than this over the loop tell nothing reliable about the decay
 STEADY_DB = 1.0  # a note falling less than this over one pass of the loop is held steady
 LEVEL_FLOOR_DB = -120.0  # levels below count as this: silence has no log
+# A sustaining note's loop is made level by at most this: a model note falling further is not a held note
+# gone slightly wrong, and raising its end further would only make its noise loud.
+MAX_LEVELLING_DB = 6.0
 
 Loop = tuple[int, int, int]  # (loop start, loop end, crossfade length) in samples
 
@@ -35,22 +38,39 @@ def crossfade(data: np.ndarray, loop: Loop, decay: float = 1.0) -> np.ndarray:
     return (data[l1 - x:l1] * np.cos(fade) + data[l0 - x:l0] * (np.sin(fade) * decay)).astype(np.float32)
 
 
-def loop_decay(data: np.ndarray, loop: Loop) -> float:
-    """The gain one pass of the loop loses to the note's decay: a straight line fitted to the note's level
-    in dB over the loop (up to its crossfade) falls `fall` dB over the loop's length; 10^(-fall / 20).
-
-    1 (held steady) for a note growing or falling less than STEADY_DB, a silent one, or one too short to tell."""
+def loop_fall(data: np.ndarray, loop: Loop) -> float:
+    """How many dB a straight line fitted to the note's level over the loop (up to its crossfade) falls over
+    the loop's length (negative: it grows); 0 for a note too short to tell."""
     l0, l1, x = loop
     width = max(int(len(data) * DECAY_WINDOW), 1)
     count = (l1 - x - l0) // width
     if count < MIN_DECAY_WINDOWS or len(data) < l1:
-        return 1.0
+        return 0.0
     windows = data[l0:l0 + count * width].astype(np.float64).reshape(count, width)
     power = np.maximum(np.mean(windows * windows, axis=1), 10 ** (LEVEL_FLOOR_DB / 10))
     level = 10 * np.log10(power)
     centres = (np.arange(count) + 0.5) * width
-    slope = np.polyfit(centres, level, 1)[0]  # dB per sample
-    fall = -slope * (l1 - l0)
-    if not np.isfinite(fall) or fall < STEADY_DB:
-        return 1.0
-    return 10 ** (-fall / 20)
+    fall = -np.polyfit(centres, level, 1)[0] * (l1 - l0)  # the slope is in dB per sample
+    return float(fall) if np.isfinite(fall) else 0.0
+
+
+def loop_decay(data: np.ndarray, loop: Loop) -> float:
+    """The gain one pass of the loop loses to the note's decay, 10^(-fall / 20) (loop_fall).
+
+    1 (held steady) for a note growing or falling less than STEADY_DB, a silent one, or one too short to tell."""
+    fall = loop_fall(data, loop)
+    return 1.0 if fall < STEADY_DB else 10 ** (-fall / 20)
+
+
+def level_loop(data: np.ndarray, loop: Loop) -> np.ndarray:
+    """The note with its loop made level, for an instrument that sustains: from the loop start on, a gain that
+    undoes the loop's fitted fall (at most MAX_LEVELLING_DB), held after the loop end, so that each pass ends
+    as loud as the next begins and a held note neither sinks nor pulses."""
+    l0, l1, _ = loop
+    fall = float(np.clip(loop_fall(data, loop), -MAX_LEVELLING_DB, MAX_LEVELLING_DB))
+    if fall == 0.0:
+        return data
+    ramp = np.clip((np.arange(len(data) - l0, dtype=np.float64)) / (l1 - l0), 0.0, 1.0)
+    out = data.copy()
+    out[l0:] = data[l0:] * 10 ** (fall * ramp / 20)
+    return out

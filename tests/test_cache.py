@@ -6,18 +6,26 @@ import mido
 import numpy as np
 import pytest
 
-from engine_fixtures import make_preset
+from engine_fixtures import SinePreset, make_preset
 from singsynth.cache import Note, NoteCache, preset_hash, quantize_velocity, step_velocity
 from singsynth.engine import Engine
 from singsynth.generation import NoteSupply
 from singsynth.preset import load_preset
-from singsynth.sustain_loop import crossfade
+from singsynth.sustain_loop import crossfade, loop_fall
 
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
     return load_preset(make_preset(tmp_path_factory.mktemp("cache") / "p"))
 
+
+
+class SaggingSine(SinePreset):
+    """The sine test double, sinking 3 dB a second: an organ note from a model that sags."""
+
+    def _notes(self, weights, pitch, velocity):
+        notes = super()._notes(weights, pitch, velocity)
+        return notes * (10 ** (-3 * np.arange(notes.shape[1]) / self.sample_rate / 20)).astype(np.float32)
 
 def note(samples: int) -> Note:
     return Note(np.zeros(samples, dtype=np.float32))
@@ -96,6 +104,26 @@ def test_a_note_of_an_instrument_that_sustains_holds_its_loop_steady(preset, tmp
     cache.clear()
     assert supply.cached(key(60)).loop_decay == 1.0
     assert supply.cached(blend).loop_decay < 0.9
+
+
+def test_a_sustaining_instruments_new_note_is_levelled_once_and_read_back_the_same(tmp_path):
+    """Generated, the note of an instrument that sustains gets a level loop; saved so, it comes back from disk
+    sample for sample (not levelled twice), and the cache of a preset without the mark is another."""
+    base = load_preset(make_preset(tmp_path / "p"))
+    marked = [dataclasses.replace(i, sustains=not i.drums) for i in base.instruments]
+    sagging = SaggingSine.wrap(base, marked)
+    cold_supply = NoteSupply(sagging, NoteCache.for_preset(sagging, 16000, root=tmp_path), 16000, blocking=True)
+    cold = cold_supply.generate([key(60)])[key(60)]
+    assert abs(loop_fall(cold.data, cold_supply.loop)) < 0.1 and cold.loop_decay == 1.0
+    warm_supply = NoteSupply(sagging, NoteCache.for_preset(sagging, 16000, root=tmp_path), 16000, blocking=True)
+    warm = warm_supply.cached(key(60))
+    np.testing.assert_array_equal(warm.data, cold.data)
+    np.testing.assert_array_equal(warm.xfade, cold.xfade)
+    plain = SaggingSine.wrap(base)
+    assert preset_hash(plain) != preset_hash(sagging)
+    note = NoteSupply(plain, NoteCache.for_preset(plain, 16000, root=tmp_path), 16000, blocking=True).generate(
+        [key(60)])[key(60)]
+    assert loop_fall(note.data, cold_supply.loop) > 1.0 and note.loop_decay < 1.0
 
 def test_damaged_or_pickled_cache_files_are_ignored_and_rewritten(preset, tmp_path):
     Engine(preset, 16000, cache=NoteCache.for_preset(preset, 16000, root=tmp_path)).process(

@@ -7,7 +7,7 @@ import pytest
 
 from singsynth.cache import Note
 from singsynth.bank import read_bank, shaped
-from singsynth.sustain_loop import crossfade, loop_decay, loop_points
+from singsynth.sustain_loop import crossfade, level_loop, loop_decay, loop_fall, loop_points
 from singsynth.voice import Voice
 
 LENGTH = 48000
@@ -206,3 +206,28 @@ def test_a_held_note_reads_its_loop_unrolled_at_the_decay_of_each_pass(rate, blo
     positions = rate * np.arange(len(out))
     expected = np.interp(positions, np.arange(int(positions[-1]) + 2), unrolled(made, int(positions[-1]) + 2))
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("db_per_second", [-1.2, +0.8, -3.0])
+def test_a_sustaining_notes_loop_is_made_level_from_its_start_on(db_per_second):
+    """An organ note that sags (or swells) over the loop: levelled, a pass ends as loud as the next begins, the
+    note before the loop is untouched, and the gain reached at the loop end holds after it."""
+    n = 64_000
+    t = np.arange(n) / 16_000
+    data = (0.3 * np.sin(2 * np.pi * 220 * t) * 10 ** (db_per_second * t / 20)).astype(np.float32)
+    loop = loop_points(n)
+    assert abs(loop_fall(data, loop)) > 1.0
+    levelled = level_loop(data, loop)
+    assert abs(loop_fall(levelled, loop)) < 0.05
+    np.testing.assert_array_equal(levelled[:loop[0]], data[:loop[0]])
+    after = levelled[loop[1]:] / np.where(data[loop[1]:] == 0, 1, data[loop[1]:])
+    gain = 10 ** (-db_per_second * (loop[1] - loop[0]) / 16_000 / 20)
+    assert np.median(after[data[loop[1]:] != 0]) == pytest.approx(gain, rel=1e-3)
+
+
+def test_levelling_stops_at_its_limit():
+    n = 64_000
+    t = np.arange(n) / 16_000
+    data = (0.3 * np.sin(2 * np.pi * 220 * t) * 10 ** (-20 * t / 20)).astype(np.float32)  # 28 dB over the loop
+    loop = loop_points(n)
+    assert loop_fall(level_loop(data, loop), loop) == pytest.approx(loop_fall(data, loop) - 6.0, abs=0.1)
