@@ -353,6 +353,11 @@ class Trainer:
             return False
         progress = load_checkpoint(self.checkpoint, {"sing": self.sing, "encoder": self.encoder}, self.optimizers)
         progress.pop("gain", None)
+        # the rate this run asks for, not the one saved: lowering it for the rest of a run is how one goes on
+        # once the validation loss stalls, and the recipe the preset records says this run's rate
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = self.args.lr
         self.progress = {"loss_sum": 0.0, "loss_steps": 0, **progress}  # older checkpoints lack the sums
         logger.info("resuming from %s: stage %d (%s), epoch %d, step %d", self.checkpoint,
                     progress["stage"] + 1, STAGES[min(progress["stage"], 2)], progress["epoch"] + 1, progress["step"])

@@ -79,6 +79,17 @@ def test_sigkill_then_resume_ends_where_an_unbroken_run_ends(synthetic_data, unb
         pytest.approx([h["train_loss"] for h in a.meta["training"]["history"]], rel=1e-3)
 
 
+def test_a_resumed_run_trains_at_the_rate_it_is_given(synthetic_data, unbroken, tmp_path):
+    import shutil
+    shutil.copytree(unbroken / "ck", tmp_path / "ck")
+    args = train_args(synthetic_data, tmp_path / "p", tmp_path / "ck", "--lr", "1e-5")
+    args[args.index("2,2,2")] = "2,2,3"  # one more end-to-end epoch
+    assert main(args) == 0
+    with safe_open(str(tmp_path / "ck" / "checkpoint.safetensors"), framework="pt") as f:
+        saved = json.loads(f.metadata()[PROGRESS_KEY])["optimizers"]
+    assert {g["lr"] for o in saved.values() for g in o["param_groups"]} == {1e-5}
+    assert load_preset(tmp_path / "p").meta["training"]["recipe"]["lr"] == 1e-5
+
 def test_checkpoint_from_another_model_size_is_refused(synthetic_data, unbroken, tmp_path, capsys):
     args = train_args(synthetic_data, tmp_path / "p", unbroken / "ck")
     args[args.index("sing-unittest")] = "sing-tiny"
