@@ -4,7 +4,8 @@
 A spectral loss on log magnitudes barely notices a note that is a few dB too quiet all through, and a model trained
 on it plays its loud notes under their source (short percussive sounds most of all) and its soft ones a little
 over. At each velocity the data holds, an instrument's correction is the ratio of the truth's loudness to the
-model's over its notes there, so that a mix keeps its source's balance and a key its velocity response. A note's
+model's over its notes there, so that a mix keeps its source's balance and a key its velocity response; then each
+octave of its range gets what that leaves over or under there. A note's
 loudness is the energy of its loudest 400 ms (the window of momentary loudness, EBU R 128): a drum whose model
 decays sooner than its source is matched on its hit, not raised until its tail fills the 4 s."""
 from __future__ import annotations
@@ -20,12 +21,13 @@ from .levels import Levels
 from .preset import Instrument, Preset
 from .sustain_loop import loop_decay, loop_points
 
-NOTES_PER_VELOCITY = 8
+NOTES_PER_VELOCITY = 12
 WINDOW_SECONDS, HOP_SECONDS = 0.4, 0.1
 # A note whose loop is this far under its loudest 400 ms has died away (a marimba, a woodblock): flat, but not held.
 SOUNDING_DB = -20.0
 # Past this the model has not learnt the sound; raising it further would only make a wrong sound loud.
 LIMIT_DB = 12.0
+REGISTER_LIMIT_DB = 6.0  # an octave's own correction, on top of the velocity's
 BATCH = 64
 
 
@@ -66,10 +68,10 @@ def holds_steady(notes: np.ndarray, sample_rate: int) -> list[bool]:
     return out
 
 
-def _db(truth_energy: float, model_energy: float) -> float:
+def _db(truth_energy: float, model_energy: float, limit: float = LIMIT_DB) -> float:
     if truth_energy <= 0 or model_energy <= 0:
         return 0.0
-    return round(max(-LIMIT_DB, min(LIMIT_DB, 10 * math.log10(truth_energy / model_energy))), 2)
+    return round(max(-limit, min(limit, 10 * math.log10(truth_energy / model_energy))), 2)
 
 
 def _curve(truth: dict, model: dict) -> tuple[tuple[int, float], ...]:
@@ -82,29 +84,44 @@ def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list
     bare = dataclasses.replace(preset, instruments=[dataclasses.replace(i, levels=Levels())
                                                     for i in preset.instruments])
     index_of = {i.id: i.index for i in preset.instruments}
-    # instrument -> key (None: the whole instrument) -> velocity -> energy
-    truth = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
-    model = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
-    steady = defaultdict(list)
+    heard = defaultdict(list)  # instrument -> (pitch, velocity, truth's loudness, model's loudness, holds steady)
     for start in range(0, len(indices), BATCH):
         batch = indices[start:start + BATCH]
         notes = [data.notes[i] for i in batch]
         instruments = [index_of[data.instruments[n.instrument]["id"]] for n in notes]
         audio = data.load_audio(batch) / 32768.0
-        steady_notes = holds_steady(audio, preset.sample_rate)
+        steady = holds_steady(audio, preset.sample_rate)
         wanted = loudest_window_energy(audio, preset.sample_rate)
         played = loudest_window_energy(bare.generate(bare.instrument_weights(instruments), [n.pitch for n in notes],
                                                      [n.velocity for n in notes]), preset.sample_rate)
-        for note, instrument, t, m, holds in zip(notes, instruments, wanted, played, steady_notes):
-            steady[instrument].append(holds)
-            keys = (None, note.pitch) if preset.instruments[instrument].drums else (None,)
-            for key in keys:
-                truth[instrument][key][note.velocity] += float(t)
-                model[instrument][key][note.velocity] += float(m)
-    out = []
-    for inst in preset.instruments:
-        t, m = truth[inst.index], model[inst.index]
-        keys = tuple((k, _curve(t[k], m[k])) for k in sorted(k for k in t if k is not None))
-        out.append(dataclasses.replace(inst, levels=Levels(_curve(t[None], m[None]) if None in t else (), keys),
-                                       sustains=not inst.drums and np.mean(steady[inst.index] or [0]) > 0.5))
-    return out
+        for note, instrument, t, m, holds in zip(notes, instruments, wanted, played, steady):
+            heard[instrument].append((note.pitch, note.velocity, float(t), float(m), holds))
+    return [dataclasses.replace(inst, levels=_levels(heard[inst.index], inst.drums),
+                                sustains=not inst.drums and np.mean([h[4] for h in heard[inst.index]] or [0]) > 0.5)
+            for inst in preset.instruments]
+
+
+def _sums(rows, key) -> tuple[dict, dict]:
+    truth, model = defaultdict(float), defaultdict(float)
+    for row in rows:
+        truth[key(row)] += row[2]
+        model[key(row)] += row[3]
+    return truth, model
+
+
+def _levels(rows: list[tuple], drums: bool) -> Levels:
+    if not rows:
+        return Levels()
+    curve = _curve(*_sums(rows, lambda r: r[1]))
+    if drums:
+        keys = sorted({r[0] for r in rows})
+        return Levels(curve, tuple((k, _curve(*_sums([r for r in rows if r[0] == k], lambda r: r[1]))) for k in keys))
+    # each octave's loudness once the velocity curve is applied: what the curve alone leaves over or under
+    corrected = [(p, v, t, m * 10 ** (Levels(curve).db(p, v) / 10), h) for p, v, t, m, h in rows]
+    truth, model = _sums(corrected, lambda r: r[0] // 12)
+    registers = []
+    for octave in sorted(truth):
+        pitches = [r[0] for r in corrected if r[0] // 12 == octave]
+        db = _db(truth[octave], model[octave], REGISTER_LIMIT_DB)
+        registers.append((round(float(np.mean(pitches))), db))
+    return Levels(curve, registers=tuple(registers) if len(registers) > 1 else ())

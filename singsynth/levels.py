@@ -1,7 +1,7 @@
 """Level corrections: how many dB to raise (or lower) an instrument's notes so they play as loud as the notes it
 learnt (calibration.py measures them). One figure per velocity the data holds, interpolated between, since
-a model trained on a spectral loss squeezes an instrument's dynamics; a drum kit has figures per key, since each
-key is its own sound."""
+a model trained on a spectral loss squeezes an instrument's dynamics, plus one per octave of its range, since it
+does not play all its registers equally under; a drum kit has figures per key, since each key is its own sound."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,15 +18,16 @@ Curve = tuple[tuple[int, float], ...]  # (velocity, dB), velocities rising
 class Levels:
     curve: Curve = ()
     keys: tuple[tuple[int, Curve], ...] = ()  # (MIDI key, its curve): drum kits
+    registers: Curve = ()  # (MIDI pitch, dB) added to the curve: a melodic instrument's octaves
 
     def __bool__(self) -> bool:
-        return bool(self.curve or self.keys)
+        return bool(self.curve or self.keys or self.registers)
 
     def db(self, pitch: int, velocity: float) -> float:
-        curve = dict(self.keys).get(pitch, self.curve)
-        if not curve:
-            return 0.0
-        return float(np.interp(velocity, [v for v, _ in curve], [d for _, d in curve]))
+        key = dict(self.keys).get(pitch)
+        if key is not None:
+            return _at(key, velocity)
+        return _at(self.curve, velocity) + _at(self.registers, pitch)
 
     def to_dict(self) -> dict:
         """The instrument entries' "level_db" and "key_level_db" fields (none when there is no correction)."""
@@ -35,6 +36,8 @@ class Levels:
             out["level_db"] = _curve_dict(self.curve)
         if self.keys:
             out["key_level_db"] = {str(k): _curve_dict(c) for k, c in self.keys}
+        if self.registers:
+            out["register_level_db"] = _curve_dict(self.registers)
         return out
 
     @classmethod
@@ -44,7 +47,8 @@ class Levels:
         if not isinstance(keys, dict):
             raise TypeError("key_level_db is not an object")
         return cls(_curve(d.get("level_db", {}), "level_db"),
-                   tuple(sorted((_midi(k, "key_level_db key"), _curve(c, f"key_level_db[{k}]")) for k, c in keys.items())))
+                   tuple(sorted((_midi(k, "key_level_db key"), _curve(c, f"key_level_db[{k}]")) for k, c in keys.items())),
+                   _curve(d.get("register_level_db", {}), "register_level_db", "pitch"))
 
 
 def note_gains(levels: list[Levels], weights: np.ndarray, pitch, velocity) -> np.ndarray:
@@ -58,6 +62,12 @@ def note_gains(levels: list[Levels], weights: np.ndarray, pitch, velocity) -> np
     return gains
 
 
+def _at(curve: Curve, x: float) -> float:
+    if not curve:
+        return 0.0
+    return float(np.interp(x, [p for p, _ in curve], [d for _, d in curve]))
+
+
 def _curve_dict(curve: Curve) -> dict:
     return {str(v): d for v, d in curve}
 
@@ -68,12 +78,12 @@ def _midi(value, what: str) -> int:
     return int(value)
 
 
-def _curve(value, what: str) -> Curve:
+def _curve(value, what: str, axis: str = "velocity") -> Curve:
     if not isinstance(value, dict):
-        raise TypeError(f"{what} is not an object of velocity: dB")
+        raise TypeError(f"{what} is not an object of {axis}: dB")
     points = []
-    for velocity, db in value.items():
+    for at, db in value.items():
         if isinstance(db, bool) or not isinstance(db, (int, float)) or not abs(db) <= MAX_DB:
-            raise ValueError(f"{what} at velocity {velocity} is {db!r}; give dB from -{MAX_DB:g} to {MAX_DB:g}")
-        points.append((_midi(velocity, f"{what} velocity"), float(db)))
+            raise ValueError(f"{what} at {axis} {at} is {db!r}; give dB from -{MAX_DB:g} to {MAX_DB:g}")
+        points.append((_midi(at, f"{what} {axis}"), float(db)))
     return tuple(sorted(points))

@@ -28,6 +28,10 @@ def test_a_curve_is_interpolated_between_velocities_and_held_beyond_them():
     assert Levels().db(60, 100) == 0.0 and not Levels()
 
 
+def test_an_octaves_correction_adds_to_the_velocitys():
+    levels = Levels(((25, 0.0), (127, 4.0)), registers=((42, -2.0), (66, 2.0)))
+    assert levels.db(42, 127) == 2.0 and levels.db(54, 25) == pytest.approx(0.0) and levels.db(90, 127) == 6.0
+    assert Levels.from_dict(json.loads(json.dumps(levels.to_dict()))) == levels
 def test_levels_survive_the_preset_file():
     assert Levels.from_dict(json.loads(json.dumps(KIT.to_dict()))) == KIT
     assert Levels().to_dict() == {}
