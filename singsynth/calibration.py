@@ -5,14 +5,15 @@ A spectral loss on log magnitudes barely notices a note that is a few dB too qui
 on it plays its loud notes under their source (short percussive sounds most of all) and its soft ones a little
 over. At each velocity the data holds, an instrument's correction is the ratio of the truth's loudness to the
 model's over its notes there, so that a mix keeps its source's balance and a key its velocity response; then each
-octave of its range gets what that leaves over or under there. A note's
-loudness is the energy of its loudest 400 ms (the window of momentary loudness, EBU R 128): a drum whose model
-decays sooner than its source is matched on its hit, not raised until its tail fills the 4 s."""
+octave of its range gets what that leaves over or under there. A note's loudness is the energy of its loudest
+400 ms (the window of momentary loudness, EBU R 128): a drum whose model decays sooner than its source is matched
+on its hit, not raised until its tail fills the 4 s."""
 from __future__ import annotations
 
 import dataclasses
 import math
 from collections import defaultdict
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +30,15 @@ SOUNDING_DB = -20.0
 LIMIT_DB = 12.0
 REGISTER_LIMIT_DB = 6.0  # an octave's own correction, on top of the velocity's
 BATCH = 64
+
+
+class Heard(NamedTuple):
+    """One calibration note: its pitch and velocity, the truth's and the model's loudness, whether the truth holds."""
+    pitch: int
+    velocity: int
+    truth: float
+    model: float
+    holds: bool
 
 
 def calibration_notes(data: NSynthData, per_velocity: int = NOTES_PER_VELOCITY) -> list[int]:
@@ -71,7 +81,7 @@ def holds_steady(notes: np.ndarray, sample_rate: int) -> list[bool]:
 def _db(truth_energy: float, model_energy: float, limit: float = LIMIT_DB) -> float:
     if truth_energy <= 0 or model_energy <= 0:
         return 0.0
-    return round(max(-limit, min(limit, 10 * math.log10(truth_energy / model_energy))), 2)
+    return round(max(-limit, min(limit, 10 * math.log10(truth_energy / model_energy))), 2) + 0.0  # never -0.0
 
 
 def _curve(truth: dict, model: dict) -> tuple[tuple[int, float], ...]:
@@ -84,7 +94,7 @@ def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list
     bare = dataclasses.replace(preset, instruments=[dataclasses.replace(i, levels=Levels())
                                                     for i in preset.instruments])
     index_of = {i.id: i.index for i in preset.instruments}
-    heard = defaultdict(list)  # instrument -> (pitch, velocity, truth's loudness, model's loudness, holds steady)
+    heard: dict[int, list[Heard]] = defaultdict(list)
     for start in range(0, len(indices), BATCH):
         batch = indices[start:start + BATCH]
         notes = [data.notes[i] for i in batch]
@@ -95,33 +105,40 @@ def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list
         played = loudest_window_energy(bare.generate(bare.instrument_weights(instruments), [n.pitch for n in notes],
                                                      [n.velocity for n in notes]), preset.sample_rate)
         for note, instrument, t, m, holds in zip(notes, instruments, wanted, played, steady):
-            heard[instrument].append((note.pitch, note.velocity, float(t), float(m), holds))
+            heard[instrument].append(Heard(note.pitch, note.velocity, float(t), float(m), holds))
     return [dataclasses.replace(inst, levels=_levels(heard[inst.index], inst.drums),
-                                sustains=not inst.drums and np.mean([h[4] for h in heard[inst.index]] or [0]) > 0.5)
+                                sustains=not inst.drums and bool(np.mean([h.holds for h in heard[inst.index]] or [0]) > 0.5))
             for inst in preset.instruments]
 
 
-def _sums(rows, key) -> tuple[dict, dict]:
+def _sums(notes: list[Heard], key) -> tuple[dict, dict]:
     truth, model = defaultdict(float), defaultdict(float)
-    for row in rows:
-        truth[key(row)] += row[2]
-        model[key(row)] += row[3]
+    for note in notes:
+        truth[key(note)] += note.truth
+        model[key(note)] += note.model
     return truth, model
 
 
-def _levels(rows: list[tuple], drums: bool) -> Levels:
-    if not rows:
+def _velocity_curve(notes: list[Heard]):
+    return _curve(*_sums(notes, lambda n: n.velocity))
+
+
+def _levels(notes: list[Heard], drums: bool) -> Levels:
+    if not notes:
         return Levels()
-    curve = _curve(*_sums(rows, lambda r: r[1]))
+    curve = _velocity_curve(notes)
     if drums:
-        keys = sorted({r[0] for r in rows})
-        return Levels(curve, tuple((k, _curve(*_sums([r for r in rows if r[0] == k], lambda r: r[1]))) for k in keys))
+        keys = sorted({n.pitch for n in notes})
+        return Levels(curve, tuple((k, _velocity_curve([n for n in notes if n.pitch == k])) for k in keys))
     # each octave's loudness once the velocity curve is applied: what the curve alone leaves over or under
-    corrected = [(p, v, t, m * 10 ** (Levels(curve).db(p, v) / 10), h) for p, v, t, m, h in rows]
-    truth, model = _sums(corrected, lambda r: r[0] // 12)
+    corrected = [n._replace(model=n.model * 10 ** (Levels(curve).db(n.pitch, n.velocity) / 10)) for n in notes]
+    truth, model = _sums(corrected, lambda n: n.pitch // 12)
+    # relative to the whole range: where the curve stopped at its limit, the octaves may not go past it
+    heard_truth, heard_model = sum(truth.values()), sum(model.values())
+    overall = 10 * math.log10(heard_truth / heard_model) if heard_truth > 0 and heard_model > 0 else 0.0
     registers = []
     for octave in sorted(truth):
-        pitches = [r[0] for r in corrected if r[0] // 12 == octave]
-        db = _db(truth[octave], model[octave], REGISTER_LIMIT_DB)
+        pitches = [n.pitch for n in corrected if n.pitch // 12 == octave]
+        db = _db(truth[octave], model[octave] * 10 ** (overall / 10), REGISTER_LIMIT_DB)
         registers.append((round(float(np.mean(pitches))), db))
     return Levels(curve, registers=tuple(registers) if len(registers) > 1 else ())
