@@ -66,12 +66,12 @@ def loudest_window_energy(notes: np.ndarray, sample_rate: int) -> np.ndarray:
     return (total[:, np.minimum(starts + window, notes.shape[1])] - total[:, starts]).max(axis=1)
 
 
-def holds_steady(notes: np.ndarray, sample_rate: int) -> list[bool]:
-    """[B, T] -> whether each note still sounds over its sustain loop and falls less than a steady note may."""
+def holds_steady(notes: np.ndarray, loudest: np.ndarray, sample_rate: int) -> list[bool]:
+    """[B, T] and their loudest_window_energy [B] -> whether each note still sounds over its sustain loop and
+    falls less than a steady note may."""
     window = round(WINDOW_SECONDS * sample_rate)
-    loudest = loudest_window_energy(notes, sample_rate) / window
     out = []
-    for note, peak in zip(notes, loudest):
+    for note, peak in zip(notes, loudest / window):
         l0, l1, x = loop = loop_points(len(note))
         power = float(np.mean(note[l0:l1 - x].astype(np.float64) ** 2))
         out.append(peak > 0 and power >= peak * 10 ** (SOUNDING_DB / 10) and loop_decay(note, loop) == 1.0)
@@ -100,8 +100,8 @@ def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list
         notes = [data.notes[i] for i in batch]
         instruments = [index_of[data.instruments[n.instrument]["id"]] for n in notes]
         audio = data.load_audio(batch) / 32768.0
-        steady = holds_steady(audio, preset.sample_rate)
         wanted = loudest_window_energy(audio, preset.sample_rate)
+        steady = holds_steady(audio, wanted, preset.sample_rate)
         played = loudest_window_energy(bare.generate(bare.instrument_weights(instruments), [n.pitch for n in notes],
                                                      [n.velocity for n in notes]), preset.sample_rate)
         for note, instrument, t, m, holds in zip(notes, instruments, wanted, played, steady):
