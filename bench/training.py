@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from singsynth.data import NSynthData
-from singsynth.model import count_parameters
-from singsynth.solver import TrainConfig, Trainer
+from singsynth.model.sing import count_parameters
+from singsynth.train.data import NSynthData
+from singsynth.train.solver import TrainConfig, Trainer
 
 
 def notes_per_second(trainer: Trainer, stage: str, steps: int) -> float:
@@ -55,7 +55,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for name in args.configs.split(","):
         config = TrainConfig(config=name, batch_size=args.batch_size, device=args.device, bf16=args.bf16,
-                             progress=False, valid_notes=0)
+                             show_progress=False, valid_notes=0)
         with tempfile.TemporaryDirectory() as tmp:
             trainer = Trainer(data, config, Path(tmp) / "checkpoint.safetensors")
             rates = [notes_per_second(trainer, stage, args.steps) for stage in ("autoencoder", "sequence", "end_to_end")]

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from singsynth.data import NOTE_SAMPLES, DataError, NSynthData, split_of
-
 import synthetic
+
+from singsynth.train.data import NOTE_SAMPLES, DataError, NSynthData, split_of
 
 INSTRUMENTS = {
     # id: (family, source, pitches)

@@ -11,13 +11,22 @@ import torch
 
 from singsynth import gm
 from singsynth.cli import main
-from singsynth.config import get_config
-from singsynth.data import NSynthData, split_of
-from singsynth.evaluate import (PITCH_KEYS, SYSTEMS, EvalNote, evaluate, family_of, family_order, nearest_source,
-                                select_notes, shift_pitch)
-from singsynth.model import SING
-from singsynth.pitch import cents, estimate_f0
+from singsynth.model.config import get_config
+from singsynth.model.sing import SING
 from singsynth.preset import Instrument, load_preset, save_preset
+from singsynth.train.data import NSynthData, split_of
+from singsynth.train.evaluate import (
+    PITCH_KEYS,
+    SYSTEMS,
+    EvalNote,
+    evaluate,
+    family_of,
+    family_order,
+    nearest_source,
+    select_notes,
+    shift_pitch,
+)
+from singsynth.train.pitch import cents, estimate_f0
 
 SOUNDFONT = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
 PIANO, GUITAR, FLUTE, DRUMS = (f"fluidr3mono_{n}" for n in
@@ -30,7 +39,7 @@ def data(tmp_path_factory) -> NSynthData:
     pytest.importorskip("fluidsynth")
     if not SOUNDFONT.is_file():
         pytest.skip(f"{SOUNDFONT} not installed")
-    from singsynth.soundfont import render_dataset
+    from singsynth.train.soundfont import render_dataset
     root = tmp_path_factory.mktemp("nsynth")
     render_dataset([SOUNDFONT], root, programs=[0, 24, 73], drums=True, pitches=(PITCHES[0], PITCHES[-1]),
                    velocities=(100,), jobs=1, progress=False)

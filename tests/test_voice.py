@@ -5,10 +5,10 @@ import copy
 import numpy as np
 import pytest
 
-from singsynth.cache import Note
-from singsynth.bank import read_bank, shaped
-from singsynth.sustain_loop import crossfade, level_loop, loop_decay, loop_fall, loop_points
-from singsynth.voice import Voice
+from singsynth.preset.sustain_loop import crossfade, level_loop, loop_decay, loop_fall, loop_points
+from singsynth.synth.bank import read_bank, shaped
+from singsynth.synth.cache import Note
+from singsynth.synth.voice import Voice
 
 LENGTH = 48000
 LOOP = loop_points(LENGTH)

@@ -8,8 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from ..cli import UsageError
-from ..config import DECODERS
+from ..model.config import DECODERS
+from . import UsageError
 
 LOSSES = ("spectral", "waveform", "multiscale")
 # The harmonic decoder's partials in the default recipe: 128 and 256 told instruments apart sooner than 64
@@ -104,8 +104,8 @@ def _pitch_range(text: str | None) -> tuple[int, int] | None:
 
 def _start_preset(name: str, data):
     """The preset to train on from, with its held-out pairs taken as the data's split."""
-    from ..evaluate import held_out_pairs
     from ..preset import PresetError, load_preset
+    from ..train.evaluate import held_out_pairs
     try:
         preset = load_preset(name)
     except PresetError as exc:
@@ -119,11 +119,11 @@ def _start_preset(name: str, data):
 
 
 def run(args) -> int:
-    from ..checkpoint import CheckpointError
-    from ..config import CONFIGS
-    from ..data import DataError, NSynthData
-    from ..solver import TrainConfig, Trainer
-    from ..training_preset import write_preset
+    from ..model.config import CONFIGS
+    from ..train.checkpoint import CheckpointError
+    from ..train.data import DataError, NSynthData
+    from ..train.export import write_preset
+    from ..train.solver import TrainConfig, Trainer
 
     if args.config not in CONFIGS:
         raise UsageError(f"unknown config {args.config!r}; known: {', '.join(CONFIGS)}")
@@ -163,7 +163,7 @@ def run(args) -> int:
         time_embedding=not args.no_time_embedding, normalize=args.target_rms is not None,
         target_rms=args.target_rms or 0.0,
         max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-        bf16=args.bf16, progress=not args.quiet, init=str(init.path) if init else "")
+        bf16=args.bf16, show_progress=not args.quiet, init=str(init.path) if init else "")
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir(out)
     started = time.time()
     try:

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import dsp
+from ..model import losses
+from ..model.config import get_config
+from ..model.sing import SING, Autoencoder, Encoder, velocity_weights
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import get_config
-from .model import SING, Autoencoder, Encoder, velocity_weights
 from .warm_start import WarmStartError, check_same_level, check_same_model, training_record
 
 logger = logging.getLogger(__name__)
@@ -56,8 +56,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     bf16: bool = False  # CUDA autocast
-    progress: bool = True
-    extra: dict = field(default_factory=dict)
+    show_progress: bool = True  # progress bars on the terminal
 
 
 def _distributed() -> tuple[int, int]:
@@ -144,7 +143,7 @@ class Trainer:
         train, valid = self.data.split("train"), self.data.split("valid")
         if not train:
             raise ValueError(f"{self.data.root}: no training notes after the split")
-        audio = torch.from_numpy(self.data.load_audio(train + valid, progress=self.args.progress and self.rank == 0))
+        audio = torch.from_numpy(self.data.load_audio(train + valid, progress=self.args.show_progress and self.rank == 0))
         notes = [self.data.notes[i] for i in train + valid]
         self.labels = {
             "instrument": torch.tensor([n.instrument for n in notes], device=self.device),
@@ -158,7 +157,7 @@ class Trainer:
         self.valid_index = valid_index[torch.randperm(len(valid), generator=generator)[:self.args.valid_notes]]
         if self.args.normalize:
             sample = audio[self.train_index[torch.randperm(len(train), generator=generator)[:1024]]].float() / 32768
-            mean_rms = float(dsp.rms(sample).mean())
+            mean_rms = float(losses.rms(sample).mean())
             self.gain = self.args.target_rms / max(mean_rms, 1e-6)
         else:
             self.gain = 1.0
@@ -204,10 +203,10 @@ class Trainer:
 
     def _loss(self, name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if name == "spectral":
-            return dsp.spectral_loss(output, target, eps=self.args.eps)
+            return losses.spectral_loss(output, target, eps=self.args.eps)
         if name == "multiscale":
-            return dsp.multiscale_loss(output, target)
-        return dsp.waveform_loss(output, target)
+            return losses.multiscale_loss(output, target)
+        return losses.waveform_loss(output, target)
 
     # -- one step of each stage; each returns the loss as a float --
 
@@ -392,7 +391,7 @@ class Trainer:
             order = self._epoch_order(stage_index, epoch)
             batches = self._batches(len(order), per_rank_batch)
             bar = tqdm(total=batches, initial=self.progress["step"], desc=f"{stage} {epoch + 1}/{args.epochs[stage_index]}",
-                       disable=not args.progress or self.rank != 0, leave=False, file=sys.stderr)
+                       disable=not args.show_progress or self.rank != 0, leave=False, file=sys.stderr)
             for step in range(self.progress["step"], batches):
                 index = order[step * per_rank_batch:(step + 1) * per_rank_batch]
                 batch = self._batch(index)
@@ -450,6 +449,6 @@ class Trainer:
 
     def recipe(self) -> dict:
         values = asdict(self.args)
-        for key in ("progress", "device", "extra"):
+        for key in ("show_progress", "device"):
             values.pop(key)
         return {**values, "stage_2": "truncated back-propagation", "optimizer": "Adam"}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .preset import Preset
+from ..preset import Preset
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class NoteCache:
         self._notes: OrderedDict[NoteKey, Note] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.hits = self.misses = self.disk_hits = self.disk_writes = 0
+        self.hits = self.misses = self.disk_hits = 0
 
     @classmethod
     def for_preset(cls, preset: Preset, sample_rate: int, root: str | os.PathLike | None = None,
@@ -198,7 +198,6 @@ class NoteCache:
             except BaseException:
                 os.unlink(tmp)
                 raise
-            self.disk_writes += 1
         except OSError as exc:
             # a full or read-only disk must not stop the music: keep playing from memory
             logger.warning("note cache: cannot write %s (%s); disk cache disabled", path.parent, exc)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import gm
-from .config import SAMPLE_RATE, VELOCITY_CLASSES
+from .. import gm
+from ..model.config import SAMPLE_RATE, VELOCITY_CLASSES
 from .data import AUDIO_DIR, EXAMPLES_FILE, NOTE_SAMPLES, DataError, write_wav
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ SYNTH_GAIN = 1.0
 # Notes whose peak stays below this are dropped: many GM programs do not sound at the extreme pitches.
 SILENCE_DBFS = -60.0
 DRUM_BANK, DRUM_PRESET = 128, 0
-MELODIC_CHANNEL, DRUM_CHANNEL = 0, gm.DRUM_CHANNEL - 1
+MELODIC_CHANNEL = 0
 FULL_PITCHES = (21, 108)
 
 STATE_FILE = "render.json"  # instruments and settings, so examples.json can be rebuilt from the files
@@ -63,7 +63,7 @@ class SoundFontInstrument:
 
     @property
     def channel(self) -> int:
-        return DRUM_CHANNEL if self.drums else MELODIC_CHANNEL
+        return gm.DRUM_CHANNEL if self.drums else MELODIC_CHANNEL
 
 
 def soundfont_slug(path: Path) -> str:

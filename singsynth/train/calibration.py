@@ -17,10 +17,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..preset import Instrument, Preset
+from ..preset.levels import Levels
+from ..preset.sustain_loop import loop_decay, loop_points
 from .data import NSynthData
-from .levels import Levels
-from .preset import Instrument, Preset
-from .sustain_loop import loop_decay, loop_points
 
 NOTES_PER_VELOCITY = 12
 WINDOW_SECONDS, HOP_SECONDS = 0.4, 0.1

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SAMPLE_RATE
-from .gm import slug
+from ..gm import slug
+from ..model.config import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def split_of(instrument_id: str, pitch: int, valid: float = 0.1, test: float = 0
     return "train"
 
 
-def read_wav(path: Path) -> np.ndarray:
+def read_note_wav(path: Path) -> np.ndarray:
     """One NSynth note: int16 [64000]; anything but 16-bit mono 16 kHz of that length raises DataError."""
     try:
         with wave.open(str(path), "rb") as f:
@@ -220,7 +220,7 @@ class NSynthData:
 
     def read_note(self, index: int) -> np.ndarray:
         """One note as float32 [64000] in [-1, 1]."""
-        return read_wav(self.wav_path(index)).astype(np.float32) / 32768.0
+        return read_note_wav(self.wav_path(index)).astype(np.float32) / 32768.0
 
     def load_audio(self, indices: list[int] | None = None, progress: bool = False) -> np.ndarray:
         """Notes as int16 [N, 64000] (half the memory of float32; scale by 1/32768 when used)."""
@@ -231,5 +231,5 @@ class NSynthData:
             from tqdm import tqdm
             iterator = tqdm(iterator, total=len(indices), desc="loading notes", unit="note", leave=False)
         for row, index in iterator:
-            out[row] = read_wav(self.wav_path(index))
+            out[row] = read_note_wav(self.wav_path(index))
         return out

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
+from ..preset.sustain_loop import Loop
 from .cache import Note
-from .sustain_loop import Loop
 
 RELEASE_FLOOR = 1e-3  # -60 dB at the end of the release
 SILENT_GAIN = 1e-6  # a loop gain below this (-120 dB) is silence: 0, so that samples never turn denormal
@@ -170,12 +170,12 @@ class Voice:
         no loop crossfade or jump, no end of what has arrived, no cut (a bank's voices, bank.py)."""
         if self.finished or self.cut_at is not None:
             return False
-        limit = self._limit(loop)
+        limit = self._read_end(loop)
         if not self.one_shot:
             limit = min(limit, loop[1] - loop[2])  # a looping voice stops short of the crossfade
         return self.pos + advance + 2 < limit
 
-    def _limit(self, loop: Loop) -> int:
+    def _read_end(self, loop: Loop) -> int:
         """Where reading must stop: the loop end (looping), else the end of what has arrived, and for a
         melodic note without its crossfade yet, the crossfade's start."""
         note, l0, l1, x = self.note, *loop
@@ -198,7 +198,7 @@ class Voice:
         length = len(data)
         l0, l1, x = loop
         looping = not self.one_shot and note.xfade is not None
-        limit = self._limit(loop)
+        limit = self._read_end(loop)
         start = int(self.pos)
         if phase is None and start == self.pos and start + n < min(limit, length if self.one_shot else l1 - x):
             seg = data[start:start + n]
