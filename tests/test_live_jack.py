@@ -8,7 +8,16 @@ import subprocess
 import mido
 import numpy as np
 import pytest
-from jack_helpers import SINGSYNTH, JackServer, Rig, jackd_available, log_spectrum, make_tiny_preset, onsets, read_recording
+from jack_helpers import (
+    SINGSYNTH,
+    JackServer,
+    Rig,
+    jackd_available,
+    log_spectrum,
+    make_tiny_preset,
+    onsets,
+    read_recording,
+)
 
 pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd is not installed (Debian: jackd2)")
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .voice import RELEASE_FLOOR, Voice, decay_table, ramp_table
+from .envelope import bank_gains
+from .voice import Voice
 
 
 def shaped(v: Voice) -> bool:
     """Whether the voice has an envelope this block: it starts, is released or fades."""
-    return bool(v.start_at) or v.release_at >= 0 or v.release_from is not None or v.kill_left is not None
+    return v.env.shaped()
 
 
 def read_bank(voices: list[Voice], phases: np.ndarray, which: np.ndarray, release_len: int,
@@ -30,7 +31,7 @@ def read_bank(voices: list[Voice], phases: np.ndarray, which: np.ndarray, releas
     count = len(voices)
     rows = np.arange(count)
     row_phase = phases[which]
-    begin = np.array([v.start_at for v in voices])
+    begin = np.array([v.env.start_at for v in voices])
     pos = np.array([v.pos for v in voices])
     first = pos.astype(np.int64)
     width = int(phases[:, n].max()) + 3
@@ -56,67 +57,11 @@ def read_bank(voices: list[Voice], phases: np.ndarray, which: np.ndarray, releas
     rise *= frac
     seg += rise
     if shaped_from < count:
-        seg[shaped_from:] *= _envelopes(voices[shaped_from:], n, release_len)
+        seg[shaped_from:] *= bank_gains([v.env for v in voices[shaped_from:]], n, release_len)
     moved = (row_phase[:, n] - row_phase[rows, begin]).tolist()
     for v, distance in zip(voices[:shaped_from], moved[:shaped_from]):  # nothing but their reading moves on
         v.pos += distance
     for v, distance in zip(voices[shaped_from:], moved[shaped_from:]):
-        _advance(v, distance, n, release_len)
+        v.pos += distance
+        v.env.advance(n, release_len)
     return seg
-
-
-def _advance(v: Voice, distance: float, n: int, release_len: int) -> None:
-    """A shaped voice's state after the block: where it reads, and how far its release and fade went."""
-    v.pos += distance
-    v.start_at = 0
-    if v.release_from is not None:
-        v.release_at, v.release_from = max(v.release_at, 0) + n - v.release_from, None
-    elif v.release_at >= 0:
-        v.release_at += n
-    if v.release_at >= release_len:
-        v.finished = True
-    if v.kill_left is not None:
-        v.kill_left -= n - (v.kill_from or 0)
-        v.kill_from = None
-        if v.kill_left <= 0:
-            v.finished = True
-
-
-def _envelopes(voices: list[Voice], n: int, release_len: int) -> np.ndarray:
-    """The gains [voices, n] render_block's envelopes give these voices over the block: silence before a
-    start, the release and the quick fade, each from its own offset (negative: an earlier block).
-
-    No exp per sample for a release begun earlier: exp(-(t0 + k) / tau) is exp(-t0 / tau) * exp(-k / tau).
-    A fade (L - 1 - k + s) / L exceeds 1 before its offset s, so clipping at 1 starts it there."""
-    k = ramp_table(n) - np.float32(1)  # 0, 1, ..., n - 1
-    env = np.ones((len(voices), n), dtype=np.float32)
-    floor = np.float32(RELEASE_FLOOR / (1 - RELEASE_FLOOR))
-    earlier = [r for r, v in enumerate(voices) if v.release_at >= 0]  # released in an earlier block
-    now = [r for r, v in enumerate(voices) if v.release_from is not None and v.release_at < 0]
-    if earlier or now:
-        decay, tau = decay_table(n, release_len)
-    if earlier:
-        since = np.array([voices[r].release_at for r in earlier], dtype=np.float64)
-        scale = (np.exp(-since / tau) / (1 - RELEASE_FLOOR)).astype(np.float32)
-        gain = scale[:, None] * decay[None, :]
-        gain -= floor
-        np.maximum(gain, 0.0, out=gain)
-        env[earlier] = gain
-    if now:  # released in this block, at offset s: 1 before s, the release from s
-        since = k[None, :] - np.array([voices[r].release_from for r in now], dtype=np.float32)[:, None]
-        fall = np.exp(-np.maximum(since, 0.0) / np.float32(tau)) / np.float32(1 - RELEASE_FLOOR) - floor
-        env[now] = np.where(since >= 0, np.maximum(fall, 0.0), 1.0)
-    fading = [r for r, v in enumerate(voices) if v.kill_left is not None]
-    if fading:
-        length = np.array([voices[r].kill_len for r in fading], dtype=np.float64)
-        start = np.array([voices[r].kill_from if voices[r].kill_from is not None
-                          else voices[r].kill_left - voices[r].kill_len for r in fading], dtype=np.float64)
-        inv = (1.0 / length).astype(np.float32)
-        fade = ((length - 1 + start) * inv).astype(np.float32)[:, None] - inv[:, None] * k[None, :]
-        np.maximum(fade, 0.0, out=fade)
-        np.minimum(fade, 1.0, out=fade)
-        env[fading] *= fade
-    late = np.array([v.start_at for v in voices])
-    if late.any():
-        env *= k[None, :] >= late[:, None]
-    return env

@@ -32,10 +32,11 @@ from ..preset import Preset
 from .bank import read_bank, shaped
 from .cache import NoteCache, NoteKey
 from .cpu_load import VoiceBudget
+from .envelope import ramp_table
 from .instruments import InstrumentError
 from .note_supply import MAX_BATCH, NoteSupply
 from .planner import NotePlanner
-from .voice import Voice, ramp_table, steps
+from .voice import Voice, steps
 
 logger = logging.getLogger(__name__)
 
