@@ -23,7 +23,7 @@ import torch
 
 from singsynth.train.data import NSynthData
 from singsynth.train.export import write_preset
-from singsynth.train.solver import STAGES, TrainConfig, Trainer
+from singsynth.train.solver import STAGES, TrainConfig, build_trainer
 
 HARMONIC = dict(decoder="harmonic", end_to_end_loss="multiscale", lr=1e-3)
 # name -> (TrainConfig overrides, share of the time for each of the three stages)
@@ -54,7 +54,7 @@ def train(args) -> None:
                          checkpoint_every=1e9, **overrides)
     folder = Path(args.out) / args.variant
     torch.manual_seed(args.seed)
-    trainer = Trainer(data, config, folder / "checkpoint.safetensors")
+    trainer = build_trainer(data, config, folder / "checkpoint.safetensors")
     generator = torch.Generator().manual_seed(args.seed)
     budget = args.minutes * 60
     ends = [budget * sum(shares[:i + 1]) for i in range(3)]

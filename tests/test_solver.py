@@ -116,18 +116,16 @@ def fluid_notes(soundfont, tmp_path_factory):
 
 def test_a_few_steps_on_fluidsynth_notes_lower_the_validation_loss(fluid_notes, tmp_path):
     from singsynth.train.data import NSynthData
-    from singsynth.train.solver import TrainConfig, Trainer
+    from singsynth.train.solver import TrainConfig, build_trainer
     torch.manual_seed(0)
     data = NSynthData(fluid_notes)
     assert data.split("valid")
     args = TrainConfig(config="sing-tiny", batch_size=8, show_progress=False, checkpoint_every=1e9)  # the paper's recipe
-    trainer = Trainer(data, args, tmp_path / "ck.safetensors")
-    trainer._prepare_stage("autoencoder")
-    before = trainer._validate("autoencoder")
+    trainer = build_trainer(data, args, tmp_path / "ck.safetensors")
+    before = trainer.validation_loss("autoencoder")
     for step in range(25):
-        index = trainer.train_index[torch.randint(0, len(trainer.train_index), (8,))]
-        trainer._step_autoencoder(trainer._batch(index))
-    after = trainer._validate("autoencoder")
+        trainer.train_step("autoencoder", torch.randint(0, len(trainer.train_index), (8,)))
+    after = trainer.validation_loss("autoencoder")
     print(f"validation spectral loss {before:.3f} -> {after:.3f}")
     assert after < 0.95 * before
 

@@ -123,7 +123,7 @@ def run(args) -> int:
     from ..train.checkpoint import CheckpointError
     from ..train.data import DataError, NSynthData
     from ..train.export import write_preset
-    from ..train.solver import TrainConfig, Trainer
+    from ..train.solver import TrainConfig, build_trainer, training_process
 
     if args.config not in CONFIGS:
         raise UsageError(f"unknown config {args.config!r}; known: {', '.join(CONFIGS)}")
@@ -166,19 +166,17 @@ def run(args) -> int:
         bf16=args.bf16, show_progress=not args.quiet, init=str(init.path) if init else "")
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir(out)
     started = time.time()
-    try:
-        trainer = Trainer(data, train_args, checkpoint / "checkpoint.safetensors", init=init)
-        trainer.resume()
-    except (ValueError, CheckpointError) as exc:
-        raise UsageError(str(exc)) from None
-    if trainer.rank != 0:  # one process speaks for all under torchrun
-        logging.getLogger("singsynth").setLevel(logging.WARNING)
-    logger.info("checkpoint: %s", checkpoint)
-    history = trainer.train()
-    if trainer.rank == 0:
-        write_preset(out, trainer, data, history, name=args.name or out.name, license=args.license)
-        logger.info("preset written to %s (%.0f s)", out, time.time() - started)
-    if trainer.world > 1:
-        import torch.distributed
-        torch.distributed.destroy_process_group()
+    with training_process(args.device) as process:
+        try:
+            trainer = build_trainer(data, train_args, checkpoint / "checkpoint.safetensors", init, process)
+            trainer.resume()
+        except (ValueError, CheckpointError) as exc:
+            raise UsageError(str(exc)) from None
+        if process.rank != 0:  # one process speaks for all under torchrun
+            logging.getLogger("singsynth").setLevel(logging.WARNING)
+        logger.info("checkpoint: %s", checkpoint)
+        history = trainer.train()
+        if process.rank == 0:
+            write_preset(out, trainer, data, history, name=args.name or out.name, license=args.license)
+            logger.info("preset written to %s (%.0f s)", out, time.time() - started)
     return 0

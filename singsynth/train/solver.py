@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,10 +59,34 @@ class TrainConfig:
     show_progress: bool = True  # progress bars on the terminal
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size) under torchrun, else (0, 1)."""
+@dataclass(frozen=True)
+class Process:
+    """Where this training process runs: its rank among `world` processes (torchrun) and its device."""
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+
+@contextmanager
+def training_process(device: str = "cpu"):
+    """This process's place in the run: under torchrun it joins the process group (NCCL on CUDA, else gloo)
+    and leaves it on the way out; alone it is rank 0 of 1. Yields a Process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), world
+    rank = int(os.environ.get("RANK", "0"))
+    joined = False
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        joined = True
+    if device.startswith("cuda") and world > 1:
+        where = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(where)
+    else:
+        where = torch.device(device)
+    try:
+        yield Process(rank, world, where)
+    finally:
+        if joined:
+            torch.distributed.destroy_process_group()
 
 
 def model_overrides(args: TrainConfig) -> dict:
@@ -93,32 +117,24 @@ def build_optimizers(sing: SING, encoder: Encoder, lr: float) -> dict[str, torch
 class Trainer:
     """Holds the data on the device, the three models, and the loop over stages."""
 
-    def __init__(self, data, args: TrainConfig, checkpoint: Path, init=None):
-        """`init`: a Preset to start from (its weights, training time and history) instead of a fresh model;
+    def __init__(self, data, sing: SING, encoder: Encoder, optimizers: dict[str, torch.optim.Optimizer],
+                 args: TrainConfig, checkpoint: Path, init=None, process: Process | None = None):
+        """`sing` and `encoder` on the process's device, `optimizers` one per stage (build_optimizers).
+        `init`: a Preset to start from (its weights, training time and history) instead of the fresh model;
         hold its held-out pairs out of `data` first (NSynthData.hold_out). A checkpoint, where one exists,
         still takes precedence through resume()."""
         self.args = args
         self.data = data
-        self.rank, self.world = _distributed()
-        if self.world > 1 and not torch.distributed.is_initialized():
-            backend = "nccl" if args.device.startswith("cuda") else "gloo"
-            torch.distributed.init_process_group(backend)
-        if args.device.startswith("cuda") and self.world > 1:
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(self.device)
-        else:
-            self.device = torch.device(args.device)
-        torch.manual_seed(args.seed)
+        process = process or Process(device=torch.device(args.device))
+        self.rank, self.world, self.device = process.rank, process.world, process.device
         self.checkpoint = checkpoint
-        self.config = get_config(args.config, n_instruments=len(data.instruments), **model_overrides(args))
+        self.sing, self.encoder, self.optimizers = sing, encoder, optimizers
+        self.config = sing.config
         if init is not None:
             check_same_model(init, self.config, [d["id"] for d in data.instruments])
             if any(args.epochs[:2]):
                 raise WarmStartError(f"--init {init.path}: a preset holds no encoder, so training goes on end to "
                                      "end; give --epochs 0,0,N")
-        self.sing = SING(self.config).to(self.device)
-        self.encoder = Encoder(self.config).to(self.device)
-        self.optimizers = build_optimizers(self.sing, self.encoder, args.lr)
         # loss_sum and loss_steps: the epoch so far, so that an epoch resumed midway reports the same mean
         self.progress = {"stage": 0, "epoch": 0, "step": 0, "history": [], "seconds": 0.0,
                          "loss_sum": 0.0, "loss_steps": 0}
@@ -249,7 +265,7 @@ class Trainer:
         self.encoder.train(stage == "autoencoder")
         batch = self._batch(self.train_index[index])
         batch["index"] = index.to(self.device)
-        return self.step_function(stage)(batch)
+        return self._step_function(stage)(batch)
 
     def validation_loss(self, stage: str) -> float | None:
         """The stage's validation loss (see valid_loss_name), with the models in eval mode."""
@@ -258,7 +274,7 @@ class Trainer:
         self.encoder.eval()
         return self._validate(stage)
 
-    def step_function(self, stage: str):
+    def _step_function(self, stage: str):
         """The function that trains one batch of a stage and returns its loss."""
         return {"autoencoder": self._step_autoencoder, "sequence": self._step_sequence,
                 "end_to_end": self._step_end_to_end}[stage]
@@ -396,7 +412,7 @@ class Trainer:
                 index = order[step * per_rank_batch:(step + 1) * per_rank_batch]
                 batch = self._batch(index)
                 batch["index"] = index.to(self.device)  # training notes come first in self.audio
-                loss = self.step_function(stage)(batch)
+                loss = self._step_function(stage)(batch)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
                 self.progress["step"] = step + 1
@@ -452,3 +468,14 @@ class Trainer:
         for key in ("show_progress", "device"):
             values.pop(key)
         return {**values, "stage_2": "truncated back-propagation", "optimizer": "Adam"}
+
+
+def build_trainer(data, args: TrainConfig, checkpoint: Path, init=None, process: Process | None = None) -> Trainer:
+    """A Trainer with fresh parts: the named model size (with the arguments' overrides) for the data's
+    instruments, its encoder, one Adam per stage; seeded by args.seed."""
+    process = process or Process(device=torch.device(args.device))
+    torch.manual_seed(args.seed)
+    config = get_config(args.config, n_instruments=len(data.instruments), **model_overrides(args))
+    sing = SING(config).to(process.device)
+    encoder = Encoder(config).to(process.device)
+    return Trainer(data, sing, encoder, build_optimizers(sing, encoder, args.lr), args, checkpoint, init, process)
