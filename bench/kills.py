@@ -197,8 +197,9 @@ def checkpoint_problem(path: Path, data: Path) -> str | None:
     from singsynth.model.config import get_config
     from singsynth.model.sing import SING, Encoder
     from singsynth.train.checkpoint import CheckpointError, load_checkpoint
+    from singsynth.train.config import TrainConfig
     from singsynth.train.data import NSynthData
-    from singsynth.train.solver import TrainConfig, build_optimizers
+    from singsynth.train.solver import build_optimizers
     config = get_config(TRAINING[TRAINING.index("--config") + 1], n_instruments=len(NSynthData(data).instruments))
     sing, encoder = SING(config), Encoder(config)
     try:

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
+from singsynth.train.config import TrainConfig
 from singsynth.train.data import NSynthData
 from singsynth.train.export import write_preset
-from singsynth.train.solver import STAGES, TrainConfig, build_trainer
+from singsynth.train.solver import STAGES, build_trainer
 
 HARMONIC = dict(decoder="harmonic", end_to_end_loss="multiscale", lr=1e-3)
 # name -> (TrainConfig overrides, share of the time for each of the three stages)

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from singsynth.model.sing import count_parameters
+from singsynth.train.config import TrainConfig
 from singsynth.train.data import NSynthData
-from singsynth.train.solver import TrainConfig, Trainer, build_trainer
+from singsynth.train.solver import Trainer, build_trainer
 
 
 def notes_per_second(trainer: Trainer, stage: str, steps: int) -> float:

@@ -115,8 +115,9 @@ def fluid_notes(soundfont, tmp_path_factory):
 
 
 def test_a_few_steps_on_fluidsynth_notes_lower_the_validation_loss(fluid_notes, tmp_path):
+    from singsynth.train.config import TrainConfig
     from singsynth.train.data import NSynthData
-    from singsynth.train.solver import TrainConfig, build_trainer
+    from singsynth.train.solver import build_trainer
     torch.manual_seed(0)
     data = NSynthData(fluid_notes)
     assert data.split("valid")

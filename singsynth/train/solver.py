@@ -24,39 +24,12 @@ from ..model import losses
 from ..model.config import get_config
 from ..model.sing import SING, Autoencoder, Encoder, velocity_weights
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
 from .warm_start import WarmStartError, check_same_level, check_same_model, training_record
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("autoencoder", "sequence", "end_to_end")
-
-
-@dataclass
-class TrainConfig:
-    config: str = "sing-cpu"  # named model size
-    epochs: tuple[int, int, int] = (50, 50, 20)  # per stage, as in the paper's code
-    batch_size: int = 64  # paper: 256; its code: 64
-    lr: float = 3e-4  # Adam, all stages
-    autoencoder_loss: str = "spectral"  # the paper's code; its text says "waveform"; or "multiscale"
-    end_to_end_loss: str = "spectral"  # "waveform" is the ablation; "multiscale" is DDSP's
-    decoder: str = ""  # "conv" or "harmonic"; empty: the named size's own
-    harmonics: int = 0  # harmonic decoder's partials; 0: the named size's own
-    inharmonicity: bool = False  # harmonic decoder: learn a stretch of the partials per instrument
-    residual: bool = False  # harmonic decoder: add the paper's transposed convolution
-    key_tuning: bool = False  # harmonic decoder: measure the tuning per instrument and key
-    init: str = ""  # the preset training started from, if any
-    eps: float = 1.0  # inside log(eps + |STFT|^2)
-    tbptt: int = 32  # truncated back-propagation steps in stage 2
-    time_embedding: bool = True  # False is the paper's ablation
-    normalize: bool = False  # scale the data to target_rms; the preset restores it (docs/training.md)
-    target_rms: float = 3.0
-    max_steps: int = 0  # cap on steps per epoch (0: whole epochs); for quick runs
-    valid_notes: int = 256  # validation subset size, for a quick figure each epoch
-    checkpoint_every: float = 180.0  # seconds
-    seed: int = 0
-    device: str = "cpu"
-    bf16: bool = False  # CUDA autocast
-    show_progress: bool = True  # progress bars on the terminal
 
 
 @dataclass(frozen=True)
