@@ -142,7 +142,7 @@ def test_an_instrument_whose_notes_fade_or_die_away_does_not_sustain(synthetic_d
     data = type("Shaped", (ShapedData,), {"envelope": staticmethod(envelope)})(synthetic_data)
     torch.manual_seed(0)
     model = SING(get_config("sing-unittest", n_instruments=2))
-    instruments = [Instrument(k, d["name"], d["id"], None) for k, d in enumerate(data.instruments)]
+    instruments = [Instrument(k, d.name, d.id, None) for k, d in enumerate(data.instruments)]
     preset = load_preset(save_preset(tmp_path / "p", model, instruments, {"name": "p"}))
     measured = measure_levels(preset, data, calibration_notes(data))
     assert [i.sustains for i in measured] == [True, False]

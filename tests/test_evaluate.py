@@ -1,6 +1,7 @@
 """Evaluation on real FluidSynth notes: held-out pairs, the sampler, the figures and the eval command."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -48,9 +49,8 @@ def data(tmp_path_factory) -> NSynthData:
 
 def make_preset(folder: Path, data: NSynthData, held_out: dict | None, ids: list[str] | None = None) -> Path:
     """A sing-unittest preset with random weights over some of the data's instruments."""
-    infos = [d for d in data.instruments if ids is None or d["id"] in ids]
-    instruments = [Instrument(index=i, name=d["name"], id=d["id"], gm_program=d["gm_program"], drums=d["drums"],
-                              pitch_range=tuple(d["pitch_range"])) for i, d in enumerate(infos)]
+    kept = [d for d in data.instruments if ids is None or d.id in ids]
+    instruments = [dataclasses.replace(d, index=i, source="") for i, d in enumerate(kept)]
     torch.manual_seed(0)
     model = SING(get_config("sing-unittest", n_instruments=len(instruments)))
     meta = {"name": folder.name} if held_out is None else {"name": folder.name, "held_out": held_out}
@@ -319,7 +319,8 @@ def test_family_of_a_note_without_a_gm_program_is_the_datas_own():
         Instrument(index=2, name="Kit", id="sf_kit", gm_program=None, drums=True),
         Instrument(index=3, name="mystery", id="mystery_001", gm_program=None)])
     # the data's family strings: NSynth's, and for rendered data the GM family (or "drums")
-    data = SimpleNamespace(instruments=[{"family": "bass"}, {"family": "Strings"}, {"family": "drums"}, {}],
+    families = ["bass", "Strings", "drums", ""]
+    data = SimpleNamespace(instruments=[dataclasses.replace(i, family=f) for i, f in zip(preset.instruments, families)],
                            notes=[SimpleNamespace(instrument=i) for i in range(4)])
     families = [family_of(EvalNote(i, i, i, drums=i == 2), preset, data) for i in range(4)]
     assert families == ["bass", "Strings", "Drums", "mystery_001"]

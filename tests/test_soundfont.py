@@ -52,8 +52,8 @@ def test_format_and_metadata(rendered_dataset: Path):
     assert not [p for p in rendered_dataset.rglob("*") if p.name.endswith(".tmp")]
 
     data = NSynthData(rendered_dataset)
-    assert [i["id"] for i in data.instruments] == [piano, kit, violin]
-    assert data.instruments[1]["drums"] and data.instruments[1]["gm_program"] is None
+    assert [i.id for i in data.instruments] == [piano, kit, violin]
+    assert data.instruments[1].drums and data.instruments[1].gm_program is None
     audio = data.load_audio()
     assert audio.shape == (30, 64000)
     # FluidSynth's own level, not normalised: nothing near full scale, nothing silent

@@ -114,9 +114,9 @@ def run_info(args) -> int:
     print(f"{data.root}: {len(data.notes)} notes, {len(data.instruments)} instruments; "
           + ", ".join(f"{name} {len(indices)}" for name, indices in splits.items()))
     for i, inst in enumerate(data.instruments):
-        kind = "drums" if inst["drums"] else ("GM " + str(inst["gm_program"]) if inst["gm_program"] is not None
-                                             else inst["family"] or "?")
+        kind = "drums" if inst.drums else (f"GM {inst.gm_program}" if inst.gm_program is not None
+                                           else inst.family or "?")
         counts = "/".join(str(per_instrument[name][i]) for name in splits)
-        lo, hi = inst["pitch_range"]
-        print(f"  {i:3d}  {inst['id']}  ({kind}, pitches {lo}-{hi}, train/valid/test notes {counts})")
+        lo, hi = inst.pitch_range
+        print(f"  {i:3d}  {inst.id}  ({kind}, pitches {lo}-{hi}, train/valid/test notes {counts})")
     return 0

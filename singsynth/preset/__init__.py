@@ -52,6 +52,7 @@ class Instrument:
     # The source holds a key's note steady (organ, strings): a held key then holds its loop steady too, even
     # where the model's note sags.
     sustains: bool = False
+    family: str = ""  # the family the training data names (NSynth's or General MIDI's); presets do not store it
 
     def to_dict(self) -> dict:
         return {"name": self.name, "id": self.id, "gm_program": self.gm_program, "drums": self.drums,

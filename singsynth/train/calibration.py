@@ -51,7 +51,7 @@ def calibration_notes(data: NSynthData, per_velocity: int = NOTES_PER_VELOCITY) 
     chosen = []
     for (instrument, _), indices in sorted(groups.items()):
         indices.sort(key=lambda i: data.notes[i].pitch)
-        if data.instruments[instrument].get("drums") or len(indices) <= per_velocity:
+        if data.instruments[instrument].drums or len(indices) <= per_velocity:
             chosen += indices
         else:
             chosen += [indices[round(k * (len(indices) - 1) / (per_velocity - 1))] for k in range(per_velocity)]
@@ -98,7 +98,7 @@ def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list
     for start in range(0, len(indices), BATCH):
         batch = indices[start:start + BATCH]
         notes = [data.notes[i] for i in batch]
-        instruments = [index_of[data.instruments[n.instrument]["id"]] for n in notes]
+        instruments = [index_of[data.instruments[n.instrument].id] for n in notes]
         audio = data.load_audio(batch) / 32768.0
         wanted = loudest_window_energy(audio, preset.sample_rate)
         steady = holds_steady(audio, wanted, preset.sample_rate)

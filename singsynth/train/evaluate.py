@@ -89,7 +89,7 @@ def select_notes(preset: Preset, data: NSynthData, split: str = "test") -> tuple
         if source is None:
             missing += 1
             continue
-        drums = inst.drums or bool(data.instruments[note.instrument].get("drums"))
+        drums = inst.drums or data.instruments[note.instrument].drums
         notes.append(EvalNote(i, inst.index, source, drums))
     return notes, missing
 
@@ -135,7 +135,7 @@ def family_of(note: EvalNote, preset: Preset, data: NSynthData) -> str:
         return DRUMS_FAMILY
     if inst.gm_program is not None:
         return gm.FAMILIES[gm.family(inst.gm_program)]
-    named = data.instruments[data.notes[note.index].instrument].get("family")
+    named = data.instruments[data.notes[note.index].instrument].family
     return str(named) if named else inst.id
 
 
@@ -216,7 +216,7 @@ class _Competitors:
         pitched = {inst.id for inst in preset.instruments if not inst.drums}
         self.by_key: dict[tuple[int, int], list[int]] = {}
         for i, note in enumerate(data.notes):
-            if note.instrument_id in pitched and not data.instruments[note.instrument].get("drums"):
+            if note.instrument_id in pitched and not data.instruments[note.instrument].drums:
                 self.by_key.setdefault((note.pitch, note.velocity), []).append(i)
         self.cache: OrderedDict[tuple[int, int], dict[int, torch.Tensor]] = OrderedDict()
 

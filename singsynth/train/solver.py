@@ -104,7 +104,7 @@ class Trainer:
         self.sing, self.encoder, self.optimizers = sing, encoder, optimizers
         self.config = sing.config
         if init is not None:
-            check_same_model(init, self.config, [d["id"] for d in data.instruments])
+            check_same_model(init, self.config, [d.id for d in data.instruments])
             if any(args.epochs[:2]):
                 raise WarmStartError(f"--init {init.path}: a preset holds no encoder, so training goes on end to "
                                      "end; give --epochs 0,0,N")
@@ -158,7 +158,7 @@ class Trainer:
         never learnt."""
         from .tuning import measure_key_tuning, measure_tuning
         train = self.train_index.numpy()
-        drums = [bool(d.get("drums")) for d in self.data.instruments]
+        drums = [d.drums for d in self.data.instruments]
         count = len(self.data.instruments)
 
         def audio(i: int):  # one training note at a time: the whole set may not fit twice
