@@ -357,6 +357,27 @@ def test_a_flood_of_note_ons_in_one_block_keeps_voices_and_the_batch_bounded(sin
     assert eng.idle  # nothing left hanging
 
 
+def test_a_live_cold_note_is_planned_once(sines):
+    """The MIDI thread plans a note-on when it arrives (prefetch), the producer when it waits for its first
+    chunk (notes_ready) and the block when it starts the voice: the plan is made once and looked up after."""
+    cache = NoteCache()
+    planner = NotePlanner(sines, "flute", None, 1, cache.velocity_steps)
+    made = []
+    plan = planner._plan
+    planner._plan = lambda *args: made.append(args) or plan(*args)
+    live = Engine(sines, EngineConfig(RATE, blocking=False), planner,
+                  NoteSupply(sines, cache, RATE, blocking=False))
+    try:
+        live.prefetch(on(64))
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while not live.notes_ready([(0, on(64))]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        live.process([(0, on(64))], 256)
+        assert len(live.voices) == 1 and len(made) == 1
+    finally:
+        live.close()
+
+
 def test_live_generation_waits_for_a_bounded_number_of_notes_and_drops_the_rest(sines, monkeypatch, caplog):
     import threading
 
