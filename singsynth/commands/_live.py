@@ -44,7 +44,7 @@ def flood_line(dropped_messages: int, session: LiveSession) -> str:
 
 
 def voice_limit_line(engine) -> str:
-    """What keeping blocks in time cost (engine.py, load.py), for the exit report."""
+    """What keeping blocks in time cost (synth/cpu_load.py), for the exit report."""
     stats = engine.stats
     return (f"{stats['shed']} voices faded early to keep up (voice limit down to "
             f"{stats['lowest_voice_limit']} of {engine.polyphony})")

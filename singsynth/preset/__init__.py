@@ -69,7 +69,7 @@ class Preset:
     # restores the loudness that training normalised away
     output_gain: float = 1.0
     weights_sha256: str = ""
-    # what the engine plays notes at: a synth's level, not the training data's (training_preset.py)
+    # what the engine plays notes at: a synth's level, not the training data's (train/export.py)
     playback_gain: float = 1.0
 
     @property

@@ -4,7 +4,7 @@ Key: (timbre weights tuple, MIDI pitch, velocity step); velocities 1..127 are qu
 `velocity_steps` steps (default 16) so that nearby velocities share a note. Samples are rounded
 to float16 when a note enters the cache, so a note read back from disk is bit-identical to the
 one generated (a warm run renders the same file as a cold one). Only the samples are stored: the
-loop's crossfade and decay are made again from them when a note is read back (generation.py).
+loop's crossfade and decay are made again from them when a note is read back (note_supply.py).
 
 Disk layout: <root>/<preset hash>/<rate>/<sha1 of key>.npy, written with numpy.save
 (allow_pickle=False) to a temporary file then renamed, read with allow_pickle=False; a damaged

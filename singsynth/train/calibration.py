@@ -1,5 +1,5 @@
 """Calibrating a preset against the training notes its model learnt: each instrument's level corrections
-(levels.py), and whether its source sustains a held note.
+(preset/levels.py), and whether its source sustains a held note.
 
 A spectral loss on log magnitudes barely notices a note that is a few dB too quiet all through, and a model trained
 on it plays its loud notes under their source (short percussive sounds most of all) and its soft ones a little
