@@ -84,7 +84,8 @@ def register(sub) -> None:
     p.add_argument("--target-rms", type=float, default=None,
                    help="scale the data to this mean RMS for training (the preset restores the loudness); "
                         "default: train at the data's own level, as published")
-    p.add_argument("--max-steps", type=int, default=TrainConfig.max_steps, help="cap on steps per epoch (0: whole epochs)")
+    p.add_argument("--max-steps", type=int, default=TrainConfig.max_steps,
+                   help="cap on steps per epoch (0: whole epochs)")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--instruments", help="comma-separated instrument ids or names to keep")
     p.add_argument("--pitches", help="pitch range to keep, such as 36-84")
