@@ -21,11 +21,11 @@ import mido
 import numpy as np
 
 from singsynth import gm
-from singsynth.cache import NoteCache
-from singsynth.commands.render import render_events
-from singsynth.engine import Engine
-from singsynth.instruments import ProgramMap, drum_kit
 from singsynth.preset import PresetError, load_preset
+from singsynth.synth.cache import NoteCache
+from singsynth.synth.engine import make_engine
+from singsynth.synth.instruments import ProgramMap, drum_kit
+from singsynth.synth.schedule import Schedule, play_through
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 16_000
@@ -66,10 +66,10 @@ def groove() -> list[tuple[float, mido.Message]]:
 
 
 def render_mono(preset, events: list[tuple[float, mido.Message]]) -> np.ndarray:
-    engine = Engine(preset, sample_rate=RATE, cache=NoteCache())
+    engine = make_engine(preset, sample_rate=RATE, cache=NoteCache())
     blocks = []
     with engine:
-        render_events(engine, events, lambda block: blocks.append(block.mean(axis=1)))
+        play_through(engine, Schedule(events, RATE), lambda block: blocks.append(block.mean(axis=1)))
     return np.concatenate(blocks)
 
 

@@ -32,8 +32,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from jack_helpers import SINGSYNTH, JackServer, stop_process  # noqa: E402
-from livebench import (SILENCE_DBFS, SOUNDFONT, MemoryProbe, StatusReader, StreamRig,  # noqa: E402
-                       fluidsynth_command, fmt_db, level, pack, probe, silent_after, start)
+from livebench import (  # noqa: E402
+    SILENCE_DBFS,
+    SOUNDFONT,
+    MemoryProbe,
+    StatusReader,
+    StreamRig,
+    fluidsynth_command,
+    fmt_db,
+    level,
+    pack,
+    probe,
+    silent_after,
+    start,
+)
 
 # shares of the flood: note-on, note-off, controller, pitch bend, program change
 KINDS = ("note-on", "note-off", "controller", "pitch bend", "program change")
@@ -95,7 +107,7 @@ def seconds(value: float | None, unit: float = 1.0, digits: int = 2) -> str:
 
 
 def save(path: Path, audio: np.ndarray, rate: int) -> None:
-    from singsynth.wavfile import AudioWriter
+    from singsynth.io.wav import AudioWriter
     path.parent.mkdir(parents=True, exist_ok=True)
     with AudioWriter(path, rate, channels=2, float32=True) as out:
         out.write(audio)

@@ -7,7 +7,7 @@ Seeds are the real MIDI files in tests/data/midi/ and examples/demo.mid; bench/m
 class by class (bytes flipped, truncation, chunk lengths, status bytes, tempos, ~10^6-event files, ...).
 
 Two passes, deterministic for a given --seed:
-- reader: --reader-count inputs through singsynth.midi.read_midi in this process: each must return events in
+- reader: --reader-count inputs through singsynth.io.midi.read_midi in this process: each must return events in
   time order within the caps or raise MidiError (one line naming the file); anything else, or more than
   --timeout seconds, is a failure.
 - cli: --count inputs through `python -m singsynth render IN -o OUT.wav --quiet` in a subprocess with a
@@ -77,7 +77,7 @@ def _alarm(signum, frame):
 
 
 def check_reader(cls: str, name: str, path: Path, timeout: float) -> Result:
-    from singsynth.midi import MAX_EVENTS, MAX_SECONDS, MidiError, read_midi
+    from singsynth.io.midi import MAX_EVENTS, MAX_SECONDS, MidiError, read_midi
     signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     start = time.perf_counter()
@@ -203,8 +203,8 @@ def unittest_preset(folder: Path) -> Path:
     """The test suite's tiny preset: sing-unittest with random weights, flute, violin and a drum kit."""
     import torch
 
-    from singsynth.config import get_config
-    from singsynth.model import SING
+    from singsynth.model.config import get_config
+    from singsynth.model.sing import SING
     from singsynth.preset import Instrument, save_preset
     torch.manual_seed(0)
     instruments = [Instrument(0, "Flute", "sf_flute", 73, pitch_range=(60, 96)),
@@ -264,7 +264,7 @@ def main() -> int:
                 failing.append((reader[-1], data))
             path.unlink()
         if reader:
-            table(f"reader pass: singsynth.midi.read_midi in process, {len(reader)} inputs", reader, "read")
+            table(f"reader pass: singsynth.io.midi.read_midi in process, {len(reader)} inputs", reader, "read")
         if args.count:
             args.preset_path = (str(unittest_preset(work / "unittest")) if args.preset == "unittest"
                                 else args.preset)

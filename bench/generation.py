@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from singsynth.config import get_config
-from singsynth.model import SING, count_parameters
+from singsynth.model.config import get_config
+from singsynth.model.sing import SING, count_parameters
 
 FIRST_CHUNK_TRIES = 9  # the median of these: one try is at the mercy of the scheduler
 

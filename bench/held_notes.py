@@ -20,13 +20,14 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from singsynth import generation, gm
-from singsynth.cache import NoteCache
-from singsynth.commands.render import render_events
-from singsynth.engine import Engine
-from singsynth.instruments import ProgramMap
+from singsynth import gm
 from singsynth.preset import load_preset
-from singsynth.sustain_loop import LOOP_END
+from singsynth.preset.sustain_loop import LOOP_END
+from singsynth.synth import note_supply
+from singsynth.synth.cache import NoteCache
+from singsynth.synth.engine import Engine, make_engine
+from singsynth.synth.instruments import ProgramMap
+from singsynth.synth.schedule import Schedule, play_through
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW = 0.05  # seconds
@@ -46,7 +47,7 @@ def held(engine: Engine, program: int, pitch: int, velocity: int, hold: float) -
         blocks.append(block.mean(axis=1))
         if engine.voices:
             decay[0] = engine.voices[0].note.loop_decay
-    render_events(engine, events, keep)
+    play_through(engine, Schedule(events, engine.sample_rate), keep)
     return np.concatenate(blocks), decay[0]
 
 
@@ -107,7 +108,7 @@ def main() -> None:
     ap.add_argument("--uncompensated", action="store_true", help="loop without following the note's decay")
     args = ap.parse_args()
     if args.uncompensated:
-        generation.loop_decay = lambda data, loop: 1.0  # every pass of the loop from the loop start's level
+        note_supply.loop_decay = lambda data, loop: 1.0  # every pass of the loop from the loop start's level
     preset = load_preset(args.preset)
     programs = ProgramMap(preset)
     curves = []
@@ -118,7 +119,7 @@ def main() -> None:
           + " | loop decay / pass | largest rise 1-2.9 s | pulse (largest rise, looping) |")
     print("|---|---|" + "---:|" * (len(REPORT_AT) + 3))
     for program in (int(p) for p in args.programs.split(",")):
-        engine = Engine(preset, sample_rate=args.rate, cache=NoteCache())
+        engine = make_engine(preset, sample_rate=args.rate, cache=NoteCache())
         wav, decay = held(engine, program, args.pitch, args.velocity, args.hold)
         level = levels(wav, args.rate)
         row = summary(level, args.hold)

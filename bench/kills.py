@@ -5,7 +5,7 @@ the end result with an unbroken run.
 
 Every command is the real CLI in a process of its own session: a kill reaches that process and nothing else,
 and whatever it started is found by its process group. After each kill the checkpoint must load through
-singsynth.checkpoint, no note may be half-written under its final name, and the processes the killed run
+singsynth.train.checkpoint, no note may be half-written under its final name, and the processes the killed run
 started must die with it and write nothing more. Every other training kill waits for a checkpoint write to
 begin, so that it lands inside one; every other data-set kill lands just after the worker processes start.
 Every run uses one thread, so a killed run must end bit for bit where the unbroken one does. Prints two
@@ -193,12 +193,13 @@ def train_args(data: Path, out: Path, checkpoint: Path) -> list[str]:
 
 
 def checkpoint_problem(path: Path, data: Path) -> str | None:
-    """None if the checkpoint loads into this run's models and optimizers through singsynth.checkpoint."""
-    from singsynth.checkpoint import CheckpointError, load_checkpoint
-    from singsynth.config import get_config
-    from singsynth.data import NSynthData
-    from singsynth.model import SING, Encoder
-    from singsynth.solver import TrainConfig, build_optimizers
+    """None if the checkpoint loads into this run's models and optimizers through singsynth.train.checkpoint."""
+    from singsynth.model.config import get_config
+    from singsynth.model.sing import SING, Encoder
+    from singsynth.train.checkpoint import CheckpointError, load_checkpoint
+    from singsynth.train.config import TrainConfig
+    from singsynth.train.data import NSynthData
+    from singsynth.train.solver import build_optimizers
     config = get_config(TRAINING[TRAINING.index("--config") + 1], n_instruments=len(NSynthData(data).instruments))
     sing, encoder = SING(config), Encoder(config)
     try:
@@ -285,11 +286,11 @@ def note_files(out: Path) -> set[str]:
 
 def damaged_notes(out: Path) -> int:
     """Notes under their final name that are not a complete 16-bit mono 4 s wav."""
-    from singsynth.data import DataError, read_wav
+    from singsynth.train.data import DataError, read_note_wav
     damaged = 0
     for wav in (out / "audio").glob("*.wav") if (out / "audio").is_dir() else ():
         try:
-            read_wav(wav)
+            read_note_wav(wav)
         except DataError:
             damaged += 1
     return damaged

@@ -82,7 +82,7 @@ def main() -> int:
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1` shows where a stuck run waits
 
-    from singsynth.midi import read_midi
+    from singsynth.io.midi import read_midi
     events = read_midi(args.midi)
     seconds = args.minutes * 60
     rows: list[tuple] = []  # (minutes, pass, RSS MiB, underruns, JACK xruns, cache hits, cache misses)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from singsynth.cache import NoteCache
-from singsynth.commands.render import render_events
-from singsynth.engine import LIMIT_THRESHOLD, Engine
-from singsynth.midi import read_midi
+from singsynth.io.midi import read_midi
 from singsynth.preset import load_preset
+from singsynth.synth.cache import NoteCache
+from singsynth.synth.engine import LIMIT_THRESHOLD, make_engine
+from singsynth.synth.schedule import Schedule, play_through
 
 REPO = Path(__file__).resolve().parent.parent
 RATE = 44_100
@@ -47,14 +47,14 @@ def fluidsynth_mono(midi: Path, soundfont: Path) -> np.ndarray:
 
 def singsynth_mono(midi: Path, preset) -> tuple[np.ndarray, float]:
     """singsynth's render as a mono mix, and the lowest gain its limiter applied (1: never acted)."""
-    engine = Engine(preset, sample_rate=RATE, cache=NoteCache(max_bytes=2**30))
+    engine = make_engine(preset, sample_rate=RATE, cache=NoteCache(max_bytes=2**30))
     blocks, lowest = [], [1.0]
 
     def write(block: np.ndarray) -> None:
         blocks.append(block.mean(axis=1))
         lowest[0] = min(lowest[0], engine.stats["limiter_gain"])
     with engine:
-        render_events(engine, read_midi(str(midi)), write)
+        play_through(engine, Schedule(read_midi(str(midi)), engine.sample_rate), write)
     return np.concatenate(blocks), lowest[0]
 
 

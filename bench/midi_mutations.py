@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 from typing import Callable
 
-MAX_EVENTS = 1_000_000  # singsynth.midi's caps, repeated so that files can sit on either side of them
+MAX_EVENTS = 1_000_000  # singsynth.io.midi's caps, repeated so that files can sit on either side of them
 MAX_SECONDS = 2 * 3600.0
 EOT = b"\xff\x2f\x00"
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from jack_helpers import SINGSYNTH, JackServer, Rig, stop_process as stop  # noqa: E402
+from jack_helpers import SINGSYNTH, JackServer, Rig  # noqa: E402
+from jack_helpers import stop_process as stop
 from livebench import SOUNDFONT, StatusReader, fluidsynth_command, start  # noqa: E402
 
 CHANNELS = [c for c in range(16) if c != 9]  # channel 10 is the drum kit

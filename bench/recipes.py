@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
-from singsynth.data import NSynthData
-from singsynth.solver import STAGES, TrainConfig, Trainer
-from singsynth.training_preset import write_preset
+from singsynth.train.config import TrainConfig
+from singsynth.train.data import NSynthData
+from singsynth.train.export import write_preset
+from singsynth.train.solver import STAGES, build_trainer
 
 HARMONIC = dict(decoder="harmonic", end_to_end_loss="multiscale", lr=1e-3)
 # name -> (TrainConfig overrides, share of the time for each of the three stages)
@@ -50,11 +51,11 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     overrides, shares = VARIANTS[args.variant]
     data = NSynthData(args.data)
-    config = TrainConfig(config=args.config, batch_size=args.batch_size, progress=False, seed=args.seed,
+    config = TrainConfig(config=args.config, batch_size=args.batch_size, show_progress=False, seed=args.seed,
                          checkpoint_every=1e9, **overrides)
     folder = Path(args.out) / args.variant
     torch.manual_seed(args.seed)
-    trainer = Trainer(data, config, folder / "checkpoint.safetensors")
+    trainer = build_trainer(data, config, folder / "checkpoint.safetensors")
     generator = torch.Generator().manual_seed(args.seed)
     budget = args.minutes * 60
     ends = [budget * sum(shares[:i + 1]) for i in range(3)]
@@ -82,8 +83,8 @@ def train(args) -> None:
 
 
 def report(args) -> None:
-    from singsynth.evaluate import evaluate
     from singsynth.preset import load_preset
+    from singsynth.train.evaluate import evaluate
     torch.set_num_threads(args.threads)
     data = NSynthData(args.data)
     rows = []

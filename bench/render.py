@@ -19,13 +19,13 @@ from pathlib import Path
 import torch
 
 from singsynth import gm
-from singsynth.cache import NoteCache
-from singsynth.commands.render import render_events
-from singsynth.config import get_config
-from singsynth.engine import Engine
-from singsynth.midi import read_midi
-from singsynth.model import SING
+from singsynth.io.midi import read_midi
+from singsynth.model.config import get_config
+from singsynth.model.sing import SING
 from singsynth.preset import Instrument, load_preset, save_preset
+from singsynth.synth.cache import NoteCache
+from singsynth.synth.engine import Engine, make_engine
+from singsynth.synth.schedule import Schedule, play_through
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def timed(engine: Engine, events) -> tuple[float, float]:
     def count(block):
         frames[0] += len(block)
     start = time.perf_counter()
-    render_events(engine, events, count)
+    play_through(engine, Schedule(events, engine.sample_rate), count)
     return time.perf_counter() - start, frames[0] / engine.sample_rate
 
 
@@ -84,7 +84,7 @@ def main() -> None:
             else:
                 programs = sorted({m.program for _, m in events if m.type == "program_change" and m.channel != 9}) or [0]
                 preset = load_preset(random_preset(args.config, programs, Path(tmp) / "p"), args.device)
-            engine = Engine(preset, args.rate, cache=NoteCache())  # memory only: the first pass is cold
+            engine = make_engine(preset, args.rate, cache=NoteCache())  # memory only: the first pass is cold
             cold, seconds = timed(engine, events)
             generated = engine.stats["generated"]
             warm, _ = timed(engine, events)

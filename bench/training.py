@@ -13,22 +13,18 @@ from pathlib import Path
 
 import torch
 
-from singsynth.data import NSynthData
-from singsynth.model import count_parameters
-from singsynth.solver import TrainConfig, Trainer
+from singsynth.model.sing import count_parameters
+from singsynth.train.config import TrainConfig
+from singsynth.train.data import NSynthData
+from singsynth.train.solver import Trainer, build_trainer
 
 
 def notes_per_second(trainer: Trainer, stage: str, steps: int) -> float:
-    trainer._prepare_stage(stage)
-    step = trainer.step_function(stage)
     batch_size = trainer.args.batch_size
     sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
 
     def run_one(i: int) -> None:
-        index = trainer.train_index[(torch.arange(batch_size) + i * batch_size) % len(trainer.train_index)]
-        batch = trainer._batch(index)
-        batch["index"] = index.to(trainer.device)
-        step(batch)
+        trainer.train_step(stage, (torch.arange(batch_size) + i * batch_size) % len(trainer.train_index))
 
     run_one(0)  # warm up
     sync()
@@ -55,9 +51,9 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for name in args.configs.split(","):
         config = TrainConfig(config=name, batch_size=args.batch_size, device=args.device, bf16=args.bf16,
-                             progress=False, valid_notes=0)
+                             show_progress=False, valid_notes=0)
         with tempfile.TemporaryDirectory() as tmp:
-            trainer = Trainer(data, config, Path(tmp) / "checkpoint.safetensors")
+            trainer = build_trainer(data, config, Path(tmp) / "checkpoint.safetensors")
             rates = [notes_per_second(trainer, stage, args.steps) for stage in ("autoencoder", "sequence", "end_to_end")]
         print(f"| {name} | {count_parameters(trainer.sing) / 1e6:.2f} M | " + " | ".join(f"{r:.1f}" for r in rates) + " |",
               flush=True)

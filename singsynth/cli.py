@@ -6,16 +6,9 @@ import logging
 import sys
 
 from . import __version__
+from .commands import UsageError
 
 logger = logging.getLogger("singsynth")
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
-
-
-def add_preset_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default=None, help="preset name in presets/ or a preset folder (default: default)")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -33,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s" if args.verbose else "%(message)s")
-    from .data import DataError
     from .preset import PresetError
+    from .train.data import DataError
     try:
         return int(args.func(args) or 0)
     except (UsageError, PresetError, DataError) as exc:
@@ -49,7 +42,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m singsynth.cli`: run the imported module's main, so that the commands and this file
-    # share one UsageError class
-    from singsynth.cli import main as package_main
-    sys.exit(package_main())
+    sys.exit(main())

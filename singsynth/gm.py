@@ -1,6 +1,7 @@
 """General MIDI: program names and families, numbered 0..127 as everywhere in singsynth."""
 from __future__ import annotations
 
+import math
 import re
 
 PROGRAMS = (
@@ -38,7 +39,24 @@ FAMILIES = (
 )
 
 DRUM_KIT_NAME = "Standard Drum Kit"
-DRUM_CHANNEL = 10  # as users count channels, 1..16
+DRUM_CHANNEL = 9  # mido's channel numbers, 0..15: channel 10 as users count
+
+
+class CC:
+    """The control change numbers singsynth answers (General MIDI level 1 and the registered parameters)."""
+    DATA_ENTRY = 6  # sets the selected registered parameter (bend range: semitones)
+    VOLUME = 7
+    PAN = 10
+    EXPRESSION = 11
+    DATA_ENTRY_FINE = 38  # bend range: cents
+    SUSTAIN = 64  # the pedal: down at 64 and above
+    NRPN_FINE, NRPN = 98, 99  # a non-registered parameter: data entry no longer addresses a registered one
+    RPN_FINE, RPN = 100, 101  # the registered parameter data entry sets: (0, 0) is the bend range
+    ALL_SOUND_OFF = 120
+    RESET_CONTROLLERS = 121
+    ALL_NOTES_OFF = 123
+    MODE_CHANGES = (124, 125, 126, 127)  # omni and mono/poly: each implies all notes off
+    LAST_CONTROLLER = 119  # 120..127 are channel mode messages
 DRUM_KEYS = (35, 81)  # the GM percussion key map
 
 
@@ -50,3 +68,13 @@ def family(program: int) -> int:
 def slug(name: str) -> str:
     """'Acoustic Guitar (nylon)' -> 'acoustic_guitar_nylon': safe in file names and NSynth note names."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def channel_gains(volume: int = 100, expression: int = 127, pan: int = 64) -> tuple[float, float]:
+    """A channel's (left, right) gain from its volume (CC7), expression (CC11) and pan (CC10): the squared
+    volume and expression curves General MIDI recommends, and an equal-power pan with 64 exactly in the
+    middle. The defaults are a channel's after a reset."""
+    level = (volume / 127) ** 2 * (expression / 127) ** 2
+    x = (pan - 64) / (63 if pan > 64 else 64)
+    angle = math.pi / 4 * (1 + x)
+    return level * math.cos(angle), level * math.sin(angle)

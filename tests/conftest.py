@@ -19,7 +19,7 @@ def soundfont() -> Path:
 @pytest.fixture(scope="session")
 def rendered_dataset(soundfont: Path, tmp_path_factory) -> Path:
     """Piano and violin at pitches 58..62 plus drum keys 58..62, velocities 25 and 127: 30 notes."""
-    from singsynth.soundfont import render_dataset
+    from singsynth.train.soundfont import render_dataset
     out = tmp_path_factory.mktemp("rendered")
     render_dataset([soundfont], out, programs=[0, 40], drums=True, pitches=(58, 62), velocities=(25, 127),
                    jobs=1, progress=False)

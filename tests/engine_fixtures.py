@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from singsynth.config import get_config
-from singsynth.model import SING
+from singsynth.model.config import get_config
+from singsynth.model.sing import SING
 from singsynth.preset import Instrument, Preset, load_preset, save_preset
 
 DATA = Path(__file__).resolve().parent / "data" / "midi"

@@ -205,7 +205,7 @@ def log_spectrum(segment: np.ndarray) -> np.ndarray:
     return spectrum / (np.linalg.norm(spectrum) + 1e-12)
 
 
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
+def read_recording(path: Path) -> tuple[np.ndarray, int]:
     """16-bit or float WAV -> float32 [frames, channels], rate."""
     import wave
     with wave.open(str(path), "rb") as f:
@@ -228,8 +228,8 @@ def make_tiny_preset(folder: Path, seed: int = 0) -> Path:
     """A 'sing-unittest' preset with random weights: deterministic, audible, quick to generate."""
     import torch
 
-    from singsynth.config import get_config
-    from singsynth.model import SING
+    from singsynth.model.config import get_config
+    from singsynth.model.sing import SING
     from singsynth.preset import Instrument, save_preset
     instruments = [Instrument(0, "Flute", "test_flute", 73), Instrument(1, "Violin", "test_violin", 40),
                    Instrument(2, "Acoustic Grand Piano", "test_piano", 0)]

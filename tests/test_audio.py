@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from singsynth.audio import RingBuffer
+from singsynth.io.audio import RingBuffer
 
 
 def ramp(start: int, n: int, channels: int = 2) -> np.ndarray:

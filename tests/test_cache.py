@@ -5,13 +5,13 @@ import dataclasses
 import mido
 import numpy as np
 import pytest
-
 from engine_fixtures import SinePreset, make_preset
-from singsynth.cache import Note, NoteCache, preset_hash, quantize_velocity, step_velocity
-from singsynth.engine import Engine
-from singsynth.generation import NoteSupply
+
 from singsynth.preset import load_preset
-from singsynth.sustain_loop import crossfade, loop_fall
+from singsynth.preset.sustain_loop import crossfade, loop_fall
+from singsynth.synth.cache import Note, NoteCache, preset_hash, quantize_velocity, step_velocity
+from singsynth.synth.engine import Engine, make_engine
+from singsynth.synth.note_supply import NoteSupply
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +63,12 @@ def _render(engine: Engine) -> np.ndarray:
 
 
 def test_disk_cache_makes_a_second_run_start_warm_and_identical(preset, tmp_path):
-    first = Engine(preset, 44100, cache=NoteCache.for_preset(preset, 44100, root=tmp_path))
+    first = make_engine(preset, 44100, cache=NoteCache.for_preset(preset, 44100, root=tmp_path))
     cold = _render(first)
     assert first.stats["generated"] == 5
     files = list(tmp_path.rglob("*.npy"))
     assert len(files) == 5 and all(preset_hash(preset) in str(f) and "44100" in str(f) for f in files)
-    second = Engine(preset, 44100, cache=NoteCache.for_preset(preset, 44100, root=tmp_path))
+    second = make_engine(preset, 44100, cache=NoteCache.for_preset(preset, 44100, root=tmp_path))
     warm = _render(second)
     assert second.stats["generated"] == 0 and second.stats["disk_hits"] == 5
     np.testing.assert_array_equal(warm, cold)
@@ -126,13 +126,13 @@ def test_a_sustaining_instruments_new_note_is_levelled_once_and_read_back_the_sa
     assert loop_fall(note.data, cold_supply.loop) > 1.0 and note.loop_decay < 1.0
 
 def test_damaged_or_pickled_cache_files_are_ignored_and_rewritten(preset, tmp_path):
-    Engine(preset, 16000, cache=NoteCache.for_preset(preset, 16000, root=tmp_path)).process(
+    make_engine(preset, 16000, cache=NoteCache.for_preset(preset, 16000, root=tmp_path)).process(
         [(0, mido.Message("note_on", note=60, velocity=100)), (0, mido.Message("note_on", note=62, velocity=100))],
         64)
     first, second = sorted(tmp_path.rglob("*.npy"))
     first.write_bytes(b"\x93NUMPY garbage")
     np.save(second, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
-    engine = Engine(preset, 16000, cache=NoteCache.for_preset(preset, 16000, root=tmp_path))
+    engine = make_engine(preset, 16000, cache=NoteCache.for_preset(preset, 16000, root=tmp_path))
     engine.process([(0, mido.Message("note_on", note=60, velocity=100)),
                     (0, mido.Message("note_on", note=62, velocity=100))], 64)
     assert engine.stats["generated"] == 2 and engine.stats["disk_hits"] == 0

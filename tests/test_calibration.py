@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from singsynth.cache import preset_hash
 from singsynth.cli import main
-from singsynth.config import get_config
-from singsynth.data import NSynthData
-from singsynth.evaluate import held_out_pairs
-from singsynth.calibration import calibration_notes, loudest_window_energy, measure_levels
-from singsynth.levels import Levels, note_gains
-from singsynth.model import SING
+from singsynth.model.config import get_config
+from singsynth.model.sing import SING
 from singsynth.preset import Instrument, PresetError, load_preset, save_preset
+from singsynth.preset.levels import Levels, note_gains
+from singsynth.synth.cache import preset_hash
+from singsynth.train.calibration import calibration_notes, loudest_window_energy, measure_levels
+from singsynth.train.data import NSynthData
+from singsynth.train.evaluate import held_out_pairs
 
 PIANO = Levels(((25, -2.0), (127, 4.0)))
 KIT = Levels(((25, 6.0), (127, 6.0)), keys=((36, ((25, 10.0), (127, 12.0))),))
@@ -142,7 +142,7 @@ def test_an_instrument_whose_notes_fade_or_die_away_does_not_sustain(synthetic_d
     data = type("Shaped", (ShapedData,), {"envelope": staticmethod(envelope)})(synthetic_data)
     torch.manual_seed(0)
     model = SING(get_config("sing-unittest", n_instruments=2))
-    instruments = [Instrument(k, d["name"], d["id"], None) for k, d in enumerate(data.instruments)]
+    instruments = [Instrument(k, d.name, d.id, None) for k, d in enumerate(data.instruments)]
     preset = load_preset(save_preset(tmp_path / "p", model, instruments, {"name": "p"}))
     measured = measure_levels(preset, data, calibration_notes(data))
     assert [i.sustains for i in measured] == [True, False]

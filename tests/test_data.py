@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from singsynth.data import NOTE_SAMPLES, DataError, NSynthData, split_of
-
 import synthetic
+
+from singsynth.preset import Instrument
+from singsynth.train.data import NOTE_SAMPLES, DataError, NSynthData, split_of
 
 INSTRUMENTS = {
     # id: (family, source, pitches)
@@ -59,12 +59,11 @@ def test_reader(nsynth: Path):
     data = NSynthData(nsynth)
     assert len(data.notes) == (6 + 4) * 2
     assert [n.name for n in data.notes] == sorted(n.name for n in data.notes)
-    assert [i["id"] for i in data.instruments] == ["bass_synthetic_009", "keyboard_acoustic_004"]
+    assert [i.id for i in data.instruments] == ["bass_synthetic_009", "keyboard_acoustic_004"]
     bass, keys = data.instruments
-    assert keys == {"id": "keyboard_acoustic_004", "name": "keyboard_acoustic_004", "gm_program": None,
-                    "drums": False, "source": "acoustic", "family": "keyboard", "soundfont": "",
-                    "pitch_range": [58, 63]}
-    assert bass["pitch_range"] == [30, 33]
+    assert keys == Instrument(1, "keyboard_acoustic_004", "keyboard_acoustic_004", None, drums=False,
+                              pitch_range=(58, 63), source="acoustic", family="keyboard")
+    assert bass.pitch_range == (30, 33)
     first = data.notes[0]
     assert (first.instrument_id, first.instrument, first.pitch, first.velocity) == ("bass_synthetic_009", 0, 30, 25)
 
@@ -82,7 +81,7 @@ def test_filters(nsynth: Path):
     data = NSynthData(nsynth, instruments=["keyboard_acoustic_004"], pitches=(60, 70), velocities=[100])
     assert [n.name for n in data.notes] == [f"keyboard_acoustic_004-{p:03d}-100" for p in range(60, 64)]
     assert [n.instrument for n in data.notes] == [0] * 4
-    assert data.instruments[0]["pitch_range"] == [60, 63]
+    assert data.instruments[0].pitch_range == (60, 63)
     assert {n.instrument_id for n in NSynthData(nsynth, families=["bass"]).notes} == {"bass_synthetic_009"}
     with pytest.raises(DataError, match="no notes match"):
         NSynthData(nsynth, velocities=[127])
@@ -95,8 +94,8 @@ def test_rendered_metadata(tmp_path: Path):
                                         "soundfont": "x.sf2"})
     data = NSynthData(root, instruments=["Acoustic Grand Piano"])
     assert len(data.instruments) == 2  # both fake instruments carry that name
-    assert data.instruments[0]["gm_program"] == 0 and data.instruments[0]["name"] == "Acoustic Grand Piano"
-    assert data.instruments[0]["soundfont"] == "x.sf2"
+    assert data.instruments[0].gm_program == 0 and data.instruments[0].name == "Acoustic Grand Piano"
+    assert data.instruments[0].source == "x.sf2"
     assert len(NSynthData(root, instruments=["acoustic_grand_piano"]).notes) == len(data.notes)
 
 
@@ -135,7 +134,7 @@ def test_every_drum_key_trains_and_a_preset_split_can_be_taken(tmp_path: Path):
         ex["drums"] = ex["instrument_str"] == "synth_sine_000"
     (root / "examples.json").write_text(json.dumps(examples))
     data = NSynthData(root)
-    kit = {i for i, d in enumerate(data.instruments) if d["drums"]}
+    kit = {i for i, d in enumerate(data.instruments) if d.drums}
     assert kit and not any(data.notes[i].instrument in kit for s in ("valid", "test") for i in data.split(s))
     held = [i for s in ("valid", "test") for i in data.split(s)]
     assert held and all(split_of(data.notes[i].instrument_id, data.notes[i].pitch) != "train" for i in held)

@@ -11,12 +11,15 @@ import time
 import mido
 import numpy as np
 import pytest
-
 from engine_fixtures import INSTRUMENTS, SinePreset, make_preset, midi_hz, sine_preset
-from singsynth.cache import NoteCache
-from singsynth.engine import Engine, InstrumentError
-from singsynth.load import WINDOW, VoiceBudget
+
 from singsynth.preset import load_preset
+from singsynth.synth.cache import NoteCache
+from singsynth.synth.cpu_load import WINDOW, VoiceBudget
+from singsynth.synth.engine import Engine, EngineConfig, InstrumentError, make_engine
+from singsynth.synth.note_supply import NoteSupply
+from singsynth.synth.planner import NotePlanner
+from singsynth.synth.schedule import Schedule, play_through
 
 RATE = 48000
 
@@ -33,7 +36,7 @@ def real(tmp_path_factory):
 
 def engine(preset, **kwargs) -> Engine:
     kwargs.setdefault("cache", NoteCache())
-    return Engine(preset, sample_rate=kwargs.pop("sample_rate", RATE), **kwargs)
+    return make_engine(preset, sample_rate=kwargs.pop("sample_rate", RATE), **kwargs)
 
 
 def on(note, velocity=100, channel=0):
@@ -50,12 +53,8 @@ def cc(control, value, channel=0):
 
 def play(eng: Engine, timeline, seconds: float, block: int = 1024) -> np.ndarray:
     """Timed events [(seconds, msg)] -> the engine's output over `seconds`."""
-    frames = [(int(round(t * eng.sample_rate)), msg) for t, msg in sorted(timeline, key=lambda e: e[0])]
-    out, start, total = [], 0, int(seconds * eng.sample_rate)
-    while start < total:
-        events = [(f - start, m) for f, m in frames if start <= f < start + block]
-        out.append(eng.process(events, block))
-        start += block
+    out, total = [], int(seconds * eng.sample_rate)
+    play_through(eng, Schedule(timeline, eng.sample_rate, block, frames=total), out.append)
     return np.concatenate(out)[:total]
 
 
@@ -353,16 +352,37 @@ def test_a_flood_of_note_ons_in_one_block_keeps_voices_and_the_batch_bounded(sin
     assert len(sines.calls[0][1]) <= 4  # the block's batch holds only notes that can still sound
     for _ in range(1000):  # all-notes-off from another thread, again and again: it counts once
         eng.all_notes_off()
-    assert len(eng._requests) == 1
+    assert eng.requests == ("notes",)
     play(eng, [], 1.5)
     assert eng.idle  # nothing left hanging
+
+
+def test_a_live_cold_note_is_planned_once(sines):
+    """The MIDI thread plans a note-on when it arrives (prefetch), the producer when it waits for its first
+    chunk (notes_ready) and the block when it starts the voice: the plan is made once and looked up after."""
+    cache = NoteCache()
+    planner = NotePlanner(sines, "flute", None, 1, cache.velocity_steps)
+    made = []
+    plan = planner._plan
+    planner._plan = lambda *args: made.append(args) or plan(*args)
+    live = Engine(sines, EngineConfig(RATE, blocking=False), planner,
+                  NoteSupply(sines, cache, RATE, blocking=False))
+    try:
+        live.prefetch(on(64))
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while not live.notes_ready([(0, on(64))]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        live.process([(0, on(64))], 256)
+        assert len(live.voices) == 1 and len(made) == 1
+    finally:
+        live.close()
 
 
 def test_live_generation_waits_for_a_bounded_number_of_notes_and_drops_the_rest(sines, monkeypatch, caplog):
     import threading
 
-    from singsynth import generation
-    monkeypatch.setattr(generation, "MAX_PENDING", 8)
+    from singsynth.synth import note_supply
+    monkeypatch.setattr(note_supply, "MAX_PENDING", 8)
     gate = threading.Event()
     gated = type(sines).wrap(sines)
     real_stream = gated.stream
@@ -376,7 +396,7 @@ def test_live_generation_waits_for_a_bounded_number_of_notes_and_drops_the_rest(
     try:
         for block in range(10):
             live.process([(0, on(60 + i, 20 + 10 * block)) for i in range(30)], 64)
-            assert live.stats["pending"] <= 8 and live._supply._worker.queue.qsize() <= 8
+            assert live.stats["pending"] <= 8 and live.supply.queued <= 8
         assert live.stats["dropped"] > 0
         assert sum("cannot keep up" in r.getMessage() for r in caplog.records) == 1
         gate.set()
@@ -499,7 +519,11 @@ def test_all_notes_off_fades_drum_hits_and_notes_released_while_still_generating
 
 
 def test_live_voices_over_the_load_limit_fade_out_as_stolen_ones(sines):
-    live = engine(sines, instrument="violin", blocking=False, polyphony=64)
+    budget = VoiceBudget(64, share=0.0, floor=8)  # every block takes longer than its budget
+    config = EngineConfig(RATE, polyphony=64, blocking=False)
+    cache = NoteCache()
+    live = Engine(sines, config, NotePlanner(sines, "violin", None, 1, cache.velocity_steps),
+                  NoteSupply(sines, cache, RATE, blocking=False, block_limit=64), budget)
     try:
         chord = [on(key, 100) for key in range(55, 85)]
         for message in chord:
@@ -507,7 +531,6 @@ def test_live_voices_over_the_load_limit_fade_out_as_stolen_ones(sines):
         deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
         while live.stats["pending"] and time.monotonic() < deadline:
             time.sleep(0.01)
-        live._budget = VoiceBudget(64, share=0.0, floor=8)  # every block takes longer than its budget
         live.process([(0, m) for m in chord], 256)
         for _ in range(WINDOW - 1):  # the limit is judged on a window of blocks
             live.process([], 256)
@@ -519,7 +542,7 @@ def test_live_voices_over_the_load_limit_fade_out_as_stolen_ones(sines):
         assert live.voice_limit == 8 and live.stats["voices"] == 8 and live.shed == 22
         assert live.stats["lowest_voice_limit"] == 8
         # quick blocks again: the limit climbs back to the polyphony
-        live._budget.share, live._budget.calm = 1e9, 1e9
+        budget.share, budget.calm = 1e9, 1e9
         for _ in range(100):
             live.process([], 256)
         assert live.voice_limit == 64 and live.shed == 22

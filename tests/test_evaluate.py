@@ -1,6 +1,7 @@
 """Evaluation on real FluidSynth notes: held-out pairs, the sampler, the figures and the eval command."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,13 +12,22 @@ import torch
 
 from singsynth import gm
 from singsynth.cli import main
-from singsynth.config import get_config
-from singsynth.data import NSynthData, split_of
-from singsynth.evaluate import (PITCH_KEYS, SYSTEMS, EvalNote, evaluate, family_of, family_order, nearest_source,
-                                select_notes, shift_pitch)
-from singsynth.model import SING
-from singsynth.pitch import cents, estimate_f0
+from singsynth.model.config import get_config
+from singsynth.model.sing import SING
 from singsynth.preset import Instrument, load_preset, save_preset
+from singsynth.train.data import NSynthData, split_of
+from singsynth.train.evaluate import (
+    PITCH_KEYS,
+    SYSTEMS,
+    EvalNote,
+    evaluate,
+    family_of,
+    family_order,
+    nearest_source,
+    select_notes,
+    shift_pitch,
+)
+from singsynth.train.pitch import cents, estimate_f0
 
 SOUNDFONT = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
 PIANO, GUITAR, FLUTE, DRUMS = (f"fluidr3mono_{n}" for n in
@@ -30,7 +40,7 @@ def data(tmp_path_factory) -> NSynthData:
     pytest.importorskip("fluidsynth")
     if not SOUNDFONT.is_file():
         pytest.skip(f"{SOUNDFONT} not installed")
-    from singsynth.soundfont import render_dataset
+    from singsynth.train.soundfont import render_dataset
     root = tmp_path_factory.mktemp("nsynth")
     render_dataset([SOUNDFONT], root, programs=[0, 24, 73], drums=True, pitches=(PITCHES[0], PITCHES[-1]),
                    velocities=(100,), jobs=1, progress=False)
@@ -39,9 +49,8 @@ def data(tmp_path_factory) -> NSynthData:
 
 def make_preset(folder: Path, data: NSynthData, held_out: dict | None, ids: list[str] | None = None) -> Path:
     """A sing-unittest preset with random weights over some of the data's instruments."""
-    infos = [d for d in data.instruments if ids is None or d["id"] in ids]
-    instruments = [Instrument(index=i, name=d["name"], id=d["id"], gm_program=d["gm_program"], drums=d["drums"],
-                              pitch_range=tuple(d["pitch_range"])) for i, d in enumerate(infos)]
+    kept = [d for d in data.instruments if ids is None or d.id in ids]
+    instruments = [dataclasses.replace(d, index=i, source="") for i, d in enumerate(kept)]
     torch.manual_seed(0)
     model = SING(get_config("sing-unittest", n_instruments=len(instruments)))
     meta = {"name": folder.name} if held_out is None else {"name": folder.name, "held_out": held_out}
@@ -310,7 +319,8 @@ def test_family_of_a_note_without_a_gm_program_is_the_datas_own():
         Instrument(index=2, name="Kit", id="sf_kit", gm_program=None, drums=True),
         Instrument(index=3, name="mystery", id="mystery_001", gm_program=None)])
     # the data's family strings: NSynth's, and for rendered data the GM family (or "drums")
-    data = SimpleNamespace(instruments=[{"family": "bass"}, {"family": "Strings"}, {"family": "drums"}, {}],
+    families = ["bass", "Strings", "drums", ""]
+    data = SimpleNamespace(instruments=[dataclasses.replace(i, family=f) for i, f in zip(preset.instruments, families)],
                            notes=[SimpleNamespace(instrument=i) for i in range(4)])
     families = [family_of(EvalNote(i, i, i, drums=i == 2), preset, data) for i in range(4)]
     assert families == ["bass", "Strings", "Drums", "mystery_001"]

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from engine_fixtures import make_preset
-from singsynth.commands.render import MAX_TAIL_SECONDS
-from singsynth.midi import MAX_EVENTS, read_midi
-from singsynth.wavfile import read_wav
+
+from singsynth.io.midi import MAX_EVENTS, read_midi
+from singsynth.io.wav import read_wav
+from singsynth.synth.schedule import MAX_TAIL_SECONDS
 
 CORPUS = Path(__file__).resolve().parent / "data" / "fuzz"
 RATE = 8000

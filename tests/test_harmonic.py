@@ -6,15 +6,14 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from singsynth import dsp
-from singsynth.cli import main
-from singsynth.config import SAMPLE_RATE, get_config
-from singsynth.harmonic import HIGHEST_PARTIAL_HZ, HarmonicSynth, hann_dtft
-from singsynth.model import SING
-from singsynth.preset import Instrument, load_preset, save_preset
-
 from synthetic import make_nsynth
+
+from singsynth.cli import main
+from singsynth.model import losses
+from singsynth.model.config import SAMPLE_RATE, get_config
+from singsynth.model.harmonic import HIGHEST_PARTIAL_HZ, HarmonicSynth, hann_dtft
+from singsynth.model.sing import SING
+from singsynth.preset import Instrument, load_preset, save_preset
 
 CONFIG = get_config("sing-unittest", n_instruments=3, decoder="harmonic")
 
@@ -135,12 +134,12 @@ def test_presets_of_both_decoders_save_and_load(model, tmp_path):
 def test_multiscale_loss_is_zero_on_identical_notes_and_sees_silence():
     torch.manual_seed(0)
     x = torch.randn(2, 16_000) * 0.1
-    assert dsp.multiscale_loss(x, x).item() == 0
+    assert losses.multiscale_loss(x, x).item() == 0
     quiet = x * 1e-3
     silence = torch.zeros_like(x)
     # the log term still tells a quiet note from silence, which log(1 + |X|^2) barely does
-    assert dsp.multiscale_loss(silence, quiet).item() > 10 * dsp.multiscale_loss(quiet * 1.1, quiet).item()
-    per_note = dsp.multiscale_loss(x, x * 0.5, reduction="none")
+    assert losses.multiscale_loss(silence, quiet).item() > 10 * losses.multiscale_loss(quiet * 1.1, quiet).item()
+    per_note = losses.multiscale_loss(x, x * 0.5, reduction="none")
     assert per_note.shape == (2,) and (per_note > 0).all()
 
 
@@ -205,8 +204,9 @@ def test_key_tuning_follows_each_key_and_streams_exactly():
 
 
 def test_key_tuning_is_measured_per_key_without_one_notes_slip():
-    from singsynth.tuning import measure_key_tuning
     from synthetic import harmonic_note
+
+    from singsynth.train.tuning import measure_key_tuning
     keys = list(range(50, 66))
     # keys 58.. sound an octave up (a sample zone); key 53 is a lone octave slip; key 55 has no note
     played = [k + (12 if k >= 58 else 0) + (12 if k == 53 else 0) for k in keys]

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from engine_fixtures import make_preset
 from safetensors.torch import save_file
 
-from engine_fixtures import make_preset
-from singsynth.config import CONFIGS, get_config
-from singsynth.model import SING, count_parameters
+from singsynth.model.config import CONFIGS, get_config
+from singsynth.model.sing import SING, count_parameters
 from singsynth.preset import PresetError, load_preset
-from singsynth.preset_checks import parameter_count
+from singsynth.preset.checks import parameter_count
 
 SINGSYNTH = [sys.executable, "-c", "import sys; from singsynth.cli import main; sys.exit(main())"]
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.mid"

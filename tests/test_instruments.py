@@ -2,11 +2,18 @@
 import logging
 
 import pytest
-
 from engine_fixtures import INSTRUMENTS, make_preset
-from singsynth.instruments import (InstrumentError, ProgramMap, fold_into_range, morph, pitch_range, resolve,
-                                   resolve_morph)
+
 from singsynth.preset import Instrument, load_preset
+from singsynth.synth.instruments import (
+    InstrumentError,
+    ProgramMap,
+    fold_into_range,
+    morph,
+    pitch_range,
+    resolve,
+    resolve_morph,
+)
 
 MORE = INSTRUMENTS + [Instrument(3, "Flute Ensemble", "sf_flutes", 72), Instrument(4, "Cello", "sf_cello", 42,
                                                                                      pitch_range=(36, 76)),

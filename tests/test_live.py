@@ -8,11 +8,11 @@ import mido
 import numpy as np
 import pytest
 
-from singsynth import live
-from singsynth.audio import RingBuffer
-from singsynth.commands.listen import StatusLine
-from singsynth.live import Producer
-from singsynth.ports import EventQueue, stamping
+from singsynth.commands._live import StatusLine
+from singsynth.io.audio import RingBuffer
+from singsynth.io.midi_ports import EventQueue, stamping
+from singsynth.synth import live
+from singsynth.synth.live import Producer
 
 
 def on(note, channel=0):

@@ -4,14 +4,20 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 
 import mido
 import numpy as np
 import pytest
-
-from jack_helpers import (SINGSYNTH, JackServer, Rig, jackd_available, log_spectrum, make_tiny_preset, onsets,
-                          read_wav)
+from jack_helpers import (
+    SINGSYNTH,
+    JackServer,
+    Rig,
+    jackd_available,
+    log_spectrum,
+    make_tiny_preset,
+    onsets,
+    read_recording,
+)
 
 pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd is not installed (Debian: jackd2)")
 
@@ -64,7 +70,7 @@ def render_reference(preset, tmp_path, env) -> np.ndarray:
                            "--preset", str(preset), "--rate", str(RATE), "--no-disk-cache", "--quiet"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    audio, rate = read_wav(wav_path)
+    audio, rate = read_recording(wav_path)
     assert rate == RATE
     return audio
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from singsynth.load import MAX_CUT, WINDOW, VoiceBudget
+from singsynth.synth.cpu_load import MAX_CUT, WINDOW, VoiceBudget
 
 PERIOD = 256 / 48000
 

@@ -3,10 +3,10 @@ import struct
 
 import mido
 import pytest
-
 from engine_fixtures import THIRD_PARTY_MIDI
-from singsynth import midi
-from singsynth.midi import MidiError, read_midi
+
+from singsynth.io import midi
+from singsynth.io.midi import MidiError, read_midi
 
 
 def save(path, tracks, type=1, tpb=480):

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from singsynth.config import VELOCITY_CLASSES, get_config
-from singsynth.model import SING, Encoder, count_parameters, velocity_weights
+from singsynth.model.config import VELOCITY_CLASSES, get_config
+from singsynth.model.sing import SING, Encoder, count_parameters, velocity_weights
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ def run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_import_and_info_work_without_audio_or_midi_libraries():
-    result = run("import singsynth.solver, singsynth.engine, singsynth.live; sys.exit(main(['info', '--config', 'sing-tiny']))")
+    result = run("import singsynth.train.solver, singsynth.synth.engine, singsynth.synth.live; sys.exit(main(['info', '--config', 'sing-tiny']))")
     assert result.returncode == 0, result.stderr
     assert "parameters:" in result.stdout
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from singsynth.pitch import cents, estimate_f0, hz_to_midi, midi_to_hz, within
+from singsynth.train.pitch import cents, estimate_f0, hz_to_midi, midi_to_hz, within
 
 SR = 16_000
 SOUNDFONT = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
@@ -99,7 +99,7 @@ def renderer():
     pytest.importorskip("fluidsynth")
     if not SOUNDFONT.is_file():
         pytest.skip(f"{SOUNDFONT} not installed")
-    from singsynth.soundfont import FluidRenderer
+    from singsynth.train.soundfont import FluidRenderer
     r = FluidRenderer([SOUNDFONT])
     yield r
     r.close()

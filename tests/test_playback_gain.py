@@ -9,21 +9,20 @@ import wave
 import mido
 import numpy as np
 import pytest
-
-from singsynth.cache import NoteCache
-from singsynth.data import read_wav
-from singsynth.engine import Engine
-from singsynth.preset import PresetError, load_preset, update_metadata
-from singsynth.training_preset import FLUIDSYNTH_GAIN, playback_gain
-
 from engine_fixtures import SinePreset, make_preset
+
+from singsynth.preset import PresetError, load_preset
+from singsynth.synth.cache import NoteCache
+from singsynth.synth.engine import make_engine
+from singsynth.train.data import read_note_wav
+from singsynth.train.export import FLUIDSYNTH_GAIN, playback_gain
 
 RATE = 44_100
 
 
 def mono(preset, seconds: float, hold: float = 3.0) -> np.ndarray:
     """Middle C struck at 0 and let go at `hold` on channel 1 at its default controllers, as a mono mix."""
-    engine = Engine(preset, sample_rate=RATE, cache=NoteCache())
+    engine = make_engine(preset, sample_rate=RATE, cache=NoteCache())
     events = {0: [(0, mido.Message("note_on", note=60, velocity=127))],
               int(hold * RATE) // 1024: [(int(hold * RATE) % 1024, mido.Message("note_off", note=60))]}
     blocks = [engine.process(events.get(b, []), 1024) for b in range(int(seconds * RATE) // 1024 + 1)]
@@ -78,7 +77,7 @@ class DataNotePreset(SinePreset):
 def test_a_soundfont_note_plays_as_loud_as_fluidsynth_plays_it(rendered_dataset, soundfont, tmp_path):
     if shutil.which("fluidsynth") is None:
         pytest.skip("the fluidsynth program is not installed (Debian package fluidsynth)")
-    note = read_wav(next((rendered_dataset / "audio").glob("*acoustic_grand_piano-060-127.wav"))) / 32768
+    note = read_note_wav(next((rendered_dataset / "audio").glob("*acoustic_grand_piano-060-127.wav"))) / 32768
     preset = DataNotePreset.wrap(load_preset(make_preset(tmp_path / "p")))
     preset.note = note.astype(np.float32)
     preset.playback_gain = playback_gain(rendered_dataset)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from singsynth.cli import main
-from singsynth.config import get_config
-from singsynth.model import SING
+from singsynth.model.config import get_config
+from singsynth.model.sing import SING
 from singsynth.preset import Instrument, PresetError, load_preset, save_preset
 
 INSTRUMENTS = [Instrument(0, "Flute", "sf_flute", 73), Instrument(1, "Violin", "sf_violin", 40),

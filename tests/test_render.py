@@ -3,13 +3,13 @@ import json
 import logging
 
 import pytest
-
 from engine_fixtures import THIRD_PARTY_MIDI, make_preset
-from singsynth import wavfile
+
 from singsynth.cli import main
-from singsynth.commands import render
-from singsynth.midi import read_midi
-from singsynth.wavfile import read_wav
+from singsynth.io import wav
+from singsynth.io.midi import read_midi
+from singsynth.io.wav import read_wav
+from singsynth.synth import schedule
 
 DEMO = THIRD_PARTY_MIDI[0].parents[3] / "examples" / "demo.mid"
 
@@ -95,10 +95,10 @@ def test_flac_without_soundfile_says_what_to_install(preset_dir, tmp_path, capsy
 
 
 def test_interrupted_render_leaves_no_file(preset_dir, tmp_path, monkeypatch):
-    def interrupted(engine, events, write, **kwargs):
+    def interrupted(engine, timeline, write, **kwargs):
         write(engine.process([], 1024))
         raise KeyboardInterrupt
-    monkeypatch.setattr(render, "render_events", interrupted)
+    monkeypatch.setattr(schedule, "play_through", interrupted)
     assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir,
                "--no-disk-cache", "--quiet") == 130
     assert list(tmp_path.iterdir()) == []
@@ -115,7 +115,7 @@ def test_instruments_lists_gm_programs_and_ranges(preset_dir, capsys):
 
 
 def test_wav_past_4_gib_is_refused_before_rendering(preset_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(wavfile, "MAX_WAV_DATA", 16000 * 4)  # as if 4 GiB were one second at 16 kHz
+    monkeypatch.setattr(wav, "MAX_WAV_DATA", 16000 * 4)  # as if 4 GiB were one second at 16 kHz
     assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir, "--rate", 16000,
                "--no-disk-cache") == 2
     assert "pass the 4 GiB a WAV file can hold; lower --rate" in one_error_line(capsys)
@@ -125,7 +125,7 @@ def test_wav_past_4_gib_is_refused_before_rendering(preset_dir, tmp_path, capsys
 def test_wav_writer_stops_at_4_gib_and_leaves_no_file(preset_dir, tmp_path, capsys, monkeypatch):
     # the file's events fit, its release tail does not: the writer itself refuses
     last = read_midi(THIRD_PARTY_MIDI[0])[-1][0]
-    monkeypatch.setattr(wavfile, "MAX_WAV_DATA", int((last + 0.1) * 16000) * 4)
+    monkeypatch.setattr(wav, "MAX_WAV_DATA", int((last + 0.1) * 16000) * 4)
     assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir, "--rate", 16000,
                "--no-disk-cache", "--quiet") == 2
     assert "o.wav: " in one_error_line(capsys)
@@ -139,7 +139,7 @@ def test_output_that_is_a_folder_is_refused(preset_dir, tmp_path, capsys):
 
 
 def test_note_that_cannot_be_written_is_one_line_and_leaves_no_file(preset_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(wavfile, "MAX_WAV_DATA", 1000)  # the writer refuses, as on a full disk
+    monkeypatch.setattr(wav, "MAX_WAV_DATA", 1000)  # the writer refuses, as on a full disk
     assert run("note", "--preset", preset_dir, "--instrument", "0", "-o", tmp_path / "n.wav") == 2
     assert "n.wav: " in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []

@@ -10,10 +10,9 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from singsynth.checkpoint import PROGRESS_KEY
 from singsynth.cli import main
 from singsynth.preset import load_preset
-
+from singsynth.train.checkpoint import PROGRESS_KEY
 
 
 def train_args(data, out, checkpoint, *extra):
@@ -108,7 +107,7 @@ def test_bad_arguments_exit_2(synthetic_data, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def fluid_notes(soundfont, tmp_path_factory):
     """Piano and violin, pitches 48..67, velocity 100, rendered by the real FluidSynth: 40 notes, 6 held out."""
-    from singsynth.soundfont import render_dataset
+    from singsynth.train.soundfont import render_dataset
     out = tmp_path_factory.mktemp("fluid")
     render_dataset([soundfont], out, programs=[0, 40], drums=False, pitches=(48, 67), velocities=(100,),
                    jobs=1, progress=False)
@@ -116,19 +115,18 @@ def fluid_notes(soundfont, tmp_path_factory):
 
 
 def test_a_few_steps_on_fluidsynth_notes_lower_the_validation_loss(fluid_notes, tmp_path):
-    from singsynth.data import NSynthData
-    from singsynth.solver import TrainConfig, Trainer
+    from singsynth.train.config import TrainConfig
+    from singsynth.train.data import NSynthData
+    from singsynth.train.solver import build_trainer
     torch.manual_seed(0)
     data = NSynthData(fluid_notes)
     assert data.split("valid")
-    args = TrainConfig(config="sing-tiny", batch_size=8, progress=False, checkpoint_every=1e9)  # the paper's recipe
-    trainer = Trainer(data, args, tmp_path / "ck.safetensors")
-    trainer._prepare_stage("autoencoder")
-    before = trainer._validate("autoencoder")
+    args = TrainConfig(config="sing-tiny", batch_size=8, show_progress=False, checkpoint_every=1e9)  # the paper's recipe
+    trainer = build_trainer(data, args, tmp_path / "ck.safetensors")
+    before = trainer.validation_loss("autoencoder")
     for step in range(25):
-        index = trainer.train_index[torch.randint(0, len(trainer.train_index), (8,))]
-        trainer._step_autoencoder(trainer._batch(index))
-    after = trainer._validate("autoencoder")
+        trainer.train_step("autoencoder", torch.randint(0, len(trainer.train_index), (8,)))
+    after = trainer.validation_loss("autoencoder")
     print(f"validation spectral loss {before:.3f} -> {after:.3f}")
     assert after < 0.95 * before
 

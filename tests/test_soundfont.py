@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from singsynth.cli import main
-from singsynth.data import NSynthData
-from singsynth.soundfont import FluidRenderer, render_dataset
+from singsynth.train.data import NSynthData
+from singsynth.train.soundfont import FluidRenderer, render_dataset
 
 
 def f0_autocorrelation(x: np.ndarray, sr: int = 16000) -> float:
@@ -52,8 +52,8 @@ def test_format_and_metadata(rendered_dataset: Path):
     assert not [p for p in rendered_dataset.rglob("*") if p.name.endswith(".tmp")]
 
     data = NSynthData(rendered_dataset)
-    assert [i["id"] for i in data.instruments] == [piano, kit, violin]
-    assert data.instruments[1]["drums"] and data.instruments[1]["gm_program"] is None
+    assert [i.id for i in data.instruments] == [piano, kit, violin]
+    assert data.instruments[1].drums and data.instruments[1].gm_program is None
     audio = data.load_audio()
     assert audio.shape == (30, 64000)
     # FluidSynth's own level, not normalised: nothing near full scale, nothing silent
@@ -151,7 +151,7 @@ def test_resume_after_sigkill(soundfont: Path, tmp_path: Path):
 def test_a_worker_whose_parent_is_already_gone_exits(soundfont: Path):
     # A run killed while its pool starts: the worker cannot ask to die with a parent that is gone, so it
     # must notice and leave instead of rendering its queued notes as an orphan.
-    code = "import sys; from singsynth.soundfont import _init_worker; _init_worker([sys.argv[1]], 20, parent=-1)"
+    code = "import sys; from singsynth.train.soundfont import _init_worker; _init_worker([sys.argv[1]], 20, parent=-1)"
     result = subprocess.run([sys.executable, "-c", code, str(soundfont)], capture_output=True, timeout=120)
     assert result.returncode == 1, result.stderr
 

@@ -5,10 +5,10 @@ import copy
 import numpy as np
 import pytest
 
-from singsynth.cache import Note
-from singsynth.bank import read_bank, shaped
-from singsynth.sustain_loop import crossfade, level_loop, loop_decay, loop_fall, loop_points
-from singsynth.voice import Voice
+from singsynth.preset.sustain_loop import crossfade, level_loop, loop_decay, loop_fall, loop_points
+from singsynth.synth.bank import read_bank, shaped
+from singsynth.synth.cache import Note
+from singsynth.synth.voice import Voice
 
 LENGTH = 48000
 LOOP = loop_points(LENGTH)
@@ -29,16 +29,16 @@ def voices(rng, block: int) -> list[Voice]:
         v.pos = float(rng.uniform(0, LOOP[1] - LOOP[2] - 2 * block))
         state = serial % 6
         if state == 1:
-            v.release_at = int(rng.integers(0, RELEASE))  # released in an earlier block
+            v.env.release_at = int(rng.integers(0, RELEASE))  # released in an earlier block
         elif state == 2:
             v.release(int(rng.integers(0, block)))  # released in this block
         elif state == 3:
             v.kill(200, int(rng.integers(0, block)))  # stolen in this block
         elif state == 4:
             v.kill(200)
-            v.kill_left, v.kill_from = int(rng.integers(1, 200)), None  # stolen in an earlier block
+            v.env.kill_left, v.env.kill_from = int(rng.integers(1, 200)), None  # stolen in an earlier block
         elif state == 5:
-            v.pos, v.start_at = 0.0, int(rng.integers(1, block))  # started in this block
+            v.pos, v.env.start_at = 0.0, int(rng.integers(1, block))  # started in this block
             if serial % 4 == 1:
                 v.release(int(rng.integers(v.start_at, block)))
         if serial % 4 == 3:
@@ -72,9 +72,9 @@ def test_a_bank_of_voices_on_two_channels_sounds_as_each_voice_alone(seed, relea
     np.testing.assert_allclose(together, each, atol=2e-5)
     assert np.abs(each).max() > 1
     for a, b in zip(bank, alone):
-        assert (a.pos, a.release_at, a.kill_left, a.finished, a.start_at) == \
-            pytest.approx((b.pos, b.release_at, b.kill_left, b.finished, b.start_at))
-        assert a.release_from is None and a.kill_from is None
+        assert (a.pos, a.env.release_at, a.env.kill_left, a.finished, a.start_at) == \
+            pytest.approx((b.pos, b.env.release_at, b.env.kill_left, b.finished, b.start_at))
+        assert a.env.release_from is None and a.env.kill_from is None
 
 
 def test_voices_reaching_the_loop_or_a_streaming_end_are_not_plain():

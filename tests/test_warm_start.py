@@ -1,14 +1,12 @@
 """Training on from a preset (`singsynth train --init`): its weights, held-out pairs and training time carry on,
 and a preset of another model, other instruments or another level is refused in one line."""
-import json
 
 import pytest
 import torch
+from synthetic import make_nsynth
 
 from singsynth.cli import main
 from singsynth.preset import load_preset, update_metadata
-
-from synthetic import make_nsynth
 
 
 def train_args(data, out, checkpoint, *extra, epochs="0,0,2"):
@@ -100,7 +98,7 @@ def test_a_run_stopped_midway_through_an_epoch_keeps_its_weights_if_they_score_b
         synthetic_data, first, tmp_path, monkeypatch):
     """Stopped in its first epoch and written with --epochs 0,0,0: the part epoch competes with the preset it
     started from, and the preset gets whichever scores the lower validation loss."""
-    from singsynth.solver import Trainer
+    from singsynth.train.solver import Trainer
     step_end_to_end = Trainer._step_end_to_end
     calls = []
 

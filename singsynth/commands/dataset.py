@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from ..cli import UsageError
-from ..config import VELOCITY_CLASSES
+from ..model.config import VELOCITY_CLASSES
+from . import UsageError
 
 
 def register(sub) -> None:
@@ -80,8 +80,8 @@ def parse_range(text: str, what: str) -> tuple[int, int]:
 
 
 def run_soundfont(args) -> int:
-    from ..data import DataError
-    from ..soundfont import render_dataset
+    from ..train.data import DataError
+    from ..train.soundfont import render_dataset
     programs, drums_token = parse_programs(args.programs)
     drums = drums_token or not args.no_drums
     if args.no_drums and drums_token:
@@ -104,7 +104,7 @@ def run_soundfont(args) -> int:
 
 
 def run_info(args) -> int:
-    from ..data import DataError, NSynthData
+    from ..train.data import DataError, NSynthData
     try:
         data = NSynthData(args.folder)
     except DataError as exc:
@@ -114,9 +114,9 @@ def run_info(args) -> int:
     print(f"{data.root}: {len(data.notes)} notes, {len(data.instruments)} instruments; "
           + ", ".join(f"{name} {len(indices)}" for name, indices in splits.items()))
     for i, inst in enumerate(data.instruments):
-        kind = "drums" if inst["drums"] else ("GM " + str(inst["gm_program"]) if inst["gm_program"] is not None
-                                             else inst["family"] or "?")
+        kind = "drums" if inst.drums else (f"GM {inst.gm_program}" if inst.gm_program is not None
+                                           else inst.family or "?")
         counts = "/".join(str(per_instrument[name][i]) for name in splits)
-        lo, hi = inst["pitch_range"]
-        print(f"  {i:3d}  {inst['id']}  ({kind}, pitches {lo}-{hi}, train/valid/test notes {counts})")
+        lo, hi = inst.pitch_range
+        print(f"  {i:3d}  {inst.id}  ({kind}, pitches {lo}-{hi}, train/valid/test notes {counts})")
     return 0

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import UsageError, add_preset_argument
+from . import UsageError, add_preset_argument
 
 
 def register(sub) -> None:
@@ -65,9 +65,9 @@ def _check(args) -> None:
 
 def run(args) -> int:
     _check(args)
-    from ..data import DataError, NSynthData
-    from ..evaluate import evaluate, format_table
     from ..preset import load_preset
+    from ..train.data import DataError, NSynthData
+    from ..train.evaluate import evaluate, format_table
     preset = load_preset(args.preset, device=args.device)
     try:
         data = NSynthData(args.data)

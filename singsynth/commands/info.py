@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ..cli import UsageError, add_preset_argument
+from . import UsageError, add_preset_argument
 
 
 def register(sub) -> None:
@@ -16,8 +16,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import CONFIGS, get_config
-    from ..model import SING, Encoder, count_parameters
+    from ..model.config import CONFIGS, get_config
+    from ..model.sing import SING, Encoder, count_parameters
     if args.config:
         if args.config not in CONFIGS:
             raise UsageError(f"unknown config {args.config!r}; known: {', '.join(CONFIGS)}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ..cli import add_preset_argument
+from . import add_preset_argument
 
 
 def register(sub) -> None:

@@ -1,20 +1,12 @@
 """singsynth listen: play a live MIDI input (a keyboard, or a virtual port) through the audio output."""
 from __future__ import annotations
 
-import argparse
-import contextlib
-import gc
 import logging
-import signal
-import sys
-import threading
 
-from ..cli import UsageError, add_preset_argument
+from . import UsageError
+from ._live import add_live_arguments, flood_line, live_session, output_device
 
 logger = logging.getLogger(__name__)
-
-# The JACK client PortAudio opens for the audio; the MIDI client is ports.CLIENT_NAME.
-JACK_AUDIO_CLIENT = "singsynth-out"
 
 
 def register(sub) -> None:
@@ -26,26 +18,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def add_live_arguments(p: argparse.ArgumentParser) -> None:
-    """Options listen and play share: the engine's (as for render), the audio device, the status line."""
-    from .render import add_instrument_arguments
-    add_preset_argument(p)
-    add_instrument_arguments(p)
-    p.add_argument("--gain", type=float, default=0.0, metavar="DB", help="master gain in dB (default 0)")
-    p.add_argument("--audio-device", help="audio output by number or name (see `singsynth ports`)")
-    p.add_argument("--rate", type=int, help="sample rate in Hz (default: the device's)")
-    p.add_argument("--blocksize", type=int, default=256, help="frames per audio block (default: 256)")
-    p.add_argument("--buffer", type=int, default=2, metavar="BLOCKS",
-                   help="blocks rendered ahead (default: 2); more is safer, fewer is less latency")
-    p.add_argument("--latency", default="low", help="device latency: low, high or seconds (default: low)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads for generating notes (default: half the cores, at least 1)")
-    p.add_argument("--quiet", action="store_true", help="no status line")
-
-
 def run(args) -> int:
-    from ..ports import EventQueue, MidiPortError, open_input, stamping
-    from .render import check_device
+    from ..io.midi_ports import EventQueue, MidiPortError, open_input, stamping
+    from ._engine import check_device
     check_device(args)
     messages = EventQueue()
     device = output_device(args)  # first: without audio the MIDI port does not matter
@@ -61,177 +36,3 @@ def run(args) -> int:
         port.close()
     logger.info("%s", flood_line(messages.dropped, session))
     return 0
-
-
-def flood_line(dropped_messages: int, session: LiveSession) -> str:
-    """What a flood of MIDI cost, for the exit report: messages and notes dropped, the note cache's size."""
-    engine = session.producer.engine
-    stats = engine.stats
-    late = session.summary.late_events if session.summary is not None else 0
-    return (f"{dropped_messages} MIDI messages dropped (queue full), {late} late, "
-            f"{stats['dropped']} new notes dropped (generation behind); note cache {len(engine.cache)} notes, "
-            f"{stats['cache_bytes'] / 2**20:.0f} of {engine.cache.max_bytes / 2**20:.0f} MiB")
-
-
-def voice_limit_line(engine) -> str:
-    """What keeping blocks in time cost (engine.py, load.py), for the exit report."""
-    stats = engine.stats
-    return (f"{stats['shed']} voices faded early to keep up (voice limit down to "
-            f"{stats['lowest_voice_limit']} of {engine.polyphony})")
-
-
-class LiveSession:
-    """What listen and play set up around the producer: engine, ring, stream, signals."""
-
-    def __init__(self, producer, stop: threading.Event):
-        self.producer = producer
-        self.stop = stop
-        self.summary = None
-
-
-def _latency(text: str) -> float | str:
-    if text in ("low", "high"):
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise UsageError(f"--latency {text!r}: give low, high or a number of seconds") from None
-
-
-def output_device(args):
-    """The --audio-device to play on (PortAudio's JACK client named first); UsageError if none."""
-    from .. import audio
-    try:
-        audio.set_jack_client_name(JACK_AUDIO_CLIENT)
-        return audio.find_output(args.audio_device)
-    except audio.AudioDeviceError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def set_generation_threads(threads: int | None) -> None:
-    """Live, the model shares the CPU with the audio callback, the producer and the MIDI input: by
-    default it gets half the cores. On 2 cores that is one thread, which also makes a cold note's
-    first streamed chunk sooner than two threads that wait on each other (bench/generation.py)."""
-    import os
-
-    import torch
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads {threads}: give at least 1")
-    torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) // 2))
-
-
-@contextlib.contextmanager
-def live_session(args, device=None, preload_events=None):
-    """Load the preset, open the audio output and run until stopped; on the way out: all notes off,
-    stream closed, underruns reported. SIGINT and SIGTERM stop it cleanly.
-
-    With --preload, the notes of preload_events (or, if None, every note of the instruments) are
-    generated before the stream opens."""
-    from .. import audio
-    from ..live import Producer
-    from ..preset import load_preset
-    from .render import build_engine, check_device
-
-    check_device(args)
-    if args.blocksize <= 0 or args.buffer <= 0:
-        raise UsageError("--blocksize and --buffer must be positive")
-    set_generation_threads(args.threads)  # before the preset loads: a bad --threads is told at once
-    latency = _latency(args.latency)
-    device = device or output_device(args)
-    rate = int(args.rate or device.default_samplerate)
-    preset = load_preset(args.preset, device=args.device)
-    engine = build_engine(args, preset, rate, blocking=False)
-    stop = threading.Event()
-    previous = {}
-    # The device callback needs the GIL; by default a busy thread keeps it up to 5 ms, about one
-    # 256-frame period at 48 kHz. Handing it over every 0.5 ms keeps the callback on time.
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(switch_interval, 0.0005))
-    try:
-        if args.preload:
-            # Ctrl-C here is an ordinary interrupt: no stream or signal handler yet
-            engine.preload(preload_events, progress=not args.quiet)
-        # a quarter of a second of room: the producer keeps only --buffer blocks in it
-        ring = audio.RingBuffer(max(rate // 4, 4 * args.buffer * args.blocksize), channels=2)
-        try:
-            stream = audio.open_output(ring, device, rate, args.blocksize, latency)
-        except audio.AudioDeviceError as exc:
-            raise UsageError(str(exc)) from None
-        status = None if args.quiet else StatusLine(sys.stderr)
-        producer = Producer(engine, ring, rate, args.blocksize, args.buffer, status=status,
-                            alive=lambda: stream.active)
-
-        def request_stop(signum, frame):
-            stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, request_stop)
-        session = LiveSession(producer, stop)
-        # Python's full garbage collections walk every object, the model's included, while holding the
-        # GIL: up to 85 ms, some 16 blocks without audio. What exists now lives as long as the
-        # session, so it is set aside and later collections walk only what playing makes.
-        gc.collect()
-        gc.freeze()
-        logger.info("audio: %s at %d Hz, %d-frame blocks, %d ahead", device.name, rate, args.blocksize,
-                    args.buffer)
-        stream.start()
-        try:
-            with status.attached() if status is not None else contextlib.nullcontext():
-                yield session
-        finally:
-            dead = producer.stalled or not stream.active
-            stream.stop()
-            stream.close()
-            if session.summary is not None:
-                logger.info("%s", session.summary.line())
-            else:
-                logger.info("%d underruns", ring.underruns)
-            logger.info("%s", voice_limit_line(engine))
-            if dead:
-                raise UsageError("the audio device stopped (device removed or audio server gone)")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sys.setswitchinterval(switch_interval)
-        engine.close()
-        gc.unfreeze()
-
-
-class StatusLine:
-    """The one live status line, rewritten in place. While attached(), a log message first wipes the
-    line, so warnings print on lines of their own and the status line is redrawn below them."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.width = 0
-
-    def __call__(self, line: str) -> None:
-        # pad over what a longer previous line left on screen
-        self.stream.write("\r" + line.ljust(self.width))
-        self.stream.flush()
-        self.width = len(line)
-
-    def clear(self) -> None:
-        if self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
-            self.stream.flush()
-            self.width = 0
-
-    def filter(self, record) -> bool:  # a logging filter on the handlers that share the stream
-        self.clear()
-        return True
-
-    @contextlib.contextmanager
-    def attached(self, handlers=None):
-        handlers = logging.getLogger().handlers if handlers is None else handlers
-        for handler in handlers:
-            handler.addFilter(self)
-        try:
-            yield self
-        finally:
-            for handler in handlers:
-                handler.removeFilter(self)
-            if self.width:
-                self.stream.write("\n")
-                self.stream.flush()
-                self.width = 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from ..cli import UsageError, add_preset_argument
+from . import UsageError, add_preset_argument
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,9 @@ def register(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from ..instruments import InstrumentError, resolve
+    from ..io.wav import AudioFileError, AudioWriter, check_output
     from ..preset import load_preset
-    from ..wavfile import AudioFileError, AudioWriter, check_output
+    from ..synth.instruments import InstrumentError, resolve
 
     if not 0 <= args.pitch <= 127:
         raise UsageError(f"--pitch {args.pitch}: MIDI pitches run 0..127")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from ..cli import UsageError
-from .listen import add_live_arguments, live_session
+from . import UsageError
+from ._live import add_live_arguments, live_session
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +17,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..midi import MidiError, duration, read_midi
+    from ..io.midi import MidiError, duration, read_midi
+    from ..synth.schedule import Schedule
     try:
         events = read_midi(args.midi)
     except MidiError as exc:
         raise UsageError(str(exc)) from None
     with live_session(args, preload_events=events) as session:
         logger.info("playing %s (%.1f s); Ctrl-C stops", args.midi, duration(events))
-        session.summary = session.producer.run_schedule(events, session.stop)
+        producer = session.producer
+        schedule = Schedule(events, producer.sample_rate, producer.block)
+        session.summary = producer.run_schedule(schedule, session.stop)
     return 0

@@ -8,8 +8,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..audio import AudioDeviceError, list_outputs
-    from ..ports import MidiPortError, backend_name, list_inputs
+    from ..io.audio import AudioDeviceError, list_outputs
+    from ..io.midi_ports import MidiPortError, backend_name, list_inputs
     try:
         inputs = list_inputs()
         print(f"MIDI inputs ({backend_name()}; MIDO_BACKEND chooses another):")

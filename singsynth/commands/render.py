@@ -3,19 +3,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
 
-import mido
-import numpy as np
-
-from ..cli import UsageError, add_preset_argument
+from . import UsageError, add_preset_argument
+from ._engine import add_instrument_arguments, build_engine, check_device
 
 logger = logging.getLogger(__name__)
-
-BLOCK = 1024
-TAIL_SECONDS = 0.25
-# After the file ends every note is released; none outlasts a SING note (4 s) plus its release.
-MAX_TAIL_SECONDS = 30.0
 
 
 def register(sub) -> None:
@@ -32,97 +24,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def add_instrument_arguments(p) -> None:
-    """Options shared by everything that builds an Engine offline."""
-    p.add_argument("--instrument", default=None, help="instrument for every melodic channel: a name, a GM "
-                   "program 0..127 or a blend like flute:0.7,violin:0.3 (default: the file's program changes)")
-    p.add_argument("--morph", default=None, metavar="A,B", help="sweep between two instruments with the mod wheel")
-    p.add_argument("--morph-cc", type=int, default=1, metavar="CC", help="controller for --morph (default 1)")
-    p.add_argument("--polyphony", type=int, default=256, help="most voices at once (default 256)")
-    p.add_argument("--tuning", type=float, default=440.0, metavar="HZ", help="pitch of A4 (default 440)")
-    p.add_argument("--release", type=float, default=1.0, metavar="S", help="release after note-off (default 1 s)")
-    p.add_argument("--preload", action="store_true", help="generate every note the file needs before playing")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--cache-dir", default=None, metavar="DIR",
-                       help="keep generated notes here (default ~/.cache/singsynth/notes)")
-    group.add_argument("--no-disk-cache", action="store_true", help="keep generated notes in memory only")
-    p.add_argument("--cache-size", type=int, default=1024, metavar="MIB", help="note cache in memory (default 1024)")
-    p.add_argument("--velocity-steps", type=int, default=16, metavar="N",
-                   help="velocities share a note within 127/N steps (default 16)")
-
-
-def check_device(args) -> None:
-    """--device cuda without a CUDA device -> UsageError (before anything slow is done)."""
-    import torch
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device available; use --device cpu")
-
-
-def build_engine(args, preset, rate: int, blocking: bool = True):
-    """The Engine and its cache from parsed arguments; bad values -> UsageError."""
-    from ..cache import NoteCache
-    from ..engine import Engine
-    if args.cache_size <= 0 or not 2 <= args.velocity_steps <= 127:
-        raise UsageError("--cache-size must be positive and --velocity-steps within 2..127")
-    try:
-        cache = NoteCache.for_preset(preset, rate, root=args.cache_dir, disk=not args.no_disk_cache,
-                                     max_bytes=args.cache_size * 2**20, velocity_steps=args.velocity_steps)
-        return Engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
-                      morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
-                      master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking)
-    except ValueError as exc:  # InstrumentError and out-of-range settings
-        raise UsageError(str(exc)) from None
-
-
-def _end_of_file() -> list[mido.Message]:
-    """At the end of the file every pedal comes up and every key is released."""
-    msgs = []
-    for channel in range(16):
-        msgs += [mido.Message("control_change", channel=channel, control=64, value=0),
-                 mido.Message("control_change", channel=channel, control=123, value=0)]
-    return msgs
-
-
-def render_events(engine, events: list[tuple[float, mido.Message]], write: Callable[[np.ndarray], None],
-                  block: int = BLOCK, progress: bool = False) -> int:
-    """Play timed events through the engine, block by block, until the last release ends; returns frames."""
-    from tqdm import tqdm
-
-    from ..midi import to_frames
-    rate = engine.sample_rate
-    timed = to_frames(events, rate)
-    end = timed[-1][0] if timed else 0
-    tail = int(TAIL_SECONDS * rate)
-    i, frame, ended, idle_frames = 0, 0, False, 0
-    with tqdm(total=round(end / rate + 1.0, 1), unit="s", desc="render", disable=not progress, leave=False,
-              bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
-        while True:
-            now = []
-            while i < len(timed) and timed[i][0] < frame + block:
-                now.append((timed[i][0] - frame, timed[i][1]))
-                i += 1
-            if i == len(timed) and not ended:
-                at = now[-1][0] if now else 0
-                now += [(at, msg) for msg in _end_of_file()]
-                ended = True
-            write(engine.process(now, block))
-            frame += block
-            bar.update(block / rate)
-            if ended and engine.idle:
-                idle_frames += block
-                if idle_frames >= tail:
-                    break
-            if ended and frame - end > MAX_TAIL_SECONDS * rate:
-                logger.warning("voices still sounding %g s after the end of the file: stopping", MAX_TAIL_SECONDS)
-                break
-    return frame
-
-
 def run(args) -> int:
-    from ..midi import MidiError, duration, read_midi
+    from ..io.midi import MidiError, duration, read_midi
+    from ..io.wav import MAX_WAV_DATA, AudioFileError, AudioWriter, check_output, too_long_for_wav
     from ..preset import load_preset
-    from ..wavfile import MAX_WAV_DATA, AudioFileError, AudioWriter, check_output, too_long_for_wav
+    from ..synth.schedule import Schedule, play_through
     try:
         fmt = check_output(args.output)
     except AudioFileError as exc:
@@ -143,7 +49,8 @@ def run(args) -> int:
             engine.preload(events, progress=not args.quiet)
         try:
             with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float) as writer:
-                frames = render_events(engine, events, writer.write, progress=not args.quiet)
+                schedule = Schedule(events, engine.sample_rate)
+                frames = play_through(engine, schedule, writer.write, progress=not args.quiet)
         except AudioFileError as exc:  # past 4 GiB of WAV, a full disk; the partial file is gone
             raise UsageError(str(exc)) from None
         stats = engine.stats

@@ -8,13 +8,11 @@ import os
 import time
 from pathlib import Path
 
-from ..cli import UsageError
-from ..config import DECODERS
+from ..model.config import DECODERS
+from ..train.config import DECODER_RECIPES, LOSSES, TrainConfig
+from . import UsageError
 
-LOSSES = ("spectral", "waveform", "multiscale")
-# The harmonic decoder's partials in the default recipe: 128 and 256 told instruments apart sooner than 64
-# (docs/training.md), 256 at a third less generation speed.
-HARMONICS = 128
+HARMONIC, CONV = DECODER_RECIPES["harmonic"], DECODER_RECIPES["conv"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +38,16 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a SING model on an NSynth-format folder; writes a preset")
     p.add_argument("--data", required=True, help="NSynth-format folder (examples.json + audio/)")
     p.add_argument("--out", required=True, help="preset folder to write")
-    p.add_argument("--config", default="sing-cpu", help="model size (see `singsynth info`); default sing-cpu")
-    p.add_argument("--epochs", default="0,0,30",
-                   help="epochs of the three stages AE,SEQ,E2E (default 0,0,30: end to end from the start; "
+    p.add_argument("--config", default=TrainConfig.config,
+                   help=f"model size (see `singsynth info`); default {TrainConfig.config}")
+    epochs = ",".join(map(str, TrainConfig.epochs))
+    p.add_argument("--epochs", default=epochs,
+                   help=f"epochs of the three stages AE,SEQ,E2E (default {epochs}: end to end from the start; "
                         "the paper's: 50,50,20)")
-    p.add_argument("--batch-size", type=int, default=16, help="default 16; the paper's code: 64")
-    p.add_argument("--lr", type=float, help="Adam's learning rate (default 1e-3 with the harmonic decoder, "
-                                            "3e-4, the paper's, with conv)")
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size,
+                   help=f"default {TrainConfig.batch_size}; the paper's code: 64")
+    p.add_argument("--lr", type=float, help=f"Adam's learning rate (default {HARMONIC['lr']:g} with the harmonic "
+                                            f"decoder, {CONV['lr']:g}, the paper's, with conv)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA")
     p.add_argument("--checkpoint", help="checkpoint folder (default under ~/.cache/singsynth/train); "
@@ -55,12 +56,14 @@ def register(sub) -> None:
                    help="start from this preset's weights (same --config, decoder options and data): its held-out "
                         "pairs stay held out and its training time is carried on; a checkpoint, where one "
                         "exists, still resumes first")
-    p.add_argument("--checkpoint-every", type=float, default=180.0, help="seconds between checkpoints (default 180)")
+    p.add_argument("--checkpoint-every", type=float, default=TrainConfig.checkpoint_every,
+                   help=f"seconds between checkpoints (default {TrainConfig.checkpoint_every:g})")
     p.add_argument("--decoder", choices=DECODERS, default="harmonic",
                    help="output stage: harmonic (default: harmonics of the note's pitch plus band noise) or conv "
                         "(the paper's transposed convolution)")
-    p.add_argument("--harmonics", type=int, help=f"harmonic decoder: partials at the most (default {HARMONICS}: "
-                                                  "more tell instruments apart sooner, fewer generate faster)")
+    p.add_argument("--harmonics", type=int, help=f"harmonic decoder: partials at the most (default "
+                                                  f"{HARMONIC['harmonics']}: more tell instruments apart sooner, "
+                                                  "fewer generate faster)")
     p.add_argument("--inharmonicity", action="store_true",
                    help="harmonic decoder: learn a stretch of the partials per instrument (pianos, bells)")
     p.add_argument("--residual", action="store_true",
@@ -75,13 +78,15 @@ def register(sub) -> None:
     p.add_argument("--end-to-end-loss", choices=LOSSES,
                    help="stage 3 loss (default: multiscale with the harmonic decoder, spectral with conv; "
                         "waveform is the paper's ablation)")
-    p.add_argument("--eps", type=float, default=1.0, help="epsilon inside the log of the spectral loss (paper: 1)")
+    p.add_argument("--eps", type=float, default=TrainConfig.eps,
+                   help=f"epsilon inside the log of the spectral loss (default {TrainConfig.eps:g}, the paper's)")
     p.add_argument("--no-time-embedding", action="store_true", help="the paper's ablation without time embedding")
     p.add_argument("--target-rms", type=float, default=None,
                    help="scale the data to this mean RMS for training (the preset restores the loudness); "
                         "default: train at the data's own level, as published")
-    p.add_argument("--max-steps", type=int, default=0, help="cap on steps per epoch (0: whole epochs)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps", type=int, default=TrainConfig.max_steps,
+                   help="cap on steps per epoch (0: whole epochs)")
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--instruments", help="comma-separated instrument ids or names to keep")
     p.add_argument("--pitches", help="pitch range to keep, such as 36-84")
     p.add_argument("--license", default="", help="licence of the source data, stored in the preset")
@@ -104,8 +109,8 @@ def _pitch_range(text: str | None) -> tuple[int, int] | None:
 
 def _start_preset(name: str, data):
     """The preset to train on from, with its held-out pairs taken as the data's split."""
-    from ..evaluate import held_out_pairs
     from ..preset import PresetError, load_preset
+    from ..train.evaluate import held_out_pairs
     try:
         preset = load_preset(name)
     except PresetError as exc:
@@ -119,11 +124,12 @@ def _start_preset(name: str, data):
 
 
 def run(args) -> int:
-    from ..checkpoint import CheckpointError
-    from ..config import CONFIGS
-    from ..data import DataError, NSynthData
-    from ..solver import TrainConfig, Trainer
-    from ..training_preset import write_preset
+    from ..model.config import CONFIGS
+    from ..train.checkpoint import CheckpointError
+    from ..train.config import recipe
+    from ..train.data import DataError, NSynthData
+    from ..train.export import write_preset
+    from ..train.solver import build_trainer, training_process
 
     if args.config not in CONFIGS:
         raise UsageError(f"unknown config {args.config!r}; known: {', '.join(CONFIGS)}")
@@ -151,34 +157,29 @@ def run(args) -> int:
         raise UsageError(str(exc)) from None
     init = _start_preset(args.init, data) if args.init else None
     out = Path(args.out)
-    # the recipe that suits each decoder (docs/training.md): DDSP's loss and a faster rate for the harmonic one
-    loss = "multiscale" if harmonic else "spectral"
-    train_args = TrainConfig(
-        config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size,
-        lr=args.lr if args.lr is not None else (1e-3 if harmonic else 3e-4),
-        autoencoder_loss=args.autoencoder_loss or loss, end_to_end_loss=args.end_to_end_loss or loss, eps=args.eps,
-        decoder=args.decoder, harmonics=(args.harmonics or HARMONICS) if harmonic else 0,
-        inharmonicity=args.inharmonicity,
-        residual=args.residual, key_tuning=harmonic and args.key_tuning is not False,
-        time_embedding=not args.no_time_embedding, normalize=args.target_rms is not None,
-        target_rms=args.target_rms or 0.0,
-        max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-        bf16=args.bf16, progress=not args.quiet, init=str(init.path) if init else "")
+    # what the command line leaves unsaid comes from the decoder's recipe (train/config.py)
+    given = dict(lr=args.lr, autoencoder_loss=args.autoencoder_loss, end_to_end_loss=args.end_to_end_loss,
+                 harmonics=args.harmonics, key_tuning=args.key_tuning)
+    train_args = recipe(
+        args.decoder, config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size, eps=args.eps,
+        inharmonicity=args.inharmonicity, residual=args.residual, time_embedding=not args.no_time_embedding,
+        normalize=args.target_rms is not None, target_rms=args.target_rms or 0.0, max_steps=args.max_steps,
+        checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device, bf16=args.bf16,
+        show_progress=not args.quiet, init=str(init.path) if init else "",
+        **{key: value for key, value in given.items() if value is not None})
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir(out)
     started = time.time()
-    try:
-        trainer = Trainer(data, train_args, checkpoint / "checkpoint.safetensors", init=init)
-        trainer.resume()
-    except (ValueError, CheckpointError) as exc:
-        raise UsageError(str(exc)) from None
-    if trainer.rank != 0:  # one process speaks for all under torchrun
-        logging.getLogger("singsynth").setLevel(logging.WARNING)
-    logger.info("checkpoint: %s", checkpoint)
-    history = trainer.train()
-    if trainer.rank == 0:
-        write_preset(out, trainer, data, history, name=args.name or out.name, license=args.license)
-        logger.info("preset written to %s (%.0f s)", out, time.time() - started)
-    if trainer.world > 1:
-        import torch.distributed
-        torch.distributed.destroy_process_group()
+    with training_process(args.device) as process:
+        try:
+            trainer = build_trainer(data, train_args, checkpoint / "checkpoint.safetensors", init, process)
+            trainer.resume()
+        except (ValueError, CheckpointError) as exc:
+            raise UsageError(str(exc)) from None
+        if process.rank != 0:  # one process speaks for all under torchrun
+            logging.getLogger("singsynth").setLevel(logging.WARNING)
+        logger.info("checkpoint: %s", checkpoint)
+        history = trainer.train()
+        if process.rank == 0:
+            write_preset(out, trainer, data, history, name=args.name or out.name, license=args.license)
+            logger.info("preset written to %s (%.0f s)", out, time.time() - started)
     return 0

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import torch
 
-from .config import DECODERS, VELOCITY_CLASSES, ModelConfig
+from ..model.config import DECODERS, VELOCITY_CLASSES, ModelConfig
 
 # A real header of a model this size is a few kB; refuse to parse anything absurd.
 MAX_HEADER_BYTES = 16 * 1024 * 1024

@@ -12,11 +12,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import SAMPLE_RATE, ModelConfig
+from ..model.config import SAMPLE_RATE, ModelConfig
+from ..model.sing import SING
+from .checks import (
+    MAX_METADATA_BYTES,
+    PresetError,
+    check_model_config,
+    parameter_count,
+    read_regular,
+    read_safetensors_header,
+)
 from .levels import Levels, note_gains
-from .model import SING
-from .preset_checks import (MAX_METADATA_BYTES, PresetError, check_model_config, parameter_count, read_regular,
-                            read_safetensors_header)
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +32,7 @@ METADATA_FILE = "preset.json"
 WEIGHTS_FILE = "model.safetensors"
 # An installed wheel carries the presets inside the package (setup.cfg maps presets/ to singsynth/presets);
 # a checkout or an editable install keeps them at the repository's top level.
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # singsynth/
 PRESETS_DIR = _PACKAGE / "presets" if (_PACKAGE / "presets").is_dir() else _PACKAGE.parent / "presets"
 DEFAULT_PRESET = "default"
 # Rates a model may be trained at; below or above, resampling a note to the output rate makes absurd buffers.
@@ -46,6 +52,7 @@ class Instrument:
     # The source holds a key's note steady (organ, strings): a held key then holds its loop steady too, even
     # where the model's note sags.
     sustains: bool = False
+    family: str = ""  # the family the training data names (NSynth's or General MIDI's); presets do not store it
 
     def to_dict(self) -> dict:
         return {"name": self.name, "id": self.id, "gm_program": self.gm_program, "drums": self.drums,
@@ -62,7 +69,7 @@ class Preset:
     # restores the loudness that training normalised away
     output_gain: float = 1.0
     weights_sha256: str = ""
-    # what the engine plays notes at: a synth's level, not the training data's (training_preset.py)
+    # what the engine plays notes at: a synth's level, not the training data's (train/export.py)
     playback_gain: float = 1.0
 
     @property
@@ -300,7 +307,7 @@ def save_preset(folder: str | os.PathLike, model: SING, instruments: list[Instru
     from safetensors.torch import save_file
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    from .harmonic import FULL_PRECISION
+    from ..model.harmonic import FULL_PRECISION
     state = {k: (v.half() if half and k not in FULL_PRECISION else v.float()).contiguous().cpu()
              for k, v in model.state_dict().items()}
     weights = folder / WEIGHTS_FILE

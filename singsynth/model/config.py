@@ -26,7 +26,7 @@ class ModelConfig:
     decoder_kernel: int = 9
     pointwise_layers: int = 2
     # output stage: "conv" is the paper's transposed convolution; "harmonic" synthesises the note's
-    # harmonics and band noise from per-frame amplitudes (singsynth/harmonic.py)
+    # harmonics and band noise from per-frame amplitudes (singsynth/model/harmonic.py)
     decoder: str = "conv"
     harmonics: int = 64  # harmonic decoder: partials of f0 at the most
     noise_bands: int = 65  # harmonic decoder: noise band gains, spread over 0..8 kHz

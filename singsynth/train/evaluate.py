@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import dsp, gm
-from .config import SAMPLE_RATE
+from .. import gm
+from ..model import losses
+from ..model.config import SAMPLE_RATE
+from ..preset import Preset
 from .data import NOTE_SAMPLES, DataError, NSynthData, split_of
 from .pitch import estimate_f0, within
-from .preset import Preset
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def select_notes(preset: Preset, data: NSynthData, split: str = "test") -> tuple
         if source is None:
             missing += 1
             continue
-        drums = inst.drums or bool(data.instruments[note.instrument].get("drums"))
+        drums = inst.drums or data.instruments[note.instrument].drums
         notes.append(EvalNote(i, inst.index, source, drums))
     return notes, missing
 
@@ -134,7 +135,7 @@ def family_of(note: EvalNote, preset: Preset, data: NSynthData) -> str:
         return DRUMS_FAMILY
     if inst.gm_program is not None:
         return gm.FAMILIES[gm.family(inst.gm_program)]
-    named = data.instruments[data.notes[note.index].instrument].get("family")
+    named = data.instruments[data.notes[note.index].instrument].family
     return str(named) if named else inst.id
 
 
@@ -173,7 +174,7 @@ def plot_note(path: Path, title: str, panels: list[tuple[str, np.ndarray]]) -> P
     from matplotlib.colors import PowerNorm
     from matplotlib.figure import Figure
 
-    specs = [dsp.log_power_spectrogram(torch.from_numpy(wav[None]))[0].numpy() for _, wav in panels]
+    specs = [losses.log_power_spectrogram(torch.from_numpy(wav[None]))[0].numpy() for _, wav in panels]
     top = max(float(s.max()) for s in specs)
     fig = Figure(figsize=(10, 2.6 * len(panels)), layout="constrained")
     FigureCanvasAgg(fig)
@@ -196,10 +197,10 @@ def plot_note(path: Path, title: str, panels: list[tuple[str, np.ndarray]]) -> P
 def identity_spectrogram(wav: torch.Tensor) -> torch.Tensor:
     """[B, T] -> log(|STFT| + 1e-5) of each note divided by its RMS [B, F, frames] (1024/256, Hann, no centring);
     silence stays silence."""
-    level = dsp.rms(wav).clamp(min=1e-12)[:, None]
+    level = losses.rms(wav).clamp(min=1e-12)[:, None]
     scaled = torch.where(level > 1e-9, wav.float() / level, torch.zeros_like(wav, dtype=torch.float32))
-    window = torch.hann_window(dsp.N_FFT, dtype=torch.float32)
-    spec = torch.stft(scaled, dsp.N_FFT, dsp.HOP, window=window, center=False, return_complex=True)
+    window = torch.hann_window(losses.N_FFT, dtype=torch.float32)
+    spec = torch.stft(scaled, losses.N_FFT, losses.HOP, window=window, center=False, return_complex=True)
     return torch.log(spec.abs() + 1e-5)
 
 
@@ -215,7 +216,7 @@ class _Competitors:
         pitched = {inst.id for inst in preset.instruments if not inst.drums}
         self.by_key: dict[tuple[int, int], list[int]] = {}
         for i, note in enumerate(data.notes):
-            if note.instrument_id in pitched and not data.instruments[note.instrument].get("drums"):
+            if note.instrument_id in pitched and not data.instruments[note.instrument].drums:
                 self.by_key.setdefault((note.pitch, note.velocity), []).append(i)
         self.cache: OrderedDict[tuple[int, int], dict[int, torch.Tensor]] = OrderedDict()
 
@@ -269,9 +270,9 @@ def _distances(outputs: dict[str, np.ndarray], target: torch.Tensor) -> list[_No
     spectral, l1, multiscale = {}, {}, {}
     for name, out in outputs.items():
         wav = torch.from_numpy(np.ascontiguousarray(out))
-        spectral[name] = dsp.spectral_loss(wav, target, reduction="none").tolist()
-        l1[name] = dsp.waveform_l1(wav, target).tolist()
-        multiscale[name] = dsp.multiscale_loss(wav, target, reduction="none").tolist()
+        spectral[name] = losses.spectral_loss(wav, target, reduction="none").tolist()
+        l1[name] = losses.waveform_l1(wav, target).tolist()
+        multiscale[name] = losses.multiscale_loss(wav, target, reduction="none").tolist()
     return [_NoteFigures({name: v[row] for name, v in spectral.items()}, {name: v[row] for name, v in l1.items()},
                          {name: v[row] for name, v in multiscale.items()}) for row in range(len(target))]
 

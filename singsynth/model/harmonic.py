@@ -217,5 +217,5 @@ class HarmonicDecoder(nn.Module):
 
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
         """[B, D, steps] -> the note [B, note_samples]."""
-        from .model import whole_note  # model.py builds this decoder, so it is imported here, not at the top
+        from .sing import whole_note  # sing.py builds this decoder, so it is imported here, not at the top
         return whole_note(self, embeddings, instrument_weights, pitch)

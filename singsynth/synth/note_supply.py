@@ -25,10 +25,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..preset import Preset
+from ..preset.sustain_loop import crossfade, level_loop, loop_decay, loop_points
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
-from .preset import Preset
 from .resample import StreamResampler, out_length, resample
-from .sustain_loop import crossfade, level_loop, loop_decay, loop_points
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +52,17 @@ class NoteSupply:
         self._block_notes: dict[NoteKey, Note] = {}
         self._pending: dict[NoteKey, Note] = {}
         self._pending_lock = threading.Lock()
-        self._worker: _Generator | None = None
+        self._worker: _GenerationThread | None = None
 
     @property
     def pending(self) -> int:
         """Notes being streamed in."""
         return len(self._pending)
+
+    @property
+    def queued(self) -> int:
+        """Live: notes waiting for the generation thread to take them."""
+        return self._worker.queue.qsize() if self._worker is not None else 0
 
     def missing(self, keys: Sequence[NoteKey]) -> list[NoteKey]:
         """The keys neither in memory nor on disk."""
@@ -110,7 +115,7 @@ class NoteSupply:
                     return None
                 note = self._pending[key] = Note(np.zeros(self.note_len, dtype=np.float32), ready=0)
                 if self._worker is None:
-                    self._worker = _Generator(self)
+                    self._worker = _GenerationThread(self)
                 self._worker.queue.put(key)
         return note
 
@@ -249,7 +254,7 @@ def lower_priority() -> None:
             pass
 
 
-class _Generator:
+class _GenerationThread:
     """The live generation thread: batches every note queued since its last batch."""
 
     def __init__(self, supply: NoteSupply):

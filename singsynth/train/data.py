@@ -6,13 +6,14 @@ import json
 import logging
 import os
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .config import SAMPLE_RATE
-from .gm import slug
+from ..gm import slug
+from ..model.config import SAMPLE_RATE
+from ..preset import Instrument
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def split_of(instrument_id: str, pitch: int, valid: float = 0.1, test: float = 0
     return "train"
 
 
-def read_wav(path: Path) -> np.ndarray:
+def read_note_wav(path: Path) -> np.ndarray:
     """One NSynth note: int16 [64000]; anything but 16-bit mono 16 kHz of that length raises DataError."""
     try:
         with wave.open(str(path), "rb") as f:
@@ -119,7 +120,7 @@ class NSynthData:
         wanted_velocities = None if velocities is None else {int(v) for v in velocities}
 
         kept: list[tuple[str, str, int, int]] = []
-        info: dict[str, dict] = {}
+        info: dict[str, Instrument] = {}
         for key, ex in examples.items():
             try:
                 name, inst_id = str(ex["note_str"]), str(ex["instrument_str"])
@@ -134,9 +135,9 @@ class NSynthData:
                 info[inst_id] = self._instrument_info(inst_id, ex)
             meta = info[inst_id]
             if wanted_instruments is not None and not (
-                    inst_id in wanted_instruments or _matches(meta["name"], wanted_instruments)):
+                    inst_id in wanted_instruments or _matches(meta.name, wanted_instruments)):
                 continue
-            if wanted_families is not None and slug(meta["family"]) not in wanted_families:
+            if wanted_families is not None and slug(meta.family) not in wanted_families:
                 continue
             if pitches is not None and not pitches[0] <= pitch <= pitches[1]:
                 continue
@@ -154,22 +155,24 @@ class NSynthData:
         for note in self.notes:
             r = ranges.setdefault(note.instrument_id, [note.pitch, note.pitch])
             r[0], r[1] = min(r[0], note.pitch), max(r[1], note.pitch)
-        self.instruments: list[dict] = [{**info[i], "pitch_range": ranges[i]} for i in ids]
+        self.instruments: list[Instrument] = [replace(info[i], index=k, pitch_range=tuple(ranges[i]))
+                                              for k, i in enumerate(ids)]
         self._check_audio()
         # every key of a drum kit is its own sound: a held-out key would be one never heard, so all train
-        drums = {d["id"] for d in self.instruments if d["drums"]}
+        drums = {d.id for d in self.instruments if d.drums}
         self._splits = ["train" if n.instrument_id in drums else split_of(n.instrument_id, n.pitch)
                         for n in self.notes]
         logger.debug("%s: %d notes, %d instruments", self.root, len(self.notes), len(self.instruments))
 
     @staticmethod
-    def _instrument_info(inst_id: str, ex: dict) -> dict:
-        # Real NSynth has no GM metadata; data rendered here carries it.
+    def _instrument_info(inst_id: str, ex: dict) -> Instrument:
+        """The instrument a note names (its index and range are set once every note is read). Real NSynth has
+        no GM metadata; data rendered here carries it, and its SoundFont is the source."""
         program = ex.get("gm_program")
-        return {"id": inst_id, "name": str(ex.get("instrument_name") or inst_id),
-                "gm_program": None if program is None else int(program), "drums": bool(ex.get("drums", False)),
-                "source": str(ex.get("instrument_source_str", "")), "family": str(ex.get("instrument_family_str", "")),
-                "soundfont": str(ex.get("soundfont", ""))}
+        return Instrument(index=-1, name=str(ex.get("instrument_name") or inst_id), id=inst_id,
+                          gm_program=None if program is None else int(program), drums=bool(ex.get("drums", False)),
+                          source=str(ex.get("soundfont") or ex.get("instrument_source_str", "")),
+                          family=str(ex.get("instrument_family_str", "")))
 
     @staticmethod
     def _describe(instruments, families, pitches, velocities) -> str:
@@ -220,7 +223,7 @@ class NSynthData:
 
     def read_note(self, index: int) -> np.ndarray:
         """One note as float32 [64000] in [-1, 1]."""
-        return read_wav(self.wav_path(index)).astype(np.float32) / 32768.0
+        return read_note_wav(self.wav_path(index)).astype(np.float32) / 32768.0
 
     def load_audio(self, indices: list[int] | None = None, progress: bool = False) -> np.ndarray:
         """Notes as int16 [N, 64000] (half the memory of float32; scale by 1/32768 when used)."""
@@ -231,5 +234,5 @@ class NSynthData:
             from tqdm import tqdm
             iterator = tqdm(iterator, total=len(indices), desc="loading notes", unit="note", leave=False)
         for row, index in iterator:
-            out[row] = read_wav(self.wav_path(index))
+            out[row] = read_note_wav(self.wav_path(index))
         return out

@@ -4,7 +4,7 @@ Key: (timbre weights tuple, MIDI pitch, velocity step); velocities 1..127 are qu
 `velocity_steps` steps (default 16) so that nearby velocities share a note. Samples are rounded
 to float16 when a note enters the cache, so a note read back from disk is bit-identical to the
 one generated (a warm run renders the same file as a cold one). Only the samples are stored: the
-loop's crossfade and decay are made again from them when a note is read back (generation.py).
+loop's crossfade and decay are made again from them when a note is read back (note_supply.py).
 
 Disk layout: <root>/<preset hash>/<rate>/<sha1 of key>.npy, written with numpy.save
 (allow_pickle=False) to a temporary file then renamed, read with allow_pickle=False; a damaged
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .preset import Preset
+from ..preset import Preset
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class NoteCache:
         self._notes: OrderedDict[NoteKey, Note] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.hits = self.misses = self.disk_hits = self.disk_writes = 0
+        self.hits = self.misses = self.disk_hits = 0
 
     @classmethod
     def for_preset(cls, preset: Preset, sample_rate: int, root: str | os.PathLike | None = None,
@@ -198,7 +198,6 @@ class NoteCache:
             except BaseException:
                 os.unlink(tmp)
                 raise
-            self.disk_writes += 1
         except OSError as exc:
             # a full or read-only disk must not stop the music: keep playing from memory
             logger.warning("note cache: cannot write %s (%s); disk cache disabled", path.parent, exc)

@@ -1,5 +1,5 @@
 """Calibrating a preset against the training notes its model learnt: each instrument's level corrections
-(levels.py), and whether its source sustains a held note.
+(preset/levels.py), and whether its source sustains a held note.
 
 A spectral loss on log magnitudes barely notices a note that is a few dB too quiet all through, and a model trained
 on it plays its loud notes under their source (short percussive sounds most of all) and its soft ones a little
@@ -17,10 +17,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..preset import Instrument, Preset
+from ..preset.levels import Levels
+from ..preset.sustain_loop import loop_decay, loop_points
 from .data import NSynthData
-from .levels import Levels
-from .preset import Instrument, Preset
-from .sustain_loop import loop_decay, loop_points
 
 NOTES_PER_VELOCITY = 12
 WINDOW_SECONDS, HOP_SECONDS = 0.4, 0.1
@@ -51,7 +51,7 @@ def calibration_notes(data: NSynthData, per_velocity: int = NOTES_PER_VELOCITY) 
     chosen = []
     for (instrument, _), indices in sorted(groups.items()):
         indices.sort(key=lambda i: data.notes[i].pitch)
-        if data.instruments[instrument].get("drums") or len(indices) <= per_velocity:
+        if data.instruments[instrument].drums or len(indices) <= per_velocity:
             chosen += indices
         else:
             chosen += [indices[round(k * (len(indices) - 1) / (per_velocity - 1))] for k in range(per_velocity)]
@@ -98,7 +98,7 @@ def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list
     for start in range(0, len(indices), BATCH):
         batch = indices[start:start + BATCH]
         notes = [data.notes[i] for i in batch]
-        instruments = [index_of[data.instruments[n.instrument]["id"]] for n in notes]
+        instruments = [index_of[data.instruments[n.instrument].id] for n in notes]
         audio = data.load_audio(batch) / 32768.0
         wanted = loudest_window_energy(audio, preset.sample_rate)
         steady = holds_steady(audio, wanted, preset.sample_rate)

@@ -1,6 +1,6 @@
 """One sounding note: reading a Note at a rate, its sustain loop, release envelope and quick fade.
 
-A melodic voice loops while it sounds (sustain_loop.py): reading past the loop end jumps back to its start,
+A melodic voice loops while it sounds (preset/sustain_loop.py): reading past the loop end jumps back to its start,
 and the voice's loop_gain takes one pass's decay at each jump back, so a held note decays on smoothly.
 The release is an exponential fade reaching -60 dB after `release_len` samples, ending exactly at 0.
 Reading at a rate other than 1 (pitch bend, tuning) interpolates linearly between samples; at rate 1
@@ -9,14 +9,13 @@ the samples are read exactly. One-shot voices (drums) ignore note-off and play t
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
+from ..preset.sustain_loop import Loop
 from .cache import Note
-from .sustain_loop import Loop
+from .envelope import Envelope
 
-RELEASE_FLOOR = 1e-3  # -60 dB at the end of the release
 SILENT_GAIN = 1e-6  # a loop gain below this (-120 dB) is silence: 0, so that samples never turn denormal
 
 
@@ -52,28 +51,6 @@ def read_looped(data: np.ndarray, xfade: np.ndarray, start: int, n: int, loop: L
     return seg, pos, gain
 
 
-def release_tau(release_len: int) -> float:
-    """The release's time constant in samples: exp(-release_len / tau) is RELEASE_FLOOR."""
-    return release_len / math.log(1 / RELEASE_FLOOR)
-
-
-@functools.lru_cache(maxsize=64)
-def decay_table(count: int, release_len: int) -> tuple[np.ndarray, float]:
-    """exp(-k / tau) for k < count (float32), and tau: the release reaches RELEASE_FLOOR at release_len."""
-    tau = release_tau(release_len)
-    table = np.exp(-np.arange(count) / tau).astype(np.float32)
-    table.flags.writeable = False
-    return table, tau
-
-
-@functools.lru_cache(maxsize=64)
-def ramp_table(count: int) -> np.ndarray:
-    """1, 2, ..., count as float32."""
-    table = np.arange(1, count + 1, dtype=np.float32)
-    table.flags.writeable = False
-    return table
-
-
 @functools.lru_cache(maxsize=64)
 def steps(rate: float, count: int) -> np.ndarray:
     """The reading advance at each of count + 1 samples at a steady rate: rate * (0, 1, ..., count)."""
@@ -89,8 +66,7 @@ class Voice:
     render_block() applies each at its own offset: the rest of its channel is not split there.
     """
 
-    __slots__ = ("note", "channel", "key", "one_shot", "serial", "held", "sustained", "pos", "release_at",
-                 "kill_left", "kill_len", "finished", "start_at", "release_from", "kill_from", "cut_at", "loop_gain")
+    __slots__ = ("note", "channel", "key", "one_shot", "serial", "held", "sustained", "pos", "loop_gain", "env")
 
     def __init__(self, note: Note, channel: int, key: int, one_shot: bool, serial: int, start_at: int = 0):
         self.note, self.channel, self.key, self.one_shot, self.serial = note, channel, key, one_shot, serial
@@ -98,98 +74,82 @@ class Voice:
         self.sustained = False
         self.pos = 0.0
         self.loop_gain = 1.0  # the note's loop decay once for each jump back to the loop start so far
-        self.release_at = -1  # samples since the release started; -1 while held
-        self.kill_left: int | None = None
-        self.kill_len = 1
-        self.finished = False
-        # offsets within the block being made where the voice starts, and where its release, quick fade
-        # or cut take effect (None: not in this block)
-        self.start_at = start_at
-        self.release_from: int | None = None
-        self.kill_from: int | None = None
-        self.cut_at: int | None = None
+        self.env = Envelope(start_at)
+
+    @property
+    def finished(self) -> bool:
+        return self.env.finished
+
+    @finished.setter
+    def finished(self, value: bool) -> None:
+        self.env.finished = value
+
+    @property
+    def start_at(self) -> int:
+        """Offset in the block being made where the voice starts (0 once it has sounded)."""
+        return self.env.start_at
 
     @property
     def releasing(self) -> bool:
-        return self.one_shot or self.release_at >= 0 or self.release_from is not None
+        return self.one_shot or self.env.released
 
     @property
     def killed(self) -> bool:
         """Fading out quickly (stolen or silenced)."""
-        return self.kill_left is not None
+        return self.env.killed
 
     def release(self, at: int = 0, one_shot_too: bool = False) -> None:
         """Note-off at offset `at` of the block: start the release there. One-shot (drum) voices ignore it
         unless `one_shot_too` (all notes off)."""
-        if (one_shot_too or not self.one_shot) and self.release_at < 0 and self.release_from is None:
-            self.release_from = at
+        if one_shot_too or not self.one_shot:
+            self.env.release(at)
         self.held = self.sustained = False
 
     def kill(self, samples: int, at: int = 0) -> bool:
         """Fade out over `samples` from offset `at` of the block; False if already fading."""
-        if self.kill_left is not None:
-            return False
-        self.kill_left = self.kill_len = max(samples, 1)
-        self.kill_from = at
-        return True
+        return self.env.kill(samples, at)
 
     def cut(self, at: int) -> None:
         """Stop dead at offset `at` of the block (a voice already faded out by a theft)."""
-        self.cut_at = at if self.cut_at is None else min(self.cut_at, at)
+        self.env.cut(at)
 
     def render_block(self, out: np.ndarray, phase: np.ndarray | None, loop: Loop, release_len: int) -> None:
         """Add this voice's part of the block into out (mono), its own events applied at their offsets.
 
         phase: the reading advance at each sample of the block and one past it (len(out) + 1), the
         channel's rate (bend, tuning) summed; None: rate 1 all along."""
-        begin = self.start_at
-        if not begin and self.release_from is None and self.kill_from is None and self.cut_at is None:
+        env = self.env
+        if not env.has_marks():
             self.render(out, phase, loop, release_len)
             return
-        marks = [m for m in (self.release_from, self.kill_from, self.cut_at) if m is not None]
+        begin = env.start_at
         n = len(out)
-        for end in sorted(marks) + [n]:
+        for end in env.marks() + [n]:
             end = min(max(end, begin), n)
-            if end > begin and not self.finished:
+            if end > begin and not env.finished:
                 part = None if phase is None else phase[begin:end + 1] - phase[begin]
                 self.render(out[begin:end], part, loop, release_len)
             begin = end
-            if self.release_from is not None and self.release_from <= end:
-                self.release_from = None
-                if self.release_at < 0:
-                    self.release_at = 0
-            if self.kill_from is not None and self.kill_from <= end:
-                self.kill_from = None
-            if self.cut_at is not None and self.cut_at <= end:
-                self.cut_at = None
-                self.finished = True
-        self.start_at = 0
+            env.passed(end)
+        env.start_at = 0
 
     def plain(self, advance: float, loop: Loop) -> bool:
         """Whether this block reads the note between samples up to `advance` far with nothing in the way:
         no loop crossfade or jump, no end of what has arrived, no cut (a bank's voices, bank.py)."""
-        if self.finished or self.cut_at is not None:
+        if self.finished or self.env.cut_at is not None:
             return False
-        limit = self._limit(loop)
+        limit = self._read_end(loop)
         if not self.one_shot:
             limit = min(limit, loop[1] - loop[2])  # a looping voice stops short of the crossfade
         return self.pos + advance + 2 < limit
 
-    def _limit(self, loop: Loop) -> int:
+    def _read_end(self, loop: Loop) -> int:
         """Where reading must stop: the loop end (looping), else the end of what has arrived, and for a
         melodic note without its crossfade yet, the crossfade's start."""
-        note, l0, l1, x = self.note, *loop
+        note, _, l1, x = self.note, *loop
         if self.one_shot:
             return len(note.data) if note.done else note.ready
         return l1 if note.xfade is not None else min(note.ready, l1 - x)
-
-    def _wait(self, samples: int, release_len: int) -> None:
-        """Samples not readable yet (the note is still streaming in): a release runs on regardless, so a
-        key let go before its note arrived is not heard long after."""
-        if self.release_at >= 0 and not self.finished:
-            self.release_at += samples
-            if self.release_at >= release_len:
-                self.finished = True
 
     def render(self, out: np.ndarray, phase: np.ndarray | None, loop: Loop, release_len: int) -> None:
         """Add this voice's next len(out) samples into out (mono), reading at `phase` (see render_block)."""
@@ -198,7 +158,7 @@ class Voice:
         length = len(data)
         l0, l1, x = loop
         looping = not self.one_shot and note.xfade is not None
-        limit = self._limit(loop)
+        limit = self._read_end(loop)
         start = int(self.pos)
         if phase is None and start == self.pos and start + n < min(limit, length if self.one_shot else l1 - x):
             seg = data[start:start + n]
@@ -216,29 +176,15 @@ class Voice:
             seg, count = self._interpolate(phase if phase is not None else steps(1.0, n), n, limit, looping, loop)
         if count < n and self.one_shot and note.done:
             self.finished = True  # played to its end
-        fading = self.kill_left is not None and self.kill_from is None
+        fading = self.env.fading
         if fading and count == 0:
             self.finished = True
         if count == 0:
-            self._wait(n, release_len)
+            self.env.wait(n, release_len)
             return
-        env = None
-        if self.release_at >= 0:
-            # exp(-(t0 + k) / tau) = exp(-t0 / tau) * decay[k]: one table per block length, not an exp per sample
-            decay, tau = decay_table(count, release_len)
-            scale = math.exp(-self.release_at / tau) / (1 - RELEASE_FLOOR)
-            env = np.maximum(decay * np.float32(scale) - np.float32(RELEASE_FLOOR / (1 - RELEASE_FLOOR)), 0.0)
-            self.release_at += count
-            if self.release_at >= release_len:
-                self.finished = True
-        if fading:
-            k = np.maximum((self.kill_left - ramp_table(count)) * np.float32(1 / self.kill_len), 0.0)
-            env = k if env is None else env * k
-            self.kill_left -= count
-            if self.kill_left <= 0:
-                self.finished = True
+        env = self.env.gains(count, release_len)
         if count < n:
-            self._wait(n - count, release_len)
+            self.env.wait(n - count, release_len)
         if env is None:
             out[:count] += seg
         else:

@@ -18,8 +18,8 @@ import logging
 import math
 from typing import Sequence
 
-from . import gm
-from .preset import Instrument, Preset
+from .. import gm
+from ..preset import Instrument, Preset
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,6 @@ def melodic(preset: Preset) -> list[Instrument]:
 
 def drum_kit(preset: Preset) -> Instrument | None:
     return next((inst for inst in preset.instruments if inst.drums), None)
-
-
-def describe(inst: Instrument) -> str:
-    return "drums" if inst.drums else (f"GM {inst.gm_program}" if inst.gm_program is not None else "no GM program")
 
 
 def _by_name(preset: Preset, name: str) -> Instrument:

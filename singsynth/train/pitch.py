@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .config import SAMPLE_RATE
+from ..model.config import SAMPLE_RATE
 
 # MIDI 21 (27.5 Hz) to 108 (4186 Hz), with some room either side.
 F0_MIN = 25.0

@@ -14,14 +14,25 @@ from typing import Iterable, Sequence
 
 import mido
 
+from ..gm import DRUM_CHANNEL
+from ..preset import Preset
 from .cache import NoteKey, quantize_velocity
-from .instruments import (ProgramMap, Timbre, drum_kit, fold_into_range, melodic, morph, one_hot, pitch_range,
-                          resolve, resolve_morph, timbre_name)
-from .preset import Preset
+from .instruments import (
+    ProgramMap,
+    Timbre,
+    drum_kit,
+    fold_into_range,
+    melodic,
+    morph,
+    one_hot,
+    pitch_range,
+    resolve,
+    resolve_morph,
+    timbre_name,
+)
 
 logger = logging.getLogger(__name__)
 
-DRUM_CHANNEL = 9  # channel 10 as users count
 Plan = tuple[NoteKey, bool]  # (note key, one-shot)
 MAX_PLANS = 1 << 16
 _UNPLANNED = object()

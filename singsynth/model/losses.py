@@ -55,11 +55,5 @@ def multiscale_loss(output: torch.Tensor, target: torch.Tensor, reduction: str =
 LOSSES = {"spectral": spectral_loss, "waveform": waveform_loss, "multiscale": multiscale_loss}
 
 
-def loss_function(name: str):
-    if name not in LOSSES:
-        raise KeyError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
-    return LOSSES[name]
-
-
 def rms(wav: torch.Tensor) -> torch.Tensor:
     return wav.float().square().mean(-1).sqrt()

@@ -10,13 +10,13 @@ import re
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import gm
-from .config import SAMPLE_RATE, VELOCITY_CLASSES
+from .. import gm
+from ..model.config import SAMPLE_RATE, VELOCITY_CLASSES
+from ..preset import Instrument
 from .data import AUDIO_DIR, EXAMPLES_FILE, NOTE_SAMPLES, DataError, write_wav
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ SYNTH_GAIN = 1.0
 # Notes whose peak stays below this are dropped: many GM programs do not sound at the extreme pitches.
 SILENCE_DBFS = -60.0
 DRUM_BANK, DRUM_PRESET = 128, 0
-MELODIC_CHANNEL, DRUM_CHANNEL = 0, gm.DRUM_CHANNEL - 1
+MELODIC_CHANNEL = 0
 FULL_PITCHES = (21, 108)
 
 STATE_FILE = "render.json"  # instruments and settings, so examples.json can be rebuilt from the files
@@ -44,26 +44,27 @@ SETTINGS = {"render_rate": RENDER_RATE, "hold_seconds": HOLD_SECONDS, "release_s
             "reverb": False, "chorus": False, "isolation": "fresh synth per note"}
 
 
-@dataclass(frozen=True)
-class SoundFontInstrument:
-    id: str
-    name: str
-    gm_program: int | None  # None for the drum kit
-    drums: bool
-    soundfont: str  # file name
-    family: str
+def fluidsynth_preset(inst: Instrument) -> tuple[int, int, int]:
+    """(bank, preset, MIDI channel) that play this instrument in a General MIDI SoundFont."""
+    if inst.drums:
+        return DRUM_BANK, DRUM_PRESET, gm.DRUM_CHANNEL
+    return 0, int(inst.gm_program), MELODIC_CHANNEL
 
-    @property
-    def bank(self) -> int:
-        return DRUM_BANK if self.drums else 0
 
-    @property
-    def preset(self) -> int:
-        return DRUM_PRESET if self.drums else int(self.gm_program)
+# render.json keeps each instrument as these fields
+STATE_FIELDS = ("id", "name", "gm_program", "drums", "soundfont", "family")
 
-    @property
-    def channel(self) -> int:
-        return DRUM_CHANNEL if self.drums else MELODIC_CHANNEL
+
+def _state_entry(inst: Instrument) -> dict:
+    return {"id": inst.id, "name": inst.name, "gm_program": inst.gm_program, "drums": inst.drums,
+            "soundfont": inst.source, "family": inst.family}
+
+
+def _from_state(index: int, entry: dict) -> Instrument:
+    if set(entry) != set(STATE_FIELDS):
+        raise KeyError(f"instrument fields {sorted(entry)}")
+    return Instrument(index, entry["name"], entry["id"], entry["gm_program"], bool(entry["drums"]),
+                      source=entry["soundfont"], family=entry["family"])
 
 
 def soundfont_slug(path: Path) -> str:
@@ -73,13 +74,14 @@ def soundfont_slug(path: Path) -> str:
     return short or name or "soundfont"
 
 
-def instruments_of(soundfont: Path, programs: list[int], drums: bool) -> list[SoundFontInstrument]:
+def soundfont_instruments(soundfont: Path, programs: list[int], drums: bool) -> list[Instrument]:
+    """The General MIDI programs (and the drum kit) of one SoundFont, as the instruments of a data set."""
     prefix = soundfont_slug(soundfont)
-    out = [SoundFontInstrument(f"{prefix}_{gm.slug(gm.PROGRAMS[p])}", gm.PROGRAMS[p], p, False, soundfont.name,
-                               gm.FAMILIES[gm.family(p)]) for p in programs]
+    out = [Instrument(k, gm.PROGRAMS[p], f"{prefix}_{gm.slug(gm.PROGRAMS[p])}", p, source=soundfont.name,
+                      family=gm.FAMILIES[gm.family(p)]) for k, p in enumerate(programs)]
     if drums:
-        out.append(SoundFontInstrument(f"{prefix}_{gm.slug(gm.DRUM_KIT_NAME)}", gm.DRUM_KIT_NAME, None, True,
-                                       soundfont.name, "drums"))
+        out.append(Instrument(len(out), gm.DRUM_KIT_NAME, f"{prefix}_{gm.slug(gm.DRUM_KIT_NAME)}", None, drums=True,
+                              pitch_range=gm.DRUM_KEYS, source=soundfont.name, family="drums"))
     return out
 
 
@@ -274,7 +276,7 @@ def _load_state(out: Path) -> dict:
         return {"settings": SETTINGS, "instruments": {}}
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        state["instruments"] = {k: SoundFontInstrument(**v) for k, v in state["instruments"].items()}
+        state["instruments"] = {k: _from_state(n, v) for n, (k, v) in enumerate(state["instruments"].items())}
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise DataError(f"{path}: damaged render state ({exc}); render into a new folder") from None
     if state.get("settings") != SETTINGS:
@@ -285,7 +287,7 @@ def _load_state(out: Path) -> dict:
 
 def _save_state(out: Path, state: dict) -> None:
     _write_json(out / STATE_FILE, {"settings": state["settings"],
-                                   "instruments": {k: asdict(v) for k, v in sorted(state["instruments"].items())}})
+                                   "instruments": {k: _state_entry(v) for k, v in sorted(state["instruments"].items())}})
 
 
 def _well_formed(wav: Path) -> bool:
@@ -298,7 +300,7 @@ def _well_formed(wav: Path) -> bool:
 
 def build_examples(out: Path) -> dict:
     """examples.json from the wavs on disk and the instruments in render.json (after a crash too)."""
-    instruments: dict[str, SoundFontInstrument] = _load_state(out)["instruments"]
+    instruments: dict[str, Instrument] = _load_state(out)["instruments"]
     found = []
     for entry in os.scandir(out / AUDIO_DIR):
         match = NOTE_FILE.match(entry.name)
@@ -318,7 +320,7 @@ def build_examples(out: Path) -> dict:
             "instrument_family_str": inst.family, "instrument_source": 2, "instrument_source_str": "synthetic",
             "qualities": [0] * 10, "qualities_str": [],
             "instrument_name": inst.name, "gm_program": inst.gm_program, "drums": inst.drums,
-            "soundfont": inst.soundfont}
+            "soundfont": inst.source}
     return examples
 
 
@@ -360,13 +362,14 @@ def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None
 
     probe = FluidRenderer(soundfonts)  # also rejects files FluidSynth cannot read, before any work
     try:
-        plan: list[tuple[int, SoundFontInstrument]] = []
+        plan: list[tuple[int, Instrument]] = []
         for index, path in enumerate(soundfonts):
-            for inst in instruments_of(path, sorted(set(programs)), drums):
-                if probe.has_preset(index, inst.bank, inst.preset):
+            for inst in soundfont_instruments(path, sorted(set(programs)), drums):
+                bank, preset, _ = fluidsynth_preset(inst)
+                if probe.has_preset(index, bank, preset):
                     plan.append((index, inst))
                 else:
-                    logger.warning("%s: no preset %d:%d (%s), skipped", path, inst.bank, inst.preset, inst.name)
+                    logger.warning("%s: no preset %d:%d (%s), skipped", path, bank, preset, inst.name)
     finally:
         probe.close()
 
@@ -393,7 +396,7 @@ def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None
                 if name in done:
                     skipped += 1
                 else:
-                    tasks.append((name, index, inst.bank, inst.preset, inst.channel, pitch, velocity, str(out)))
+                    tasks.append((name, index, *fluidsynth_preset(inst), pitch, velocity, str(out)))
 
     counts = {"rendered": 0, "silent": 0, "clipped": 0}
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))

@@ -1,72 +1,20 @@
-"""The playing engine: MIDI events in, stereo audio blocks out: channels, events, mixing, limiter.
+"""The playing engine: MIDI events in, stereo audio blocks out (channels, voices, mixing, limiter).
 
-Its parts: voice.py (a Voice reading its note: loop, release, fades), bank.py (many voices read at
-once), planner.py (which note a note-on plays: programs, drums, morph, octave rule), generation.py
-(the note cache, then the model: one batch per block, or a streaming worker thread when live),
-load.py (the live voice limit that keeps blocks in time).
-
-Contract (used by `render` and by the live audio path)::
-
-    engine = Engine(preset, sample_rate=48000, polyphony=256, instrument=None, morph=None,
-                    cache=None, tuning_a4=440.0, master_gain=1.0, release=1.0, blocking=True)
+    engine = make_engine(preset, sample_rate=48000, polyphony=256, instrument=None, morph=None,
+                         cache=None, tuning_a4=440.0, master_gain=1.0, release=1.0, blocking=True)
     block = engine.process(events, frames)   # float32 [frames, 2], |x| < 1
-    engine.all_notes_off(); engine.all_sound_off(); engine.prefetch(message); engine.notes_ready(events)
-    engine.preload(events=None, progress=False); engine.stats; engine.idle; engine.close()
 
-- `events`: (frame offset within this block, mido.Message) pairs, offsets 0..frames-1 (out of range
-  offsets are clamped); handled sample-accurately. MIDI channels are mido's 0..15 (users see 1..16).
-- process() must be called from one thread at a time (the audio callback or the render loop).
-  all_notes_off() / all_sound_off() may be called from any thread: they take effect at the start
-  of the next block. preload() runs in the caller's thread, before playing.
-- blocking=True (render): every note a block needs is generated (one batch per block, through the
-  note cache) before the block is mixed, so the output depends only on the events.
-  blocking=False (live): process() never runs the model; a missing note is queued to a generation
-  thread that streams it in (Preset.stream, one batch for all notes queued meanwhile). A cold voice
-  stays silent until its first chunk arrives, then plays as the rest arrives faster than real time.
-- cache: a NoteCache; NoteCache.for_preset(preset, rate) adds the disk cache. Default: 1 GiB, memory only.
-- stats: voices, cache_hits, cache_misses (not in memory), disk_hits, generated (notes the model
-  made), pending (notes being streamed in), dropped (live cold notes not played: too many pending),
-  cache_bytes, limiter_gain, voice_limit, shed and lowest_voice_limit (live: see Polyphony).
-  idle: no voice, nothing pending.
-- Errors: InstrumentError (a ValueError) from the constructor for a bad instrument/morph spec;
-  ValueError for out-of-range settings (rate, polyphony, tuning, release, gain, morph controller).
+- `events`: (frame offset within this block, mido.Message), handled sample-accurately; channels are
+  mido's 0..15.
+- process() runs in one thread at a time (the render loop or the live producer); all_notes_off() and
+  all_sound_off() may be called from any thread and take effect at the start of the next block.
+- blocking=True (render): every note a block needs is generated before the block is mixed, so the output
+  depends only on the events. blocking=False (live): process() never runs the model; a cold note streams
+  in from the note supply's thread and its voice is silent until its first chunk arrives.
+- Errors: InstrumentError (a ValueError) for a bad instrument or morph; ValueError for settings out of
+  range (EngineConfig).
 
-Sound rules:
-- Notes are SING's 4 s (3 s held, 1 s release), resampled once to the output rate by soxr when
-  generated, cached at the output rate. A melodic voice loops while it sounds: reading past 2.9 s
-  (72.5 % of the note) jumps back to 1.5 s (37.5 %); the 50 ms (1.25 %) before the loop end are an
-  equal-power crossfade (cos/sin) from the note into the 50 ms before the loop start, so the jump
-  is seamless. A key or pedal held longer than 2.9 s therefore keeps sounding. A note that decays
-  over its loop (piano, guitar: more than 1 dB over the 1.4 s) goes on decaying at the same rate: each
-  pass of the loop is played at the level the previous one ended at (sustain_loop.loop_decay); a steadier
-  note (organ, strings) holds its level.
-- Note-off (or note-on velocity 0) starts the release: an exponential fade reaching -60 dB after
-  `release` seconds (default 1 s, the length of the model's own release), ending exactly at 0.
-- Drums (channel 10, the preset's drum kit) are one-shot: note-off does not cut them, they play
-  the whole 4 s note. Keys outside the kit's range are silent; --instrument does not apply.
-- Melodic notes outside the instrument's pitch range are shifted by octaves into it (one warning
-  per instrument and pitch); a blend plays the intersection of its instruments' ranges.
-- Sustain (CC64 >= 64) holds released keys. CC123 (and CC124-127) releases every key; notes held
-  by the pedal sound until it is lifted. It also releases the channel's drum hits (a SING drum note
-  lasts 4 s), so all-notes-off with the pedal up leaves silence after the release time. A key released
-  while its note is still being generated runs its release meanwhile: it is not heard late. CC120
-  silences the channel with a 5 ms fade. CC121 resets bend, expression, modulation and pedal.
-- Pitch bend (range 2 semitones, set by RPN 0: CC101=0, CC100=0, CC6 semitones, CC38 cents) and
-  master tuning (tuning_a4 / 440) change the voice's reading rate: linear interpolation between
-  samples (small bends; at rate 1 the samples are read exactly).
-- Volume (CC7) and expression (CC11) use the square law (GM); pan (CC10) is equal-power; gain
-  changes are ramped over 5 ms so they never click.
-- Polyphony: when `polyphony` voices sound, a new note steals a released voice (the one released
-  longest ago: the most faded), else the oldest voice, fading it out over 5 ms. At most `polyphony` more voices may be fading out at
-  once (a flood of note-ons in one block); beyond that the most faded is cut. Live, the limit falls
-  below `polyphony` while blocks take more than 0.65 of their period to make (load.py): the voices over
-  it fade out the same way (stats["shed"]), and it climbs back when blocks are quick again.
-- Bounded under floods: a block generates at most `polyphony` notes in its batch; live, at most
-  generation.MAX_PENDING notes wait for the generation thread, later cold notes are dropped
-  (stats["dropped"], one warning).
-- Output: sum * master_gain * the preset's playback gain (a synth's level), then a gain computer
-  (instant attack per block, 250 ms release) that keeps peaks under 0 dBFS, then a soft knee above
-  -3 dBFS (tanh) with a 0.999 ceiling: never clips.
+How each message sounds (loops, releases, drums, bends, pedal, stealing, the limiter): docs/engine.md.
 """
 from __future__ import annotations
 
@@ -79,14 +27,16 @@ from typing import Iterable, Sequence
 import mido
 import numpy as np
 
+from ..gm import CC, DRUM_CHANNEL, channel_gains
+from ..preset import Preset
 from .bank import read_bank, shaped
 from .cache import NoteCache, NoteKey
-from .generation import MAX_BATCH, NoteSupply
+from .cpu_load import VoiceBudget
+from .envelope import ramp_table
 from .instruments import InstrumentError
-from .load import VoiceBudget
-from .planner import DRUM_CHANNEL, NotePlanner
-from .preset import Preset
-from .voice import Voice, ramp_table, steps
+from .note_supply import MAX_BATCH, NoteSupply
+from .planner import NotePlanner
+from .voice import Voice, steps
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +47,9 @@ LIMIT_CEILING = 0.999
 LIMITER_RELEASE = 0.25
 
 __all__ = ["Engine", "InstrumentError", "DRUM_CHANNEL", "MAX_BATCH"]
+
+CHANNEL_LEVELS = {CC.VOLUME: "volume", CC.PAN: "pan", CC.EXPRESSION: "expression"}  # the Channel field each sets
+BEND_RANGE = (0, 0)  # registered parameter 0: pitch bend sensitivity
 
 
 @dataclass
@@ -122,43 +75,71 @@ class Channel:
     block_reading: float = 1.0
 
     def target(self) -> np.ndarray:
-        level = (self.volume / 127) ** 2 * (self.expression / 127) ** 2
-        # equal-power pan with 64 exactly in the middle
-        x = (self.pan - 64) / (63 if self.pan > 64 else 64)
-        angle = math.pi / 4 * (1 + x)
-        return np.array([level * math.cos(angle), level * math.sin(angle)], dtype=np.float32)
+        return np.array(channel_gains(self.volume, self.expression, self.pan), dtype=np.float32)
 
     def rate(self) -> float:
         semis = self.bend / 8192 * (self.bend_semitones + self.bend_cents / 100)
         return 2.0 ** (semis / 12)
 
 
-class Engine:
-    def __init__(self, preset: Preset, sample_rate: int = 48000, polyphony: int = 256, instrument: str | None = None,
-                 morph: str | None = None, morph_cc: int = 1, cache: NoteCache | None = None,
-                 tuning_a4: float = 440.0, master_gain: float = 1.0, release: float = 1.0, blocking: bool = True):
-        if not 8000 <= int(sample_rate) <= 384000:
-            raise ValueError(f"sample rate {sample_rate} is out of range (8000..384000)")
-        if polyphony < 1:
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine plays, whatever preset and parts it plays with."""
+    sample_rate: int = 48000  # output rate, Hz
+    polyphony: int = 256  # most voices at once
+    tuning_a4: float = 440.0  # pitch of A4, Hz
+    master_gain: float = 1.0  # on top of the preset's playback gain
+    release: float = 1.0  # seconds from note-off to -60 dB
+    morph_cc: int = 1  # the controller that sweeps a morph
+    blocking: bool = True  # True: render (notes generated before their block); False: live (streamed in)
+
+    def __post_init__(self):
+        if not 8000 <= int(self.sample_rate) <= 384000:
+            raise ValueError(f"sample rate {self.sample_rate} is out of range (8000..384000)")
+        if self.polyphony < 1:
             raise ValueError("polyphony must be at least 1")
-        if not 220.0 <= tuning_a4 <= 880.0:
-            raise ValueError(f"tuning A4={tuning_a4} Hz is out of range (220..880)")
-        if release <= 0 or master_gain < 0:
+        if not 220.0 <= self.tuning_a4 <= 880.0:
+            raise ValueError(f"tuning A4={self.tuning_a4} Hz is out of range (220..880)")
+        if self.release <= 0 or self.master_gain < 0:
             raise ValueError("release must be > 0 and master gain >= 0")
-        if instrument and morph:
-            raise InstrumentError("give an instrument or a morph, not both")
-        if not 0 <= morph_cc <= 119:
-            raise ValueError(f"morph controller {morph_cc} is not a controller number (0..119)")
+        if not 0 <= self.morph_cc <= CC.LAST_CONTROLLER:
+            raise ValueError(f"morph controller {self.morph_cc} is not a controller number (0..119)")
+
+
+def make_engine(preset: Preset, sample_rate: int = 48000, polyphony: int = 256, instrument: str | None = None,
+                morph: str | None = None, morph_cc: int = 1, cache: NoteCache | None = None,
+                tuning_a4: float = 440.0, master_gain: float = 1.0, release: float = 1.0,
+                blocking: bool = True) -> "Engine":
+    """An Engine with its default parts: the note planner for `instrument` or `morph` (else the channels'
+    programs), the note supply over `cache` (default: 1 GiB in memory), and live a voice budget."""
+    config = EngineConfig(int(sample_rate), int(polyphony), float(tuning_a4), float(master_gain), release,
+                          morph_cc, blocking)
+    if instrument and morph:
+        raise InstrumentError("give an instrument or a morph, not both")
+    cache = cache if cache is not None else NoteCache()
+    planner = NotePlanner(preset, instrument, morph, morph_cc, cache.velocity_steps)
+    supply = NoteSupply(preset, cache, config.sample_rate, blocking, block_limit=config.polyphony)
+    budget = VoiceBudget(config.polyphony, settle=FAST_FADE) if not blocking else None
+    return Engine(preset, config, planner, supply, budget)
+
+
+class Engine:
+    def __init__(self, preset: Preset, config: EngineConfig, planner: NotePlanner, supply: NoteSupply,
+                 budget: VoiceBudget | None = None):
+        """budget: live, a voice limit under the polyphony while blocks take too long to mix (cpu_load.py);
+        None: always the polyphony."""
         self.preset = preset
-        self.sample_rate = int(sample_rate)
-        self.polyphony = int(polyphony)
-        self.cache = cache if cache is not None else NoteCache()
-        self.tuning_a4 = float(tuning_a4)
-        self.master_gain = float(master_gain) * preset.playback_gain
-        self.blocking = blocking
-        self.morph_cc = morph_cc
-        self._planner = NotePlanner(preset, instrument, morph, morph_cc, self.cache.velocity_steps)
-        self._supply = NoteSupply(preset, self.cache, self.sample_rate, blocking, block_limit=self.polyphony)
+        self.config = config
+        self.sample_rate = config.sample_rate
+        self.polyphony = config.polyphony
+        self.tuning_a4 = config.tuning_a4
+        self.master_gain = config.master_gain * preset.playback_gain
+        self.blocking = config.blocking
+        self.morph_cc = config.morph_cc
+        self.planner = planner
+        self.supply = supply
+        self.budget = budget
+        self.cache = supply.cache
         self.channels = [Channel() for _ in range(16)]
         for ch in self.channels:
             ch.gains = ch.aim = ch.target()
@@ -175,13 +156,11 @@ class Engine:
         self._unreleased: list[dict[int, list[Voice]]] = [{} for _ in range(16)]
         self._at = 0  # offset of the event being handled
         self._serial = 0
-        self._release_len = max(int(release * self.sample_rate), 1)
+        self._release_len = max(int(config.release * self.sample_rate), 1)
         self._fast_fade = max(int(FAST_FADE * self.sample_rate), 1)
         self._ramp = max(int(GAIN_RAMP * self.sample_rate), 1)
-        self._gain = 1.0
+        self._limiter_gain = 1.0
         self._requests: list[str] = []
-        # live: a voice limit under the polyphony while blocks take too long to mix (load.py)
-        self._budget = VoiceBudget(self.polyphony, settle=FAST_FADE) if not blocking else None
         self.shed = 0  # voices faded out because blocks took too long to mix
 
     # -- public API --
@@ -196,15 +175,15 @@ class Engine:
         self._shed()
         events = sorted(events, key=lambda e: e[0]) if len(events) > 1 else events
         if self.blocking:
-            self._supply.prepare(self._keys(msg for _, msg in events))
+            self.supply.prepare(self._keys(msg for _, msg in events))
         for offset, msg in events:
             self._at = min(max(int(offset), 0), frames)
             self._handle(msg)
         self._mix(out)
-        self._supply.end_block()
-        self._limit(out)
-        if self._budget is not None and frames:
-            self._budget.update(time.perf_counter() - started, frames / self.sample_rate, len(self._alive))
+        self.supply.end_block()
+        self._limiter(out)
+        if self.budget is not None and frames:
+            self.budget.update(time.perf_counter() - started, frames / self.sample_rate, len(self._alive))
         return out
 
     def all_notes_off(self) -> None:
@@ -218,9 +197,14 @@ class Engine:
             self._requests.append("sound")
 
     @property
+    def requests(self) -> tuple[str, ...]:
+        """What all_notes_off() ("notes") and all_sound_off() ("sound") asked of the next block."""
+        return tuple(self._requests)
+
+    @property
     def generated(self) -> int:
         """Notes the model made."""
-        return self._supply.generated
+        return self.supply.generated
 
     @property
     def voices(self) -> list[Voice]:
@@ -230,15 +214,15 @@ class Engine:
     @property
     def idle(self) -> bool:
         """No voice sounding and nothing being generated."""
-        return not any(self._voices) and not self._supply.pending and not self._requests
+        return not any(self._voices) and not self.supply.pending and not self._requests
 
     @property
     def stats(self) -> dict:
         return {"voices": sum(map(len, self._voices)), "cache_hits": self.cache.hits, "cache_misses": self.cache.misses,
-                "disk_hits": self.cache.disk_hits, "generated": self.generated, "pending": self._supply.pending,
-                "dropped": self._supply.dropped, "voice_limit": self.voice_limit, "shed": self.shed,
-                "lowest_voice_limit": self._budget.lowest if self._budget is not None else self.polyphony,
-                "cache_bytes": self.cache.nbytes, "limiter_gain": self._gain}
+                "disk_hits": self.cache.disk_hits, "generated": self.generated, "pending": self.supply.pending,
+                "dropped": self.supply.dropped, "voice_limit": self.voice_limit, "shed": self.shed,
+                "lowest_voice_limit": self.budget.lowest if self.budget is not None else self.polyphony,
+                "cache_bytes": self.cache.nbytes, "limiter_gain": self._limiter_gain}
 
     def prefetch(self, msg: mido.Message) -> None:
         """Live: a note-on just arrived; start generating its note if it is cold, before process()
@@ -248,25 +232,25 @@ class Engine:
         if self.blocking or msg.type != "note_on" or msg.velocity == 0:
             return
         ch = self.channels[msg.channel]
-        plan = self._planner.plan(msg.channel, ch.program, ch.morph_value, msg.note, msg.velocity)
+        plan = self.planner.plan(msg.channel, ch.program, ch.morph_value, msg.note, msg.velocity)
         if plan is not None:
-            self._supply.prefetch(plan[0])
+            self.supply.prefetch(plan[0])
 
     def notes_ready(self, events: Sequence[tuple[int, mido.Message]]) -> bool:
         """Live: whether every note these events start has sound to play now (False while a cold note
         waits for its first streamed chunk). Always True when blocking."""
-        if self.blocking or not self._supply.pending:  # nothing streaming in: no need to plan the events
+        if self.blocking or not self.supply.pending:  # nothing streaming in: no need to plan the events
             return True
-        return not any(self._supply.starting(key) for key in self._keys(msg for _, msg in events))
+        return not any(self.supply.starting(key) for key in self._keys(msg for _, msg in events))
 
     def preload(self, events: Iterable[tuple[object, mido.Message]] | None = None, progress: bool = False) -> int:
         """Generate ahead: the notes `events` will need, or else the chosen instruments' whole range
         at every velocity step. Returns the number of notes generated."""
-        keys = self._keys(msg for _, msg in events) if events is not None else self._planner.all_keys()
-        return self._supply.preload(keys, progress)
+        keys = self._keys(msg for _, msg in events) if events is not None else self.planner.all_keys()
+        return self.supply.preload(keys, progress)
 
     def close(self) -> None:
-        self._supply.close()
+        self.supply.close()
 
     def __enter__(self) -> "Engine":
         return self
@@ -292,14 +276,14 @@ class Engine:
 
     def _note_on(self, channel: int, key: int, velocity: int) -> None:
         ch = self.channels[channel]
-        plan = self._planner.plan(channel, ch.program, ch.morph_value, key, velocity)
+        plan = self.planner.plan(channel, ch.program, ch.morph_value, key, velocity)
         if plan is None:
             return
         note_key, one_shot = plan
         if not one_shot:
             for v in self._unreleased[channel].pop(key, ()):  # a key struck again ends its previous note
                 self._release(v)
-        note = self._supply.note(note_key)
+        note = self.supply.note(note_key)
         if note is None:  # live, and generation is too far behind: dropped
             return
         self._make_room()
@@ -326,36 +310,36 @@ class Engine:
         ch = self.channels[channel]
         if control == self.morph_cc:
             ch.morph_value = value
-        if control in (7, 10, 11):
-            setattr(ch, {7: "volume", 10: "pan", 11: "expression"}[control], value)
+        if control in CHANNEL_LEVELS:
+            setattr(ch, CHANNEL_LEVELS[control], value)
             self._gain_changed(ch)
-        elif control == 64:
+        elif control == CC.SUSTAIN:
             down = value >= 64
             if ch.sustain and not down:
                 for v in self._voices[channel]:
                     if v.sustained and not v.held:
                         self._release(v)
             ch.sustain = down
-        elif control == 101:
+        elif control == CC.RPN:
             ch.rpn = (value, ch.rpn[1])
-        elif control == 100:
+        elif control == CC.RPN_FINE:
             ch.rpn = (ch.rpn[0], value)
-        elif control in (98, 99):  # an NRPN: data entry no longer addresses an RPN
+        elif control in (CC.NRPN_FINE, CC.NRPN):
             ch.rpn = (127, 127)
-        elif control == 6 and ch.rpn == (0, 0):
+        elif control == CC.DATA_ENTRY and ch.rpn == BEND_RANGE:
             ch.bend_semitones = value
             self._rate_changed(channel)
-        elif control == 38 and ch.rpn == (0, 0):
+        elif control == CC.DATA_ENTRY_FINE and ch.rpn == BEND_RANGE:
             ch.bend_cents = value
             self._rate_changed(channel)
-        elif control == 120:
+        elif control == CC.ALL_SOUND_OFF:
             self._sound_off(channel)
-        elif control == 121:
+        elif control == CC.RESET_CONTROLLERS:
             ch.bend, ch.expression, ch.morph_value, ch.rpn = 0, 127, 0, (127, 127)
             self._gain_changed(ch)
             self._rate_changed(channel)
-            self._control(channel, 64, 0)
-        elif control in (123, 124, 125, 126, 127):  # mode changes imply all notes off
+            self._control(channel, CC.SUSTAIN, 0)
+        elif control == CC.ALL_NOTES_OFF or control in CC.MODE_CHANGES:
             self._notes_off(channel)
 
     def _notes_off(self, channel: int) -> None:
@@ -423,7 +407,7 @@ class Engine:
     @property
     def voice_limit(self) -> int:
         """The most voices that sound at once: the polyphony, or less live while blocks take too long to mix."""
-        return self._budget.limit if self._budget is not None else self.polyphony
+        return self.budget.limit if self.budget is not None else self.polyphony
 
     def _shed(self) -> None:
         """Live, over the voice limit: fade voices out as stolen ones, from the start of the block."""
@@ -455,7 +439,7 @@ class Engine:
 
     def _keys(self, messages: Iterable[mido.Message]) -> list[NoteKey]:
         """The notes these messages will start, from the channels' current programs and morph values."""
-        return self._planner.keys(messages, [c.program for c in self.channels],
+        return self.planner.keys(messages, [c.program for c in self.channels],
                                   [c.morph_value for c in self.channels])
 
     # -- mixing --
@@ -469,7 +453,7 @@ class Engine:
         together in one bank whatever their channel (bank.py); the others (at the loop crossfade, at
         the end of what has arrived, cut) and those at rate 1 are read alone."""
         n = len(out)
-        loop = self._supply.loop
+        loop = self.supply.loop
         mixed = []  # (channel, its phase, its gain curve, its voices read alone)
         phases = []
         # the bank: voices without an envelope this block, then those with one, each part by channel
@@ -576,20 +560,20 @@ class Engine:
         ch.ramp_left -= k
         return curve
 
-    def _limit(self, out: np.ndarray) -> None:
+    def _limiter(self, out: np.ndarray) -> None:
         if not len(out):
             return
         out *= self.master_gain
         peak = float(np.abs(out).max())
         target = min(1.0, 1.0 / peak) if peak > 0 else 1.0
-        g0 = self._gain
+        g0 = self._limiter_gain
         if target < g0:
             g1 = target
         else:
             g1 = g0 + (target - g0) * (1 - math.exp(-len(out) / (LIMITER_RELEASE * self.sample_rate)))
         if g0 != 1.0 or g1 != 1.0:
             out *= np.linspace(g0, g1, len(out), dtype=np.float32)[:, None]
-        self._gain = g1
+        self._limiter_gain = g1
         mag = np.abs(out)
         over = mag > LIMIT_THRESHOLD
         if over.any():

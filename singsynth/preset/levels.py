@@ -1,5 +1,5 @@
 """Level corrections: how many dB to raise (or lower) an instrument's notes so they play as loud as the notes it
-learnt (calibration.py measures them). One figure per velocity the data holds, interpolated between, since
+learnt (train/calibration.py measures them). One figure per velocity the data holds, interpolated between, since
 a model trained on a spectral loss squeezes an instrument's dynamics, plus one per octave of its range, since it
 does not play all its registers equally under; a drum kit has figures per key, since each key is its own sound."""
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """The producer loop: MIDI events -> Engine.process -> ring buffer, with a status line and a clean stop."""
 from __future__ import annotations
 
+import gc
 import logging
+import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -9,10 +12,11 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
 
-from .audio import RingBuffer
+from ..io.audio import RingBuffer
+from .schedule import Schedule
 
 if TYPE_CHECKING:
-    from .ports import EventQueue
+    from ..io.midi_ports import EventQueue
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +26,9 @@ FADE_SECONDS = 0.02
 # The device has stopped taking audio if its clock stands still this long (a JACK server that
 # dropped the client, a device unplugged without an error): stop instead of waiting forever.
 STALL_SECONDS = 2.0
-# After the last event of a file, wait at most this long for the voices to end (a SING note lasts 4 s).
-TAIL_SECONDS = 5.0
+# The audio callback needs the GIL; by default a busy thread keeps it up to 5 ms, about one 256-frame
+# period at 48 kHz. Handing it over every 0.5 ms keeps the callback on time.
+SWITCH_INTERVAL = 0.0005
 # Live: the most MIDI messages placed in one block; more wait for the next blocks (in a bounded
 # ports.EventQueue), so a flood of events cannot stall the audio on one huge block.
 MAX_EVENTS_PER_BLOCK = 512
@@ -33,6 +38,54 @@ MAX_EVENTS_PER_BLOCK = 512
 # longer than a period less RENDER_MARGIN times the time blocks have been taking.
 FIRST_CHUNK_WAIT = 0.5
 RENDER_MARGIN = 1.5
+
+
+class LiveProcess:
+    """What playing live changes in this process, changed on entry and put back as it was on exit:
+    torch's thread count for generating notes, the interpreter's switch interval, SIGINT and SIGTERM
+    (catch_signals: they set `stop` instead of raising) and the garbage collector (freeze_garbage)."""
+
+    def __init__(self, threads: int, stop: threading.Event):
+        if threads < 1:
+            raise ValueError(f"{threads} threads: give at least 1")
+        self.threads = threads
+        self.stop = stop
+        self._saved_threads = 0
+        self._saved_interval = 0.0
+        self._saved_signals: dict = {}
+        self._frozen = False
+
+    def __enter__(self) -> "LiveProcess":
+        import torch
+        self._saved_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        self._saved_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._saved_interval, SWITCH_INTERVAL))
+        return self
+
+    def catch_signals(self) -> None:
+        """From now on SIGINT and SIGTERM stop playing cleanly (before, Ctrl-C is an ordinary interrupt)."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._saved_signals[sig] = signal.signal(sig, lambda signum, frame: self.stop.set())
+
+    def freeze_garbage(self) -> None:
+        """Python's full garbage collections walk every object, the model's included, while holding the GIL:
+        up to 85 ms, some 16 blocks without audio. What exists now lives as long as playing does, so it is
+        set aside and later collections walk only what playing makes."""
+        gc.collect()
+        gc.freeze()
+        self._frozen = True
+
+    def __exit__(self, *exc) -> None:
+        import torch
+        for sig, handler in self._saved_signals.items():
+            signal.signal(sig, handler)
+        self._saved_signals.clear()
+        sys.setswitchinterval(self._saved_interval)
+        torch.set_num_threads(self._saved_threads)
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
 
 
 class EngineLike(Protocol):
@@ -56,13 +109,6 @@ class Summary:
     def line(self) -> str:
         return (f"{self.events} MIDI events, {self.blocks} blocks, {self.underruns} underruns "
                 f"({self.missing_frames} frames of silence)")
-
-
-def end_of_file() -> list:
-    """Sustain pedal up and all notes off on every channel."""
-    import mido
-    return [mido.Message("control_change", channel=c, control=control, value=0)
-            for c in range(16) for control in (64, 123)]
 
 
 def engine_stats(engine: EngineLike) -> dict:
@@ -117,7 +163,7 @@ class Producer:
         """
         period = self.block / self.sample_rate
 
-        def events(_: int) -> list[tuple[int, object]]:
+        def events() -> list[tuple[int, object]]:
             now = clock()
             placed = []
             for stamp, message in messages.take(MAX_EVENTS_PER_BLOCK):
@@ -138,35 +184,12 @@ class Producer:
             messages.on_arrival = None
         return self._stop()
 
-    def run_schedule(self, timeline: Sequence[tuple[float, object]], stop: threading.Event,
-                     tail_seconds: float = TAIL_SECONDS) -> Summary:
-        """Play (seconds, message) events against the audio clock: an event at t seconds sounds
-        t * sample_rate frames after the first frame written, whatever the producer's own timing."""
-        pending = sorted(((round(t * self.sample_rate), m) for t, m in timeline), key=lambda e: e[0])
-        end = (pending[-1][0] if pending else 0) + int(tail_seconds * self.sample_rate)
-        start = self.ring.written
-        index = 0
-
-        def events(position: int) -> list[tuple[int, object]]:
-            nonlocal index
-            frame = position - start
-            placed = []
-            while index < len(pending) and pending[index][0] < frame + self.block:
-                placed.append((max(pending[index][0] - frame, 0), pending[index][1]))
-                index += 1
-                if index == len(pending):  # as render does: at the end, pedals up and every key released
-                    placed += [(placed[-1][0], m) for m in end_of_file()]
-            return placed
-
-        def finished() -> bool:
-            if stop.is_set():
-                return True
-            if index < len(pending):
-                return False
-            frame = self.ring.written - start
-            return frame >= end or (frame > self.block and self.engine.idle)
-
-        self._loop(events, finished)
+    def run_schedule(self, schedule: Schedule, stop: threading.Event) -> Summary:
+        """Play a file's schedule against the audio clock: an event at t seconds sounds t * sample_rate
+        frames after the first frame written, whatever the producer's own timing."""
+        if schedule.block != self.block:
+            raise ValueError(f"a schedule of {schedule.block}-frame blocks for a producer of {self.block}")
+        self._loop(lambda: schedule.take(), lambda: stop.is_set() or schedule.finished, schedule.played)
         return self._stop()
 
     def _await_first_chunks(self, placed: list[tuple[int, object]], deadline: float,
@@ -195,7 +218,9 @@ class Producer:
 
     # -- the loop --
 
-    def _loop(self, events: Callable[[int], list[tuple[int, object]]], finished: Callable[[], bool]) -> None:
+    def _loop(self, events: Callable[[], list[tuple[int, object]]], finished: Callable[[], bool],
+              played: Callable[[bool], None] | None = None) -> None:
+        """Render the next block whenever the ring has room for it; `played(idle)` after each block."""
         # Sleep a fraction of a block: short enough to refill in time, long enough not to spin a core.
         nap = self.block / self.sample_rate / 4
         while not finished() and self.alive():
@@ -203,8 +228,9 @@ class Producer:
             if self.ring.available() >= self.target:
                 time.sleep(nap)
                 continue
-            placed = events(self.ring.written)
-            self._render(placed)
+            self._render(events())
+            if played is not None:
+                played(self.engine.idle)
 
     def _render(self, placed: list[tuple[int, object]]) -> None:
         started = time.perf_counter()

@@ -4,8 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
+from ..gm import channel_gains
+from ..preset import load_preset, save_preset, update_metadata
 from .calibration import calibration_notes, measure_levels
-from .preset import Instrument, load_preset, save_preset, update_metadata
 
 # FluidSynth's own default synth.gain: what `fluidsynth file.mid` plays at, the level a listener expects.
 FLUIDSYNTH_GAIN = 0.2
@@ -16,7 +19,6 @@ def playback_gain(data_root: Path) -> float:
     the data's notes were rendered), play a note as loud as FluidSynth at its default gain plays it.
     Data rendered by `singsynth dataset soundfont` records its synth gain in render.json; other data (NSynth)
     has no synth level to match and plays as it is."""
-    from .engine import Channel
     try:
         settings = json.loads((Path(data_root) / "render.json").read_text())["settings"]
         synth_gain = float(settings["synth_gain"])
@@ -24,15 +26,8 @@ def playback_gain(data_root: Path) -> float:
         return 1.0
     if not synth_gain > 0:
         return 1.0
-    mono_level = float(Channel().target().mean())  # the engine's mono mix of a centred channel
+    mono_level = float(np.mean(np.array(channel_gains(), dtype=np.float32)))  # a centred channel's mono mix
     return FLUIDSYNTH_GAIN / synth_gain / mono_level
-
-
-def instruments_of(data) -> list[Instrument]:
-    return [Instrument(index=i, name=d["name"], id=d["id"], gm_program=d.get("gm_program"),
-                       drums=bool(d.get("drums")), pitch_range=tuple(d["pitch_range"]),
-                       source=d.get("soundfont") or d.get("source", ""))
-            for i, d in enumerate(data.instruments)]
 
 
 def plot_curves(history: list[dict], path: Path) -> Path | None:
@@ -64,7 +59,7 @@ def plot_curves(history: list[dict], path: Path) -> Path | None:
 def write_preset(out: Path, trainer, data, history: list[dict], name: str, license: str = "") -> Path:
     hours = trainer.progress["seconds"] / 3600
     best = trainer.load_best()  # the preset gets the best end-to-end epoch, not merely the last
-    sources = sorted({d.get("soundfont") or d.get("source", "") for d in data.instruments} - {""})
+    sources = sorted({i.source for i in data.instruments} - {""})
     meta = {
         "name": name,
         "description": f"SING ({trainer.args.config}) trained on {len(data.instruments)} instruments",
@@ -79,7 +74,7 @@ def write_preset(out: Path, trainer, data, history: list[dict], name: str, licen
         "playback_gain": playback_gain(data.root),
     }
     # The model learnt notes scaled by the loudness gain: dividing restores the data's own levels.
-    folder = save_preset(out, trainer.sing, instruments_of(data), meta, output_gain=1.0 / trainer.gain)
+    folder = save_preset(out, trainer.sing, data.instruments, meta, output_gain=1.0 / trainer.gain)
     calibrate_levels(folder, data)
     plot_curves(history, Path(folder) / "loss_curves.png")
     return folder

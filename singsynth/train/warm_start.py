@@ -2,7 +2,7 @@
 training time carried on. So a preset in the repository is enough to keep training on a fresh machine."""
 from __future__ import annotations
 
-from .config import ModelConfig
+from ..model.config import ModelConfig
 
 
 class WarmStartError(ValueError):

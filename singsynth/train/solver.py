@@ -12,18 +12,19 @@ import os
 import platform
 import sys
 import time
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import dsp
+from ..model import losses
+from ..model.config import get_config
+from ..model.sing import SING, Autoencoder, Encoder, velocity_weights
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import get_config
-from .model import SING, Autoencoder, Encoder, velocity_weights
+from .config import TrainConfig
 from .warm_start import WarmStartError, check_same_level, check_same_model, training_record
 
 logger = logging.getLogger(__name__)
@@ -31,39 +32,34 @@ logger = logging.getLogger(__name__)
 STAGES = ("autoencoder", "sequence", "end_to_end")
 
 
-@dataclass
-class TrainConfig:
-    config: str = "sing-cpu"  # named model size
-    epochs: tuple[int, int, int] = (50, 50, 20)  # per stage, as in the paper's code
-    batch_size: int = 64  # paper: 256; its code: 64
-    lr: float = 3e-4  # Adam, all stages
-    autoencoder_loss: str = "spectral"  # the paper's code; its text says "waveform"; or "multiscale"
-    end_to_end_loss: str = "spectral"  # "waveform" is the ablation; "multiscale" is DDSP's
-    decoder: str = ""  # "conv" or "harmonic"; empty: the named size's own
-    harmonics: int = 0  # harmonic decoder's partials; 0: the named size's own
-    inharmonicity: bool = False  # harmonic decoder: learn a stretch of the partials per instrument
-    residual: bool = False  # harmonic decoder: add the paper's transposed convolution
-    key_tuning: bool = False  # harmonic decoder: measure the tuning per instrument and key
-    init: str = ""  # the preset training started from, if any
-    eps: float = 1.0  # inside log(eps + |STFT|^2)
-    tbptt: int = 32  # truncated back-propagation steps in stage 2
-    time_embedding: bool = True  # False is the paper's ablation
-    normalize: bool = False  # scale the data to target_rms; the preset restores it (docs/training.md)
-    target_rms: float = 3.0
-    max_steps: int = 0  # cap on steps per epoch (0: whole epochs); for quick runs
-    valid_notes: int = 256  # validation subset size, for a quick figure each epoch
-    checkpoint_every: float = 180.0  # seconds
-    seed: int = 0
-    device: str = "cpu"
-    bf16: bool = False  # CUDA autocast
-    progress: bool = True
-    extra: dict = field(default_factory=dict)
+@dataclass(frozen=True)
+class Process:
+    """Where this training process runs: its rank among `world` processes (torchrun) and its device."""
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size) under torchrun, else (0, 1)."""
+@contextmanager
+def training_process(device: str = "cpu"):
+    """This process's place in the run: under torchrun it joins the process group (NCCL on CUDA, else gloo)
+    and leaves it on the way out; alone it is rank 0 of 1. Yields a Process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), world
+    rank = int(os.environ.get("RANK", "0"))
+    joined = False
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        joined = True
+    if device.startswith("cuda") and world > 1:
+        where = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(where)
+    else:
+        where = torch.device(device)
+    try:
+        yield Process(rank, world, where)
+    finally:
+        if joined:
+            torch.distributed.destroy_process_group()
 
 
 def model_overrides(args: TrainConfig) -> dict:
@@ -94,32 +90,24 @@ def build_optimizers(sing: SING, encoder: Encoder, lr: float) -> dict[str, torch
 class Trainer:
     """Holds the data on the device, the three models, and the loop over stages."""
 
-    def __init__(self, data, args: TrainConfig, checkpoint: Path, init=None):
-        """`init`: a Preset to start from (its weights, training time and history) instead of a fresh model;
+    def __init__(self, data, sing: SING, encoder: Encoder, optimizers: dict[str, torch.optim.Optimizer],
+                 args: TrainConfig, checkpoint: Path, init=None, process: Process | None = None):
+        """`sing` and `encoder` on the process's device, `optimizers` one per stage (build_optimizers).
+        `init`: a Preset to start from (its weights, training time and history) instead of the fresh model;
         hold its held-out pairs out of `data` first (NSynthData.hold_out). A checkpoint, where one exists,
         still takes precedence through resume()."""
         self.args = args
         self.data = data
-        self.rank, self.world = _distributed()
-        if self.world > 1 and not torch.distributed.is_initialized():
-            backend = "nccl" if args.device.startswith("cuda") else "gloo"
-            torch.distributed.init_process_group(backend)
-        if args.device.startswith("cuda") and self.world > 1:
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(self.device)
-        else:
-            self.device = torch.device(args.device)
-        torch.manual_seed(args.seed)
+        process = process or Process(device=torch.device(args.device))
+        self.rank, self.world, self.device = process.rank, process.world, process.device
         self.checkpoint = checkpoint
-        self.config = get_config(args.config, n_instruments=len(data.instruments), **model_overrides(args))
+        self.sing, self.encoder, self.optimizers = sing, encoder, optimizers
+        self.config = sing.config
         if init is not None:
-            check_same_model(init, self.config, [d["id"] for d in data.instruments])
+            check_same_model(init, self.config, [d.id for d in data.instruments])
             if any(args.epochs[:2]):
                 raise WarmStartError(f"--init {init.path}: a preset holds no encoder, so training goes on end to "
                                      "end; give --epochs 0,0,N")
-        self.sing = SING(self.config).to(self.device)
-        self.encoder = Encoder(self.config).to(self.device)
-        self.optimizers = build_optimizers(self.sing, self.encoder, args.lr)
         # loss_sum and loss_steps: the epoch so far, so that an epoch resumed midway reports the same mean
         self.progress = {"stage": 0, "epoch": 0, "step": 0, "history": [], "seconds": 0.0,
                          "loss_sum": 0.0, "loss_steps": 0}
@@ -144,7 +132,7 @@ class Trainer:
         train, valid = self.data.split("train"), self.data.split("valid")
         if not train:
             raise ValueError(f"{self.data.root}: no training notes after the split")
-        audio = torch.from_numpy(self.data.load_audio(train + valid, progress=self.args.progress and self.rank == 0))
+        audio = torch.from_numpy(self.data.load_audio(train + valid, progress=self.args.show_progress and self.rank == 0))
         notes = [self.data.notes[i] for i in train + valid]
         self.labels = {
             "instrument": torch.tensor([n.instrument for n in notes], device=self.device),
@@ -158,7 +146,7 @@ class Trainer:
         self.valid_index = valid_index[torch.randperm(len(valid), generator=generator)[:self.args.valid_notes]]
         if self.args.normalize:
             sample = audio[self.train_index[torch.randperm(len(train), generator=generator)[:1024]]].float() / 32768
-            mean_rms = float(dsp.rms(sample).mean())
+            mean_rms = float(losses.rms(sample).mean())
             self.gain = self.args.target_rms / max(mean_rms, 1e-6)
         else:
             self.gain = 1.0
@@ -170,7 +158,7 @@ class Trainer:
         never learnt."""
         from .tuning import measure_key_tuning, measure_tuning
         train = self.train_index.numpy()
-        drums = [bool(d.get("drums")) for d in self.data.instruments]
+        drums = [d.drums for d in self.data.instruments]
         count = len(self.data.instruments)
 
         def audio(i: int):  # one training note at a time: the whole set may not fit twice
@@ -204,10 +192,10 @@ class Trainer:
 
     def _loss(self, name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if name == "spectral":
-            return dsp.spectral_loss(output, target, eps=self.args.eps)
+            return losses.spectral_loss(output, target, eps=self.args.eps)
         if name == "multiscale":
-            return dsp.multiscale_loss(output, target)
-        return dsp.waveform_loss(output, target)
+            return losses.multiscale_loss(output, target)
+        return losses.waveform_loss(output, target)
 
     # -- one step of each stage; each returns the loss as a float --
 
@@ -250,7 +238,7 @@ class Trainer:
         self.encoder.train(stage == "autoencoder")
         batch = self._batch(self.train_index[index])
         batch["index"] = index.to(self.device)
-        return self.step_function(stage)(batch)
+        return self._step_function(stage)(batch)
 
     def validation_loss(self, stage: str) -> float | None:
         """The stage's validation loss (see valid_loss_name), with the models in eval mode."""
@@ -259,7 +247,7 @@ class Trainer:
         self.encoder.eval()
         return self._validate(stage)
 
-    def step_function(self, stage: str):
+    def _step_function(self, stage: str):
         """The function that trains one batch of a stage and returns its loss."""
         return {"autoencoder": self._step_autoencoder, "sequence": self._step_sequence,
                 "end_to_end": self._step_end_to_end}[stage]
@@ -392,12 +380,12 @@ class Trainer:
             order = self._epoch_order(stage_index, epoch)
             batches = self._batches(len(order), per_rank_batch)
             bar = tqdm(total=batches, initial=self.progress["step"], desc=f"{stage} {epoch + 1}/{args.epochs[stage_index]}",
-                       disable=not args.progress or self.rank != 0, leave=False, file=sys.stderr)
+                       disable=not args.show_progress or self.rank != 0, leave=False, file=sys.stderr)
             for step in range(self.progress["step"], batches):
                 index = order[step * per_rank_batch:(step + 1) * per_rank_batch]
                 batch = self._batch(index)
                 batch["index"] = index.to(self.device)  # training notes come first in self.audio
-                loss = self.step_function(stage)(batch)
+                loss = self._step_function(stage)(batch)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
                 self.progress["step"] = step + 1
@@ -450,6 +438,17 @@ class Trainer:
 
     def recipe(self) -> dict:
         values = asdict(self.args)
-        for key in ("progress", "device", "extra"):
+        for key in ("show_progress", "device"):
             values.pop(key)
         return {**values, "stage_2": "truncated back-propagation", "optimizer": "Adam"}
+
+
+def build_trainer(data, args: TrainConfig, checkpoint: Path, init=None, process: Process | None = None) -> Trainer:
+    """A Trainer with fresh parts: the named model size (with the arguments' overrides) for the data's
+    instruments, its encoder, one Adam per stage; seeded by args.seed."""
+    process = process or Process(device=torch.device(args.device))
+    torch.manual_seed(args.seed)
+    config = get_config(args.config, n_instruments=len(data.instruments), **model_overrides(args))
+    sing = SING(config).to(process.device)
+    encoder = Encoder(config).to(process.device)
+    return Trainer(data, sing, encoder, build_optimizers(sing, encoder, args.lr), args, checkpoint, init, process)

@@ -1,0 +1,47 @@
+"""The options and the Engine that render, play and listen build alike."""
+from __future__ import annotations
+
+from . import UsageError
+
+
+def add_instrument_arguments(p) -> None:
+    """Options shared by everything that builds an Engine offline."""
+    p.add_argument("--instrument", default=None, help="instrument for every melodic channel: a name, a GM "
+                   "program 0..127 or a blend like flute:0.7,violin:0.3 (default: the file's program changes)")
+    p.add_argument("--morph", default=None, metavar="A,B", help="sweep between two instruments with the mod wheel")
+    p.add_argument("--morph-cc", type=int, default=1, metavar="CC", help="controller for --morph (default 1)")
+    p.add_argument("--polyphony", type=int, default=256, help="most voices at once (default 256)")
+    p.add_argument("--tuning", type=float, default=440.0, metavar="HZ", help="pitch of A4 (default 440)")
+    p.add_argument("--release", type=float, default=1.0, metavar="S", help="release after note-off (default 1 s)")
+    p.add_argument("--preload", action="store_true", help="generate every note the file needs before playing")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--cache-dir", default=None, metavar="DIR",
+                       help="keep generated notes here (default ~/.cache/singsynth/notes)")
+    group.add_argument("--no-disk-cache", action="store_true", help="keep generated notes in memory only")
+    p.add_argument("--cache-size", type=int, default=1024, metavar="MIB", help="note cache in memory (default 1024)")
+    p.add_argument("--velocity-steps", type=int, default=16, metavar="N",
+                   help="velocities share a note within 127/N steps (default 16)")
+
+
+def check_device(args) -> None:
+    """--device cuda without a CUDA device -> UsageError (before anything slow is done)."""
+    import torch
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device available; use --device cpu")
+
+
+def build_engine(args, preset, rate: int, blocking: bool = True):
+    """The Engine and its cache from parsed arguments; bad values -> UsageError."""
+    from ..synth.cache import NoteCache
+    from ..synth.engine import make_engine
+    if args.cache_size <= 0 or not 2 <= args.velocity_steps <= 127:
+        raise UsageError("--cache-size must be positive and --velocity-steps within 2..127")
+    try:
+        cache = NoteCache.for_preset(preset, rate, root=args.cache_dir, disk=not args.no_disk_cache,
+                                     max_bytes=args.cache_size * 2**20, velocity_steps=args.velocity_steps)
+        return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
+                      morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
+                      master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking)
+    except ValueError as exc:  # InstrumentError and out-of-range settings
+        raise UsageError(str(exc)) from None

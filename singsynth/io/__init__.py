@@ -1,0 +1,2 @@
+"""Reading and writing the outside world: MIDI files, MIDI ports, audio output, WAV files.
+Imports nothing of singsynth."""

@@ -1,0 +1,98 @@
+"""A timeline of MIDI events fed to the engine block by block: the one loop that render, play, the tests
+and the benchmarks share."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import mido
+import numpy as np
+
+from ..gm import CC
+from ..io.midi import to_frames
+
+logger = logging.getLogger(__name__)
+
+BLOCK = 1024
+# After the last event every pedal comes up and every key is released; playing stops once the engine
+# has been idle this long in all, or, if voices still sound, this long after the last event (no note
+# outlasts a SING note, 4 s, plus its release).
+IDLE_TAIL_SECONDS = 0.25
+MAX_TAIL_SECONDS = 30.0
+
+
+def end_of_file() -> list[mido.Message]:
+    """Sustain pedal up and all notes off on every channel."""
+    return [mido.Message("control_change", channel=channel, control=control, value=0)
+            for channel in range(16) for control in (CC.SUSTAIN, CC.ALL_NOTES_OFF)]
+
+
+class Schedule:
+    """(seconds, message) events placed into blocks of `block` frames, at their offsets within each block.
+
+    Without `frames` it plays a whole file: after the last event, end_of_file(), then until the engine
+    has been idle IDLE_TAIL_SECONDS. With `frames` it plays exactly that many frames (rounded up to whole
+    blocks) and releases nothing: a moment of a performance, as the tests play it.
+
+        schedule = Schedule(events, rate, block)
+        while not schedule.finished:
+            out = engine.process(schedule.take(), block)
+            schedule.played(engine.idle)
+    """
+
+    def __init__(self, events: Sequence[tuple[float, mido.Message]], sample_rate: int, block: int = BLOCK,
+                 frames: int | None = None):
+        self.timed = to_frames(sorted(events, key=lambda e: e[0]), sample_rate)
+        self.sample_rate = sample_rate
+        self.block = block
+        self.frames = frames
+        self.last_event = self.timed[-1][0] if self.timed else 0
+        self.frame = 0  # frames played so far
+        self.finished = frames is not None and frames <= 0
+        self._next = 0  # index of the first event not yet taken
+        self._released = frames is not None  # a moment of a performance releases nothing at its end
+        self._idle_frames = 0
+
+    def take(self) -> list[tuple[int, mido.Message]]:
+        """The events of the next block, with their offsets within it."""
+        now = []
+        end = self.frame + self.block
+        while self._next < len(self.timed) and self.timed[self._next][0] < end:
+            at, message = self.timed[self._next]
+            now.append((at - self.frame, message))
+            self._next += 1
+        if self._next == len(self.timed) and not self._released:
+            at = now[-1][0] if now else 0
+            now += [(at, message) for message in end_of_file()]
+            self._released = True
+        return now
+
+    def played(self, idle: bool) -> None:
+        """Count the block just played; `idle`: nothing sounds in the engine after it."""
+        self.frame += self.block
+        if self.frames is not None:
+            self.finished = self.frame >= self.frames
+            return
+        if not self._released:
+            return
+        if idle:
+            self._idle_frames += self.block
+            if self._idle_frames >= int(IDLE_TAIL_SECONDS * self.sample_rate):
+                self.finished = True
+                return
+        if self.frame - self.last_event > MAX_TAIL_SECONDS * self.sample_rate:
+            logger.warning("voices still sounding %g s after the last event: stopping", MAX_TAIL_SECONDS)
+            self.finished = True
+
+
+def play_through(engine, schedule: Schedule, write: Callable[[np.ndarray], None], progress: bool = False) -> int:
+    """Play a schedule through the engine as fast as it goes, handing each block to `write`; returns frames."""
+    from tqdm import tqdm
+    rate = schedule.sample_rate
+    with tqdm(total=round(schedule.last_event / rate + 1.0, 1), unit="s", desc="render", disable=not progress,
+              leave=False, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
+        while not schedule.finished:
+            write(engine.process(schedule.take(), schedule.block))
+            schedule.played(engine.idle)
+            bar.update(schedule.block / rate)
+    return schedule.frame
