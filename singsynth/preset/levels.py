@@ -4,6 +4,7 @@ a model trained on a spectral loss squeezes an instrument's dynamics, plus one p
 does not play all its registers equally under; a drum kit has figures per key, since each key is its own sound."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +24,12 @@ class Levels:
     def __bool__(self) -> bool:
         return bool(self.curve or self.keys or self.registers)
 
+    @functools.cached_property
+    def _key_curves(self) -> dict[int, Curve]:
+        return dict(self.keys)
+
     def db(self, pitch: int, velocity: float) -> float:
-        key = dict(self.keys).get(pitch)
+        key = self._key_curves.get(pitch)
         if key is not None:
             return _at(key, velocity)
         return _at(self.curve, velocity) + _at(self.registers, pitch)

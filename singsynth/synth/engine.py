@@ -130,16 +130,10 @@ class Engine:
         None: always the polyphony."""
         self.preset = preset
         self.config = config
-        self.sample_rate = config.sample_rate
-        self.polyphony = config.polyphony
-        self.tuning_a4 = config.tuning_a4
-        self.master_gain = config.master_gain * preset.playback_gain
-        self.blocking = config.blocking
-        self.morph_cc = config.morph_cc
         self.planner = planner
         self.supply = supply
         self.budget = budget
-        self.cache = supply.cache
+        self.master_gain = config.master_gain * preset.playback_gain
         self.channels = [Channel() for _ in range(16)]
         for ch in self.channels:
             ch.gains = ch.aim = ch.target()
@@ -162,6 +156,14 @@ class Engine:
         self._limiter_gain = 1.0
         self._requests: list[str] = []
         self.shed = 0  # voices faded out because blocks took too long to mix
+
+    # the config's settings and the supply's cache, read where they live
+    sample_rate = property(lambda self: self.config.sample_rate)
+    polyphony = property(lambda self: self.config.polyphony)
+    tuning_a4 = property(lambda self: self.config.tuning_a4)
+    blocking = property(lambda self: self.config.blocking)
+    morph_cc = property(lambda self: self.config.morph_cc)
+    cache = property(lambda self: self.supply.cache)
 
     # -- public API --
 
