@@ -38,7 +38,8 @@ def flood_line(dropped_messages: int, session: LiveSession) -> str:
     engine = session.producer.engine
     stats = engine.stats
     late = session.summary.late_events if session.summary is not None else 0
-    return (f"{dropped_messages} MIDI messages dropped (queue full), {late} late, "
+    return (f"{dropped_messages} MIDI messages dropped (queue full), {late} late (placed in a block made after "
+            f"their own), "
             f"{stats['dropped']} new notes dropped (generation behind); note cache {len(engine.cache)} notes, "
             f"{stats['cache_bytes'] / 2**20:.0f} of {engine.cache.max_bytes / 2**20:.0f} MiB")
 

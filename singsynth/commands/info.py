@@ -8,7 +8,7 @@ from . import UsageError, add_preset_argument
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="parameter count and config of a model size or a preset")
-    group = p.add_mutually_exclusive_group(required=True)
+    group = p.add_mutually_exclusive_group()  # neither: the default preset
     group.add_argument("--config", help="a named model size (sing-paper, sing-cpu, ...)")
     add_preset_argument(group)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -30,7 +30,7 @@ def run(args) -> int:
         instruments = [i.to_dict() for i in preset.instruments]
     info = {"parameters": count_parameters(model), "encoder_parameters": count_parameters(Encoder(config)),
             "config": config.to_dict()}
-    if args.preset:
+    if not args.config:
         info.update(name=meta.get("name"), instruments=instruments, evaluation=meta.get("evaluation"),
                     training=meta.get("training"))
     if args.json:
