@@ -16,7 +16,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from .. import gm
     from ..preset import load_preset
-    preset = load_preset(args.preset)
+    preset = load_preset(args.preset, lazy=True)
     rows = []
     for inst in preset.instruments:
         gm_name = gm.DRUM_KIT_NAME if inst.drums else (gm.PROGRAMS[inst.gm_program]

@@ -36,6 +36,7 @@ from .envelope import ramp_table
 from .instruments import InstrumentError
 from .note_supply import MAX_BATCH, NoteSupply
 from .planner import NotePlanner
+from .threads import GenerationThreads
 from .voice import Voice, steps
 
 logger = logging.getLogger(__name__)
@@ -109,16 +110,17 @@ class EngineConfig:
 def make_engine(preset: Preset, sample_rate: int = 48000, polyphony: int = 256, instrument: str | None = None,
                 morph: str | None = None, morph_cc: int = 1, cache: NoteCache | None = None,
                 tuning_a4: float = 440.0, master_gain: float = 1.0, release: float = 1.0,
-                blocking: bool = True) -> "Engine":
+                blocking: bool = True, threads: GenerationThreads | None = None) -> "Engine":
     """An Engine with its default parts: the note planner for `instrument` or `morph` (else the channels'
-    programs), the note supply over `cache` (default: 1 GiB in memory), and live a voice budget."""
+    programs), the note supply over `cache` (default: 1 GiB in memory) generating with `threads` (default: torch's
+own setting), and live a voice budget."""
     config = EngineConfig(int(sample_rate), int(polyphony), float(tuning_a4), float(master_gain), release,
                           morph_cc, blocking)
     if instrument and morph:
         raise InstrumentError("give an instrument or a morph, not both")
     cache = cache if cache is not None else NoteCache()
     planner = NotePlanner(preset, instrument, morph, morph_cc, cache.velocity_steps)
-    supply = NoteSupply(preset, cache, config.sample_rate, blocking, block_limit=config.polyphony)
+    supply = NoteSupply(preset, cache, config.sample_rate, blocking, block_limit=config.polyphony, threads=threads)
     budget = VoiceBudget(config.polyphony, settle=FAST_FADE) if not blocking else None
     return Engine(preset, config, planner, supply, budget)
 
