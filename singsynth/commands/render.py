@@ -29,7 +29,7 @@ def run(args) -> int:
     from ..io.midi import MidiError, duration, read_midi
     from ..io.wav import MAX_WAV_DATA, AudioFileError, AudioWriter, check_output, too_long_for_wav
     from ..preset import load_preset
-    from ..synth.schedule import Schedule, play_through
+    from ..synth.schedule import render_file
     try:
         fmt = check_output(args.output)
     except AudioFileError as exc:
@@ -48,12 +48,9 @@ def run(args) -> int:
         preset.model
     started = time.perf_counter()
     with engine:
-        if args.preload:
-            engine.preload(events, progress=not args.quiet)
         try:
             with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float) as writer:
-                schedule = Schedule(events, engine.sample_rate)
-                frames = play_through(engine, schedule, writer.write, progress=not args.quiet)
+                frames = render_file(engine, events, writer.write, progress=not args.quiet)
         except AudioFileError as exc:  # past 4 GiB of WAV, a full disk; the partial file is gone
             raise UsageError(str(exc)) from None
         stats = engine.stats

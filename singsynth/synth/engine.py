@@ -46,6 +46,9 @@ GAIN_RAMP = 0.005
 LIMIT_THRESHOLD = 10 ** (-3 / 20)
 LIMIT_CEILING = 0.999
 LIMITER_RELEASE = 0.25
+# The limiter's gain steps once every this many frames in blocks that are a multiple of it, however long:
+# a render in long blocks is limited exactly as in 1024-frame blocks. Shorter blocks (live) step once a block.
+LIMITER_CHUNK = 1024
 
 __all__ = ["Engine", "InstrumentError", "DRUM_CHANNEL", "MAX_BATCH"]
 
@@ -565,19 +568,27 @@ class Engine:
         return curve
 
     def _limiter(self, out: np.ndarray) -> None:
-        if not len(out):
+        n = len(out)
+        if not n:
             return
         out *= self.master_gain
-        peak = float(np.abs(out).max())
-        target = min(1.0, 1.0 / peak) if peak > 0 else 1.0
-        g0 = self._limiter_gain
-        if target < g0:
-            g1 = target
+        size = LIMITER_CHUNK if n % LIMITER_CHUNK == 0 else n
+        chunks = out.reshape(n // size, size, 2)
+        peaks = np.abs(chunks).max(axis=(1, 2))
+        if self._limiter_gain == 1.0 and peaks.max() <= 1.0:  # nothing to limit, nothing to recover from
+            starts = None
         else:
-            g1 = g0 + (target - g0) * (1 - math.exp(-len(out) / (LIMITER_RELEASE * self.sample_rate)))
-        if g0 != 1.0 or g1 != 1.0:
-            out *= np.linspace(g0, g1, len(out), dtype=np.float32)[:, None]
-        self._limiter_gain = g1
+            recover = 1 - math.exp(-size / (LIMITER_RELEASE * self.sample_rate))
+            gains = [self._limiter_gain]
+            for peak in peaks.tolist():
+                g0 = gains[-1]
+                target = min(1.0, 1.0 / peak) if peak > 0 else 1.0
+                gains.append(target if target < g0 else g0 + (target - g0) * recover)
+            self._limiter_gain = gains[-1]
+            starts, ends = np.array(gains[:-1]), np.array(gains[1:])
+        if starts is not None and not (np.all(starts == 1.0) and np.all(ends == 1.0)):
+            ramp = np.arange(size, dtype=np.float64) / max(size - 1, 1)  # each chunk from its start to its end gain
+            chunks *= (starts[:, None] + (ends - starts)[:, None] * ramp).astype(np.float32)[:, :, None]
         mag = np.abs(out)
         over = mag > LIMIT_THRESHOLD
         if over.any():
