@@ -25,9 +25,9 @@ def add_instrument_arguments(p) -> None:
 
 
 def add_threads_argument(p) -> None:
-    """--threads for the commands that generate offline (render, note)."""
+    """--threads for the commands that generate offline (render, note, eval)."""
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for generating notes "
-                   "(default: as many as the cores other programs leave idle, chosen again before each batch)")
+                   "(default: as many as the cores other programs leave idle)")
 
 
 def offline_threads(args):
