@@ -95,10 +95,10 @@ def test_flac_without_soundfile_says_what_to_install(preset_dir, tmp_path, capsy
 
 
 def test_interrupted_render_leaves_no_file(preset_dir, tmp_path, monkeypatch):
-    def interrupted(engine, timeline, write, **kwargs):
+    def interrupted(engine, events, write, **kwargs):
         write(engine.process([], 1024))
         raise KeyboardInterrupt
-    monkeypatch.setattr(schedule, "play_through", interrupted)
+    monkeypatch.setattr(schedule, "render_file", interrupted)
     assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir,
                "--no-disk-cache", "--quiet") == 130
     assert list(tmp_path.iterdir()) == []
