@@ -84,7 +84,7 @@ def main() -> int:
     parser.add_argument("--notes", type=int, default=8, help="notes per pass (default: 8)")
     parser.add_argument("--rate", type=int, default=48_000)
     parser.add_argument("--period", type=int, default=256, help="JACK period and singsynth block size")
-    parser.add_argument("--buffer", type=int, default=2, help="singsynth --buffer (blocks ahead)")
+    parser.add_argument("--buffer", type=float, default=1.5, help="singsynth --buffer (blocks ahead)")
     parser.add_argument("--soundfont", default=SOUNDFONT)
     parser.add_argument("--skip-fluidsynth", action="store_true")
     args = parser.parse_args()

@@ -103,7 +103,7 @@ def main() -> int:
     parser.add_argument("--hold", type=float, default=3.0, help="seconds each chord is held (default 3)")
     parser.add_argument("--burst", type=float, default=3.0, help="seconds of cold note-ons per rate (default 3)")
     parser.add_argument("--period", type=int, default=256)
-    parser.add_argument("--buffer", type=int, default=2, help="singsynth --buffer (blocks ahead)")
+    parser.add_argument("--buffer", type=float, default=1.5, help="singsynth --buffer (blocks ahead)")
     parser.add_argument("--soundfont", default=SOUNDFONT)
     parser.add_argument("--skip-fluidsynth", action="store_true")
     args = parser.parse_args()

@@ -1,98 +1,127 @@
-"""Render speed, side by side with FluidSynth: MIDI files through the engine, cold (every note generated)
-and warm (all cached), against `fluidsynth -F` rendering the same file at the same rate.
+"""Offline rendering, whole processes side by side: `singsynth render` (cold: an empty note cache; warm:
+every note cached) against `fluidsynth -F` rendering the same file at the same rate, reverb and chorus off.
+Wall time from launching each process to its exit, output written, plus when the warm render's first
+block reached the file. With --busy, another process keeps one core busy for a second table: cold renders
+with the default thread choice and with torch's own (--threads = every core), idle and busy.
 
-    python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000]
-                           [--soundfont /usr/share/sounds/sf3/FluidR3Mono_GM.sf3]
+    python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000] [--busy]
+                           [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2]
 
-Without --preset a preset of random weights is built at the --config size (speed does not depend on the
-weights) with one instrument per GM program the file uses plus a drum kit. Prints a markdown table.
+Prints markdown tables.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from singsynth import gm
-from singsynth.io.midi import read_midi
-from singsynth.model.config import get_config
-from singsynth.model.sing import SING
-from singsynth.preset import Instrument, load_preset, save_preset
-from singsynth.synth.cache import NoteCache
-from singsynth.synth.engine import Engine, make_engine
-from singsynth.synth.schedule import Schedule, play_through
-
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MIDI = [ROOT / "bench" / "data" / "k525_mvt1.mid", ROOT / "examples" / "demo.mid",
+                *sorted((ROOT / "tests" / "data" / "midi").glob("*.mid"))]
+SINGSYNTH = [sys.executable, "-c", "import sys; from singsynth.cli import main; sys.exit(main())"]
+HEADER_BYTES = 44  # a WAV header: past it, audio has been written
 
 
-def random_preset(config: str, programs: list[int], folder: Path):
-    instruments = [Instrument(i, gm.PROGRAMS[p], gm.slug(gm.PROGRAMS[p]), p) for i, p in enumerate(programs)]
-    instruments.append(Instrument(len(programs), gm.DRUM_KIT_NAME, "drums", None, drums=True, pitch_range=(35, 81)))
-    model = SING(get_config(config, n_instruments=len(instruments)))
-    return save_preset(folder, model, instruments, {"name": f"random-{config}"})
-
-
-def timed(engine: Engine, events) -> tuple[float, float]:
-    frames = [0]
-
-    def count(block):
-        frames[0] += len(block)
+def timed(command: list[str], watch: Path | None = None) -> tuple[float, float | None]:
+    """Wall seconds of a whole process, and when the first audio reached a new file in `watch` (None
+    without `watch`); the command must succeed."""
+    before = set(watch.iterdir()) if watch else set()
     start = time.perf_counter()
-    play_through(engine, Schedule(events, engine.sample_rate), count)
-    return time.perf_counter() - start, frames[0] / engine.sample_rate
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = None
+    while proc.poll() is None:
+        if watch is not None and first is None:
+            for path in set(watch.iterdir()) - before:
+                try:
+                    if path.stat().st_size > HEADER_BYTES:
+                        first = time.perf_counter() - start
+                except FileNotFoundError:  # renamed into place meanwhile
+                    pass
+        time.sleep(0.002)
+    took = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(map(str, command))} failed: {proc.stderr.read()[-2000:]}")
+    return took, (first if first is not None else took) if watch is not None else None
 
 
-def fluidsynth_seconds(midi: str, soundfont: str, rate: int, out: Path) -> float | None:
-    """Wall time of FluidSynth's own offline render of the file (None when it is not installed)."""
-    if not shutil.which("fluidsynth") or not Path(soundfont).is_file():
-        return None
-    start = time.perf_counter()
-    subprocess.run(["fluidsynth", "-ni", "-q", "-r", str(rate), "-F", str(out), soundfont, midi],
-                   check=True, capture_output=True)
-    return time.perf_counter() - start
+def render_command(midi: Path, out: Path, args, cache: Path, *extra: str) -> list[str]:
+    return [*SINGSYNTH, "render", str(midi), "-o", str(out), "--rate", str(args.rate), "--cache-dir", str(cache),
+            "--quiet", *(["--preset", args.preset] if args.preset else []), *extra]
 
 
-DEFAULT_MIDI = ",".join(str(p) for p in [ROOT / "examples" / "demo.mid", *sorted((ROOT / "tests" / "data" / "midi").glob("*.mid"))])
+def audio_seconds(path: Path) -> float:
+    import wave
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def notes_of(midi: Path) -> int:
+    from singsynth.io.midi import read_midi
+    return sum(1 for _, m in read_midi(str(midi)) if m.type == "note_on" and m.velocity > 0)
+
+
+def speed_table(files: list[Path], args, tmp: Path) -> None:
+    print("| file | audio (s) | notes | fluidsynth -F (s) | singsynth cold (s) | cold / fluidsynth | "
+          "singsynth warm (s) | warm / fluidsynth | warm: first block written (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for midi in files:
+        fluid, _ = timed(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-r", str(args.rate), "-F",
+                          str(tmp / "fluid.wav"), args.soundfont, str(midi)])
+        cache = tmp / f"cache-{midi.stem}"
+        out = tmp / "out"
+        out.mkdir(exist_ok=True)
+        cold, _ = timed(render_command(midi, out / "cold.wav", args, cache))
+        warm, first = timed(render_command(midi, out / "warm.wav", args, cache), watch=out)
+        print(f"| {midi.name} | {audio_seconds(out / 'warm.wav'):.1f} | {notes_of(midi)} | {fluid:.2f} | {cold:.2f} | "
+              f"{cold / fluid:.2f} | {warm:.2f} | {warm / fluid:.3f} | {first:.2f} |", flush=True)
+
+
+def busy_table(files: list[Path], args, tmp: Path) -> None:
+    cores = str(os.cpu_count() or 1)
+    print(f"\nCold renders with another process keeping one core busy ({cores} cores; `--threads {cores}` is what "
+          "torch chooses by itself):\n")
+    print(f"| file | default, idle (s) | default, busy (s) | busy / idle | --threads {cores}, idle (s) | "
+          f"--threads {cores}, busy (s) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for midi in files:
+        row = []
+        for extra in ((), ("--threads", cores)):
+            for busy in (False, True):
+                hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+                try:
+                    time.sleep(0.5 if busy else 0)
+                    cache = Path(tempfile.mkdtemp(dir=tmp))
+                    row.append(timed(render_command(midi, tmp / "busy.wav", args, cache, *extra))[0])
+                finally:
+                    if hog is not None:
+                        hog.kill()
+                        hog.wait()
+        idle, busy, idle_all, busy_all = row
+        print(f"| {midi.name} | {idle:.2f} | {busy:.2f} | {busy / idle:.2f} | {idle_all:.2f} | {busy_all:.2f} |",
+              flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--midi", default=DEFAULT_MIDI, help="comma-separated MIDI files")
-    parser.add_argument("--soundfont", default="/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
-    parser.add_argument("--preset", default=None)
-    parser.add_argument("--config", default="sing-cpu")
+    parser.add_argument("--midi", default=",".join(map(str, DEFAULT_MIDI)), help="comma-separated MIDI files")
+    parser.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    parser.add_argument("--preset", default=None, help="default: the shipped default")
     parser.add_argument("--rate", type=int, default=48000)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--busy", action="store_true", help="also the table of cold renders beside a busy core")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"{torch.get_num_threads()} torch threads, {args.rate} Hz, device {args.device}\n")
-    print("| file | audio (s) | notes generated | singsynth cold (s) | x real time | singsynth warm (s) | "
-          "x real time | fluidsynth -F (s) | x real time |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for midi in args.midi.split(","):
-        events = read_midi(midi)
-        with tempfile.TemporaryDirectory() as tmp:
-            if args.preset:
-                preset = load_preset(args.preset, args.device)
-            else:
-                programs = sorted({m.program for _, m in events if m.type == "program_change" and m.channel != 9}) or [0]
-                preset = load_preset(random_preset(args.config, programs, Path(tmp) / "p"), args.device)
-            engine = make_engine(preset, args.rate, cache=NoteCache())  # memory only: the first pass is cold
-            cold, seconds = timed(engine, events)
-            generated = engine.stats["generated"]
-            warm, _ = timed(engine, events)
-            engine.close()
-            fluid = fluidsynth_seconds(midi, args.soundfont, args.rate, Path(tmp) / "fluid.wav")
-        fluid_text = "n/a | n/a" if fluid is None else f"{fluid:.2f} | {seconds / fluid:.0f}"
-        print(f"| {Path(midi).name} | {seconds:.1f} | {generated} | {cold:.2f} | {seconds / cold:.1f} | {warm:.2f} | "
-              f"{seconds / warm:.0f} | {fluid_text} |", flush=True)
+    if not shutil.which("fluidsynth") or not Path(args.soundfont).is_file():
+        raise SystemExit(f"needs fluidsynth and {args.soundfont} (Debian: fluidsynth, fluid-soundfont-gm)")
+    files = [Path(m) for m in args.midi.split(",")]
+    print(f"{os.cpu_count()} cores, {args.rate} Hz, preset {args.preset or 'default'}; whole processes, wall time\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        speed_table(files, args, Path(tmp))
+        if args.busy:
+            busy_table(files, args, Path(tmp))
 
 
 if __name__ == "__main__":

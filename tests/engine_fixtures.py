@@ -40,8 +40,8 @@ class SinePreset(Preset):
 
     @classmethod
     def wrap(cls, preset: Preset, instruments=None) -> "SinePreset":
-        return cls(preset.path, preset.model, list(instruments or preset.instruments), preset.meta,
-                   preset.output_gain, preset.weights_sha256)
+        return cls(preset.path, preset.config, list(instruments or preset.instruments), preset.meta,
+                   preset.output_gain, preset.weights_sha256, _model=preset.model)
 
     def _notes(self, weights, pitch, velocity) -> np.ndarray:
         weights = np.asarray(weights, dtype=np.float32)

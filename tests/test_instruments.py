@@ -33,6 +33,14 @@ def test_exact_names_and_ids_beat_prefixes(preset):
     assert resolve(preset, "bass") == (0, 0, 0, 0, 0, 1)  # unique substring
 
 
+def test_a_blend_gives_every_weight_or_none(preset):
+    assert resolve(preset, "flute,cello") == resolve(preset, "flute:1,cello:1")  # none: equal parts
+    with pytest.raises(InstrumentError, match="gives some instruments a weight and not others"):
+        resolve(preset, "flute:0.7,cello")
+    with pytest.raises(InstrumentError, match="weight and not others"):
+        resolve(preset, "flute,cello:0.3")
+
+
 def test_ambiguous_and_unknown_names_say_what_would_match(preset):
     with pytest.raises(InstrumentError, match="ambiguous.*Flute.*Flute Ensemble"):
         resolve(preset, "fl")

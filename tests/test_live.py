@@ -91,6 +91,38 @@ def test_run_live_places_a_bounded_number_of_events_per_block():
     assert counts == [live.MAX_EVENTS_PER_BLOCK] * 3 + [0]
 
 
+def test_events_land_as_soon_as_they_can_keeping_their_spacing():
+    ring, stop = RingBuffer(4096), threading.Event()
+    engine = CountingEngine(ring, stop, blocks=1)
+    events = EventQueue()
+    now, rate = 10.0, 48000
+    # arrived 2 ms and 1 ms before the block is made, and one that waited two periods (late)
+    events.put_nowait((now - 0.002, on(60)))
+    events.put_nowait((now - 0.001, on(64)))
+    producer = Producer(engine, ring, rate, block=256)
+    producer.run_live(events, stop, clock=lambda: now)
+    assert [offset for offset, _ in engine.calls[0]] == [0, 48]
+    ring, stop = RingBuffer(4096), threading.Event()
+    engine = CountingEngine(ring, stop, blocks=1)
+    events.put_nowait((now - 2 * 256 / rate, on(60)))
+    events.put_nowait((now - 0.001, on(64)))
+    producer = Producer(engine, ring, rate, block=256)
+    producer.run_live(events, stop, clock=lambda: now)
+    assert [offset for offset, _ in engine.calls[0]] == [0, 208]  # the late one first, the other a period on
+    assert producer.summary.late_events == 1
+
+
+def test_the_next_block_is_made_once_less_than_the_target_is_left_to_play():
+    ring = RingBuffer(4096)
+    ring.write(np.zeros((256, 2), dtype=np.float32))
+    ring.read_into(np.zeros((256, 2), dtype=np.float32))  # the device took a block: it plays for 256 frames
+    ring.write(np.zeros((256, 2), dtype=np.float32))
+    taken = ring.read_at
+    assert ring.queued(48000, now=taken) == 512
+    assert ring.queued(48000, now=taken + 128 / 48000) == pytest.approx(384)
+    assert ring.queued(48000, now=taken + 1.0) == 256  # the block taken has played
+
+
 class ColdEngine(CountingEngine):
     """A note-on's note has no sound for the first `cold_checks` questions; the device keeps one block queued."""
 

@@ -95,10 +95,10 @@ def test_flac_without_soundfile_says_what_to_install(preset_dir, tmp_path, capsy
 
 
 def test_interrupted_render_leaves_no_file(preset_dir, tmp_path, monkeypatch):
-    def interrupted(engine, timeline, write, **kwargs):
+    def interrupted(engine, events, write, **kwargs):
         write(engine.process([], 1024))
         raise KeyboardInterrupt
-    monkeypatch.setattr(schedule, "play_through", interrupted)
+    monkeypatch.setattr(schedule, "render_file", interrupted)
     assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir,
                "--no-disk-cache", "--quiet") == 130
     assert list(tmp_path.iterdir()) == []
@@ -107,7 +107,8 @@ def test_interrupted_render_leaves_no_file(preset_dir, tmp_path, monkeypatch):
 def test_instruments_lists_gm_programs_and_ranges(preset_dir, capsys):
     assert run("instruments", "--preset", preset_dir) == 0
     text = capsys.readouterr().out
-    assert "GM  73 Flute" in text and "pitches 60-96" in text and "channel 10" in text
+    flute = next(line for line in text.splitlines() if "GM  73" in line)
+    assert flute.count("Flute") == 1 and "pitches 60-96" in flute and "channel 10" in text  # its GM name said once
     assert run("instruments", "--preset", preset_dir, "--json") == 0
     rows = json.loads(capsys.readouterr().out)["instruments"]
     assert [(r["name"], r["gm_program"], r["pitch_range"]) for r in rows][:2] == [("Flute", 73, [60, 96]),
@@ -132,10 +133,12 @@ def test_wav_writer_stops_at_4_gib_and_leaves_no_file(preset_dir, tmp_path, caps
     assert list(tmp_path.iterdir()) == []
 
 
-def test_output_that_is_a_folder_is_refused(preset_dir, tmp_path, capsys):
-    (tmp_path / "o.wav").mkdir()
-    assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir) == 2
-    assert "is a folder" in one_error_line(capsys)
+@pytest.mark.parametrize("folder", ["o.wav", "out"])
+def test_output_that_is_a_folder_is_refused(preset_dir, tmp_path, capsys, folder):
+    (tmp_path / folder).mkdir()
+    assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / folder, "--preset", preset_dir) == 2
+    line = one_error_line(capsys)
+    assert "is a folder; give a file name in it" in line and "unknown audio file type" not in line
 
 
 def test_note_that_cannot_be_written_is_one_line_and_leaves_no_file(preset_dir, tmp_path, capsys, monkeypatch):

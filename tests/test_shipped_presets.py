@@ -54,3 +54,9 @@ def test_the_papers_decoder_is_still_shipped_and_loads():
     assert preset.model.config.decoder == "conv"
     assert "decoder" not in json.loads((preset.path / "preset.json").read_text())["model"]
     assert len(preset.instruments) == 17
+
+
+def test_info_without_arguments_describes_the_default_preset(capsys):
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "default" and len(info["instruments"]) == 129

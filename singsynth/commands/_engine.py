@@ -13,7 +13,7 @@ def add_instrument_arguments(p) -> None:
     p.add_argument("--polyphony", type=int, default=256, help="most voices at once (default 256)")
     p.add_argument("--tuning", type=float, default=440.0, metavar="HZ", help="pitch of A4 (default 440)")
     p.add_argument("--release", type=float, default=1.0, metavar="S", help="release after note-off (default 1 s)")
-    p.add_argument("--preload", action="store_true", help="generate every note the file needs before playing")
+    p.add_argument("--preload", action="store_true", help="generate every note the file needs before playing (render always does)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--cache-dir", default=None, metavar="DIR",
@@ -24,8 +24,24 @@ def add_instrument_arguments(p) -> None:
                    help="velocities share a note within 127/N steps (default 16)")
 
 
+def add_threads_argument(p) -> None:
+    """--threads for the commands that generate offline (render, note, eval)."""
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for generating notes "
+                   "(default: as many as the cores other programs leave idle)")
+
+
+def offline_threads(args):
+    """The thread policy that --threads asks for; bad values -> UsageError."""
+    from ..synth.threads import GenerationThreads
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: give at least 1")
+    return GenerationThreads(args.threads)
+
+
 def check_device(args) -> None:
     """--device cuda without a CUDA device -> UsageError (before anything slow is done)."""
+    if args.device == "cpu":  # torch is not imported until a note must be generated
+        return
     import torch
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device available; use --device cpu")
@@ -42,6 +58,7 @@ def build_engine(args, preset, rate: int, blocking: bool = True):
                                      max_bytes=args.cache_size * 2**20, velocity_steps=args.velocity_steps)
         return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
                       morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
-                      master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking)
+                      master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking,
+                      threads=offline_threads(args) if blocking else None)
     except ValueError as exc:  # InstrumentError and out-of-range settings
         raise UsageError(str(exc)) from None

@@ -25,8 +25,9 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio-device", help="audio output by number or name (see `singsynth ports`)")
     p.add_argument("--rate", type=int, help="sample rate in Hz (default: the device's)")
     p.add_argument("--blocksize", type=int, default=256, help="frames per audio block (default: 256)")
-    p.add_argument("--buffer", type=int, default=2, metavar="BLOCKS",
-                   help="blocks rendered ahead (default: 2); more is safer, fewer is less latency")
+    p.add_argument("--buffer", type=float, default=1.5, metavar="BLOCKS",
+                   help="blocks of audio still to play when the next is made, the one playing counted for what "
+                        "remains of it (default: 1.5); more is safer, fewer is less latency")
     p.add_argument("--latency", default="low", help="device latency: low, high or seconds (default: low)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for generating notes (default: half the cores, at least 1)")
@@ -38,7 +39,8 @@ def flood_line(dropped_messages: int, session: LiveSession) -> str:
     engine = session.producer.engine
     stats = engine.stats
     late = session.summary.late_events if session.summary is not None else 0
-    return (f"{dropped_messages} MIDI messages dropped (queue full), {late} late, "
+    return (f"{dropped_messages} MIDI messages dropped (queue full), {late} late (placed in a block made after "
+            f"their own), "
             f"{stats['dropped']} new notes dropped (generation behind); note cache {len(engine.cache)} notes, "
             f"{stats['cache_bytes'] / 2**20:.0f} of {engine.cache.max_bytes / 2**20:.0f} MiB")
 
@@ -113,7 +115,7 @@ def live_session(args, device=None, preload_events=None):
             if args.preload:
                 engine.preload(preload_events, progress=not args.quiet)
             # a quarter of a second of room: the producer keeps only --buffer blocks in it
-            ring = audio.RingBuffer(max(rate // 4, 4 * args.buffer * args.blocksize), channels=2)
+            ring = audio.RingBuffer(max(rate // 4, int(4 * args.buffer * args.blocksize)), channels=2)
             try:
                 stream = audio.open_output(ring, device, rate, args.blocksize, latency)
             except audio.AudioDeviceError as exc:
@@ -124,7 +126,7 @@ def live_session(args, device=None, preload_events=None):
             process.catch_signals()
             session = LiveSession(producer, stop)
             process.freeze_garbage()
-            logger.info("audio: %s at %d Hz, %d-frame blocks, %d ahead", device.name, rate, args.blocksize,
+            logger.info("audio: %s at %d Hz, %d-frame blocks, %g ahead", device.name, rate, args.blocksize,
                         args.buffer)
             stream.start()
             try:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import UsageError, add_preset_argument
+from ._engine import add_threads_argument, offline_threads
 
 
 def register(sub) -> None:
@@ -20,6 +21,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="evaluate this many notes, spread over the split")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
+    add_threads_argument(p)
     p.add_argument("--plot", metavar="DIR", help="write spectrogram comparisons (PNG) to this folder")
     p.add_argument("--plot-count", type=int, default=4, help="notes to plot (default 4)")
     p.add_argument("--notes", metavar="NAME,NAME", type=_names,
@@ -68,7 +70,9 @@ def run(args) -> int:
     from ..preset import load_preset
     from ..train.data import DataError, NSynthData
     from ..train.evaluate import evaluate, format_table
+    threads = offline_threads(args)  # measures what other programs use while the preset loads
     preset = load_preset(args.preset, device=args.device)
+    threads.apply()  # once: an evaluation is one long run
     try:
         data = NSynthData(args.data)
         plot_dir = Path(args.plot).expanduser() if args.plot else None

@@ -8,7 +8,7 @@ from . import UsageError, add_preset_argument
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="parameter count and config of a model size or a preset")
-    group = p.add_mutually_exclusive_group(required=True)
+    group = p.add_mutually_exclusive_group()  # neither: the default preset
     group.add_argument("--config", help="a named model size (sing-paper, sing-cpu, ...)")
     add_preset_argument(group)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -17,20 +17,19 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..model.config import CONFIGS, get_config
-    from ..model.sing import SING, Encoder, count_parameters
+    from ..preset.checks import encoder_parameter_count, parameter_count
     if args.config:
         if args.config not in CONFIGS:
             raise UsageError(f"unknown config {args.config!r}; known: {', '.join(CONFIGS)}")
-        config = get_config(args.config)
-        model, instruments, meta = SING(config), [], {}
+        config, instruments, meta = get_config(args.config), [], {}
     else:
         from ..preset import load_preset
-        preset = load_preset(args.preset)
-        config, model, meta = preset.model.config, preset.model, preset.meta
+        preset = load_preset(args.preset, lazy=True)  # the weights file's header is checked, no model is built
+        config, meta = preset.config, preset.meta
         instruments = [i.to_dict() for i in preset.instruments]
-    info = {"parameters": count_parameters(model), "encoder_parameters": count_parameters(Encoder(config)),
+    info = {"parameters": parameter_count(config), "encoder_parameters": encoder_parameter_count(config),
             "config": config.to_dict()}
-    if args.preset:
+    if not args.config:
         info.update(name=meta.get("name"), instruments=instruments, evaluation=meta.get("evaluation"),
                     training=meta.get("training"))
     if args.json:

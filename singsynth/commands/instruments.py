@@ -16,7 +16,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from .. import gm
     from ..preset import load_preset
-    preset = load_preset(args.preset)
+    preset = load_preset(args.preset, lazy=True)
     rows = []
     for inst in preset.instruments:
         gm_name = gm.DRUM_KIT_NAME if inst.drums else (gm.PROGRAMS[inst.gm_program]
@@ -27,9 +27,11 @@ def run(args) -> int:
         print(json.dumps({"preset": preset.name, "instruments": rows}, indent=1))
         return 0
     print(f"preset {preset.name}: {len(rows)} instruments")
-    for row in rows:
-        where = "channel 10 (drums)" if row["drums"] else (
-            f"GM {row['gm_program']:3d} {row['gm_name']}" if row["gm_program"] is not None else "no GM program")
+    wheres = [("channel 10 (drums)" if row["drums"] else "no GM program" if row["gm_program"] is None
+               else f"GM {row['gm_program']:3d}" + ("" if row["gm_name"] == row["name"] else f" {row['gm_name']}"))
+              for row in rows]  # the GM name only where it differs from the instrument's
+    width = max(map(len, wheres), default=0)
+    for row, where in zip(rows, wheres):
         low, high = row["pitch_range"]
-        print(f"  {row['name']:<28} {where:<36} pitches {low}-{high}")
+        print(f"  {row['name']:<28} {where:<{width}}  pitches {low}-{high}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from . import UsageError, add_preset_argument
+from ._engine import add_threads_argument, offline_threads
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +17,7 @@ def register(sub) -> None:
     p.add_argument("--pitch", type=int, default=60, help="MIDI pitch 0..127 (default 60)")
     p.add_argument("--velocity", type=int, default=100, help="MIDI velocity 1..127 (default 100)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_threads_argument(p)
     p.add_argument("-o", "--output", required=True, help="output .wav (16 kHz mono, the model's own rate)")
     p.set_defaults(func=run)
 
@@ -37,6 +39,7 @@ def run(args) -> int:
         raise UsageError(str(exc)) from None
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
+    threads = offline_threads(args)  # measures from now what other programs use while the model loads
     preset = load_preset(args.preset, device=args.device)
     try:
         timbre = resolve(preset, args.instrument)
@@ -45,6 +48,7 @@ def run(args) -> int:
     lo, hi = min(i.pitch_range[0] for i in preset.instruments), max(i.pitch_range[1] for i in preset.instruments)
     if not lo <= args.pitch <= hi:
         logger.warning("pitch %d is outside the pitches this preset was trained on (%d-%d)", args.pitch, lo, hi)
+    threads.apply()
     wav = preset.generate(torch.tensor([timbre]), [args.pitch], [args.velocity])[0]
     peak = float(abs(wav).max())
     if peak > 1:  # never write a clipped file

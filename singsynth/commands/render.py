@@ -5,7 +5,7 @@ import logging
 import time
 
 from . import UsageError, add_preset_argument
-from ._engine import add_instrument_arguments, build_engine, check_device
+from ._engine import add_instrument_arguments, add_threads_argument, build_engine, check_device
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +16,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.wav", help="output file: .wav, or .flac "
                    "(FLAC needs the soundfile package)")
     add_instrument_arguments(p)
+    add_threads_argument(p)
     p.add_argument("--rate", type=int, default=48000, help="output sample rate in Hz (default 48000)")
     add_preset_argument(p)
     p.add_argument("--float", action="store_true", help="write 32-bit float WAV (default 16-bit)")
@@ -28,7 +29,7 @@ def run(args) -> int:
     from ..io.midi import MidiError, duration, read_midi
     from ..io.wav import MAX_WAV_DATA, AudioFileError, AudioWriter, check_output, too_long_for_wav
     from ..preset import load_preset
-    from ..synth.schedule import Schedule, play_through
+    from ..synth.schedule import render_file
     try:
         fmt = check_output(args.output)
     except AudioFileError as exc:
@@ -41,16 +42,15 @@ def run(args) -> int:
     if fmt == "WAV" and frames * 2 * (4 if args.float else 2) > MAX_WAV_DATA:
         raise UsageError(f"{args.output}: {too_long_for_wav(frames, args.rate)}")
     check_device(args)
-    preset = load_preset(args.preset, device=args.device)
+    preset = load_preset(args.preset, device=args.device, lazy=True)  # the model: at the first uncached note
     engine = build_engine(args, preset, args.rate)
+    if not engine.cache.holds_notes():  # every note is to be generated: read the weights before playing
+        preset.model
     started = time.perf_counter()
     with engine:
-        if args.preload:
-            engine.preload(events, progress=not args.quiet)
         try:
             with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float) as writer:
-                schedule = Schedule(events, engine.sample_rate)
-                frames = play_through(engine, schedule, writer.write, progress=not args.quiet)
+                frames = render_file(engine, events, writer.write, progress=not args.quiet)
         except AudioFileError as exc:  # past 4 GiB of WAV, a full disk; the partial file is gone
             raise UsageError(str(exc)) from None
         stats = engine.stats

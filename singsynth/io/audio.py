@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import time
 import logging
 from dataclasses import dataclass
 
@@ -33,10 +34,19 @@ class RingBuffer:
         self.underruns = 0  # callbacks that found fewer frames than the device asked for
         self.missing = 0  # frames of silence those underruns played
         self.armed = False  # underruns count only once the producer has started
+        # the device's last read: when (time.monotonic()) and how many frames; it plays them from then on
+        self.read_at = 0.0
+        self.last_read = 0
 
     def available(self) -> int:
-        """Frames written and not yet played."""
+        """Frames written and not yet handed to the device."""
         return self.written - self.read
+
+    def queued(self, sample_rate: int, now: float | None = None) -> float:
+        """Frames still to be heard: those not yet handed to the device, and what remains of the last read,
+        which the device plays from the moment it took it."""
+        now = time.monotonic() if now is None else now
+        return self.available() + max(0.0, self.last_read - (now - self.read_at) * sample_rate)
 
     def free(self) -> int:
         return self.capacity - (self.written - self.read)
@@ -61,6 +71,7 @@ class RingBuffer:
         Runs in the audio callback, so it only copies into memory that already exists.
         """
         frames = len(out)
+        self.read_at, self.last_read = time.monotonic(), frames
         n = min(frames, self.written - self.read)  # one snapshot of `written`: it may grow meanwhile
         if n > 0:
             start = self.read % self.capacity

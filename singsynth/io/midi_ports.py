@@ -20,8 +20,38 @@ class MidiPortError(Exception):
 
 
 def _mido():
+    _quiet_alsa()
     import mido
     return mido
+
+
+_alsa_handler = None  # kept alive for as long as alsa-lib may call it
+
+
+def _quiet_alsa() -> None:
+    """alsa-lib prints its own errors to stderr ("ALSA lib seq_hw.c:466:(snd_seq_hw_open) ...") before any
+    error of ours; ours say the same in one line, so its error handler is made silent."""
+    global _alsa_handler
+    if _alsa_handler is not None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import ctypes.util
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+    except OSError:
+        return
+    handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                    ctypes.c_char_p)
+    _alsa_handler = handler_type(lambda *args: None)
+    lib.snd_lib_error_set_handler(_alsa_handler)
+
+
+def _hint(error: str) -> str:
+    """What to do when the ALSA sequencer is missing (containers, machines without sound modules)."""
+    if "ALSA sequencer" in error or "/dev/snd/seq" in error:
+        return ("; there is no ALSA sequencer here: with a JACK server running, "
+                "MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK uses JACK's MIDI instead")
+    return ""
 
 
 def backend_name() -> str:
@@ -35,7 +65,7 @@ def list_inputs() -> list[str]:
     try:
         return list(dict.fromkeys(_mido().get_input_names()))
     except (OSError, RuntimeError, ImportError) as exc:
-        raise MidiPortError(f"MIDI backend {backend_name()} is not usable ({exc})") from None
+        raise MidiPortError(f"MIDI backend {backend_name()} is not usable ({exc}){_hint(str(exc))}") from None
 
 
 def describe(names: list[str]) -> str:
@@ -166,7 +196,7 @@ def open_input(port: str | None = None, virtual: str | None = None, callback: Ca
         raise
     except Exception as exc:  # rtmidi, portmidi and pygame backends each raise their own kinds
         what = f"virtual MIDI port {virtual!r}" if virtual else f"MIDI port {port or 'default'!r}"
-        raise MidiPortError(f"cannot open {what} (backend {backend_name()}): {exc}") from None
+        raise MidiPortError(f"cannot open {what} (backend {backend_name()}): {exc}{_hint(str(exc))}") from None
 
 
 class PolledInput:

@@ -40,6 +40,8 @@ class AudioFileError(ValueError):
 def check_output(path: str | os.PathLike) -> str:
     """The format for this file name (by extension), or AudioFileError; call before heavy work."""
     path = Path(path)
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a folder; give a file name in it, such as {path / 'out.wav'}")
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise AudioFileError(f"{path}: unknown audio file type {path.suffix or '(none)'!r}; use .wav or .flac")
@@ -52,8 +54,6 @@ def check_output(path: str | os.PathLike) -> str:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise AudioFileError(f"{path}: folder {parent} does not exist")
-    if path.is_dir():
-        raise AudioFileError(f"{path}: is a folder; give a file name")
     return fmt
 
 

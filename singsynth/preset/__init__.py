@@ -9,11 +9,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ..model.config import SAMPLE_RATE, ModelConfig
-from ..model.sing import SING
 from .checks import (
     MAX_METADATA_BYTES,
     PresetError,
@@ -23,6 +23,11 @@ from .checks import (
     read_safetensors_header,
 )
 from .levels import Levels, note_gains
+
+if TYPE_CHECKING:  # torch is imported only where a model runs: listing or playing cached notes needs none
+    import torch
+
+    from ..model.sing import SING
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +68,7 @@ class Instrument:
 @dataclass
 class Preset:
     path: Path
-    model: SING
+    config: ModelConfig
     instruments: list[Instrument]
     meta: dict = field(default_factory=dict)
     # restores the loudness that training normalised away
@@ -71,6 +76,11 @@ class Preset:
     weights_sha256: str = ""
     # what the engine plays notes at: a synth's level, not the training data's (train/export.py)
     playback_gain: float = 1.0
+    weights_path: Path | None = None
+    # The model is built and its weights read when a note is first generated (or at load_preset unless it
+    # is lazy): listing instruments or playing notes from the cache needs neither torch nor the weights.
+    _model: SING | None = field(default=None, repr=False)
+    _device: str = "cpu"
 
     @property
     def name(self) -> str:
@@ -81,20 +91,37 @@ class Preset:
         return int(self.meta.get("sample_rate", SAMPLE_RATE))
 
     @property
+    def model(self) -> SING:
+        if self._model is None:
+            if self.weights_path is None:
+                raise PresetError(f"{self.path}: no weights file to build the model from")
+            self._model = read_model(self.config, self.weights_path, self._device)
+        return self._model
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._model is not None
+
+    @property
     def device(self) -> torch.device:
         return self.model.device
 
     def to(self, device: str | torch.device) -> "Preset":
-        self.model.to(device)
+        if self._model is None:
+            self._device = str(device)
+        else:
+            self._model.to(device)
         return self
 
     def instrument_weights(self, instruments: list[int] | torch.Tensor) -> torch.Tensor:
+        import torch
         index = torch.as_tensor(instruments, dtype=torch.long, device=self.device)
         return self.model.instrument_weights(index)
 
     def gains(self, instrument_weights: torch.Tensor, pitch, velocity) -> torch.Tensor | float:
         """What each note [B] is multiplied by: the output gain and, where the preset has them, its
         instruments' level corrections ([B, 1])."""
+        import torch
         levels = [i.levels for i in self.instruments]
         if not any(levels):
             return self.output_gain
@@ -103,26 +130,28 @@ class Preset:
                            torch.as_tensor(velocity).reshape(-1).cpu().numpy())
         return torch.as_tensor(gains * self.output_gain, dtype=torch.float32, device=self.device).view(-1, 1)
 
-    @torch.inference_mode()
     def generate(self, instrument_weights: torch.Tensor, pitch, velocity) -> np.ndarray:
         """Weights over instruments [B, I] (one-hot or a blend), MIDI pitches and velocities [B]
         -> float32 notes [B, note_samples] at the preset's loudness."""
-        dev = self.device
-        wav = self.model(instrument_weights.to(dev, torch.float32),
-                         torch.as_tensor(pitch, dtype=torch.long, device=dev),
-                         torch.as_tensor(velocity, dtype=torch.float32, device=dev))
-        return (wav * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
+        import torch
+        with torch.inference_mode():
+            dev = self.device
+            wav = self.model(instrument_weights.to(dev, torch.float32),
+                             torch.as_tensor(pitch, dtype=torch.long, device=dev),
+                             torch.as_tensor(velocity, dtype=torch.float32, device=dev))
+            return (wav * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
 
-    @torch.inference_mode()
     def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 8, steps: int = 64):
         """Yield float32 chunks [B, n] whose concatenation is generate()'s output."""
-        dev = self.device
-        gains = self.gains(instrument_weights, pitch, velocity)
-        for chunk in self.model.stream(instrument_weights.to(dev, torch.float32),
-                                       torch.as_tensor(pitch, dtype=torch.long, device=dev),
-                                       torch.as_tensor(velocity, dtype=torch.float32, device=dev),
-                                       first_steps, steps):
-            yield (chunk * gains).float().cpu().numpy()
+        import torch
+        with torch.inference_mode():
+            dev = self.device
+            gains = self.gains(instrument_weights, pitch, velocity)
+            for chunk in self.model.stream(instrument_weights.to(dev, torch.float32),
+                                           torch.as_tensor(pitch, dtype=torch.long, device=dev),
+                                           torch.as_tensor(velocity, dtype=torch.float32, device=dev),
+                                           first_steps, steps):
+                yield (chunk * gains).float().cpu().numpy()
 
 
 def resolve_path(name_or_path: str | os.PathLike | None) -> Path:
@@ -256,11 +285,13 @@ def _check_shapes(model: SING, header: dict, weights_path: Path) -> None:
                               f"the config in {METADATA_FILE} needs {list(expected[key].shape)}")
 
 
-def load_preset(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Preset:
+def load_preset(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+                lazy: bool = False) -> Preset:
     """Load and check a preset; anything wrong raises PresetError with one line naming the file.
 
-    Everything preset.json says is checked against the weights file before a model of that size is built,
-    and the weights are read as safetensors only: no pickle, so nothing in a preset can run."""
+    Everything preset.json says is checked against the weights file's header before a model of that size is
+    built, and the weights are read as safetensors only: no pickle, so nothing in a preset can run. `lazy`:
+    the model is built and its weights read (and checked) only when first used."""
     folder = resolve_path(name_or_path)
     meta = _load_metadata(folder)
     meta_path = folder / METADATA_FILE
@@ -274,7 +305,7 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
     weights_path = _weights_path(folder, meta, meta_path)
     if not weights_path.exists():
         raise PresetError(f"{weights_path}: missing weights file")
-    header, data_size = read_safetensors_header(weights_path)
+    _, data_size = read_safetensors_header(weights_path)
     digest = meta.get("weights_sha256")
     if digest and _sha256(weights_path) != digest:
         raise PresetError(f"{weights_path}: checksum does not match {METADATA_FILE}; the file is corrupted or replaced")
@@ -282,10 +313,23 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
     if 2 * parameters > data_size:  # 2 bytes: the smallest dtype a preset may hold
         raise PresetError(f"{weights_path}: too small for the model shapes in {METADATA_FILE} "
                           f"({parameters} parameters; the file holds {data_size} bytes of tensors)")
-    model = SING(config)
-    _check_shapes(model, header, weights_path)
+    preset = Preset(folder, config, instruments, meta, gain, digest or "", playback_gain, weights_path,
+                    _device=str(device))
+    if not lazy:
+        preset.model
+    return preset
+
+
+def read_model(config: ModelConfig, weights_path: Path, device: str | torch.device = "cpu") -> SING:
+    """Build SING(config) and read its weights from a safetensors file whose header was checked already."""
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    from ..model.sing import SING
+    header, _ = read_safetensors_header(weights_path)
+    model = SING(config)
+    _check_shapes(model, header, weights_path)
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -296,8 +340,7 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
     for name, tensor in model.state_dict().items():
         if not torch.isfinite(tensor).all():
             raise PresetError(f"{weights_path}: tensor {name!r} holds NaN or infinite values")
-    model.eval().to(device)
-    return Preset(folder, model, instruments, meta, gain, digest or "", playback_gain)
+    return model.eval().to(device)
 
 
 def save_preset(folder: str | os.PathLike, model: SING, instruments: list[Instrument], meta: dict,

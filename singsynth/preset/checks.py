@@ -11,15 +11,13 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
-import torch
-
 from ..model.config import DECODERS, VELOCITY_CLASSES, ModelConfig
 
 # A real header of a model this size is a few kB; refuse to parse anything absurd.
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 # preset.json holds names, a training history and the held-out pairs: tens of kB.
 MAX_METADATA_BYTES = 16 * 1024 * 1024
-SAFETENSORS_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32}
+SAFETENSORS_DTYPES = {"F16": 2, "BF16": 2, "F32": 4}  # bytes an element
 # A SING note lasts 4 s; a config asking for minutes would only have every voice allocate absurd buffers.
 MAX_NOTE_SECONDS = 30
 # Sizes that may be 0: no time embedding (the paper's ablation), no padding, no pointwise layers.
@@ -103,7 +101,7 @@ def _check_header(path: Path, header, data_size: int) -> None:
         if not (_is_size(begin) and _is_size(end) and begin <= end <= data_size):
             raise PresetError(f"{path}: truncated or corrupted (tensor {key!r} lies outside the file)")
         # exact integers: a product that wraps around in 64 bits must not pass for an empty tensor
-        if end - begin != math.prod(shape) * SAFETENSORS_DTYPES[dtype].itemsize:
+        if end - begin != math.prod(shape) * SAFETENSORS_DTYPES[dtype]:
             raise PresetError(f"{path}: not a valid safetensors file (tensor {key!r} has {end - begin} bytes "
                               f"for shape {shape})")
 
@@ -129,6 +127,13 @@ def check_model_config(config: ModelConfig, where: Path, sample_rate: int) -> No
     if config.note_samples > MAX_NOTE_SECONDS * sample_rate:
         raise PresetError(f"{where}: bad \"model\" config ({config.note_samples} samples a note is over "
                           f"{MAX_NOTE_SECONDS} s at {sample_rate} Hz)")
+
+
+def encoder_parameter_count(config: ModelConfig) -> int:
+    """How many parameters the pretraining Encoder(config) has, counted without building it (torch stays
+    unimported for `singsynth info`); held equal to the module's own count by tests/test_hostile_presets.py."""
+    c = config
+    return (c.frame + 1) * c.hidden + c.pointwise_layers * (c.hidden + 1) * c.hidden + (c.hidden + 1) * c.embedding_dim
 
 
 def parameter_count(config: ModelConfig) -> int:

@@ -52,7 +52,7 @@ def preset_hash(preset: Preset) -> str:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
         digest = h.hexdigest()
-    ident = {"weights": digest, "model": preset.model.config.to_dict(), "gain": preset.output_gain,
+    ident = {"weights": digest, "model": preset.config.to_dict(), "gain": preset.output_gain,
              "rate": preset.sample_rate, "version": FORMAT_VERSION}
     if any(i.levels for i in preset.instruments):  # else the notes cached before corrections existed stay valid
         ident["levels"] = [i.levels.to_dict() for i in preset.instruments]
@@ -159,6 +159,15 @@ class NoteCache:
                 self._bytes -= evicted.nbytes
         if disk and self.disk_dir is not None:
             self._save(key, note.data)
+
+    def holds_notes(self) -> bool:
+        """Whether any note is in memory or on disk: without one, every note played must be generated."""
+        if self._notes:
+            return True
+        try:
+            return self.disk_dir is not None and any(p.suffix == ".npy" for p in self.disk_dir.iterdir())
+        except OSError:  # no such folder yet
+            return False
 
     def clear(self) -> None:
         with self._lock:

@@ -36,6 +36,7 @@ from .envelope import ramp_table
 from .instruments import InstrumentError
 from .note_supply import MAX_BATCH, NoteSupply
 from .planner import NotePlanner
+from .threads import GenerationThreads
 from .voice import Voice, steps
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ GAIN_RAMP = 0.005
 LIMIT_THRESHOLD = 10 ** (-3 / 20)
 LIMIT_CEILING = 0.999
 LIMITER_RELEASE = 0.25
+# The limiter's gain steps once every this many frames in blocks that are a multiple of it, however long:
+# a render in long blocks is limited exactly as in 1024-frame blocks. Shorter blocks (live) step once a block.
+LIMITER_CHUNK = 1024
 
 __all__ = ["Engine", "InstrumentError", "DRUM_CHANNEL", "MAX_BATCH"]
 
@@ -109,16 +113,17 @@ class EngineConfig:
 def make_engine(preset: Preset, sample_rate: int = 48000, polyphony: int = 256, instrument: str | None = None,
                 morph: str | None = None, morph_cc: int = 1, cache: NoteCache | None = None,
                 tuning_a4: float = 440.0, master_gain: float = 1.0, release: float = 1.0,
-                blocking: bool = True) -> "Engine":
+                blocking: bool = True, threads: GenerationThreads | None = None) -> "Engine":
     """An Engine with its default parts: the note planner for `instrument` or `morph` (else the channels'
-    programs), the note supply over `cache` (default: 1 GiB in memory), and live a voice budget."""
+    programs), the note supply over `cache` (default: 1 GiB in memory) generating with `threads` (default: torch's
+own setting), and live a voice budget."""
     config = EngineConfig(int(sample_rate), int(polyphony), float(tuning_a4), float(master_gain), release,
                           morph_cc, blocking)
     if instrument and morph:
         raise InstrumentError("give an instrument or a morph, not both")
     cache = cache if cache is not None else NoteCache()
     planner = NotePlanner(preset, instrument, morph, morph_cc, cache.velocity_steps)
-    supply = NoteSupply(preset, cache, config.sample_rate, blocking, block_limit=config.polyphony)
+    supply = NoteSupply(preset, cache, config.sample_rate, blocking, block_limit=config.polyphony, threads=threads)
     budget = VoiceBudget(config.polyphony, settle=FAST_FADE) if not blocking else None
     return Engine(preset, config, planner, supply, budget)
 
@@ -563,19 +568,27 @@ class Engine:
         return curve
 
     def _limiter(self, out: np.ndarray) -> None:
-        if not len(out):
+        n = len(out)
+        if not n:
             return
         out *= self.master_gain
-        peak = float(np.abs(out).max())
-        target = min(1.0, 1.0 / peak) if peak > 0 else 1.0
-        g0 = self._limiter_gain
-        if target < g0:
-            g1 = target
+        size = LIMITER_CHUNK if n % LIMITER_CHUNK == 0 else n
+        chunks = out.reshape(n // size, size, 2)
+        peaks = np.abs(chunks).max(axis=(1, 2))
+        if self._limiter_gain == 1.0 and peaks.max() <= 1.0:  # nothing to limit, nothing to recover from
+            starts = None
         else:
-            g1 = g0 + (target - g0) * (1 - math.exp(-len(out) / (LIMITER_RELEASE * self.sample_rate)))
-        if g0 != 1.0 or g1 != 1.0:
-            out *= np.linspace(g0, g1, len(out), dtype=np.float32)[:, None]
-        self._limiter_gain = g1
+            recover = 1 - math.exp(-size / (LIMITER_RELEASE * self.sample_rate))
+            gains = [self._limiter_gain]
+            for peak in peaks.tolist():
+                g0 = gains[-1]
+                target = min(1.0, 1.0 / peak) if peak > 0 else 1.0
+                gains.append(target if target < g0 else g0 + (target - g0) * recover)
+            self._limiter_gain = gains[-1]
+            starts, ends = np.array(gains[:-1]), np.array(gains[1:])
+        if starts is not None and not (np.all(starts == 1.0) and np.all(ends == 1.0)):
+            ramp = np.arange(size, dtype=np.float64) / max(size - 1, 1)  # each chunk from its start to its end gain
+            chunks *= (starts[:, None] + (ends - starts)[:, None] * ramp).astype(np.float32)[:, :, None]
         mag = np.abs(out)
         over = mag > LIMIT_THRESHOLD
         if over.any():

@@ -118,6 +118,10 @@ def resolve(preset: Preset, spec: str) -> Timbre:
     parts = [p for p in spec.split(",")]
     if len(parts) == 1 and ":" not in spec:
         return one_hot(_part(preset, spec).index, count)
+    weighted = [":" in part for part in parts]
+    if any(weighted) and not all(weighted):
+        raise InstrumentError(f"{spec!r} gives some instruments a weight and not others; give each one "
+                              "(flute:0.7,violin:0.3) or none (flute,violin: equal parts)")
     weights = [0.0] * count
     for part in parts:
         name, _, value = part.partition(":")

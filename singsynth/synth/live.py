@@ -132,7 +132,7 @@ class Producer:
     more is safer, fewer is less latency. Runs in the caller's thread; the device callback only copies."""
 
     def __init__(self, engine: EngineLike, ring: RingBuffer, sample_rate: int, block: int = 256,
-                 target_blocks: int = 2, status: Callable[[str], None] | None = None,
+                 target_blocks: float = 1.5, status: Callable[[str], None] | None = None,
                  status_interval: float = 0.25, alive: Callable[[], bool] | None = None):
         if target_blocks * block > ring.capacity:
             raise ValueError(f"ring of {ring.capacity} frames cannot hold {target_blocks} blocks of {block}")
@@ -140,7 +140,10 @@ class Producer:
         self.ring = ring
         self.sample_rate = sample_rate
         self.block = block
-        self.target = target_blocks * block
+        # frames to be heard (ring.queued) below which the next block is made: the block the device plays
+        # now counts for what remains of it, so a target of 1.5 blocks makes each block half a period after
+        # the device took the one before, with a block and a half of audio still to play
+        self.target = round(target_blocks * block)
         self.status = status
         self.status_interval = status_interval
         self.summary = Summary()
@@ -157,17 +160,20 @@ class Producer:
                  clock: Callable[[], float] = time.monotonic) -> Summary:
         """Play messages stamped on arrival (ports.stamping into a ports.EventQueue) until `stop` is set.
 
-        An event lands in the next block at the offset its arrival had within the last block period,
-        so key presses keep their spacing instead of snapping to block boundaries. At most
-        MAX_EVENTS_PER_BLOCK are placed in a block; the rest wait in the queue for the next ones.
+        The events that arrived since the last block land in the next one as soon as they can: the first
+        at its start, the others after it as far apart as they arrived, so key presses keep their spacing
+        within a block. One that waited more than a period is late. At most MAX_EVENTS_PER_BLOCK are
+        placed in a block; the rest wait in the queue for the next ones.
         """
         period = self.block / self.sample_rate
 
         def events() -> list[tuple[int, object]]:
             now = clock()
             placed = []
-            for stamp, message in messages.take(MAX_EVENTS_PER_BLOCK):
-                offset = int((stamp - (now - period)) * self.sample_rate)
+            taken = messages.take(MAX_EVENTS_PER_BLOCK)
+            first = max(min((stamp for stamp, _ in taken), default=now), now - period)
+            for stamp, message in taken:
+                offset = round((stamp - first) * self.sample_rate)
                 if offset < 0:
                     self.summary.late_events += 1
                 placed.append((min(max(offset, 0), self.block - 1), message))
@@ -225,7 +231,8 @@ class Producer:
         nap = self.block / self.sample_rate / 4
         while not finished() and self.alive():
             self._report()
-            if self.ring.available() >= self.target:
+            # the next read takes as much as the last: it must find that much whatever is still playing
+            if self.ring.queued(self.sample_rate) >= self.target and self.ring.available() >= self.ring.last_read:
                 time.sleep(nap)
                 continue
             self._render(events())

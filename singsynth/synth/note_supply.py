@@ -23,12 +23,12 @@ import threading
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from ..preset import Preset
 from ..preset.sustain_loop import crossfade, level_loop, loop_decay, loop_points
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .resample import StreamResampler, out_length, resample
+from .threads import GenerationThreads
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +39,17 @@ MAX_PENDING = 128
 
 
 class NoteSupply:
-    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, blocking: bool, block_limit: int = 256):
+    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, blocking: bool, block_limit: int = 256,
+                 threads: GenerationThreads | None = None):
+        """threads: chooses torch's thread count before each blocking batch (None: torch's own setting)."""
         self.preset = preset
+        self.threads = threads
         self.block_limit = max(int(block_limit), 1)
         self.dropped = 0  # live notes not played because MAX_PENDING notes were already waiting
         self.cache = cache
         self.sample_rate = sample_rate
         self.blocking = blocking
-        self.note_len = out_length(preset.model.config.note_samples, preset.sample_rate, sample_rate)
+        self.note_len = out_length(preset.config.note_samples, preset.sample_rate, sample_rate)
         self.loop = loop_points(self.note_len)
         self.generated = 0  # notes the model made
         self._block_notes: dict[NoteKey, Note] = {}
@@ -134,6 +137,8 @@ class NoteSupply:
         notes: dict[NoteKey, Note] = {}
         for i in range(0, len(keys), MAX_BATCH):
             batch = keys[i:i + MAX_BATCH]
+            if self.threads is not None:
+                self.threads.apply()
             wav = self.preset.generate(*self._inputs(batch))
             wav = resample(wav, self.preset.sample_rate, self.sample_rate)
             for key, row in zip(batch, wav):
@@ -164,6 +169,7 @@ class NoteSupply:
     # -- internals --
 
     def _inputs(self, keys: Sequence[NoteKey]):
+        import torch
         weights = torch.tensor([k[0] for k in keys], dtype=torch.float32)
         pitches = [k[1] for k in keys]
         velocities = [step_velocity(k[2], self.cache.velocity_steps) for k in keys]

@@ -14,6 +14,7 @@ from ..io.midi import to_frames
 logger = logging.getLogger(__name__)
 
 BLOCK = 1024
+OFFLINE_BLOCK = 16384
 # After the last event every pedal comes up and every key is released; playing stops once the engine
 # has been idle this long in all, or, if voices still sound, this long after the last event (no note
 # outlasts a SING note, 4 s, plus its release).
@@ -86,13 +87,49 @@ class Schedule:
 
 
 def play_through(engine, schedule: Schedule, write: Callable[[np.ndarray], None], progress: bool = False) -> int:
-    """Play a schedule through the engine as fast as it goes, handing each block to `write`; returns frames."""
+    """Play a schedule through the engine as fast as it goes, handing the audio to `write`; returns frames.
+
+    A whole file ends IDLE_TAIL_SECONDS after its last sound, to the sample, whatever the block size:
+    silence is held back until sound follows it, and at the end only the tail is written."""
     from tqdm import tqdm
     rate = schedule.sample_rate
+    whole = schedule.frames is None
+    held = written = 0  # held: silent frames not written yet
     with tqdm(total=round(schedule.last_event / rate + 1.0, 1), unit="s", desc="render", disable=not progress,
               leave=False, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
         while not schedule.finished:
-            write(engine.process(schedule.take(), schedule.block))
+            block = engine.process(schedule.take(), schedule.block)
             schedule.played(engine.idle)
             bar.update(schedule.block / rate)
-    return schedule.frame
+            if not whole:
+                write(block)
+                written += len(block)
+                continue
+            sounding = np.flatnonzero(block.any(axis=1))
+            if not len(sounding):
+                held += len(block)
+                continue
+            last = int(sounding[-1]) + 1
+            written += _silence(write, held, schedule.block) + last
+            write(block[:last])
+            held = len(block) - last
+    if whole:  # idle: what follows is silence; else (stopped at MAX_TAIL_SECONDS) nothing past what was played
+        tail = int(IDLE_TAIL_SECONDS * rate)
+        written += _silence(write, tail if engine.idle else min(held, tail), schedule.block)
+    return written
+
+
+def _silence(write: Callable[[np.ndarray], None], frames: int, block: int) -> int:
+    """Write `frames` frames of silence, a block at a time; returns frames."""
+    for start in range(0, frames, block):
+        write(np.zeros((min(block, frames - start), 2), dtype=np.float32))
+    return frames
+
+
+def render_file(engine, events, write: Callable[[np.ndarray], None], progress: bool = False) -> int:
+    """Render a whole file offline: every note it needs made first (in batches, cached ones read back),
+    then mixed in OFFLINE_BLOCK-frame blocks. The same sound as BLOCK-frame blocks (within float rounding,
+    tests/test_offline_render.py) while no voice is stolen; long blocks spread the per-block work of the
+    mix over more samples. Returns frames written."""
+    engine.preload(events, progress=progress)
+    return play_through(engine, Schedule(events, engine.sample_rate, OFFLINE_BLOCK), write, progress)

@@ -1,0 +1,84 @@
+"""How many CPU threads the model generates notes with, offline (render, note).
+
+torch's threads wait for each other at every operation. While another program keeps a core busy, a
+thread that lands on that core holds all the others back: a cold render of the demo took 93 s with two
+threads on a 2-core machine where one core was busy, against 3 s with one thread. So, unless a count is
+given, the count is chosen again before each batch of notes: as many threads as cores that other programs
+left idle since the last choice, measured from the kernel's CPU times (/proc/stat) minus this process's
+own. A core counts as busy once others used more than BUSY_SHARE of one.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Callable
+
+# Others using more than this share of a core take it: a thread there would wait on them.
+BUSY_SHARE = 0.25
+# Below this much time since the last measure, the CPU times are too coarse (10 ms ticks): keep the choice.
+MIN_WINDOW = 0.2
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def busy_cpu_seconds(stat: str = "/proc/stat") -> float | None:
+    """CPU seconds spent busy on all cores since boot (None where the kernel does not say)."""
+    try:
+        with open(stat) as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in (fields[1:9] + ["0"] * 8)[:8])
+    return (user + nice + system + irq + softirq + steal) / TICKS
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+class GenerationThreads:
+    """threads(): the count for the next batch. `fixed`: always that many (--threads N)."""
+
+    def __init__(self, fixed: int | None = None, cores: int | None = None,
+                 busy: Callable[[], float | None] = busy_cpu_seconds, own: Callable[[], float] = own_cpu_seconds,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        if fixed is not None and fixed < 1:
+            raise ValueError(f"{fixed} threads: give at least 1")
+        self.fixed = fixed
+        self.cores = cores or os.cpu_count() or 1
+        self._busy, self._own, self._clock, self._sleep = busy, own, clock, sleep
+        self._choice: int | None = None
+        self._mark = self._sample()
+
+    def threads(self) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        now = self._sample()
+        if now is None or self._mark is None:  # no /proc/stat: half the cores, as live playing uses
+            return max(1, self.cores // 2)
+        window = now[0] - self._mark[0]
+        if self._choice is None and window < MIN_WINDOW:  # the first choice waits for a measure it can trust
+            self._sleep(MIN_WINDOW - window)
+            now = self._sample() or now
+            window = now[0] - self._mark[0]
+        if window >= MIN_WINDOW or self._choice is None:
+            others = ((now[1] - self._mark[1]) - (now[2] - self._mark[2])) / max(window, 1e-9)  # cores' worth
+            taken = max(0, math.ceil(others - BUSY_SHARE))
+            self._choice = max(1, self.cores - taken)
+            self._mark = now
+        return self._choice
+
+    def apply(self) -> int:
+        """Set torch's thread count for the next batch; returns it."""
+        import torch
+        count = self.threads()
+        if torch.get_num_threads() != count:
+            torch.set_num_threads(count)
+        return count
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        busy = self._busy()
+        return None if busy is None else (self._clock(), busy, self._own())

@@ -1,0 +1,115 @@
+"""The offline thread policy: as many threads as cores that other programs leave idle."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from singsynth.synth.threads import MIN_WINDOW, GenerationThreads, busy_cpu_seconds
+
+
+class Counters:
+    """CPU times as the kernel would report them, advanced by hand: busy seconds on all cores, this
+    process's own seconds, the clock."""
+
+    def __init__(self):
+        self.now = self.busy = self.own = 0.0
+        self.slept = 0.0
+
+    def run(self, seconds: float, others: float, ours: float) -> None:
+        self.now += seconds
+        self.busy += seconds * (others + ours)
+        self.own += seconds * ours
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        self.run(seconds, self.others_while_asleep, 0.0)
+
+    others_while_asleep = 0.0
+
+    def policy(self, cores: int = 2, fixed: int | None = None) -> GenerationThreads:
+        return GenerationThreads(fixed, cores, busy=lambda: self.busy, own=lambda: self.own,
+                                 clock=lambda: self.now, sleep=self.sleep)
+
+
+def test_an_idle_machine_gets_every_core():
+    c = Counters()
+    policy = c.policy(cores=2)
+    c.run(1.0, others=0.05, ours=0.3)
+    assert policy.threads() == 2
+
+
+def test_a_core_busy_elsewhere_is_left_alone():
+    c = Counters()
+    policy = c.policy(cores=2)
+    c.run(1.0, others=1.0, ours=1.0)
+    assert policy.threads() == 1
+    c = Counters()
+    policy = c.policy(cores=8)
+    c.run(1.0, others=2.6, ours=4.0)
+    assert policy.threads() == 5
+
+
+def test_the_choice_follows_the_load_between_batches():
+    c = Counters()
+    policy = c.policy(cores=2)
+    c.run(1.0, others=0.0, ours=2.0)
+    assert policy.threads() == 2
+    c.run(0.5, others=1.0, ours=1.0)  # another program starts
+    assert policy.threads() == 1
+    c.run(0.05, others=0.0, ours=1.0)  # too short a window to judge: the choice stays
+    assert policy.threads() == 1
+    c.run(0.5, others=0.0, ours=1.0)  # it stopped
+    assert policy.threads() == 2
+
+
+def test_the_first_choice_waits_for_a_measure_it_can_trust():
+    c = Counters()
+    c.others_while_asleep = 1.0
+    policy = c.policy(cores=2)
+    assert policy.threads() == 1
+    assert c.slept == pytest.approx(MIN_WINDOW)
+
+
+def test_a_fixed_count_is_kept_and_checked():
+    c = Counters()
+    policy = c.policy(cores=2, fixed=3)
+    c.run(1.0, others=2.0, ours=0.0)
+    assert policy.threads() == 3
+    with pytest.raises(ValueError):
+        GenerationThreads(0)
+
+
+def test_without_kernel_cpu_times_half_the_cores():
+    assert GenerationThreads(None, 4, busy=lambda: None).threads() == 2
+
+
+@pytest.mark.skipif(busy_cpu_seconds() is None, reason="needs /proc/stat (Linux)")
+def test_a_real_busy_process_takes_its_core():
+    import os
+    cores = os.cpu_count() or 1
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        policy = GenerationThreads()
+        time.sleep(0.5)
+        assert policy.threads() <= max(1, cores - 1)
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+@pytest.mark.parametrize("command", [["render", "examples/demo.mid", "-o", "out.wav"],
+                                     ["note", "--instrument", "0", "-o", "out.wav"]])
+def test_threads_below_one_is_refused_in_one_line(command, tmp_path, capsys):
+    from pathlib import Path
+
+    from singsynth.cli import main
+    root = Path(__file__).resolve().parents[1]
+    args = [str(root / a) if a.endswith(".mid") else str(tmp_path / a) if a.endswith(".wav") else a for a in command]
+    assert main([*args, "--threads", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--threads 0" in err[0]
+    assert not (tmp_path / "out.wav").exists()
