@@ -105,11 +105,14 @@ def play_through(engine, schedule: Schedule, write: Callable[[np.ndarray], None]
                 write(block)
                 written += len(block)
                 continue
-            sounding = np.flatnonzero(block.any(axis=1))
-            if not len(sounding):
-                held += len(block)
-                continue
-            last = int(sounding[-1]) + 1
+            if block[-1].any():  # sounding to its end, as most blocks of a piece are: no search
+                last = len(block)
+            else:
+                sounding = np.flatnonzero(block.any(axis=1))
+                if not len(sounding):
+                    held += len(block)
+                    continue
+                last = int(sounding[-1]) + 1
             written += _silence(write, held, schedule.block) + last
             write(block[:last])
             held = len(block) - last
