@@ -1,8 +1,9 @@
 """Offline rendering, whole processes side by side: `singsynth render` (cold: an empty note cache; warm:
 every note cached) against `fluidsynth -F` rendering the same file at the same rate, reverb and chorus off.
 Wall time from launching each process to its exit, output written, plus when the warm render's first
-block reached the file. With --busy, another process keeps one core busy for a second table: cold renders
-with the default thread choice and with torch's own (--threads = every core), idle and busy.
+block reached the file. With --busy, another process keeps one core busy with matrix products (as another
+synthesizer or a DAW's effects would) for a second table: cold renders with the default thread choice and
+with torch's own (--threads = every core), idle and busy.
 
     python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000] [--busy]
                            [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2]
@@ -24,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MIDI = [ROOT / "bench" / "data" / "k525_mvt1.mid", ROOT / "examples" / "demo.mid",
                 *sorted((ROOT / "tests" / "data" / "midi").glob("*.mid"))]
 SINGSYNTH = [sys.executable, "-c", "import sys; from singsynth.cli import main; sys.exit(main())"]
+# one core's worth of numeric work: a single-threaded matrix product, over and over
+BUSY_CORE = [sys.executable, "-c", "import torch\ntorch.set_num_threads(1)\na = torch.randn(512, 512)\n"
+                                   "while True:\n    a @ a"]
 HEADER_BYTES = 44  # a WAV header: past it, audio has been written
 
 
@@ -83,8 +87,8 @@ def speed_table(files: list[Path], args, tmp: Path) -> None:
 
 def busy_table(files: list[Path], args, tmp: Path) -> None:
     cores = str(os.cpu_count() or 1)
-    print(f"\nCold renders with another process keeping one core busy ({cores} cores; `--threads {cores}` is what "
-          "torch chooses by itself):\n")
+    print(f"\nCold renders with another process keeping one core busy with matrix products ({cores} cores; "
+          f"`--threads {cores}` is what torch chooses by itself):\n")
     print(f"| file | default, idle (s) | default, busy (s) | busy / idle | --threads {cores}, idle (s) | "
           f"--threads {cores}, busy (s) |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -92,9 +96,9 @@ def busy_table(files: list[Path], args, tmp: Path) -> None:
         row = []
         for extra in ((), ("--threads", cores)):
             for busy in (False, True):
-                hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+                hog = subprocess.Popen(BUSY_CORE) if busy else None
                 try:
-                    time.sleep(0.5 if busy else 0)
+                    time.sleep(2.0 if busy else 0)  # torch imported: the core is busy from here
                     cache = Path(tempfile.mkdtemp(dir=tmp))
                     row.append(timed(render_command(midi, tmp / "busy.wav", args, cache, *extra))[0])
                 finally:
