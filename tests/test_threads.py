@@ -34,22 +34,16 @@ class Counters:
                                  clock=lambda: self.now, sleep=self.sleep)
 
 
-def test_an_idle_machine_gets_every_core():
+@pytest.mark.parametrize("cores, others, ours, expected", [
+    (2, 0.05, 0.3, 2),  # an idle machine: every core
+    (2, 1.0, 1.0, 1),  # a core busy elsewhere is left alone
+    (8, 2.6, 4.0, 5),  # others use 2.6 cores' worth: three cores taken
+])
+def test_threads_are_the_cores_others_leave_idle(cores, others, ours, expected):
     c = Counters()
-    policy = c.policy(cores=2)
-    c.run(1.0, others=0.05, ours=0.3)
-    assert policy.threads() == 2
-
-
-def test_a_core_busy_elsewhere_is_left_alone():
-    c = Counters()
-    policy = c.policy(cores=2)
-    c.run(1.0, others=1.0, ours=1.0)
-    assert policy.threads() == 1
-    c = Counters()
-    policy = c.policy(cores=8)
-    c.run(1.0, others=2.6, ours=4.0)
-    assert policy.threads() == 5
+    policy = c.policy(cores=cores)
+    c.run(1.0, others=others, ours=ours)
+    assert policy.threads() == expected
 
 
 def test_the_choice_follows_the_load_between_batches():
