@@ -155,7 +155,7 @@ class NoteSupply:
         if need > self.cache.max_bytes:
             logger.warning("preloading %d notes needs %.0f MiB but the note cache holds %.0f MiB: the first ones "
                            "will be evicted", len(keys), need / 2**20, self.cache.max_bytes / 2**20)
-        with tqdm(total=len(keys), unit="note", desc="preload", disable=not progress, leave=False) as bar:
+        with tqdm(total=len(keys), unit="note", desc="preload", disable=not progress or not keys, leave=False) as bar:
             for i in range(0, len(keys), MAX_BATCH):
                 self.generate(keys[i:i + MAX_BATCH])
                 bar.update(len(keys[i:i + MAX_BATCH]))
