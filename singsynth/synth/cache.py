@@ -138,7 +138,7 @@ class NoteCache:
             return note
 
     def load(self, key: NoteKey) -> np.ndarray | None:
-        """The note's samples from the disk cache, or None."""
+        """The note's samples from the disk cache (float16, as stored), or None."""
         if self.disk_dir is None:
             return None
         data = self._load(key)
@@ -193,7 +193,7 @@ class NoteCache:
         if data.ndim != 1 or data.dtype != np.float16 or not np.isfinite(data).all():
             logger.debug("ignoring cache file %s with unexpected contents", path)
             return None
-        return data.astype(np.float32)
+        return data
 
     def _save(self, key: NoteKey, data: np.ndarray) -> None:
         path = self._path(key)

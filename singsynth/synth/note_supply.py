@@ -195,9 +195,11 @@ class NoteSupply:
         return all(self.preset.instruments[i].sustains for i, weight in enumerate(key[0]) if weight > 0)
 
     def _fit(self, wav: np.ndarray) -> np.ndarray:
+        """A note's samples at the cache's precision, cut or padded to the note length: float32 holding float16
+        values (the disk's float16 samples are those already)."""
         data = np.zeros(self.note_len, dtype=np.float32)
         n = min(len(wav), self.note_len)
-        data[:n] = to_cached_precision(wav[:n])
+        data[:n] = wav[:n] if wav.dtype == np.float16 else to_cached_precision(wav[:n])
         return data
 
     def _stream(self, keys: list[NoteKey]) -> None:
