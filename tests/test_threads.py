@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from singsynth.synth.threads import MIN_WINDOW, GenerationThreads, busy_cpu_seconds
+from singsynth.synth.threads import MIN_WINDOW, TICKS, GenerationThreads, busy_cpu_seconds, usable_cores
 
 
 class Counters:
@@ -76,20 +76,28 @@ def test_a_fixed_count_is_kept_and_checked():
         GenerationThreads(0)
 
 
+def test_busy_seconds_are_those_of_the_usable_cores(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  30 0 3 100 0 0 0 0 0 0\ncpu0 10 0 1 50 9 0 0 0 0 0\ncpu1 20 0 2 50 0 1 1 1 0 0\n")
+    assert busy_cpu_seconds([0], str(stat)) == pytest.approx(11 / TICKS)  # idle and iowait are not busy
+    assert busy_cpu_seconds([0, 1], str(stat)) == pytest.approx(36 / TICKS)
+    assert busy_cpu_seconds([7], str(stat)) is None
+
+
 def test_without_kernel_cpu_times_half_the_cores():
     assert GenerationThreads(None, 4, busy=lambda: None).threads() == 2
 
 
-@pytest.mark.skipif(busy_cpu_seconds() is None, reason="needs /proc/stat (Linux)")
+@pytest.mark.skipif(busy_cpu_seconds() is None or len(usable_cores()) < 2,
+                    reason="needs /proc/stat (Linux) and two cores to leave one")
 def test_a_real_busy_process_takes_its_core():
-    import os
-    cores = os.cpu_count() or 1
+    cores = len(usable_cores())
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
         policy = GenerationThreads()
         time.sleep(0.5)
-        assert policy.threads() <= max(1, cores - 1)
+        assert policy.threads() <= cores - 1
     finally:
         busy.kill()
         busy.wait()

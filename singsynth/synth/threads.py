@@ -1,11 +1,11 @@
-"""How many CPU threads the model generates notes with, offline (render, note).
+"""How many CPU threads the model generates notes with, offline (render, note, eval).
 
 torch's threads wait for each other at every operation. While another program keeps a core busy, a
 thread that lands on that core holds all the others back: a cold render of the demo took 93 s with two
 threads on a 2-core machine where one core was busy, against 3 s with one thread. So, unless a count is
 given, the count is chosen again before each batch of notes: as many threads as cores that other programs
-left idle since the last choice, measured from the kernel's CPU times (/proc/stat) minus this process's
-own. A core counts as busy once others used more than BUSY_SHARE of one.
+left idle since the last choice, measured from the kernel's CPU times of the cores this process may use
+(/proc/stat) minus this process's own. A core counts as busy once others used more than BUSY_SHARE of one.
 """
 from __future__ import annotations
 
@@ -21,17 +21,24 @@ MIN_WINDOW = 0.2
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def busy_cpu_seconds(stat: str = "/proc/stat") -> float | None:
-    """CPU seconds spent busy on all cores since boot (None where the kernel does not say)."""
+def usable_cores() -> list[int]:
+    """The cores this process may run on (its affinity: taskset, a container's cpuset), else all of them."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def busy_cpu_seconds(cores: list[int] | None = None, stat: str = "/proc/stat") -> float | None:
+    """CPU seconds spent busy since boot on these cores (default: the usable ones), from the kernel's per-core
+    lines; None where the kernel does not say."""
+    wanted = {f"cpu{c}" for c in (usable_cores() if cores is None else cores)}
     try:
         with open(stat) as f:
-            fields = f.readline().split()
+            lines = [line.split() for line in f if line.startswith("cpu")]
     except OSError:
         return None
-    if not fields or fields[0] != "cpu":
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in (fields[1:9] + ["0"] * 8)[:8])
-    return (user + nice + system + irq + softirq + steal) / TICKS
+    busy = [sum(int(x) for x in (fields[1:4] + fields[6:9])) for fields in lines if fields[0] in wanted]
+    return sum(busy) / TICKS if busy else None  # user, nice, system, then irq, softirq, steal
 
 
 def own_cpu_seconds() -> float:
@@ -48,7 +55,7 @@ class GenerationThreads:
         if fixed is not None and fixed < 1:
             raise ValueError(f"{fixed} threads: give at least 1")
         self.fixed = fixed
-        self.cores = cores or os.cpu_count() or 1
+        self.cores = cores or len(usable_cores())
         self._busy, self._own, self._clock, self._sleep = busy, own, clock, sleep
         self._choice: int | None = None
         self._mark = self._sample()
