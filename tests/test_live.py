@@ -117,10 +117,16 @@ def test_the_next_block_is_made_once_less_than_the_target_is_left_to_play():
     ring.write(np.zeros((256, 2), dtype=np.float32))
     ring.read_into(np.zeros((256, 2), dtype=np.float32))  # the device took a block: it plays for 256 frames
     ring.write(np.zeros((256, 2), dtype=np.float32))
-    taken = ring.read_at
+    taken, frame = ring.last_read[0], 1 / 48000
     assert ring.queued(48000, now=taken) == 512
-    assert ring.queued(48000, now=taken + 128 / 48000) == pytest.approx(384)
+    assert ring.queued(48000, now=taken + 128 * frame) == pytest.approx(384)
     assert ring.queued(48000, now=taken + 1.0) == 256  # the block taken has played
+    producer = Producer(CountingEngine(ring, threading.Event(), 1), ring, 48000, block=256, target_blocks=1.5)
+    assert not producer.due(now=taken)  # a block and a half still to play, and the next read is there
+    assert not producer.due(now=taken + 120 * frame)
+    assert producer.due(now=taken + 136 * frame)  # half a period on: under 1.5 blocks left
+    ring.read_into(np.zeros((256, 2), dtype=np.float32))
+    assert producer.due(now=ring.last_read[0])  # the next read would find nothing
 
 
 class ColdEngine(CountingEngine):
@@ -188,3 +194,11 @@ def test_device_cuda_without_cuda_is_one_line_and_exit_2(command, tmp_path, caps
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--device cuda" in err[0]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "65"])
+def test_a_buffer_out_of_range_is_one_line_before_anything_loads(value, tmp_path, capsys):
+    from singsynth.cli import main
+    assert main(["listen", "--buffer", value, "--preset", str(tmp_path / "no-such-preset")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--buffer" in err[0]

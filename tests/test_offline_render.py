@@ -98,3 +98,11 @@ def test_a_file_ends_its_tail_after_the_last_sound_whatever_the_block(preset):
         out = np.concatenate(out)
         last = int(np.flatnonzero(out.any(axis=1))[-1])
         assert len(out) == last + 1 + int(0.25 * 48000), block
+
+
+def test_a_render_without_a_disk_cache_makes_each_note_once_even_past_the_memory_cache(preset):
+    events = [m for i, key in enumerate(range(60, 72)) for m in note(0.3 * i, 0, key, 100, 0.2)]
+    note_bytes = make_engine(preset).supply.note_len * 4
+    engine = make_engine(preset, cache=NoteCache(max_bytes=int(4.5 * note_bytes)))  # holds 4 of the 12 notes
+    render_file(engine, sorted(events, key=lambda e: e[0]), lambda block: None)
+    assert engine.stats["generated"] == 12

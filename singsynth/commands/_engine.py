@@ -48,8 +48,9 @@ def check_device(args) -> None:
         raise UsageError("--device cuda: no CUDA device available; use --device cpu")
 
 
-def build_engine(args, preset, rate: int, blocking: bool = True):
-    """The Engine and its cache from parsed arguments; bad values -> UsageError."""
+def build_engine(args, preset, rate: int, blocking: bool = True, threads=None):
+    """The Engine and its cache from parsed arguments; bad values -> UsageError. `threads`: the offline thread
+    policy if already made (else made here from --threads when blocking)."""
     from ..synth.cache import NoteCache
     from ..synth.engine import make_engine
     if args.cache_size <= 0 or not 2 <= args.velocity_steps <= 127:
@@ -60,6 +61,6 @@ def build_engine(args, preset, rate: int, blocking: bool = True):
         return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
                       morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
                       master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking,
-                      threads=offline_threads(args) if blocking else None)
+                      threads=(threads or offline_threads(args)) if blocking else None)
     except ValueError as exc:  # InstrumentError and out-of-range settings
         raise UsageError(str(exc)) from None

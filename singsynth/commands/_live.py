@@ -15,6 +15,8 @@ logger = logging.getLogger(__name__)
 
 # The JACK client PortAudio opens for the audio; the MIDI client is midi_ports.CLIENT_NAME.
 JACK_AUDIO_CLIENT = "singsynth-out"
+# --buffer: blocks of lead; past this many the latency is seconds, which no one playing wants
+MAX_BUFFER = 64
 
 
 def add_live_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,6 +82,14 @@ def output_device(args):
         raise UsageError(str(exc)) from None
 
 
+def check_live_arguments(args) -> int:
+    """--blocksize, --buffer and --threads checked before anything is opened or loaded (UsageError);
+    returns the generation threads."""
+    if args.blocksize <= 0 or not 0 < args.buffer <= MAX_BUFFER:  # not: NaN fails every comparison
+        raise UsageError(f"--blocksize must be positive and --buffer above 0 and at most {MAX_BUFFER}")
+    return generation_threads(args.threads)
+
+
 def generation_threads(threads: int | None) -> int:
     """Live, the model shares the CPU with the audio callback, the producer and the MIDI input: by
     default it gets half the cores. On 2 cores that is one thread, which also makes a cold note's
@@ -101,9 +111,7 @@ def live_session(args, device=None, preload_events=None):
     from ..synth.live import LiveProcess, Producer
 
     check_device(args)
-    if args.blocksize <= 0 or args.buffer <= 0:
-        raise UsageError("--blocksize and --buffer must be positive")
-    threads = generation_threads(args.threads)  # before the preset loads: a bad --threads is told at once
+    threads = check_live_arguments(args)
     latency = _latency(args.latency)
     device = device or output_device(args)
     rate = int(args.rate or device.default_samplerate)

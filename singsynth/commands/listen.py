@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from . import UsageError
-from ._live import add_live_arguments, flood_line, live_session, output_device
+from ._live import add_live_arguments, check_live_arguments, flood_line, live_session, output_device
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ def run(args) -> int:
     from ..io.midi_ports import EventQueue, MidiPortError, open_input, stamping
     from ._engine import check_device
     check_device(args)
+    check_live_arguments(args)
     messages = EventQueue()
     device = output_device(args)  # first: without audio the MIDI port does not matter
     try:

@@ -5,7 +5,7 @@ import logging
 import time
 
 from . import UsageError, add_preset_argument
-from ._engine import add_instrument_arguments, add_threads_argument, build_engine, check_device
+from ._engine import add_instrument_arguments, add_threads_argument, build_engine, check_device, offline_threads
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +38,16 @@ def run(args) -> int:
         events = read_midi(args.midi)
     except MidiError as exc:
         raise UsageError(str(exc)) from None
-    frames = int(duration(events) * args.rate)  # at least this much audio: refuse now what cannot be written
+    # about this much audio (to the last sound, 0.25 s after it): refuse now what a WAV file cannot hold
+    frames = int(duration(events) * args.rate)
     if fmt == "WAV" and frames * 2 * (4 if args.float else 2) > MAX_WAV_DATA:
         raise UsageError(f"{args.output}: {too_long_for_wav(frames, args.rate)}")
     check_device(args)
+    threads = offline_threads(args)  # a bad --threads is told before the preset is read
     preset = load_preset(args.preset, device=args.device, lazy=True)  # the model: at the first uncached note
-    engine = build_engine(args, preset, args.rate)
+    engine = build_engine(args, preset, args.rate, threads=threads)
     if not engine.cache.holds_notes():  # every note is to be generated: read the weights before playing
-        preset.model
+        preset.load_model()
     started = time.perf_counter()
     with engine:
         try:

@@ -34,9 +34,9 @@ class RingBuffer:
         self.underruns = 0  # callbacks that found fewer frames than the device asked for
         self.missing = 0  # frames of silence those underruns played
         self.armed = False  # underruns count only once the producer has started
-        # the device's last read: when (time.monotonic()) and how many frames; it plays them from then on
-        self.read_at = 0.0
-        self.last_read = 0
+        # the device's last read, (when by time.monotonic(), how many frames), stored at once so the producer
+        # never sees one without the other: it plays those frames from then on
+        self.last_read = (0.0, 0)
 
     def available(self) -> int:
         """Frames written and not yet handed to the device."""
@@ -46,7 +46,8 @@ class RingBuffer:
         """Frames still to be heard: those not yet handed to the device, and what remains of the last read,
         which the device plays from the moment it took it."""
         now = time.monotonic() if now is None else now
-        return self.available() + max(0.0, self.last_read - (now - self.read_at) * sample_rate)
+        at, frames = self.last_read
+        return self.available() + max(0.0, frames - (now - at) * sample_rate)
 
     def free(self) -> int:
         return self.capacity - (self.written - self.read)
@@ -71,7 +72,6 @@ class RingBuffer:
         Runs in the audio callback, so it only copies into memory that already exists.
         """
         frames = len(out)
-        self.read_at, self.last_read = time.monotonic(), frames
         n = min(frames, self.written - self.read)  # one snapshot of `written`: it may grow meanwhile
         if n > 0:
             start = self.read % self.capacity
@@ -82,6 +82,7 @@ class RingBuffer:
             self.read += n
         else:
             n = 0
+        self.last_read = (time.monotonic(), frames)
         if n < frames:
             out[n:] = 0
             if self.armed:

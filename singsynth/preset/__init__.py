@@ -92,9 +92,16 @@ class Preset:
 
     @property
     def model(self) -> SING:
+        return self.load_model()
+
+    def load_model(self) -> SING:
+        """The model, built and its weights read (and checked) the first time."""
         if self._model is None:
             if self.weights_path is None:
                 raise PresetError(f"{self.path}: no weights file to build the model from")
+            if self.weights_sha256 and _sha256(self.weights_path) != self.weights_sha256:  # replaced since loading
+                raise PresetError(f"{self.weights_path}: checksum does not match {METADATA_FILE}; the file is "
+                                  "corrupted or replaced")
             self._model = read_model(self.config, self.weights_path, self._device)
         return self._model
 
@@ -147,11 +154,17 @@ class Preset:
         with torch.inference_mode():
             dev = self.device
             gains = self.gains(instrument_weights, pitch, velocity)
-            for chunk in self.model.stream(instrument_weights.to(dev, torch.float32),
-                                           torch.as_tensor(pitch, dtype=torch.long, device=dev),
-                                           torch.as_tensor(velocity, dtype=torch.float32, device=dev),
-                                           first_steps, steps):
-                yield (chunk * gains).float().cpu().numpy()
+            chunks = self.model.stream(instrument_weights.to(dev, torch.float32),
+                                       torch.as_tensor(pitch, dtype=torch.long, device=dev),
+                                       torch.as_tensor(velocity, dtype=torch.float32, device=dev),
+                                       first_steps, steps)
+        while True:  # inference mode only while a chunk is made, not while the caller holds the generator
+            with torch.inference_mode():
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                out = (chunk * gains).float().cpu().numpy()
+            yield out
 
 
 def resolve_path(name_or_path: str | os.PathLike | None) -> Path:
@@ -316,7 +329,7 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
     preset = Preset(folder, config, instruments, meta, gain, digest or "", playback_gain, weights_path,
                     _device=str(device))
     if not lazy:
-        preset.model
+        preset.load_model()
     return preset
 
 

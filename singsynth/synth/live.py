@@ -214,7 +214,7 @@ class Producer:
         if self.stalled or not self._device_alive():
             return False
         now, read = time.monotonic(), self.ring.read
-        if read != self._clock[0] or self.ring.available() < self.target:
+        if read != self._clock[0] or self.ring.queued(self.sample_rate) < self.target:
             self._clock = (read, now)
         elif now - self._clock[1] > STALL_SECONDS:
             logger.error("the audio device took no audio for %.0f s: stopping", STALL_SECONDS)
@@ -226,18 +226,23 @@ class Producer:
 
     def _loop(self, events: Callable[[], list[tuple[int, object]]], finished: Callable[[], bool],
               played: Callable[[bool], None] | None = None) -> None:
-        """Render the next block whenever the ring has room for it; `played(idle)` after each block."""
+        """Render the next block whenever one is due; `played(idle)` after each block."""
         # Sleep a fraction of a block: short enough to refill in time, long enough not to spin a core.
         nap = self.block / self.sample_rate / 4
         while not finished() and self.alive():
             self._report()
-            # the next read takes as much as the last: it must find that much whatever is still playing
-            if self.ring.queued(self.sample_rate) >= self.target and self.ring.available() >= self.ring.last_read:
+            if not self.due():
                 time.sleep(nap)
                 continue
             self._render(events())
             if played is not None:
                 played(self.engine.idle)
+
+    def due(self, now: float | None = None) -> bool:
+        """Whether the next block is to be made now: less than the target is left to play, or the ring holds
+        less than the device's next read will take (as much as its last), whatever is still playing."""
+        return (self.ring.queued(self.sample_rate, now) < self.target
+                or self.ring.available() < self.ring.last_read[1])
 
     def _render(self, placed: list[tuple[int, object]]) -> None:
         started = time.perf_counter()
@@ -256,7 +261,7 @@ class Producer:
     def _play_out(self, seconds: float) -> None:
         """Render `seconds` more without events, paced like the loop."""
         for _ in range(max(1, round(seconds * self.sample_rate / self.block)) if self.alive() else 0):
-            while self.ring.available() >= self.target and self.alive():
+            while self.ring.queued(self.sample_rate) >= self.target and self.alive():
                 time.sleep(self.block / self.sample_rate / 4)
             self._render([])
 

@@ -153,8 +153,12 @@ class NoteSupply:
         keys = self.missing(keys)
         need = len(keys) * (self.note_len * 4)
         if need > self.cache.max_bytes:
-            logger.warning("preloading %d notes needs %.0f MiB but the note cache holds %.0f MiB: the first ones "
-                           "will be evicted", len(keys), need / 2**20, self.cache.max_bytes / 2**20)
+            logger.warning("preloading %d notes needs %.0f MiB but the note cache holds %.0f MiB: %s", len(keys),
+                           need / 2**20, self.cache.max_bytes / 2**20,
+                           "the first ones will be evicted (and read back from disk)" if self.cache.disk_dir
+                           else "the others are generated as they are played")
+            if self.cache.disk_dir is None:  # evicted notes would be generated twice: make what memory holds
+                keys = keys[:self.cache.max_bytes // (self.note_len * 4)]
         with tqdm(total=len(keys), unit="note", desc="preload", disable=not progress or not keys, leave=False) as bar:
             for i in range(0, len(keys), MAX_BATCH):
                 self.generate(keys[i:i + MAX_BATCH])
