@@ -89,44 +89,61 @@ class Schedule:
 def play_through(engine, schedule: Schedule, write: Callable[[np.ndarray], None], progress: bool = False) -> int:
     """Play a schedule through the engine as fast as it goes, handing the audio to `write`; returns frames.
 
-    A whole file ends IDLE_TAIL_SECONDS after its last sound, to the sample, whatever the block size:
-    silence is held back until sound follows it, and at the end only the tail is written."""
+    A whole file ends IDLE_TAIL_SECONDS after its last sound, to the sample, whatever the block size."""
     from tqdm import tqdm
     rate = schedule.sample_rate
-    whole = schedule.frames is None
-    held = written = 0  # held: silent frames not written yet
+    out = TrailingSilence(write, schedule.block) if schedule.frames is None else None
+    frames = 0
     with tqdm(total=round(schedule.last_event / rate + 1.0, 1), unit="s", desc="render", disable=not progress,
               leave=False, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
         while not schedule.finished:
             block = engine.process(schedule.take(), schedule.block)
             schedule.played(engine.idle)
             bar.update(schedule.block / rate)
-            if not whole:
+            if out is None:
                 write(block)
-                written += len(block)
-                continue
-            if block[-1].any():  # sounding to its end, as most blocks of a piece are: no search
-                last = len(block)
+                frames += len(block)
             else:
-                sounding = np.flatnonzero(block.any(axis=1))
-                if not len(sounding):
-                    held += len(block)
-                    continue
-                last = int(sounding[-1]) + 1
-            written += _silence(write, held, schedule.block) + last
-            write(block[:last])
-            held = len(block) - last
-    if whole:  # idle: what follows is silence; else (stopped at MAX_TAIL_SECONDS) nothing past what was played
-        tail = int(IDLE_TAIL_SECONDS * rate)
-        written += _silence(write, tail if engine.idle else min(held, tail), schedule.block)
-    return written
+                out.add(block)
+    if out is None:
+        return frames
+    # idle: what follows is silence; else (stopped at MAX_TAIL_SECONDS) nothing past what was played
+    tail = int(IDLE_TAIL_SECONDS * rate)
+    return out.finish(tail if engine.idle else min(out.held, tail))
 
 
-def _silence(write: Callable[[np.ndarray], None], frames: int, block: int) -> int:
-    """Write `frames` frames of silence, a block at a time; returns frames."""
-    for start in range(0, frames, block):
-        write(np.zeros((min(block, frames - start), 2), dtype=np.float32))
-    return frames
+class TrailingSilence:
+    """Hands audio on to `write`, holding silence back until sound follows it, so that the end can be cut a set
+    number of frames after the last sound."""
+
+    def __init__(self, write: Callable[[np.ndarray], None], block: int):
+        self.write, self.block = write, block
+        self.held = 0  # silent frames not written yet
+        self.written = 0
+
+    def add(self, audio: np.ndarray) -> None:
+        if audio[-1].any():  # sounding to its end, as most blocks of a piece are: no search
+            last = len(audio)
+        else:
+            sounding = np.flatnonzero(audio.any(axis=1))
+            if not len(sounding):
+                self.held += len(audio)
+                return
+            last = int(sounding[-1]) + 1
+        self._silence(self.held)
+        self.write(audio[:last])
+        self.written += last
+        self.held = len(audio) - last
+
+    def finish(self, tail: int) -> int:
+        """Write `tail` frames of silence after the last sound; returns the frames written in all."""
+        self._silence(tail)
+        return self.written
+
+    def _silence(self, frames: int) -> None:
+        for start in range(0, frames, self.block):
+            self.write(np.zeros((min(self.block, frames - start), 2), dtype=np.float32))
+        self.written += frames
 
 
 def render_file(engine, events, write: Callable[[np.ndarray], None], progress: bool = False) -> int:
