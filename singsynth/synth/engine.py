@@ -567,6 +567,18 @@ class Engine:
         ch.ramp_left -= k
         return curve
 
+    def _limiter_gains(self, peaks: list[float], size: int) -> list[float]:
+        """The limiter's gain now, then at the end of each chunk of `size` frames with these peaks: down at once
+        to what keeps a peak at 1, back up towards 1 over LIMITER_RELEASE."""
+        recover = 1 - math.exp(-size / (LIMITER_RELEASE * self.sample_rate))
+        gains = [self._limiter_gain]
+        for peak in peaks:
+            g0 = gains[-1]
+            target = min(1.0, 1.0 / peak) if peak > 0 else 1.0
+            gains.append(target if target < g0 else g0 + (target - g0) * recover)
+        self._limiter_gain = gains[-1]
+        return gains
+
     def _limiter(self, out: np.ndarray) -> None:
         n = len(out)
         if not n:
@@ -575,20 +587,12 @@ class Engine:
         size = LIMITER_CHUNK if n % LIMITER_CHUNK == 0 else n
         chunks = out.reshape(n // size, size, 2)
         peaks = np.abs(chunks).max(axis=(1, 2))
-        if self._limiter_gain == 1.0 and peaks.max() <= 1.0:  # nothing to limit, nothing to recover from
-            starts = None
-        else:
-            recover = 1 - math.exp(-size / (LIMITER_RELEASE * self.sample_rate))
-            gains = [self._limiter_gain]
-            for peak in peaks.tolist():
-                g0 = gains[-1]
-                target = min(1.0, 1.0 / peak) if peak > 0 else 1.0
-                gains.append(target if target < g0 else g0 + (target - g0) * recover)
-            self._limiter_gain = gains[-1]
+        if self._limiter_gain != 1.0 or peaks.max() > 1.0:  # else nothing to limit, nothing to recover from
+            gains = self._limiter_gains(peaks.tolist(), size)
             starts, ends = np.array(gains[:-1]), np.array(gains[1:])
-        if starts is not None and not (np.all(starts == 1.0) and np.all(ends == 1.0)):
-            ramp = np.arange(size, dtype=np.float64) / max(size - 1, 1)  # each chunk from its start to its end gain
-            chunks *= (starts[:, None] + (ends - starts)[:, None] * ramp).astype(np.float32)[:, :, None]
+            if not (np.all(starts == 1.0) and np.all(ends == 1.0)):
+                ramp = np.arange(size, dtype=np.float64) / max(size - 1, 1)  # each chunk from its start to its end
+                chunks *= (starts[:, None] + (ends - starts)[:, None] * ramp).astype(np.float32)[:, :, None]
         mag = np.abs(out)
         over = mag > LIMIT_THRESHOLD
         if over.any():
