@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import ctypes
-import time
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
