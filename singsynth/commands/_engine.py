@@ -31,11 +31,16 @@ def add_threads_argument(p) -> None:
                    "(default: as many as the cores other programs leave idle)")
 
 
+def check_threads(threads: int | None) -> None:
+    """--threads, of any command: at least 1 (None: the command's default) -> else UsageError."""
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads {threads}: give at least 1")
+
+
 def offline_threads(args):
     """The thread policy that --threads asks for; bad values -> UsageError."""
     from ..synth.threads import GenerationThreads
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads {args.threads}: give at least 1")
+    check_threads(args.threads)
     return GenerationThreads(args.threads)
 
 
@@ -49,8 +54,8 @@ def check_device(args) -> None:
 
 
 def build_engine(args, preset, rate: int, blocking: bool = True, threads=None):
-    """The Engine and its cache from parsed arguments; bad values -> UsageError. `threads`: the offline thread
-    policy if already made (else made here from --threads when blocking)."""
+    """The Engine and its cache from parsed arguments; bad values -> UsageError. `threads`: the thread policy
+    of an offline engine (offline_threads), None for torch's own setting."""
     from ..synth.cache import NoteCache
     from ..synth.engine import make_engine
     if args.cache_size <= 0 or not 2 <= args.velocity_steps <= 127:
@@ -61,6 +66,6 @@ def build_engine(args, preset, rate: int, blocking: bool = True, threads=None):
         return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
                       morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
                       master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking,
-                      threads=(threads or offline_threads(args)) if blocking else None)
+                      threads=threads)
     except ValueError as exc:  # InstrumentError and out-of-range settings
         raise UsageError(str(exc)) from None

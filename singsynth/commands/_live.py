@@ -9,7 +9,7 @@ import sys
 import threading
 
 from . import UsageError, add_preset_argument
-from ._engine import add_instrument_arguments, build_engine, check_device
+from ._engine import add_instrument_arguments, build_engine, check_device, check_threads
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,7 @@ def generation_threads(threads: int | None) -> int:
     """Live, the model shares the CPU with the audio callback, the producer and the MIDI input: by
     default it gets half the cores. On 2 cores that is one thread, which also makes a cold note's
     first streamed chunk sooner than two threads that wait on each other (bench/generation.py)."""
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads {threads}: give at least 1")
+    check_threads(threads)
     return threads or max(1, (os.cpu_count() or 2) // 2)
 
 

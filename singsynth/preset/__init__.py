@@ -105,10 +105,6 @@ class Preset:
         return self._model
 
     @property
-    def model_loaded(self) -> bool:
-        return self._model is not None
-
-    @property
     def device(self) -> torch.device:
         return self.model.device
 
@@ -325,11 +321,11 @@ def load_preset(name_or_path: str | os.PathLike | None = None, device: str | tor
     if 2 * parameters > data_size:  # 2 bytes: the smallest dtype a preset may hold
         raise PresetError(f"{weights_path}: too small for the model shapes in {METADATA_FILE} "
                           f"({parameters} parameters; the file holds {data_size} bytes of tensors)")
-    preset = Preset(folder, config, instruments, meta, gain, digest or "", playback_gain, weights_path,
-                    _device=str(device))
-    if not lazy:
-        preset.load_model()
-    return preset
+    # eager: the model now, from the file just checked (load_model checks the digest again, for a lazy preset
+    # whose file may change before its first note)
+    model = None if lazy else read_model(config, weights_path, device)
+    return Preset(folder, config, instruments, meta, gain, digest or "", playback_gain, weights_path,
+                  _model=model, _device=str(device))
 
 
 def read_model(config: ModelConfig, weights_path: Path, device: str | torch.device = "cpu") -> SING:

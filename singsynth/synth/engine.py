@@ -115,8 +115,8 @@ def make_engine(preset: Preset, sample_rate: int = 48000, polyphony: int = 256, 
                 tuning_a4: float = 440.0, master_gain: float = 1.0, release: float = 1.0,
                 blocking: bool = True, threads: GenerationThreads | None = None) -> "Engine":
     """An Engine with its default parts: the note planner for `instrument` or `morph` (else the channels'
-    programs), the note supply over `cache` (default: 1 GiB in memory) generating with `threads` (default: torch's
-own setting), and live a voice budget."""
+    programs), the note supply over `cache` (default: 1 GiB in memory) generating with `threads` (default:
+    torch's own setting), and live a voice budget."""
     config = EngineConfig(int(sample_rate), int(polyphony), float(tuning_a4), float(master_gain), release,
                           morph_cc, blocking)
     if instrument and morph:

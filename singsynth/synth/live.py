@@ -128,8 +128,9 @@ def status_line(stats: dict, ring: RingBuffer) -> str:
 
 
 class Producer:
-    """Renders `block` frames at a time ahead of the device and keeps `target_blocks` of them in the ring:
-    more is safer, fewer is less latency. Runs in the caller's thread; the device callback only copies."""
+    """Renders `block` frames at a time ahead of the device, the next one once less than `target_blocks` are
+    left to play: more is safer, fewer is less latency. Runs in the caller's thread; the device callback only
+    copies."""
 
     def __init__(self, engine: EngineLike, ring: RingBuffer, sample_rate: int, block: int = 256,
                  target_blocks: float = 1.5, status: Callable[[str], None] | None = None,
@@ -261,7 +262,7 @@ class Producer:
     def _play_out(self, seconds: float) -> None:
         """Render `seconds` more without events, paced like the loop."""
         for _ in range(max(1, round(seconds * self.sample_rate / self.block)) if self.alive() else 0):
-            while self.ring.queued(self.sample_rate) >= self.target and self.alive():
+            while not self.due() and self.alive():
                 time.sleep(self.block / self.sample_rate / 4)
             self._render([])
 

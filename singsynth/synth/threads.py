@@ -1,11 +1,13 @@
 """How many CPU threads the model generates notes with, offline (render, note, eval).
 
 torch's threads wait for each other at every operation. While another program keeps a core busy, a
-thread that lands on that core holds all the others back: a cold render of the demo took 93 s with two
-threads on a 2-core machine where one core was busy, against 3 s with one thread. So, unless a count is
-given, the count is chosen again before each batch of notes: as many threads as cores that other programs
-left idle since the last choice, measured from the kernel's CPU times of the cores this process may use
-(/proc/stat) minus this process's own. A core counts as busy once others used more than BUSY_SHARE of one.
+thread that lands on that core holds all the others back: on a 2-core machine where another program kept
+one core busy with matrix products, a cold render of Mozart's K. 525 on torch's own two threads, before
+this policy, took 14.6 s against 6.6 s idle (docs/benchmarks.md, "With a busy core"). So, unless a count
+is given, the count is chosen again before each batch of notes: as many threads as cores that other
+programs left idle since the last choice, measured from the kernel's CPU times of the cores this process
+may use (/proc/stat) minus this process's own. A core counts as busy once others used more than
+BUSY_SHARE of one.
 """
 from __future__ import annotations
 
