@@ -44,6 +44,13 @@ class ModelConfig:
         return (self.note_samples + 2 * self.padding - self.frame) // self.stride + 1
 
     @property
+    def note_frames(self) -> tuple[int, int]:
+        """The first and last frame that reach the note's samples: the others lie wholly in its padding."""
+        first = max((self.padding - self.frame) // self.stride + 1, 0)
+        last = min((self.padding + self.note_samples - 1) // self.stride, self.steps - 1)
+        return first, last
+
+    @property
     def padded_samples(self) -> int:
         return (self.steps - 1) * self.stride + self.frame
 

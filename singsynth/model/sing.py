@@ -116,11 +116,14 @@ class Decoder(nn.Module):
 def whole_note(decoder: nn.Module, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None,
                pitch: torch.Tensor | None) -> torch.Tensor:
     """Either output stage on a whole note: embeddings [B, D, steps] -> [B, note_samples]. The decoder's
-    context is zero-padded each side, the padding cropped off, and the decoder's offset added once."""
-    padded = F.pad(embeddings, (decoder.context, decoder.context))
-    wav = decoder.frames(padded, instrument_weights, pitch)
-    pad = decoder.config.padding
-    return wav[:, pad:pad + decoder.config.note_samples] + decoder.offset
+    context is zero-padded each side; only the frames that reach the note are decoded (the others would be
+    cropped off with the padding); the decoder's offset is added once."""
+    cfg, c = decoder.config, decoder.context
+    first, last = cfg.note_frames
+    padded = F.pad(embeddings, (c, c))[:, :, first:last + 1 + 2 * c]
+    wav = decoder.frames(padded, instrument_weights, pitch, first_frame=first)
+    start = cfg.padding - first * cfg.stride
+    return wav[:, start:start + cfg.note_samples] + decoder.offset
 
 
 def build_decoder(config: ModelConfig) -> nn.Module:
@@ -202,15 +205,27 @@ class SING(nn.Module):
                            zeros(batch, self.config.frame - self.config.stride), 0)
 
     def stream_chunk(self, state: StreamState, steps: int) -> torch.Tensor:
-        """Advance the LSTM by `steps` and return the note samples now final [B, n] (n may be 0)."""
+        """Advance the LSTM by `steps` and return the note samples now final [B, n] (n may be 0).
+
+        Only the frames that reach the note are decoded (config.note_frames), and the LSTM stops once the
+        last of them has its look-ahead."""
         cfg, c = self.config, self.decoder.context
-        steps = min(steps, cfg.steps - state.step)
-        new, state.lstm = self.sequence(state.conditioning, state.step, steps, state.lstm)
-        state.step += steps
-        emb = torch.cat([state.embeddings, new], dim=2)
-        if state.step == cfg.steps:  # the end: the last frames see zero padding after them
-            emb = F.pad(emb, (0, c))
-        ready = emb.shape[2] - 2 * c  # frames whose whole context is known
+        first, last = cfg.note_frames
+        end = min(cfg.steps, last + 1 + c)  # the LSTM steps the note's frames see
+        steps = min(steps, end - state.step)
+        emb = state.embeddings
+        if steps > 0:
+            new, state.lstm = self.sequence(state.conditioning, state.step, steps, state.lstm)
+            state.step += steps
+            emb = torch.cat([emb, new], dim=2)
+            if state.step == end:  # the last frames' look-ahead past the final step is zero padding
+                emb = F.pad(emb, (0, last + 1 + c - end))
+        ready = min(emb.shape[2] - 2 * c, last + 1 - state.decoded)  # frames whose whole context is known
+        skip = min(max(first - state.decoded, 0), max(ready, 0))  # frames wholly in the padding before the note
+        if skip:
+            emb, ready = emb[:, :, skip:], ready - skip
+            state.decoded += skip
+            state.emitted += skip * cfg.stride  # nothing decoded yet: the tail holds no sound to carry
         if ready <= 0:
             state.embeddings = emb
             return state.conditioning.new_zeros(emb.shape[0], 0)
@@ -220,7 +235,7 @@ class SING(nn.Module):
         wav[:, :overlap] += state.tail
         state.embeddings = emb[:, :, ready:]
         state.decoded += ready
-        final = wav[:, :ready * cfg.stride] if state.decoded < cfg.steps else wav
+        final = wav[:, :ready * cfg.stride] if not self.stream_done(state) else wav
         state.tail = wav[:, ready * cfg.stride:]
         # keep only the note: drop the padding before it and after it
         start = state.emitted
@@ -229,17 +244,25 @@ class SING(nn.Module):
         hi = min(cfg.padding + cfg.note_samples - start, final.shape[1])
         return (final[:, lo:max(hi, lo)] + self.decoder.offset) * state.gain[:, None]
 
+    def stream_done(self, state: StreamState) -> bool:
+        """Whether the note's last frame has been decoded."""
+        return state.decoded > self.config.note_frames[1]
+
     def stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor,
-               first_steps: int = 8, steps: int = 64) -> Iterator[torch.Tensor]:
-        """Yield a note chunk by chunk: `first_steps` frames of the note first, then `steps` at a time.
+               first_steps: int = 1, steps: int = 64) -> Iterator[torch.Tensor]:
+        """Yield a note chunk by chunk: `first_steps` frames of the note first, then twice as many each time,
+        up to `steps` at a time.
 
         The first chunk also runs the steps that only cover the padding before the note and the decoder's
-        look-ahead, so that it already holds sound."""
+        look-ahead, so that it already holds sound; doubling keeps each next chunk ready well before the
+        audio already made has played (a step makes 16 ms of a note; on a CPU it takes about 1 ms)."""
         state = self.start_stream(instrument_weights, pitch, velocity)
         chunk = first_steps + -(-self.config.padding // self.config.stride) + self.decoder.context
-        while state.step < self.config.steps:
+        size = first_steps
+        while not self.stream_done(state):
             out = self.stream_chunk(state, chunk)
-            chunk = steps
+            size = min(2 * size, steps)
+            chunk = size
             if out.shape[1]:
                 yield out
 

@@ -143,7 +143,7 @@ class Preset:
                              torch.as_tensor(velocity, dtype=torch.float32, device=dev))
             return (wav * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
 
-    def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 8, steps: int = 64):
+    def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 1, steps: int = 64):
         """Yield float32 chunks [B, n] whose concatenation is generate()'s output."""
         import torch
         with torch.inference_mode():

@@ -16,9 +16,6 @@ in `dropped`, with one warning).
 from __future__ import annotations
 
 import logging
-import os
-import queue
-import sys
 import threading
 from typing import Sequence
 
@@ -27,7 +24,8 @@ import numpy as np
 from ..preset import Preset
 from ..preset.sustain_loop import crossfade, level_loop, loop_decay, loop_points
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
-from .resample import StreamResampler, out_length, resample
+from .generation import GenerationThread, StreamingBatch
+from .resample import out_length, resample
 from .threads import GenerationThreads
 
 logger = logging.getLogger(__name__)
@@ -55,7 +53,7 @@ class NoteSupply:
         self._block_notes: dict[NoteKey, Note] = {}
         self._pending: dict[NoteKey, Note] = {}
         self._pending_lock = threading.Lock()
-        self._worker: _GenerationThread | None = None
+        self._worker: GenerationThread | None = None
 
     @property
     def pending(self) -> int:
@@ -118,7 +116,7 @@ class NoteSupply:
                     return None
                 note = self._pending[key] = Note(np.zeros(self.note_len, dtype=np.float32), ready=0)
                 if self._worker is None:
-                    self._worker = _GenerationThread(self)
+                    self._worker = GenerationThread(self._start_batch, MAX_BATCH)
                 self._worker.queue.put(key)
         return note
 
@@ -206,8 +204,9 @@ class NoteSupply:
         data[:n] = wav[:n] if wav.dtype == np.float16 else to_cached_precision(wav[:n])
         return data
 
-    def _stream(self, keys: list[NoteKey]) -> None:
-        """Generation thread: stream notes into their pending Note buffers."""
+    def _start_batch(self, keys: list[NoteKey]) -> StreamingBatch | None:
+        """Generation thread: notes found on disk are complete at once; the others are streamed in together
+        (None when none are left)."""
         with self._pending_lock:
             notes = [self._pending[k] for k in keys]
         todo = []
@@ -219,78 +218,17 @@ class NoteSupply:
             else:
                 todo.append((key, note))
         if not todo:
-            return
-        try:
-            resampler = StreamResampler(len(todo), self.preset.sample_rate, self.sample_rate)
-            chunks = self.preset.stream(*self._inputs([k for k, _ in todo]))
-            for chunk in _with_flush(chunks, len(todo)):
-                out = resampler(chunk[0], last=chunk[1])
-                for row, (_, note) in zip(out, todo):
-                    start = note.ready
-                    m = min(len(row), self.note_len - start)
-                    note.data[start:start + m] = to_cached_precision(row[:m])
-                    note.ready = start + m
+            return None
+
+        def finished() -> None:
             self.generated += len(todo)
-        except Exception:
-            # leave silence rather than a voice waiting forever
-            logger.exception("note generation failed; those notes stay silent")
-            for _, note in todo:
-                note.data[:] = 0
-        for key, note in todo:
-            self._done(key, note)
+            for key, note in todo:
+                self._done(key, note)
+
+        chunks = self.preset.stream(*self._inputs([k for k, _ in todo]))
+        return StreamingBatch([n for _, n in todo], chunks, self.preset.sample_rate, self.sample_rate, finished)
 
     def _done(self, key: NoteKey, note: Note, save: bool = True) -> None:
         self._finish(key, note, save)
         with self._pending_lock:
             self._pending.pop(key, None)
-
-
-def _with_flush(chunks, batch: int):
-    """(chunk, last) pairs, ending with an empty chunk marked last so the resampler flushes."""
-    for chunk in chunks:
-        yield chunk, False
-    yield np.zeros((batch, 0), dtype=np.float32), True
-
-
-# Niceness of the live generation thread: when the CPU is short, the audio, the mixing and the MIDI
-# input go first, and cold notes arrive later rather than the sound breaking up.
-GENERATION_NICENESS = 10
-
-
-def lower_priority() -> None:
-    """Lower this thread's CPU priority where the system allows it per thread (Linux)."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), GENERATION_NICENESS)
-        except OSError:
-            pass
-
-
-class _GenerationThread:
-    """The live generation thread: batches every note queued since its last batch."""
-
-    def __init__(self, supply: NoteSupply):
-        self.supply = supply
-        self.queue: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name="singsynth-generate", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        lower_priority()
-        while True:
-            keys = [self.queue.get()]
-            while len(keys) < MAX_BATCH:
-                try:
-                    keys.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = None in keys
-            keys = [k for k in keys if k is not None]
-            if keys:
-                self.supply._stream(keys)
-            if stop:
-                return
-
-    def stop(self) -> None:
-        self.queue.put(None)
-        self.thread.join(timeout=10)
