@@ -239,3 +239,16 @@ def test_the_loop_joins_without_a_swell_or_a_dip_whatever_the_phase_its_ends_mee
     would dip. A held steady note stays within 0.5 dB through the joins."""
     level, _ = levels(hold(held_note(0.0, phase=phase), 6.0), 1.0, 6.0)
     assert level.max() - level.min() < 0.5, (phase, level.max() - level.min())
+
+
+def test_the_release_falls_exponentially_to_minus_60_db_and_ends_at_zero():
+    from singsynth.synth.envelope import release_curve, release_gains
+    curve = release_curve(48_000)
+    assert curve[0] == 1.0 and curve[-1] == 0.0
+    assert np.all(np.diff(curve) <= 0)
+    # half way an exponential to -60 dB is at -30 dB, less the floor (-60 dB) taken off and rescaled
+    assert curve[24_000] == pytest.approx((10 ** -1.5 - 1e-3) / (1 - 1e-3), rel=1e-5)
+    # read from anywhere, and past the end as silence
+    assert np.array_equal(release_gains(100, 50, 48_000), curve[100:150])
+    tail = release_gains(47_990, 20, 48_000)
+    assert np.array_equal(tail[:11], curve[47_990:]) and not tail[11:].any()

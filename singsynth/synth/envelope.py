@@ -19,13 +19,25 @@ def release_tau(release_len: int) -> float:
     return release_len / math.log(1 / RELEASE_FLOOR)
 
 
-@functools.lru_cache(maxsize=64)
-def decay_table(count: int, release_len: int) -> tuple[np.ndarray, float]:
-    """exp(-k / tau) for k < count (float32), and tau: the release reaches RELEASE_FLOOR at release_len."""
+@functools.lru_cache(maxsize=8)
+def release_curve(release_len: int) -> np.ndarray:
+    """The release's gain at each sample since note-off, 0 .. release_len (float32): an exponential fall to
+    RELEASE_FLOOR at release_len, less the floor and rescaled, so it starts at 1 and ends at exactly 0.
+    Every voice reads its release from this one table, whatever the block length."""
     tau = release_tau(release_len)
-    table = np.exp(-np.arange(count) / tau).astype(np.float32)
-    table.flags.writeable = False
-    return table, tau
+    fall = np.exp(-np.arange(release_len + 1) / tau) / (1 - RELEASE_FLOOR) - RELEASE_FLOOR / (1 - RELEASE_FLOOR)
+    curve = np.maximum(fall, 0.0).astype(np.float32)
+    curve[-1] = 0.0  # exp(-ln 1000) is the floor only to within rounding
+    curve.flags.writeable = False
+    return curve
+
+
+def release_gains(since: int, count: int, release_len: int) -> np.ndarray:
+    """The release's gains for `count` samples from `since` samples after note-off (0 past its end)."""
+    part = release_curve(release_len)[since:since + count]
+    if len(part) < count:
+        part = np.concatenate([part, np.zeros(count - len(part), dtype=np.float32)])
+    return part
 
 
 @functools.lru_cache(maxsize=64)
@@ -116,10 +128,7 @@ class Envelope:
         env = None
         fading = self.fading
         if self.release_at >= 0:
-            # exp(-(t0 + k) / tau) = exp(-t0 / tau) * decay[k]: one table per block length, not an exp per sample
-            decay, tau = decay_table(count, release_len)
-            scale = math.exp(-self.release_at / tau) / (1 - RELEASE_FLOOR)
-            env = np.maximum(decay * np.float32(scale) - np.float32(RELEASE_FLOOR / (1 - RELEASE_FLOOR)), 0.0)
+            env = release_gains(self.release_at, count, release_len)
             self.release_at += count
             if self.release_at >= release_len:
                 self.finished = True
@@ -152,26 +161,18 @@ def bank_gains(envelopes: list[Envelope], n: int, release_len: int) -> np.ndarra
     """The gains [voices, n] these envelopes give their voices over a block: silence before a start, the
     release and the quick fade, each from its own offset (negative: an earlier block).
 
-    No exp per sample for a release begun earlier: exp(-(t0 + k) / tau) is exp(-t0 / tau) * exp(-k / tau).
+    Releases are read from release_curve(), as a voice made alone reads them.
     A fade (L - 1 - k + s) / L exceeds 1 before its offset s, so clipping at 1 starts it there."""
     k = ramp_table(n) - np.float32(1)  # 0, 1, ..., n - 1
     env = np.ones((len(envelopes), n), dtype=np.float32)
-    floor = np.float32(RELEASE_FLOOR / (1 - RELEASE_FLOOR))
-    earlier = [r for r, e in enumerate(envelopes) if e.release_at >= 0]  # released in an earlier block
-    now = [r for r, e in enumerate(envelopes) if e.release_from is not None and e.release_at < 0]
-    if earlier or now:
-        decay, tau = decay_table(n, release_len)
-    if earlier:
-        since = np.array([envelopes[r].release_at for r in earlier], dtype=np.float64)
-        scale = (np.exp(-since / tau) / (1 - RELEASE_FLOOR)).astype(np.float32)
-        gain = scale[:, None] * decay[None, :]
-        gain -= floor
-        np.maximum(gain, 0.0, out=gain)
-        env[earlier] = gain
-    if now:  # released in this block, at offset s: 1 before s, the release from s
-        since = k[None, :] - np.array([envelopes[r].release_from for r in now], dtype=np.float32)[:, None]
-        fall = np.exp(-np.maximum(since, 0.0) / np.float32(tau)) / np.float32(1 - RELEASE_FLOOR) - floor
-        env[now] = np.where(since >= 0, np.maximum(fall, 0.0), 1.0)
+    curve = release_curve(release_len) if any(e.released for e in envelopes) else None
+    # samples since note-off at each sample of the block; negative before a release that starts within it
+    since = [(r, e.release_at if e.release_at >= 0 else -e.release_from) for r, e in enumerate(envelopes)
+             if e.release_at >= 0 or e.release_from is not None]
+    if since:
+        rows = [r for r, _ in since]
+        at = np.array([t for _, t in since], dtype=np.int64)[:, None] + np.arange(n, dtype=np.int64)
+        env[rows] = np.where(at >= 0, curve[np.clip(at, 0, release_len)], np.float32(1.0))
     fading = [r for r, e in enumerate(envelopes) if e.kill_left is not None]
     if fading:
         length = np.array([envelopes[r].kill_len for r in fading], dtype=np.float64)
