@@ -17,17 +17,18 @@ from torch.nn import functional as F
 from .config import VELOCITY_CLASSES, ModelConfig
 
 
-# Up to this many notes at once, the CPU's LSTM runs faster on torch's own kernels than on oneDNN's, which
-# are built for large batches: for a cold note's first 14 steps, 7 ms against 17 on one core.
-SMALL_LSTM_BATCH = 2
+# oneDNN's CPU LSTM costs about 10 ms a call whatever its size (it lays out all the weights again), and pays
+# that back only on large calls: up to this many notes x steps, torch's own kernels are quicker (a cold note's
+# first 14 steps: 5.6 ms against 12.6 on one core; a later 2-step chunk: 1.9 against 10.5).
+SMALL_LSTM_WORK = 48
 _onednn_switch = threading.Lock()
 
 
 @contextlib.contextmanager
-def lstm_kernels(batch: int, device: torch.device):
-    """The LSTM kernels that are quickest for this batch: oneDNN's switched off (a process-wide setting, so
-    switched under a lock) while a small batch runs on the CPU."""
-    if batch > SMALL_LSTM_BATCH or device.type != "cpu":
+def lstm_kernels(batch: int, steps: int, device: torch.device):
+    """The LSTM kernels that are quickest for this call: oneDNN's switched off (a process-wide setting, so
+    switched under a lock) while a small call runs on the CPU."""
+    if batch * steps > SMALL_LSTM_WORK or device.type != "cpu":
         yield
         return
     with _onednn_switch:
@@ -94,7 +95,7 @@ class SequenceGenerator(nn.Module):
         if self.time is not None:
             t = self.time.weight[start:start + steps][None].expand(x.shape[0], -1, -1)
             x = torch.cat([x, t], dim=2)
-        with lstm_kernels(x.shape[0], x.device):
+        with lstm_kernels(x.shape[0], steps, x.device):
             y, state = self.lstm(x, state)
         return self.output(y).transpose(1, 2), state
 
