@@ -25,7 +25,7 @@ from ..preset import Preset
 from ..preset.sustain_loop import crossfade, level_loop, loop_decay, loop_points
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .generation import GenerationThread, StreamingBatch
-from .resample import out_length, resample
+from .resample import first_output_after, out_length, resample
 from .threads import GenerationThreads
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,9 @@ class NoteSupply:
             for key, note in todo:
                 self._done(key, note)
 
-        chunks = self.preset.stream(*self._inputs([k for k, _ in todo]))
+        # the first chunk: as few of the note's frames as the resampler needs before it hands out any sound
+        first = -(-first_output_after(self.preset.sample_rate, self.sample_rate) // self.preset.config.stride)
+        chunks = self.preset.stream(*self._inputs([k for k, _ in todo]), first_steps=first)
         return StreamingBatch([n for _, n in todo], chunks, self.preset.sample_rate, self.sample_rate, finished)
 
     def _done(self, key: NoteKey, note: Note, save: bool = True) -> None:

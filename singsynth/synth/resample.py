@@ -1,6 +1,8 @@
 """Model rate -> output rate with soxr (a real band-limited resampler), whole notes or streamed."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import soxr
 
@@ -17,6 +19,19 @@ def resample(notes: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
         return np.ascontiguousarray(notes, dtype=np.float32)
     out = soxr.resample(np.ascontiguousarray(notes.T, dtype=np.float32), in_rate, out_rate, quality=QUALITY)
     return np.ascontiguousarray(out.T)
+
+
+@functools.lru_cache(maxsize=8)
+def first_output_after(in_rate: int, out_rate: int) -> int:
+    """How many input samples a stream takes before it hands out any (soxr works in blocks: 592 at 16 kHz to
+    48 kHz), found by feeding one silence; a streamed note's first chunk needs at least this many to sound."""
+    if in_rate == out_rate:
+        return 1
+    stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=QUALITY)
+    step, taken = 16, 0
+    while not stream.resample_chunk(np.zeros((step, 1), dtype=np.float32)).shape[0]:
+        taken += step
+    return taken + step
 
 
 class StreamResampler:
