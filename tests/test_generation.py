@@ -81,3 +81,13 @@ def test_a_failing_stream_leaves_silence_and_finishes():
     assert batch.advance() is True
     assert not batch.advance()
     assert done.is_set() and not note.data.any()
+
+
+def test_a_first_chunk_of_first_output_after_samples_sounds_and_one_shorter_does_not():
+    from singsynth.synth.resample import StreamResampler, first_output_after
+    for out_rate in (48_000, 44_100):
+        need = first_output_after(RATE, out_rate)
+        note = np.random.default_rng(0).standard_normal((1, need)).astype(np.float32)
+        assert StreamResampler(1, RATE, out_rate)(note).shape[1] > 0
+        assert StreamResampler(1, RATE, out_rate)(note[:, :need - 16]).shape[1] == 0
+    assert first_output_after(RATE, RATE) == 1
