@@ -43,10 +43,11 @@ class SinePreset(Preset):
         return cls(preset.path, preset.config, list(instruments or preset.instruments), preset.meta,
                    preset.output_gain, preset.weights_sha256, _model=preset.model)
 
-    def _notes(self, weights, pitch, velocity) -> np.ndarray:
+    def _notes(self, weights, pitch, velocity, record: bool = True) -> np.ndarray:
         weights = np.asarray(weights, dtype=np.float32)
         pitch, velocity = np.asarray(pitch, dtype=np.float64), np.asarray(velocity, dtype=np.float64)
-        self.calls.append((weights.copy(), pitch.astype(int).tolist(), velocity.tolist()))
+        if record:
+            self.calls.append((weights.copy(), pitch.astype(int).tolist(), velocity.tolist()))
         rate, n = self.sample_rate, self.model.config.note_samples
         t = np.arange(n) / rate
         env = np.clip(t / 0.01, 0, 1) * np.clip((4.0 - t) / 1.0, 0, 1)
@@ -56,10 +57,15 @@ class SinePreset(Preset):
     def generate(self, instrument_weights, pitch, velocity) -> np.ndarray:
         return self._notes(instrument_weights, pitch, velocity)
 
-    def stream(self, instrument_weights, pitch, velocity, first_steps: int = 8, steps: int = 64):
+    def stream(self, instrument_weights, pitch, velocity, first_steps: int = 8, steps: int = 64, started=None):
         notes = self._notes(instrument_weights, pitch, velocity)
-        for start in range(0, notes.shape[1], 16000):
+        for start in range(0 if started is None else first_steps * self.config.stride, notes.shape[1], 16000):
             yield notes[:, start:start + 16000]
+
+    def start_streams(self, instrument_weights, pitch, velocity, first_steps: int):
+        """The notes' first `first_steps` frames; the state is only a marker (stream() knows where it is)."""
+        notes = self._notes(instrument_weights, pitch, velocity, record=False)
+        return notes[:, :first_steps * self.config.stride], ["started"] * len(notes)
 
 
 def sine_preset(folder: Path, instruments=None) -> SinePreset:

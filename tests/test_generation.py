@@ -34,7 +34,7 @@ class Starter:
         count = 200 if name == "slow" else 3
         note = self.notes[name] = Note(np.zeros(count * CHUNK, dtype=np.float32), ready=0)
         done = self.done[name] = threading.Event()
-        return StreamingBatch([note], paced_chunks(count, 0.002), RATE, RATE, done.set)
+        return [StreamingBatch([note], paced_chunks(count, 0.002), RATE, RATE, done.set)]
 
 
 def wait_for(condition, seconds: float = 10.0) -> None:

@@ -121,6 +121,8 @@ def live_session(args, device=None, preload_events=None):
         try:
             if args.preload:
                 engine.preload(preload_events, progress=not args.quiet)
+            elif getattr(args, "start_ahead", False):
+                engine.start_ahead()
             # a quarter of a second of room: the producer keeps only --buffer blocks in it
             ring = audio.RingBuffer(max(rate // 4, int(4 * args.buffer * args.blocksize)), channels=2)
             try:

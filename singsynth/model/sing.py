@@ -274,23 +274,54 @@ class SING(nn.Module):
         """Whether the note's last frame has been decoded."""
         return state.decoded > self.config.note_frames[1]
 
+    def first_chunk_steps(self, first_steps: int) -> int:
+        """The LSTM steps of a first chunk holding `first_steps` frames of the note: it also runs the steps that
+        only cover the padding before the note and the decoder's look-ahead, so that it already holds sound."""
+        return first_steps + -(-self.config.padding // self.config.stride) + self.decoder.context
+
     def stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor,
                first_steps: int = 1, steps: int = 64) -> Iterator[torch.Tensor]:
         """Yield a note chunk by chunk: `first_steps` frames of the note first, then twice as many each time,
-        up to `steps` at a time.
-
-        The first chunk also runs the steps that only cover the padding before the note and the decoder's
-        look-ahead, so that it already holds sound; doubling keeps each next chunk ready well before the
-        audio already made has played (a step makes 16 ms of a note; on a CPU it takes about 1 ms)."""
+        up to `steps` at a time; doubling keeps each next chunk ready well before the audio already made has
+        played (a step makes 16 ms of a note; on a CPU it takes about 1 ms)."""
         state = self.start_stream(instrument_weights, pitch, velocity)
-        chunk = first_steps + -(-self.config.padding // self.config.stride) + self.decoder.context
+        first = self.stream_chunk(state, self.first_chunk_steps(first_steps))
+        if first.shape[1]:
+            yield first
+        yield from self.continue_stream(state, first_steps, steps)
+
+    def continue_stream(self, state: StreamState, first_steps: int, steps: int = 64) -> Iterator[torch.Tensor]:
+        """The rest of a stream whose first chunk (of `first_steps` frames) has been made."""
         size = first_steps
         while not self.stream_done(state):
-            out = self.stream_chunk(state, chunk)
             size = min(2 * size, steps)
-            chunk = size
+            out = self.stream_chunk(state, size)
             if out.shape[1]:
                 yield out
+
+
+def split_state(state: StreamState) -> list[StreamState]:
+    """One stream state per note of a batch, each its own copy (a batch's tensors are not kept alive)."""
+    lstm = state.lstm
+    return [StreamState(state.conditioning[i:i + 1].clone(), state.gain[i:i + 1].clone(),
+                        state.instrument_weights[i:i + 1].clone(), state.pitch[i:i + 1].clone(),
+                        None if lstm is None else (lstm[0][:, i:i + 1].clone(), lstm[1][:, i:i + 1].clone()),
+                        state.step, state.embeddings[i:i + 1].clone(), state.decoded, state.tail[i:i + 1].clone(),
+                        state.emitted)
+            for i in range(state.conditioning.shape[0])]
+
+
+def stack_states(states: list[StreamState]) -> StreamState:
+    """Notes' stream states at the same point of their notes, as one batch."""
+    first = states[0]
+    if any((s.step, s.decoded, s.emitted) != (first.step, first.decoded, first.emitted) for s in states):
+        raise ValueError("streams at different points of their notes cannot be batched")
+    cat = torch.cat
+    lstm = None if first.lstm is None else (cat([s.lstm[0] for s in states], 1), cat([s.lstm[1] for s in states], 1))
+    return StreamState(cat([s.conditioning for s in states]), cat([s.gain for s in states]),
+                       cat([s.instrument_weights for s in states]), cat([s.pitch for s in states]), lstm,
+                       first.step, cat([s.embeddings for s in states]), first.decoded,
+                       cat([s.tail for s in states]), first.emitted)
 
 
 class Autoencoder(nn.Module):

@@ -143,16 +143,22 @@ class Preset:
                              torch.as_tensor(velocity, dtype=torch.float32, device=dev))
             return (wav * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
 
-    def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 1, steps: int = 64):
-        """Yield float32 chunks [B, n] whose concatenation is generate()'s output."""
+    def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 1, steps: int = 64,
+               started=None):
+        """Yield float32 chunks [B, n] whose concatenation is generate()'s output. `started`: the notes' stream
+        state after their first chunk (start_streams(), stacked): the stream goes on from there, without it."""
         import torch
+        from ..model.sing import stack_states
         with torch.inference_mode():
             dev = self.device
             gains = self.gains(instrument_weights, pitch, velocity)
-            chunks = self.model.stream(instrument_weights.to(dev, torch.float32),
-                                       torch.as_tensor(pitch, dtype=torch.long, device=dev),
-                                       torch.as_tensor(velocity, dtype=torch.float32, device=dev),
-                                       first_steps, steps)
+            if started is None:
+                chunks = self.model.stream(instrument_weights.to(dev, torch.float32),
+                                           torch.as_tensor(pitch, dtype=torch.long, device=dev),
+                                           torch.as_tensor(velocity, dtype=torch.float32, device=dev),
+                                           first_steps, steps)
+            else:
+                chunks = self.model.continue_stream(stack_states(started), first_steps, steps)
         while True:  # inference mode only while a chunk is made, not while the caller holds the generator
             with torch.inference_mode():
                 chunk = next(chunks, None)
@@ -160,6 +166,20 @@ class Preset:
                     return
                 out = (chunk * gains).float().cpu().numpy()
             yield out
+
+    def start_streams(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int):
+        """The first chunk of each note's stream, ahead of playing it: float32 [B, n] at the preset's loudness,
+        and each note's stream state after it (for stream(..., started=...))."""
+        import torch
+        from ..model.sing import split_state
+        with torch.inference_mode():
+            dev = self.device
+            weights = instrument_weights.to(dev, torch.float32)
+            state = self.model.start_stream(weights, torch.as_tensor(pitch, dtype=torch.long, device=dev),
+                                            torch.as_tensor(velocity, dtype=torch.float32, device=dev))
+            first = self.model.stream_chunk(state, self.model.first_chunk_steps(first_steps))
+            first = (first * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
+            return first, split_state(state)
 
 
 def resolve_path(name_or_path: str | os.PathLike | None) -> Path:

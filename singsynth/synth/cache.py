@@ -146,6 +146,10 @@ class NoteCache:
             self.disk_hits += 1
         return data
 
+    def stored(self, key: NoteKey) -> bool:
+        """Whether the note is in memory or has a file on disk (not read: it may yet prove damaged)."""
+        return key in self._notes or (self.disk_dir is not None and self._path(key).is_file())
+
     def put(self, key: NoteKey, note: Note, disk: bool = True) -> None:
         with self._lock:
             old = self._notes.pop(key, None)

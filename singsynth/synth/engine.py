@@ -161,6 +161,7 @@ class Engine:
         self._limiter_gain = 1.0
         self._requests: list[str] = []
         self.shed = 0  # voices faded out because blocks took too long to mix
+        self._starting_ahead = False  # live: notes' first chunks made ahead for the channels' programs
 
     # the config's settings and the supply's cache, read where they live
     sample_rate = property(lambda self: self.config.sample_rate)
@@ -243,6 +244,20 @@ class Engine:
         if plan is not None:
             self.supply.prefetch(plan[0])
 
+    def start_ahead(self) -> None:
+        """Live: make the first chunk of every note the channels can play ahead, while the generation thread is
+        idle, and again for a channel's new program (note_starts.py); the keys around middle C first."""
+        self._starting_ahead = True
+        keys = [k for channel in range(16) for k in self._playable(channel)]
+        self.supply.start_ahead(list(dict.fromkeys(keys)))
+
+    def _playable(self, channel: int) -> list[NoteKey]:
+        """The notes a note-on on this channel can start now, those nearest middle C and a firm touch first."""
+        ch = self.channels[channel]
+        keys = self.planner.channel_keys(channel, ch.program, ch.morph_value)
+        steps = self.planner.velocity_steps
+        return sorted(keys, key=lambda k: (abs(k[1] - 60), abs(k[2] - 3 * steps // 4)))
+
     def notes_ready(self, events: Sequence[tuple[int, mido.Message]]) -> bool:
         """Live: whether every note these events start has sound to play now (False while a cold note
         waits for its first streamed chunk). Always True when blocking."""
@@ -277,6 +292,8 @@ class Engine:
             self._control(msg.channel, msg.control, msg.value)
         elif kind == "program_change":
             self.channels[msg.channel].program = msg.program
+            if self._starting_ahead:
+                self.supply.start_ahead(self._playable(msg.channel))
         elif kind == "pitchwheel":
             self.channels[msg.channel].bend = msg.pitch
             self._rate_changed(msg.channel)

@@ -79,46 +79,67 @@ class StreamingBatch:
         return not last
 
 
-class GenerationThread:
-    """Takes queued keys, starts a batch for those queued together (start_batch: None when nothing is left to
-    generate, such as notes found on disk), and advances the batches under way, most urgent first."""
+WAKE = object()  # queued to wake the thread for idle work, not a key
 
-    def __init__(self, start_batch: Callable[[list], StreamingBatch | None], max_batch: int):
-        self.start_batch = start_batch
+
+class GenerationThread:
+    """Takes queued keys, starts the batches for those queued together (start_batches: none when nothing is
+    left to generate, such as notes found on disk), and advances the batches under way, most urgent first.
+    With nothing under way and nothing queued it calls idle_work() (False: none left) before it waits."""
+
+    def __init__(self, start_batches: Callable[[list], list[StreamingBatch]], max_batch: int,
+                 idle_work: Callable[[], bool] = lambda: False):
+        self.start_batches = start_batches
         self.max_batch = max_batch
+        self.idle_work = idle_work
         self.queue: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="singsynth-generate", daemon=True)
         self.thread.start()
+
+    def wake(self) -> None:
+        """Idle work has come: do it once nothing more urgent is left."""
+        self.queue.put(WAKE)
 
     def _run(self) -> None:
         lower_priority()
         active: list[StreamingBatch] = []
         stopping = False
+        busy = False  # idle work may be left
         while not stopping or active:
             if not stopping:
-                keys, stopping = self._take(wait=not active)
-                batch = self.start_batch(keys) if keys else None
-                if batch is not None:
-                    active.append(batch)
+                keys, stopping, woken = self._take(wait=not active and not busy)
+                busy = busy or woken
+                if keys:
+                    active += self.start_batches(keys)
             if active:
                 now = time.perf_counter()
                 batch = min(active, key=lambda b: b.ahead(now))
                 if not batch.advance():
                     active.remove(batch)
+            elif busy and not stopping:
+                try:
+                    busy = self.idle_work()
+                except Exception:
+                    logger.exception("work ahead of playing failed; notes are generated as they are played")
+                    busy = False
 
-    def _take(self, wait: bool) -> tuple[list, bool]:
-        """The keys queued now, at most max_batch (waiting for the first if `wait`), and whether stop() was
-        called; keys queued after stop() are left."""
+    def _take(self, wait: bool) -> tuple[list, bool, bool]:
+        """The keys queued now, at most max_batch (waiting for the first if `wait`), whether stop() was called
+        (keys queued after it are left) and whether wake() was."""
         keys: list = []
+        woken = False
         while len(keys) < self.max_batch:
             try:
-                key = self.queue.get() if wait and not keys else self.queue.get_nowait()
+                key = self.queue.get() if wait and not keys and not woken else self.queue.get_nowait()
             except queue.Empty:
                 break
             if key is None:
-                return keys, True
-            keys.append(key)
-        return keys, False
+                return keys, True, woken
+            if key is WAKE:
+                woken = True
+            else:
+                keys.append(key)
+        return keys, False, woken
 
     def stop(self) -> None:
         """Finish the batches under way (and the keys queued before this), then end the thread."""

@@ -15,6 +15,7 @@ in `dropped`, with one warning).
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from typing import Sequence
@@ -25,6 +26,8 @@ from ..preset import Preset
 from ..preset.sustain_loop import crossfade, level_loop, loop_decay, loop_points
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .generation import GenerationThread, StreamingBatch
+from .memory import give_back_freed_memory
+from .note_starts import NoteStarts
 from .resample import first_output_after, out_length, resample
 from .threads import GenerationThreads
 
@@ -34,6 +37,9 @@ MAX_BATCH = 32
 # Live: at most this many notes wait for the generation thread (each holds a note-sized buffer); a cold
 # note played while they all wait is dropped (silent) rather than queued without bound.
 MAX_PENDING = 128
+# Live: first chunks made ahead this many at a time (note_starts.py): a cold note-on arriving meanwhile waits
+# for at most one such batch (about 15 ms).
+START_BATCH = 8
 
 
 class NoteSupply:
@@ -54,6 +60,7 @@ class NoteSupply:
         self._pending: dict[NoteKey, Note] = {}
         self._pending_lock = threading.Lock()
         self._worker: GenerationThread | None = None
+        self.starts = None if blocking else NoteStarts()  # live: notes' first chunks made ahead
 
     @property
     def pending(self) -> int:
@@ -101,6 +108,21 @@ class NoteSupply:
         if not self.blocking and key not in self.cache:
             self._streaming(key, count_drop=False)
 
+    def start_ahead(self, keys: Sequence[NoteKey]) -> None:
+        """Live: make these notes' first chunks ahead (those not cached), when the generation thread is idle,
+        so that they sound in the block their note-on lands in (note_starts.py). Safe from any thread."""
+        if self.starts is None:
+            return
+        keys = [k for k in keys if not self.cache.stored(k)]
+        if keys:
+            self.starts.want(keys)
+            self._generation_thread().wake()
+
+    def _generation_thread(self) -> GenerationThread:
+        if self._worker is None:
+            self._worker = GenerationThread(self._start_batches, MAX_BATCH, self._make_starts)
+        return self._worker
+
     def _streaming(self, key: NoteKey, count_drop: bool) -> Note | None:
         """The note's pending buffer, queued for the generation thread if new; None when MAX_PENDING wait."""
         with self._pending_lock:
@@ -115,9 +137,7 @@ class NoteSupply:
                                            "next time)", MAX_PENDING)
                     return None
                 note = self._pending[key] = Note(np.zeros(self.note_len, dtype=np.float32), ready=0)
-                if self._worker is None:
-                    self._worker = GenerationThread(self._start_batch, MAX_BATCH)
-                self._worker.queue.put(key)
+                self._generation_thread().queue.put(key)
         return note
 
     def cached(self, key: NoteKey, disk: bool = True) -> Note | None:
@@ -204,9 +224,9 @@ class NoteSupply:
         data[:n] = wav[:n] if wav.dtype == np.float16 else to_cached_precision(wav[:n])
         return data
 
-    def _start_batch(self, keys: list[NoteKey]) -> StreamingBatch | None:
-        """Generation thread: notes found on disk are complete at once; the others are streamed in together
-        (None when none are left)."""
+    def _start_batches(self, keys: list[NoteKey]) -> list[StreamingBatch]:
+        """Generation thread: notes found on disk are complete at once; the others are streamed in, those whose
+        first chunk was made ahead in one batch (going on from there), the rest in another."""
         with self._pending_lock:
             notes = [self._pending[k] for k in keys]
         todo = []
@@ -217,18 +237,54 @@ class NoteSupply:
                 self._done(key, note, save=False)
             else:
                 todo.append((key, note))
-        if not todo:
-            return None
+        starts = {key: self.starts.take(key) if self.starts is not None else None for key, _ in todo}
+        started = [(k, n) for k, n in todo if starts[k] is not None]
+        cold = [(k, n) for k, n in todo if starts[k] is None]
+        batches = []
+        try:
+            first_steps = self._first_steps()
+            if started:
+                first = np.stack([starts[k][0] for k, _ in started])
+                rest = self.preset.stream(*self._inputs([k for k, _ in started]), first_steps=first_steps,
+                                          started=[starts[k][1] for k, _ in started])
+                batches.append(self._batch(started, itertools.chain([first], rest)))
+            if cold:
+                batches.append(self._batch(cold, self.preset.stream(*self._inputs([k for k, _ in cold]),
+                                                                    first_steps=first_steps)))
+        except Exception:
+            # leave silence rather than a voice waiting forever
+            logger.exception("note generation failed; those notes stay silent")
+            for key, note in todo:
+                note.data[:] = 0
+                self._done(key, note)
+            return []
+        return batches
 
+    def _batch(self, todo: list[tuple[NoteKey, Note]], chunks) -> StreamingBatch:
         def finished() -> None:
             self.generated += len(todo)
             for key, note in todo:
                 self._done(key, note)
 
-        # the first chunk: as few of the note's frames as the resampler needs before it hands out any sound
-        first = -(-first_output_after(self.preset.sample_rate, self.sample_rate) // self.preset.config.stride)
-        chunks = self.preset.stream(*self._inputs([k for k, _ in todo]), first_steps=first)
         return StreamingBatch([n for _, n in todo], chunks, self.preset.sample_rate, self.sample_rate, finished)
+
+    def _first_steps(self) -> int:
+        """A streamed note's first chunk: as few of its frames as the resampler needs to hand out any sound."""
+        return -(-first_output_after(self.preset.sample_rate, self.sample_rate) // self.preset.config.stride)
+
+    def _make_starts(self) -> bool:
+        """Generation thread, when idle: make the next few wanted first chunks; False when none are wanted."""
+        if self.starts is None or not self.starts.waiting:
+            return False
+        keys = self.starts.next_keys(START_BATCH)
+        cached = {k for k in keys if self.cache.stored(k)}  # generated since they were wanted
+        self.starts.forget(list(cached))
+        keys = [k for k in keys if k not in cached]
+        if keys:
+            first, states = self.preset.start_streams(*self._inputs(keys), self._first_steps())
+            self.starts.put(keys, first, states)
+            give_back_freed_memory()
+        return True
 
     def _done(self, key: NoteKey, note: Note, save: bool = True) -> None:
         self._finish(key, note, save)

@@ -85,25 +85,47 @@ class NotePlanner:
                                 key, low, high)
                 return None
             return (one_hot(self._kit.index, self._count), key, step), True
-        if self._override is not None:
-            timbre = self._override
-        elif self._morph is not None:
-            timbre = morph(*self._morph, morph_value)
-        else:
-            inst = self._programs(program)
-            if inst is None:
-                self._warn_once("no melodic", "preset %r has no melodic instrument: only drums play",
-                                self.preset.name)
-                return None
-            timbre = one_hot(inst.index, self._count)
-        if timbre not in self._ranges:
-            self._ranges[timbre] = pitch_range(self.preset, timbre)
-        low, high = self._ranges[timbre]
+        timbre = self._timbre(program, morph_value)
+        if timbre is None:
+            return None
+        low, high = self._range(timbre)
         pitch = fold_into_range(key, low, high)
         if pitch != key:
             self._warn_once(("range", timbre, key), "%s plays pitches %d-%d: note %d played as %d",
                             timbre_name(self.preset, timbre), low, high, key, pitch)
         return (timbre, pitch, step), False
+
+    def _timbre(self, program: int, morph_value: int) -> Timbre | None:
+        """A melodic channel's timbre: --instrument's, else the --morph blend at this value, else the program's;
+        None (with one warning) when the preset has no melodic instrument."""
+        if self._override is not None:
+            return self._override
+        if self._morph is not None:
+            return morph(*self._morph, morph_value)
+        inst = self._programs(program)
+        if inst is None:
+            self._warn_once("no melodic", "preset %r has no melodic instrument: only drums play", self.preset.name)
+            return None
+        return one_hot(inst.index, self._count)
+
+    def _range(self, timbre: Timbre) -> tuple[int, int]:
+        if timbre not in self._ranges:
+            self._ranges[timbre] = pitch_range(self.preset, timbre)
+        return self._ranges[timbre]
+
+    def channel_keys(self, channel: int, program: int, morph_value: int) -> list[NoteKey]:
+        """Every note a note-on on this channel can start with this program and morph value: its timbre's whole
+        range (on the drum channel, the kit's keys) at every velocity step; none where the channel is silent."""
+        if channel == DRUM_CHANNEL:
+            if self._kit is None:
+                return []
+            timbre, (low, high) = one_hot(self._kit.index, self._count), self._kit.pitch_range
+        else:
+            timbre = self._timbre(program, morph_value)
+            if timbre is None:
+                return []
+            low, high = self._range(timbre)
+        return [(timbre, p, s) for p in range(low, high + 1) for s in range(self.velocity_steps)]
 
     def keys(self, messages: Iterable[mido.Message], programs: Sequence[int],
              morphs: Sequence[int]) -> list[NoteKey]:

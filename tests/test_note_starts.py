@@ -1,0 +1,82 @@
+"""Live: notes' first chunks made ahead (note_starts.py) on a real tiny preset, then played."""
+from __future__ import annotations
+
+import time
+
+import mido
+import numpy as np
+import pytest
+from engine_fixtures import make_preset
+
+from singsynth.preset import load_preset
+from singsynth.synth.cache import NoteCache
+from singsynth.synth.engine import make_engine
+from singsynth.synth.instruments import one_hot
+from singsynth.synth.note_starts import NoteStarts
+from singsynth.synth.note_supply import NoteSupply
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    return load_preset(make_preset(tmp_path_factory.mktemp("starts") / "tiny"))
+
+
+def wait_for(condition, seconds: float = 30.0) -> None:
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.002)
+
+
+def test_a_note_started_ahead_sounds_at_once_and_equals_the_note_generated_whole(preset):
+    keys = [(one_hot(0, 3), 64, 12), (one_hot(1, 3), 57, 3)]
+    live = NoteSupply(preset, NoteCache(), 48_000, blocking=False)
+    try:
+        live.start_ahead(keys)
+        wait_for(lambda: len(live.starts) == 2)
+        notes = [live.note(k) for k in keys]
+        # the first chunk was made ahead: there is sound as soon as the generation thread has taken the key
+        wait_for(lambda: all(n.ready > 0 for n in notes), seconds=1.0)
+        wait_for(lambda: all(n.done for n in notes))
+        assert len(live.starts) == 0, "a start is used once"
+    finally:
+        live.close()
+    whole = NoteSupply(preset, NoteCache(), 48_000, blocking=True).generate(keys)
+    for key, note in zip(keys, notes):
+        expected = whole[key].data
+        assert np.abs(expected).max() > 1e-3
+        # both at the cache's float16 precision: a last-bit difference of the model's float32 may round apart
+        assert np.abs(note.data - expected).max() <= 2e-3 * np.abs(expected).max()
+
+
+def test_the_engine_starts_ahead_the_channels_programs_and_a_new_program(preset):
+    engine = make_engine(preset, blocking=False)
+    try:
+        engine.start_ahead()
+        starts = engine.supply.starts
+        flute, violin, drums = (one_hot(i, 3) for i in range(3))
+        wanted = set(starts.next_keys(10_000))
+        # program 0 (not in this preset) plays the violin; channel 10 the kit
+        assert (violin, 60, 0) in wanted and (drums, 36, 15) in wanted and (flute, 72, 0) not in wanted
+        assert starts.next_keys(1) == [(violin, 60, 12)]  # middle C at a firm touch first
+        engine.process([(0, mido.Message("program_change", channel=0, program=73))], 256)
+        assert starts.next_keys(1)[0] == (flute, 60, 12)  # the new program's notes go first
+        wait_for(lambda: starts.waiting == 0, seconds=120)
+        assert len(starts) > 0
+    finally:
+        engine.close()
+
+
+def test_starts_are_bounded_and_the_least_recently_wanted_go_first():
+    starts = NoteStarts(max_starts=3)
+    keys = [((1.0,), p, 0) for p in range(5)]
+    starts.want(keys[:3])
+    starts.want(keys[3:])  # wanted later: made first, and kept
+    assert starts.next_keys(5) == [keys[3], keys[4], keys[0]]
+    starts.put(keys[3:], np.zeros((2, 4), dtype=np.float32), ["a", "b"])
+    starts.put(keys[:1], np.zeros((1, 4), dtype=np.float32), ["c"])
+    assert len(starts) == 3 and starts.waiting == 0
+    starts.want(keys[1:2])
+    starts.put(keys[1:2], np.zeros((1, 4), dtype=np.float32), ["d"])
+    assert len(starts) == 3 and starts.take(keys[3]) is None  # the oldest made went
+    assert starts.take(keys[1])[1] == "d" and starts.take(keys[1]) is None
