@@ -1,9 +1,11 @@
 """The live generation thread: cold notes streamed into their pending buffers, chunk by chunk.
 
-Notes queued together form a batch (one model stream). Several batches may be under way at once: a note
-played while earlier ones are still streaming starts at once, rather than after they end. Between chunks
+Notes queued together form a batch (one model stream). Up to MAX_STREAMS batches may be under way at once: a
+note played while earlier ones are still streaming starts at once, rather than after they end. Between chunks
 the thread advances the batch with the least audio made ahead of its playing (a new batch has none), so
-each batch's next chunk comes before its voices reach the end of what has arrived.
+each batch's next chunk comes before its voices reach the end of what has arrived. Beyond MAX_STREAMS, new
+notes wait and start together once a batch ends: one note at a time costs the LSTM nearly as much as a batch
+of several, so a flood of cold notes is made in batches rather than falling further and further behind.
 """
 from __future__ import annotations
 
@@ -80,6 +82,7 @@ class StreamingBatch:
 
 
 WAKE = object()  # queued to wake the thread for idle work, not a key
+MAX_STREAMS = 3
 
 
 class GenerationThread:
@@ -106,7 +109,7 @@ class GenerationThread:
         stopping = False
         busy = False  # idle work may be left
         while not stopping or active:
-            if not stopping:
+            if not stopping and len(active) < MAX_STREAMS:
                 keys, stopping, woken = self._take(wait=not active and not busy)
                 busy = busy or woken
                 if keys:
