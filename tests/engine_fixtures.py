@@ -43,11 +43,10 @@ class SinePreset(Preset):
         return cls(preset.path, preset.config, list(instruments or preset.instruments), preset.meta,
                    preset.output_gain, preset.weights_sha256, _model=preset.model)
 
-    def _notes(self, weights, pitch, velocity, record: bool = True) -> np.ndarray:
+    def _notes(self, weights, pitch, velocity) -> np.ndarray:
         weights = np.asarray(weights, dtype=np.float32)
         pitch, velocity = np.asarray(pitch, dtype=np.float64), np.asarray(velocity, dtype=np.float64)
-        if record:
-            self.calls.append((weights.copy(), pitch.astype(int).tolist(), velocity.tolist()))
+        self.calls.append((weights.copy(), pitch.astype(int).tolist(), velocity.tolist()))
         rate, n = self.sample_rate, self.model.config.note_samples
         t = np.arange(n) / rate
         env = np.clip(t / 0.01, 0, 1) * np.clip((4.0 - t) / 1.0, 0, 1)
@@ -57,15 +56,48 @@ class SinePreset(Preset):
     def generate(self, instrument_weights, pitch, velocity) -> np.ndarray:
         return self._notes(instrument_weights, pitch, velocity)
 
-    def stream(self, instrument_weights, pitch, velocity, first_steps: int = 8, steps: int = 64, started=None):
+    def stream(self, instrument_weights, pitch, velocity, first_steps: int = 8, steps: int = 64):
         notes = self._notes(instrument_weights, pitch, velocity)
-        for start in range(0 if started is None else first_steps * self.config.stride, notes.shape[1], 16000):
+        for start in range(0, notes.shape[1], 16000):
             yield notes[:, start:start + 16000]
 
-    def start_streams(self, instrument_weights, pitch, velocity, first_steps: int):
-        """The notes' first `first_steps` frames; the state is only a marker (stream() knows where it is)."""
-        notes = self._notes(instrument_weights, pitch, velocity, record=False)
-        return notes[:, :first_steps * self.config.stride], ["started"] * len(notes)
+    def open_stream(self, instrument_weights, pitch, velocity) -> "SineStream":
+        return SineStream(self._notes(instrument_weights, pitch, velocity), self.config.stride)
+
+
+class SineStream:
+    """The test double's NoteStream: its notes handed out `stride` samples a step, after LEAD steps that hold
+    none (the real stream's padding and look-ahead)."""
+
+    LEAD = 13
+
+    def __init__(self, notes: np.ndarray, stride: int, step: int = 0):
+        self.notes, self.stride, self.step = notes, stride, step
+
+    def __len__(self) -> int:
+        return len(self.notes)
+
+    @property
+    def done(self) -> bool:
+        return self._at(self.step) >= self.notes.shape[1]
+
+    def _at(self, step: int) -> int:
+        return max(step - self.LEAD, 0) * self.stride
+
+    def first_chunk_steps(self, frames: int) -> int:
+        return frames + self.LEAD
+
+    def chunk(self, steps: int) -> np.ndarray:
+        start, self.step = self._at(self.step), self.step + steps
+        return self.notes[:, start:self._at(self.step)]
+
+    def split(self) -> list["SineStream"]:
+        return [SineStream(self.notes[i:i + 1], self.stride, self.step) for i in range(len(self.notes))]
+
+    @staticmethod
+    def merge(streams: list["SineStream"]) -> "SineStream":
+        assert len({s.step for s in streams}) == 1
+        return SineStream(np.concatenate([s.notes for s in streams]), streams[0].stride, streams[0].step)
 
 
 def sine_preset(folder: Path, instruments=None) -> SinePreset:

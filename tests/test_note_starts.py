@@ -31,14 +31,17 @@ def wait_for(condition, seconds: float = 30.0) -> None:
 def test_a_note_started_ahead_sounds_at_once_and_equals_the_note_generated_whole(preset):
     keys = [(one_hot(0, 3), 64, 12), (one_hot(1, 3), 57, 3)]
     live = NoteSupply(preset, NoteCache(), 48_000, blocking=False)
+    opened = []  # the streams opened from nothing once the starts are made: none
     try:
         live.start_ahead(keys)
         wait_for(lambda: len(live.starts) == 2)
+        live.preset = SpyPreset(preset, opened)
         notes = [live.note(k) for k in keys]
         # the first chunk was made ahead: there is sound as soon as the generation thread has taken the key
         wait_for(lambda: all(n.ready > 0 for n in notes), seconds=1.0)
         wait_for(lambda: all(n.done for n in notes))
         assert len(live.starts) == 0, "a start is used once"
+        assert not opened, "the notes were generated from nothing, not from their starts"
     finally:
         live.close()
     whole = NoteSupply(preset, NoteCache(), 48_000, blocking=True).generate(keys)
@@ -49,9 +52,30 @@ def test_a_note_started_ahead_sounds_at_once_and_equals_the_note_generated_whole
         assert np.abs(note.data - expected).max() <= 2e-3 * np.abs(expected).max()
 
 
-def test_the_engine_starts_ahead_the_channels_programs_and_a_new_program(preset):
+class NoThread:
+    def wake(self) -> None:
+        pass
+
+
+class SpyPreset:
+    """The preset, with each open_stream() call noted."""
+
+    def __init__(self, preset, opened: list):
+        self._preset, self._opened = preset, opened
+
+    def __getattr__(self, name):
+        return getattr(self._preset, name)
+
+    def open_stream(self, *args):
+        self._opened.append(args)
+        return self._preset.open_stream(*args)
+
+
+def test_the_engine_starts_ahead_the_channels_programs_and_a_new_program(preset, monkeypatch):
     engine = make_engine(preset, blocking=False)
     try:
+        # the keys' order as wanted: no generation thread yet to make any meanwhile
+        monkeypatch.setattr(engine.supply, "_generation_thread", lambda: NoThread())
         engine.start_ahead()
         starts = engine.supply.starts
         flute, violin, drums = (one_hot(i, 3) for i in range(3))
@@ -61,6 +85,11 @@ def test_the_engine_starts_ahead_the_channels_programs_and_a_new_program(preset)
         assert starts.next_keys(1) == [(violin, 60, 12)]  # middle C at a firm touch first
         engine.process([(0, mido.Message("program_change", channel=0, program=73))], 256)
         assert starts.next_keys(1)[0] == (flute, 60, 12)  # the new program's notes go first
+        before = starts.waiting
+        engine.process([(0, mido.Message("program_change", channel=0, program=74))], 256)  # a flute again
+        assert starts.waiting == before
+        monkeypatch.undo()
+        engine.supply.start_ahead([(flute, 60, 12)])  # starts the generation thread: it makes them all
         wait_for(lambda: starts.waiting == 0, seconds=120)
         assert len(starts) > 0
     finally:

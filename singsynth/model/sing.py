@@ -26,8 +26,9 @@ _onednn_switch = threading.Lock()
 
 @contextlib.contextmanager
 def lstm_kernels(batch: int, steps: int, device: torch.device):
-    """The LSTM kernels that are quickest for this call: oneDNN's switched off (a process-wide setting, so
-    switched under a lock) while a small call runs on the CPU."""
+    """The LSTM kernels that are quickest for this call: oneDNN's switched off while a small call runs on the
+    CPU. The setting is the process's: small calls switch it under a lock, and a large call in another thread
+    meanwhile runs on torch's own kernels too (slower, the same result)."""
     if batch * steps > SMALL_LSTM_WORK or device.type != "cpu":
         yield
         return
@@ -284,18 +285,13 @@ class SING(nn.Module):
         """Yield a note chunk by chunk: `first_steps` frames of the note first, then twice as many each time,
         up to `steps` at a time; doubling keeps each next chunk ready well before the audio already made has
         played (a step makes 16 ms of a note; on a CPU it takes about 1 ms)."""
+        if first_steps < 1 or steps < 1:
+            raise ValueError(f"a stream's chunks need at least one step (first_steps={first_steps}, steps={steps})")
         state = self.start_stream(instrument_weights, pitch, velocity)
-        first = self.stream_chunk(state, self.first_chunk_steps(first_steps))
-        if first.shape[1]:
-            yield first
-        yield from self.continue_stream(state, first_steps, steps)
-
-    def continue_stream(self, state: StreamState, first_steps: int, steps: int = 64) -> Iterator[torch.Tensor]:
-        """The rest of a stream whose first chunk (of `first_steps` frames) has been made."""
-        size = first_steps
+        chunk, size = self.first_chunk_steps(first_steps), first_steps
         while not self.stream_done(state):
-            size = min(2 * size, steps)
-            out = self.stream_chunk(state, size)
+            out = self.stream_chunk(state, chunk)
+            size = chunk = min(2 * size, steps)
             if out.shape[1]:
                 yield out
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # torch is imported only where a model runs: listing or playi
     import torch
 
     from ..model.sing import SING
+    from .streaming import NoteStream
 
 logger = logging.getLogger(__name__)
 
@@ -143,43 +144,31 @@ class Preset:
                              torch.as_tensor(velocity, dtype=torch.float32, device=dev))
             return (wav * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
 
-    def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 1, steps: int = 64,
-               started=None):
-        """Yield float32 chunks [B, n] whose concatenation is generate()'s output. `started`: the notes' stream
-        state after their first chunk (start_streams(), stacked): the stream goes on from there, without it."""
+    def open_stream(self, instrument_weights: torch.Tensor, pitch, velocity) -> NoteStream:
+        """The notes, to be generated chunk by chunk at the preset's loudness (preset/streaming.py)."""
         import torch
-        from ..model.sing import stack_states
-        with torch.inference_mode():
-            dev = self.device
-            gains = self.gains(instrument_weights, pitch, velocity)
-            if started is None:
-                chunks = self.model.stream(instrument_weights.to(dev, torch.float32),
-                                           torch.as_tensor(pitch, dtype=torch.long, device=dev),
-                                           torch.as_tensor(velocity, dtype=torch.float32, device=dev),
-                                           first_steps, steps)
-            else:
-                chunks = self.model.continue_stream(stack_states(started), first_steps, steps)
-        while True:  # inference mode only while a chunk is made, not while the caller holds the generator
-            with torch.inference_mode():
-                chunk = next(chunks, None)
-                if chunk is None:
-                    return
-                out = (chunk * gains).float().cpu().numpy()
-            yield out
 
-    def start_streams(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int):
-        """The first chunk of each note's stream, ahead of playing it: float32 [B, n] at the preset's loudness,
-        and each note's stream state after it (for stream(..., started=...))."""
-        import torch
-        from ..model.sing import split_state
+        from .streaming import NoteStream
         with torch.inference_mode():
             dev = self.device
-            weights = instrument_weights.to(dev, torch.float32)
-            state = self.model.start_stream(weights, torch.as_tensor(pitch, dtype=torch.long, device=dev),
+            pitches = torch.as_tensor(pitch, dtype=torch.long, device=dev).reshape(-1)
+            state = self.model.start_stream(instrument_weights.to(dev, torch.float32), pitches,
                                             torch.as_tensor(velocity, dtype=torch.float32, device=dev))
-            first = self.model.stream_chunk(state, self.model.first_chunk_steps(first_steps))
-            first = (first * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
-            return first, split_state(state)
+            gains = torch.as_tensor(self.gains(instrument_weights, pitch, velocity), dtype=torch.float32, device=dev)
+            return NoteStream(self.model, state, gains.reshape(-1, 1).expand(len(pitches), 1).clone())
+
+    def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 1, steps: int = 64):
+        """Yield float32 chunks [B, n] whose concatenation is generate()'s output: `first_steps` frames of the note
+        first, then twice as many each time, up to `steps` at a time."""
+        if first_steps < 1 or steps < 1:
+            raise ValueError(f"a stream's chunks need at least one step (first_steps={first_steps}, steps={steps})")
+        notes = self.open_stream(instrument_weights, pitch, velocity)
+        chunk, size = notes.first_chunk_steps(first_steps), first_steps
+        while not notes.done:
+            out = notes.chunk(chunk)
+            size = chunk = min(2 * size, steps)
+            if out.shape[1]:
+                yield out
 
 
 def resolve_path(name_or_path: str | os.PathLike | None) -> Path:

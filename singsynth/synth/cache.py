@@ -148,7 +148,8 @@ class NoteCache:
 
     def stored(self, key: NoteKey) -> bool:
         """Whether the note is in memory or has a file on disk (not read: it may yet prove damaged)."""
-        return key in self._notes or (self.disk_dir is not None and self._path(key).is_file())
+        disk_dir = self.disk_dir  # read once: a failed write may switch the disk part off meanwhile
+        return key in self._notes or (disk_dir is not None and self._path(key, disk_dir).is_file())
 
     def put(self, key: NoteKey, note: Note, disk: bool = True) -> None:
         with self._lock:
@@ -180,10 +181,10 @@ class NoteCache:
 
     # -- disk --
 
-    def _path(self, key: NoteKey) -> Path:
+    def _path(self, key: NoteKey, disk_dir: Path | None = None) -> Path:
         timbre, pitch, step = key
         text = json.dumps([[round(w, 6) for w in timbre], pitch, step, self.velocity_steps])
-        return self.disk_dir / f"{hashlib.sha1(text.encode()).hexdigest()}.npy"
+        return (disk_dir or self.disk_dir) / f"{hashlib.sha1(text.encode()).hexdigest()}.npy"
 
     def _load(self, key: NoteKey) -> np.ndarray | None:
         path = self._path(key)

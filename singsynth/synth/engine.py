@@ -162,6 +162,7 @@ class Engine:
         self._requests: list[str] = []
         self.shed = 0  # voices faded out because blocks took too long to mix
         self._starting_ahead = False  # live: notes' first chunks made ahead for the channels' programs
+        self._timbres_ahead: list = [None] * 16  # each channel's timbre when its notes' starts were last wanted
 
     # the config's settings and the supply's cache, read where they live
     sample_rate = property(lambda self: self.config.sample_rate)
@@ -246,17 +247,24 @@ class Engine:
 
     def start_ahead(self) -> None:
         """Live: make the first chunk of every note the channels can play ahead, while the generation thread is
-        idle, and again for a channel's new program (note_starts.py); the keys around middle C first."""
+        idle, and again for a channel's new program (note_starts.py)."""
         self._starting_ahead = True
-        keys = [k for channel in range(16) for k in self._playable(channel)]
-        self.supply.start_ahead(list(dict.fromkeys(keys)))
+        self._start_ahead(range(16))
 
-    def _playable(self, channel: int) -> list[NoteKey]:
-        """The notes a note-on on this channel can start now, those nearest middle C and a firm touch first."""
-        ch = self.channels[channel]
-        keys = self.planner.channel_keys(channel, ch.program, ch.morph_value)
+    def _start_ahead(self, channels: Iterable[int]) -> None:
+        """Want the starts of the notes these channels can play now where their timbre changed (wanted again, the
+        starts already made are kept longest): the keys nearest middle C and a firm touch first."""
+        keys, timbres = [], set()
+        for channel in channels:
+            ch = self.channels[channel]
+            playable = self.planner.channel_keys(channel, ch.program, ch.morph_value)
+            timbre = playable[0][0] if playable else None
+            changed, self._timbres_ahead[channel] = timbre != self._timbres_ahead[channel], timbre
+            if changed and timbre is not None and timbre not in timbres:
+                timbres.add(timbre)
+                keys += playable
         steps = self.planner.velocity_steps
-        return sorted(keys, key=lambda k: (abs(k[1] - 60), abs(k[2] - 3 * steps // 4)))
+        self.supply.start_ahead(sorted(keys, key=lambda k: (abs(k[1] - 60), abs(k[2] - 3 * steps // 4))))
 
     def notes_ready(self, events: Sequence[tuple[int, mido.Message]]) -> bool:
         """Live: whether every note these events start has sound to play now (False while a cold note
@@ -293,7 +301,7 @@ class Engine:
         elif kind == "program_change":
             self.channels[msg.channel].program = msg.program
             if self._starting_ahead:
-                self.supply.start_ahead(self._playable(msg.channel))
+                self._start_ahead([msg.channel])
         elif kind == "pitchwheel":
             self.channels[msg.channel].bend = msg.pitch
             self._rate_changed(msg.channel)

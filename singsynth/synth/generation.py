@@ -1,11 +1,11 @@
 """The live generation thread: cold notes streamed into their pending buffers, chunk by chunk.
 
-Notes queued together form a batch (one model stream). Up to MAX_STREAMS batches may be under way at once: a
-note played while earlier ones are still streaming starts at once, rather than after they end. Between chunks
-the thread advances the batch with the least audio made ahead of its playing (a new batch has none), so
-each batch's next chunk comes before its voices reach the end of what has arrived. Beyond MAX_STREAMS, new
-notes wait and start together once a batch ends: one note at a time costs the LSTM nearly as much as a batch
-of several, so a flood of cold notes is made in batches rather than falling further and further behind.
+Notes queued together form a batch (one model stream). Several batches may be under way at once: a note played
+while earlier ones are still streaming starts at once, rather than after they end. Between chunks the thread
+advances the batch with the least audio made ahead of its playing (a new batch has none), so each batch's next
+chunk comes before its voices reach the end of what has arrived. One note at a time costs the LSTM nearly as
+much as a batch of several, so a batch a little behind another is given the chunk that brings it level, and
+batches level with each other merge: notes played one after another end up generated together.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import queue
 import sys
 import threading
 import time
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -38,38 +38,69 @@ def lower_priority() -> None:
             pass
 
 
-class StreamingBatch:
-    """Notes streamed in together: each chunk of the model's stream is resampled to the output rate and
-    written into the notes' buffers, their `ready` moved on."""
+MAX_CHUNK_STEPS = 64  # a streamed batch's chunks double up to this many steps
 
-    def __init__(self, notes: Sequence[Note], chunks: Iterator[np.ndarray], in_rate: int, out_rate: int,
-                 finished: Callable[[], None]):
-        """chunks: the model's stream [B, n] at in_rate; finished: called once every note is complete (or,
-        after a failure, silent)."""
+
+class StreamingBatch:
+    """Notes streamed in together from one batch of the model's stream (a NoteStream: step, done, chunk(steps),
+    first_chunk_steps(frames), merge()): each chunk is resampled to the output rate note by note and written into
+    the notes' buffers, their `ready` moved on. Two batches at the same step merge into one."""
+
+    def __init__(self, notes: Sequence[Note], stream, first_frames: int, in_rate: int, out_rate: int,
+                 finished: Callable[[], None], made_ahead: np.ndarray | None = None):
+        """first_frames: the frames of the note in the first chunk; made_ahead: that first chunk [B, n] when it
+        was made ahead (the stream is past it); finished: called once every note is complete (or, after a
+        failure, silent)."""
         self.notes = list(notes)
-        self.chunks = chunks
+        self.stream = stream
+        self.resamplers = [StreamResampler(1, in_rate, out_rate) for _ in self.notes]
         self.out_rate = out_rate
-        self.resampler = StreamResampler(len(self.notes), in_rate, out_rate)
-        self.finished = finished
-        self.started = time.perf_counter()
-        self.made = 0  # output samples each note holds
+        self.finished = [finished]
+        self.started = [time.perf_counter()] * len(self.notes)
+        self.made = [0] * len(self.notes)  # output samples each note holds
+        self.size = first_frames  # steps of the last chunk: the next is twice as many
+        self.made_ahead = made_ahead
+
+    def __len__(self) -> int:
+        return len(self.notes)
+
+    @property
+    def step(self) -> int:
+        return self.stream.step
+
+    @property
+    def mergeable(self) -> bool:
+        """Whether it can merge: every chunk made so far handed out, and more to make."""
+        return self.made_ahead is None and not self.stream.done
 
     def ahead(self, now: float) -> float:
-        """Seconds of audio made beyond what a voice started with the batch has played by `now`."""
-        return self.made / self.out_rate - (now - self.started)
+        """Seconds of audio made beyond what the voice of its most urgent note has played by `now`."""
+        return min(made / self.out_rate - (now - started) for made, started in zip(self.made, self.started))
 
-    def advance(self) -> bool:
-        """Make the next chunk; False once the batch is complete (finished() has been called)."""
+    def next_steps(self) -> int:
+        """The steps of the next chunk: the first holds `first_frames` frames of the note, then twice as many."""
+        if self.step == 0:
+            return self.stream.first_chunk_steps(self.size)
+        return min(2 * self.size, MAX_CHUNK_STEPS)
+
+    def advance(self, steps: int | None = None) -> bool:
+        """Hand out the next chunk (the one made ahead first; `steps`: other than next_steps(), to meet another
+        batch); False once the batch is complete (finished() has been called)."""
         try:
-            chunk = next(self.chunks, None)
-            last = chunk is None
-            out = self.resampler(np.zeros((len(self.notes), 0), dtype=np.float32) if last else chunk, last=last)
-            for row, note in zip(out, self.notes):
-                start = note.ready
-                m = min(len(row), len(note.data) - start)
-                note.data[start:start + m] = to_cached_precision(row[:m])
-                note.ready = start + m
-            self.made += out.shape[1]
+            if self.made_ahead is not None:
+                chunk, self.made_ahead = self.made_ahead, None
+            else:
+                first = self.step == 0
+                steps = steps or self.next_steps()
+                chunk = self.stream.chunk(steps)
+                if not first:
+                    self.size = steps
+            self._write(chunk, last=False)
+            if self.made_ahead is None and self.stream.done:
+                self._write(np.zeros((len(self.notes), 0), dtype=np.float32), last=True)  # the resamplers' tails
+                last = True
+            else:
+                last = False
         except Exception:
             # leave silence rather than a voice waiting forever
             logger.exception("note generation failed; those notes stay silent")
@@ -77,12 +108,34 @@ class StreamingBatch:
                 note.data[:] = 0
             last = True
         if last:
-            self.finished()
+            for finished in self.finished:
+                try:
+                    finished()
+                except Exception:  # the thread goes on with the other batches
+                    logger.exception("a generated note could not be finished")
         return not last
+
+    def _write(self, chunk: np.ndarray, last: bool) -> None:
+        for i, (note, resampler) in enumerate(zip(self.notes, self.resamplers)):
+            row = resampler(chunk[i:i + 1], last=last)[0]
+            start = note.ready
+            m = min(len(row), len(note.data) - start)
+            note.data[start:start + m] = to_cached_precision(row[:m])
+            note.ready = start + m
+            self.made[i] += len(row)
+
+    def merge(self, other: StreamingBatch) -> None:
+        """Take in a batch at the same step: its notes go on in this one's stream."""
+        self.stream = type(self.stream).merge([self.stream, other.stream])
+        self.notes += other.notes
+        self.resamplers += other.resamplers
+        self.finished += other.finished
+        self.started += other.started
+        self.made += other.made
+        self.size = max(self.size, other.size)  # the doubling goes on from the longer chunks
 
 
 WAKE = object()  # queued to wake the thread for idle work, not a key
-MAX_STREAMS = 3
 
 
 class GenerationThread:
@@ -109,22 +162,51 @@ class GenerationThread:
         stopping = False
         busy = False  # idle work may be left
         while not stopping or active:
-            if not stopping and len(active) < MAX_STREAMS:
+            if not stopping:
                 keys, stopping, woken = self._take(wait=not active and not busy)
                 busy = busy or woken
                 if keys:
-                    active += self.start_batches(keys)
+                    try:
+                        active += self.start_batches(keys)
+                    except Exception:  # start_batches leaves the notes it could not start silent
+                        logger.exception("notes could not be started")
             if active:
                 now = time.perf_counter()
                 batch = min(active, key=lambda b: b.ahead(now))
-                if not batch.advance():
+                if not batch.advance(self._meeting(batch, active)):
                     active.remove(batch)
+                else:
+                    self._merge(active)
             elif busy and not stopping:
                 try:
                     busy = self.idle_work()
                 except Exception:
                     logger.exception("work ahead of playing failed; notes are generated as they are played")
                     busy = False
+
+    def _meeting(self, batch: StreamingBatch, active: list[StreamingBatch]) -> int | None:
+        """Steps that bring the batch level with another a little ahead of it (within its next chunk), so that
+        the two merge; None: its own next chunk. Not for a first chunk, which is as short as it can be."""
+        if not batch.mergeable or batch.step == 0:
+            return None
+        reach = batch.step + batch.next_steps()
+        ahead = [b.step for b in active if b is not batch and b.mergeable and batch.step < b.step <= reach
+                 and len(b) + len(batch) <= self.max_batch]
+        return min(ahead) - batch.step if ahead else None
+
+    def _merge(self, active: list[StreamingBatch]) -> None:
+        """Batches at the same step become one (up to max_batch notes): one note at a time costs the LSTM
+        nearly as much as a batch of several."""
+        level: dict[int, StreamingBatch] = {}
+        for batch in list(active):
+            if not batch.mergeable:
+                continue
+            other = level.get(batch.step)
+            if other is not None and len(other) + len(batch) <= self.max_batch:
+                other.merge(batch)
+                active.remove(batch)
+            else:
+                level[batch.step] = batch
 
     def _take(self, wait: bool) -> tuple[list, bool, bool]:
         """The keys queued now, at most max_batch (waiting for the first if `wait`), whether stop() was called

@@ -21,8 +21,8 @@ MAX_STARTS = 3072  # about 105 MB with sing-gm: an instrument's whole range and 
 
 
 class NoteStarts:
-    """Notes' first chunks (at the model's rate, at the preset's loudness) and their stream states, and the
-    keys still wanted. Thread-safe: the engine wants keys from the producer, the generation thread makes and
+    """Notes' first chunks (at the model's rate, at the preset's loudness) and their streams past them (a
+    NoteStream of one note each, preset/streaming.py), and the keys still wanted. Thread-safe: the engine wants keys from the producer, the generation thread makes and
     takes them."""
 
     def __init__(self, max_starts: int = MAX_STARTS):
@@ -57,14 +57,14 @@ class NoteStarts:
         with self._lock:
             return list(self._wanted)[:count]
 
-    def put(self, keys: Sequence[NoteKey], first: np.ndarray, states: Sequence[object]) -> None:
-        """The starts just made: each key's first chunk (a row of `first`) and stream state."""
+    def put(self, keys: Sequence[NoteKey], first: np.ndarray, streams: Sequence[object]) -> None:
+        """The starts just made: each key's first chunk (a row of `first`) and stream."""
         with self._lock:
-            for key, row, state in zip(keys, first, states):
+            for key, row, stream in zip(keys, first, streams):
                 if key not in self._wanted:  # no longer wanted: a note-on took it meanwhile
                     continue
                 del self._wanted[key]
-                self._made[key] = (row.copy(), state)
+                self._made[key] = (row.copy(), stream)
             while len(self._made) > self.max_starts:
                 self._made.popitem(last=False)
 

@@ -15,7 +15,6 @@ in `dropped`, with one warning).
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from typing import Sequence
@@ -40,6 +39,9 @@ MAX_PENDING = 128
 # Live: first chunks made ahead this many at a time (note_starts.py): a cold note-on arriving meanwhile waits
 # for at most one such batch (about 15 ms).
 START_BATCH = 8
+# ... and freed memory given back after this many such batches, and when none are left (memory.py): each time
+# takes a few ms and holds the C library's allocator meanwhile.
+TRIM_EVERY = 16
 
 
 class NoteSupply:
@@ -60,6 +62,8 @@ class NoteSupply:
         self._pending: dict[NoteKey, Note] = {}
         self._pending_lock = threading.Lock()
         self._worker: GenerationThread | None = None
+        self._worker_lock = threading.Lock()
+        self._starts_made = 0  # batches of starts made since freed memory was last given back
         self.starts = None if blocking else NoteStarts()  # live: notes' first chunks made ahead
 
     @property
@@ -111,17 +115,16 @@ class NoteSupply:
     def start_ahead(self, keys: Sequence[NoteKey]) -> None:
         """Live: make these notes' first chunks ahead (those not cached), when the generation thread is idle,
         so that they sound in the block their note-on lands in (note_starts.py). Safe from any thread."""
-        if self.starts is None:
+        if self.starts is None or not keys:
             return
-        keys = [k for k in keys if not self.cache.stored(k)]
-        if keys:
-            self.starts.want(keys)
-            self._generation_thread().wake()
+        self.starts.want(keys)  # the generation thread skips the cached ones (a disk look-up each)
+        self._generation_thread().wake()
 
     def _generation_thread(self) -> GenerationThread:
-        if self._worker is None:
-            self._worker = GenerationThread(self._start_batches, MAX_BATCH, self._make_starts)
-        return self._worker
+        with self._worker_lock:
+            if self._worker is None:
+                self._worker = GenerationThread(self._start_batches, MAX_BATCH, self._make_starts)
+            return self._worker
 
     def _streaming(self, key: NoteKey, count_drop: bool) -> Note | None:
         """The note's pending buffer, queued for the generation thread if new; None when MAX_PENDING wait."""
@@ -229,46 +232,47 @@ class NoteSupply:
         first chunk was made ahead in one batch (going on from there), the rest in another."""
         with self._pending_lock:
             notes = [self._pending[k] for k in keys]
-        todo = []
-        for key, note in zip(keys, notes):
-            data = self.cache.load(key)
-            if data is not None:
-                note.data[:] = self._fit(data)
-                self._done(key, note, save=False)
-            else:
-                todo.append((key, note))
-        starts = {key: self.starts.take(key) if self.starts is not None else None for key, _ in todo}
-        started = [(k, n) for k, n in todo if starts[k] is not None]
-        cold = [(k, n) for k, n in todo if starts[k] is None]
-        batches = []
+        todo = list(zip(keys, notes))
         try:
-            first_steps = self._first_steps()
+            starts = {key: self.starts.take(key) if self.starts is not None else None for key in keys}
+            cold = []
+            for key, note in todo:
+                data = None if starts[key] is not None else self.cache.load(key)
+                if data is not None:
+                    note.data[:] = self._fit(data)
+                    self._done(key, note, save=False)
+                elif starts[key] is None:
+                    cold.append((key, note))
+            started = [(k, n) for k, n in todo if starts[k] is not None]
+            frames = self._first_frames()
+            batches = []
             if started:
-                first = np.stack([starts[k][0] for k, _ in started])
-                rest = self.preset.stream(*self._inputs([k for k, _ in started]), first_steps=first_steps,
-                                          started=[starts[k][1] for k, _ in started])
-                batches.append(self._batch(started, itertools.chain([first], rest)))
+                streams = [starts[k][1] for k, _ in started]
+                batches.append(self._batch(started, type(streams[0]).merge(streams), frames,
+                                           made_ahead=np.stack([starts[k][0] for k, _ in started])))
             if cold:
-                batches.append(self._batch(cold, self.preset.stream(*self._inputs([k for k, _ in cold]),
-                                                                    first_steps=first_steps)))
+                batches.append(self._batch(cold, self.preset.open_stream(*self._inputs([k for k, _ in cold])), frames))
+            return batches
         except Exception:
             # leave silence rather than a voice waiting forever
             logger.exception("note generation failed; those notes stay silent")
             for key, note in todo:
-                note.data[:] = 0
-                self._done(key, note)
+                if not note.done:
+                    note.data[:] = 0
+                    self._done(key, note)
             return []
-        return batches
 
-    def _batch(self, todo: list[tuple[NoteKey, Note]], chunks) -> StreamingBatch:
+    def _batch(self, todo: list[tuple[NoteKey, Note]], stream, first_frames: int,
+               made_ahead: np.ndarray | None = None) -> StreamingBatch:
         def finished() -> None:
             self.generated += len(todo)
             for key, note in todo:
                 self._done(key, note)
 
-        return StreamingBatch([n for _, n in todo], chunks, self.preset.sample_rate, self.sample_rate, finished)
+        return StreamingBatch([n for _, n in todo], stream, first_frames, self.preset.sample_rate, self.sample_rate,
+                              finished, made_ahead)
 
-    def _first_steps(self) -> int:
+    def _first_frames(self) -> int:
         """A streamed note's first chunk: as few of its frames as the resampler needs to hand out any sound."""
         return -(-first_output_after(self.preset.sample_rate, self.sample_rate) // self.preset.config.stride)
 
@@ -277,13 +281,19 @@ class NoteSupply:
         if self.starts is None or not self.starts.waiting:
             return False
         keys = self.starts.next_keys(START_BATCH)
-        cached = {k for k in keys if self.cache.stored(k)}  # generated since they were wanted
-        self.starts.forget(list(cached))
-        keys = [k for k in keys if k not in cached]
+        with self._pending_lock:
+            unwanted = {k for k in keys if k in self._pending}  # being generated already
+        unwanted |= {k for k in keys if k not in unwanted and self.cache.stored(k)}  # generated already
+        self.starts.forget(list(unwanted))
+        keys = [k for k in keys if k not in unwanted]
         if keys:
-            first, states = self.preset.start_streams(*self._inputs(keys), self._first_steps())
-            self.starts.put(keys, first, states)
+            stream = self.preset.open_stream(*self._inputs(keys))
+            first = stream.chunk(stream.first_chunk_steps(self._first_frames()))
+            self.starts.put(keys, first, stream.split())
+            self._starts_made += 1
+        if self._starts_made >= TRIM_EVERY or (self._starts_made and not self.starts.waiting):
             give_back_freed_memory()
+            self._starts_made = 0
         return True
 
     def _done(self, key: NoteKey, note: Note, save: bool = True) -> None:
