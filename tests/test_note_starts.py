@@ -109,3 +109,31 @@ def test_starts_are_bounded_and_the_least_recently_wanted_go_first():
     starts.put(keys[1:2], np.zeros((1, 4), dtype=np.float32), ["d"])
     assert len(starts) == 3 and starts.take(keys[3]) is None  # the oldest made went
     assert starts.take(keys[1])[1] == "d" and starts.take(keys[1]) is None
+
+
+class BrokenStream:
+    step, done = 0, False
+
+    def first_chunk_steps(self, frames: int) -> int:
+        return frames
+
+    def chunk(self, steps: int):
+        raise RuntimeError("the model failed")
+
+
+class FailingPreset(SpyPreset):
+    def open_stream(self, *args):
+        return BrokenStream()
+
+
+def test_a_note_whose_generation_fails_is_silent_and_not_cached(preset, tmp_path):
+    live = NoteSupply(preset, NoteCache(disk_dir=tmp_path), 48_000, blocking=False)
+    live.preset = FailingPreset(preset, [])
+    try:
+        key = (one_hot(0, 3), 64, 12)
+        note = live.note(key)
+        wait_for(lambda: note.done)
+        assert not note.data.any() and note.ready == len(note.data)
+        assert not live.cache.stored(key) and live.pending == 0  # generated again when next played
+    finally:
+        live.close()

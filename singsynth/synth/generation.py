@@ -47,10 +47,10 @@ class StreamingBatch:
     the notes' buffers, their `ready` moved on. Two batches at the same step merge into one."""
 
     def __init__(self, notes: Sequence[Note], stream, first_frames: int, in_rate: int, out_rate: int,
-                 finished: Callable[[], None], made_ahead: np.ndarray | None = None):
+                 finished: Callable[[bool], None], made_ahead: np.ndarray | None = None):
         """first_frames: the frames of the note in the first chunk; made_ahead: that first chunk [B, n] when it
-        was made ahead (the stream is past it); finished: called once every note is complete (or, after a
-        failure, silent)."""
+        was made ahead (the stream is past it); finished(ok): called once every note is complete (ok), or once
+        generating them failed (not ok: their voices are to be silenced)."""
         self.notes = list(notes)
         self.stream = stream
         self.resamplers = [StreamResampler(1, in_rate, out_rate) for _ in self.notes]
@@ -96,21 +96,17 @@ class StreamingBatch:
                 if not first:
                     self.size = steps
             self._write(chunk, last=False)
-            if self.made_ahead is None and self.stream.done:
+            last, ok = self.made_ahead is None and self.stream.done, True
+            if last:
                 self._write(np.zeros((len(self.notes), 0), dtype=np.float32), last=True)  # the resamplers' tails
-                last = True
-            else:
-                last = False
         except Exception:
-            # leave silence rather than a voice waiting forever
+            # finished(False) leaves silence rather than a voice waiting forever
             logger.exception("note generation failed; those notes stay silent")
-            for note in self.notes:
-                note.data[:] = 0
-            last = True
+            last, ok = True, False
         if last:
             for finished in self.finished:
                 try:
-                    finished()
+                    finished(ok)
                 except Exception:  # the thread goes on with the other batches
                     logger.exception("a generated note could not be finished")
         return not last

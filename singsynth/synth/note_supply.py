@@ -258,16 +258,15 @@ class NoteSupply:
             logger.exception("note generation failed; those notes stay silent")
             for key, note in todo:
                 if not note.done:
-                    note.data[:] = 0
-                    self._done(key, note)
+                    self._failed(key, note)
             return []
 
     def _batch(self, todo: list[tuple[NoteKey, Note]], stream, first_frames: int,
                made_ahead: np.ndarray | None = None) -> StreamingBatch:
-        def finished() -> None:
-            self.generated += len(todo)
+        def finished(ok: bool) -> None:
+            self.generated += len(todo) if ok else 0
             for key, note in todo:
-                self._done(key, note)
+                self._done(key, note) if ok else self._failed(key, note)
 
         return StreamingBatch([n for _, n in todo], stream, first_frames, self.preset.sample_rate, self.sample_rate,
                               finished, made_ahead)
@@ -298,5 +297,14 @@ class NoteSupply:
 
     def _done(self, key: NoteKey, note: Note, save: bool = True) -> None:
         self._finish(key, note, save)
+        with self._pending_lock:
+            self._pending.pop(key, None)
+
+    def _failed(self, key: NoteKey, note: Note) -> None:
+        """A note whose generation failed: silent for the voices waiting on it, and not cached, so that it is
+        generated again when next played."""
+        note.data[:] = 0
+        note.ready = len(note.data)
+        note.done = True
         with self._pending_lock:
             self._pending.pop(key, None)
