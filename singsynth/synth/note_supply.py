@@ -3,7 +3,8 @@
 Blocking (render): prepare() generates every note a block needs that the cache lacks, in one batch
 (MAX_BATCH notes at most per model call), before the block is mixed; the output depends only on the
 events. Live: note() never runs the model; a missing note gets an empty Note at once and is queued
-to a generation thread that streams it in (Preset.stream, one batch for all notes queued meanwhile).
+to the generation thread that streams it in (generation.py: one batch for all notes queued meanwhile,
+batches merged once level), from its first chunk made ahead where start_ahead() asked for it (note_starts.py).
 Notes are resampled once to the output rate by soxr, rounded to the cache's precision, given their
 loop's decay and crossfade and cached (memory, and disk if the cache has one; the disk keeps only the
 samples: a note read back gets its decay and crossfade made again, the same as when generated).
