@@ -285,15 +285,25 @@ class SING(nn.Module):
         """Yield a note chunk by chunk: `first_steps` frames of the note first, then twice as many each time,
         up to `steps` at a time; doubling keeps each next chunk ready well before the audio already made has
         played (a step makes 16 ms of a note; on a CPU it takes about 1 ms)."""
-        if first_steps < 1 or steps < 1:
-            raise ValueError(f"a stream's chunks need at least one step (first_steps={first_steps}, steps={steps})")
         state = self.start_stream(instrument_weights, pitch, velocity)
-        chunk, size = self.first_chunk_steps(first_steps), first_steps
-        while not self.stream_done(state):
+        for chunk in chunk_steps(self.first_chunk_steps(first_steps), first_steps, steps):
+            if self.stream_done(state):
+                return
             out = self.stream_chunk(state, chunk)
-            size = chunk = min(2 * size, steps)
             if out.shape[1]:
                 yield out
+
+
+def chunk_steps(first_chunk: int, first_steps: int, steps: int) -> Iterator[int]:
+    """The LSTM steps of each chunk of a stream, without end: `first_chunk` (holding `first_steps` frames of the
+    note), then twice as many as the last, up to `steps`."""
+    if first_steps < 1 or steps < 1:
+        raise ValueError(f"a stream's chunks need at least one step (first_steps={first_steps}, steps={steps})")
+    yield first_chunk
+    size = first_steps
+    while True:
+        size = min(2 * size, steps)
+        yield size
 
 
 def split_state(state: StreamState) -> list[StreamState]:

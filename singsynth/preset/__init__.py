@@ -160,13 +160,12 @@ class Preset:
     def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 1, steps: int = 64):
         """Yield float32 chunks [B, n] whose concatenation is generate()'s output: `first_steps` frames of the note
         first, then twice as many each time, up to `steps` at a time."""
-        if first_steps < 1 or steps < 1:
-            raise ValueError(f"a stream's chunks need at least one step (first_steps={first_steps}, steps={steps})")
+        from ..model.sing import chunk_steps
         notes = self.open_stream(instrument_weights, pitch, velocity)
-        chunk, size = notes.first_chunk_steps(first_steps), first_steps
-        while not notes.done:
+        for chunk in chunk_steps(notes.first_chunk_steps(first_steps), first_steps, steps):
+            if notes.done:
+                return
             out = notes.chunk(chunk)
-            size = chunk = min(2 * size, steps)
             if out.shape[1]:
                 yield out
 

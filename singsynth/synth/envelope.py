@@ -165,14 +165,13 @@ def bank_gains(envelopes: list[Envelope], n: int, release_len: int) -> np.ndarra
     A fade (L - 1 - k + s) / L exceeds 1 before its offset s, so clipping at 1 starts it there."""
     k = ramp_table(n) - np.float32(1)  # 0, 1, ..., n - 1
     env = np.ones((len(envelopes), n), dtype=np.float32)
-    curve = release_curve(release_len) if any(e.released for e in envelopes) else None
     # samples since note-off at each sample of the block; negative before a release that starts within it
     since = [(r, e.release_at if e.release_at >= 0 else -e.release_from) for r, e in enumerate(envelopes)
-             if e.release_at >= 0 or e.release_from is not None]
+             if e.released]
     if since:
         rows = [r for r, _ in since]
         at = np.array([t for _, t in since], dtype=np.int64)[:, None] + np.arange(n, dtype=np.int64)
-        env[rows] = np.where(at >= 0, curve[np.clip(at, 0, release_len)], np.float32(1.0))
+        env[rows] = np.where(at >= 0, release_curve(release_len)[np.clip(at, 0, release_len)], np.float32(1.0))
     fading = [r for r, e in enumerate(envelopes) if e.kill_left is not None]
     if fading:
         length = np.array([envelopes[r].kill_len for r in fading], dtype=np.float64)

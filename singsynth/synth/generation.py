@@ -38,7 +38,7 @@ def lower_priority() -> None:
             pass
 
 
-MAX_CHUNK_STEPS = 64  # a streamed batch's chunks double up to this many steps
+MAX_CHUNK_STEPS = 64  # a streamed batch's chunks double up to this many steps (as SING.stream's by default)
 
 
 class StreamingBatch:

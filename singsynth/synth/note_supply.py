@@ -236,15 +236,15 @@ class NoteSupply:
         todo = list(zip(keys, notes))
         try:
             starts = {key: self.starts.take(key) if self.starts is not None else None for key in keys}
-            cold = []
+            started, cold = [], []
             for key, note in todo:
-                data = None if starts[key] is not None else self.cache.load(key)
-                if data is not None:
+                if starts[key] is not None:
+                    started.append((key, note))
+                elif (data := self.cache.load(key)) is not None:
                     note.data[:] = self._fit(data)
                     self._done(key, note, save=False)
-                elif starts[key] is None:
+                else:
                     cold.append((key, note))
-            started = [(k, n) for k, n in todo if starts[k] is not None]
             frames = self._first_frames()
             batches = []
             if started:
@@ -267,7 +267,10 @@ class NoteSupply:
         def finished(ok: bool) -> None:
             self.generated += len(todo) if ok else 0
             for key, note in todo:
-                self._done(key, note) if ok else self._failed(key, note)
+                if ok:
+                    self._done(key, note)
+                else:
+                    self._failed(key, note)
 
         return StreamingBatch([n for _, n in todo], stream, first_frames, self.preset.sample_rate, self.sample_rate,
                               finished, made_ahead)

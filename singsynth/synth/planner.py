@@ -117,15 +117,19 @@ class NotePlanner:
         """Every note a note-on on this channel can start with this program and morph value: its timbre's whole
         range (on the drum channel, the kit's keys) at every velocity step; none where the channel is silent."""
         if channel == DRUM_CHANNEL:
-            if self._kit is None:
-                return []
-            timbre, (low, high) = one_hot(self._kit.index, self._count), self._kit.pitch_range
-        else:
-            timbre = self._timbre(program, morph_value)
-            if timbre is None:
-                return []
-            low, high = self._range(timbre)
+            return self._kit_keys()
+        timbre = self._timbre(program, morph_value)
+        return [] if timbre is None else self._every_step(timbre, *self._range(timbre))
+
+    def _every_step(self, timbre: Timbre, low: int, high: int) -> list[NoteKey]:
+        """The timbre's notes from pitch low to high, at every velocity step."""
         return [(timbre, p, s) for p in range(low, high + 1) for s in range(self.velocity_steps)]
+
+    def _kit_keys(self) -> list[NoteKey]:
+        """The drum kit's keys at every velocity step; none without a kit."""
+        if self._kit is None:
+            return []
+        return self._every_step(one_hot(self._kit.index, self._count), *self._kit.pitch_range)
 
     def keys(self, messages: Iterable[mido.Message], programs: Sequence[int],
              morphs: Sequence[int]) -> list[NoteKey]:
@@ -152,13 +156,4 @@ class NotePlanner:
             timbres = list(dict.fromkeys(morph(*self._morph, round(i * 127 / 8)) for i in range(9)))
         else:
             timbres = [one_hot(i.index, self._count) for i in melodic(self.preset)]
-        steps = range(self.velocity_steps)
-        keys = []
-        for timbre in timbres:
-            low, high = pitch_range(self.preset, timbre)
-            keys += [(timbre, p, s) for p in range(low, high + 1) for s in steps]
-        if self._kit is not None:
-            kit = one_hot(self._kit.index, self._count)
-            low, high = self._kit.pitch_range
-            keys += [(kit, p, s) for p in range(low, high + 1) for s in steps]
-        return keys
+        return [key for timbre in timbres for key in self._every_step(timbre, *self._range(timbre))] + self._kit_keys()
