@@ -29,7 +29,9 @@ def run(args) -> int:
     from ..io.midi import MidiError, duration, read_midi
     from ..io.wav import MAX_WAV_DATA, AudioFileError, AudioWriter, check_output, too_long_for_wav
     from ..preset import load_preset
+    from ..synth.memory import keep_freed_memory
     from ..synth.schedule import render_file
+    keep_freed_memory()  # a batch process: freed memory is kept for the next batch rather than mapped afresh
     try:
         fmt = check_output(args.output)
     except AudioFileError as exc:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..preset import Preset
+from .half import all_finite, to_half, to_half_precision
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ class Note:
 
 
 def to_cached_precision(wav: np.ndarray) -> np.ndarray:
-    return wav.astype(np.float16).astype(np.float32)
+    """Samples rounded to float16 (as the disk holds them), kept as float32."""
+    return to_half_precision(wav)
 
 
 class NoteCache:
@@ -195,7 +197,7 @@ class NoteCache:
         except (OSError, ValueError, EOFError) as exc:
             logger.debug("ignoring damaged cache file %s (%s)", path, exc)
             return None
-        if data.ndim != 1 or data.dtype != np.float16 or not np.isfinite(data).all():
+        if data.ndim != 1 or data.dtype != np.float16 or not all_finite(data):
             logger.debug("ignoring cache file %s with unexpected contents", path)
             return None
         return data
@@ -207,7 +209,7 @@ class NoteCache:
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    np.save(f, data.astype(np.float16), allow_pickle=False)
+                    np.save(f, to_half(data), allow_pickle=False)
                 os.replace(tmp, path)
             except BaseException:
                 os.unlink(tmp)

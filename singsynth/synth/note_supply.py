@@ -26,6 +26,7 @@ from ..preset import Preset
 from ..preset.sustain_loop import crossfade, level_loop, loop_decay, loop_points
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .generation import GenerationThread, StreamingBatch
+from .half import widen
 from .memory import give_back_freed_memory
 from .note_starts import NoteStarts
 from .resample import first_output_after, out_length, resample
@@ -225,7 +226,10 @@ class NoteSupply:
         values (the disk's float16 samples are those already)."""
         data = np.zeros(self.note_len, dtype=np.float32)
         n = min(len(wav), self.note_len)
-        data[:n] = wav[:n] if wav.dtype == np.float16 else to_cached_precision(wav[:n])
+        if wav.dtype == np.float16:
+            widen(wav[:n], out=data[:n])
+        else:
+            data[:n] = to_cached_precision(wav[:n])
         return data
 
     def _start_batches(self, keys: list[NoteKey]) -> list[StreamingBatch]:
