@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SINGSYNTH = [sys.executable, "-c", "import sys; from singsynth.cli import main; sys.exit(main())"]
+SINGSYNTH = [sys.executable, "-c", "from singsynth.cli import console; console()"]
 # One thread: the same arithmetic in every run, so an unbroken and a killed run can be compared bit for bit.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SOUNDFONT = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MIDI = [ROOT / "bench" / "data" / "k525_mvt1.mid", ROOT / "examples" / "demo.mid",
                 *sorted((ROOT / "tests" / "data" / "midi").glob("*.mid"))]
-SINGSYNTH = [sys.executable, "-c", "import sys; from singsynth.cli import main; sys.exit(main())"]
+SINGSYNTH = [sys.executable, "-c", "from singsynth.cli import console; console()"]
 # one core's worth of numeric work: a single-threaded matrix product, over and over
 BUSY_CORE = [sys.executable, "-c", "import torch\ntorch.set_num_threads(1)\na = torch.randn(512, 512)\n"
                                    "while True:\n    a @ a"]

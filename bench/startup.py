@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SINGSYNTH = [sys.executable, "-c", "import sys; from singsynth.cli import main; sys.exit(main())"]
+SINGSYNTH = [sys.executable, "-c", "from singsynth.cli import console; console()"]
 COMMANDS = [("singsynth --help", [*SINGSYNTH, "--help"]),
             ("singsynth instruments", [*SINGSYNTH, "instruments"]),
             ("singsynth info", [*SINGSYNTH, "info"]),
