@@ -5,7 +5,7 @@ block reached the file. With --busy, another process keeps one core busy with ma
 synthesizer or a DAW's effects would) for a second table: cold renders with the default thread choice and
 with torch's own (--threads = every core), idle and busy.
 
-    python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000] [--busy]
+    python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000] [--runs 3] [--busy]
                            [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2]
 
 Prints markdown tables.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,17 +71,24 @@ def notes_of(midi: Path) -> int:
 
 
 def speed_table(files: list[Path], args, tmp: Path) -> None:
+    print(f"Each time the median of {args.runs} runs, the three programs taking turns; a cold run starts from an "
+          f"empty note cache.\n")
     print("| file | audio (s) | notes | fluidsynth -F (s) | singsynth cold (s) | cold / fluidsynth | "
           "singsynth warm (s) | warm / fluidsynth | warm: first block written (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for midi in files:
-        fluid, _ = timed(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-r", str(args.rate), "-F",
-                          str(tmp / "fluid.wav"), args.soundfont, str(midi)])
-        cache = tmp / f"cache-{midi.stem}"
         out = tmp / "out"
         out.mkdir(exist_ok=True)
-        cold, _ = timed(render_command(midi, out / "cold.wav", args, cache))
-        warm, first = timed(render_command(midi, out / "warm.wav", args, cache), watch=out)
+        runs = []
+        for run in range(args.runs):
+            fluid, _ = timed(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-r", str(args.rate), "-F",
+                              str(tmp / "fluid.wav"), args.soundfont, str(midi)])
+            cache = tmp / f"cache-{midi.stem}-{run}"
+            cold, _ = timed(render_command(midi, out / "cold.wav", args, cache))
+            warm, first = timed(render_command(midi, out / "warm.wav", args, cache), watch=out)
+            runs.append((fluid, cold, warm, first))
+            shutil.rmtree(cache)
+        fluid, cold, warm, first = (statistics.median(r[i] for r in runs) for i in range(4))
         print(f"| {midi.name} | {audio_seconds(out / 'warm.wav'):.1f} | {notes_of(midi)} | {fluid:.2f} | {cold:.2f} | "
               f"{cold / fluid:.2f} | {warm:.2f} | {warm / fluid:.3f} | {first:.2f} |", flush=True)
 
@@ -122,6 +130,7 @@ def main() -> None:
     parser.add_argument("--soundfont", default="/usr/share/sounds/sf2/FluidR3_GM.sf2")
     parser.add_argument("--preset", default=None, help="default: the shipped default")
     parser.add_argument("--rate", type=int, default=48000)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each process, the median reported (default 3)")
     parser.add_argument("--busy", action="store_true", help="also the table of cold renders beside a busy core")
     args = parser.parse_args()
     compile_package()
