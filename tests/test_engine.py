@@ -31,7 +31,10 @@ def sines(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
-    return load_preset(make_preset(tmp_path_factory.mktemp("real")))
+    # float32 throughout: the tests compare whole notes with streamed ones, which are float32 (model/precision.py)
+    preset = load_preset(make_preset(tmp_path_factory.mktemp("real")))
+    preset.full_precision = True
+    return preset
 
 
 def engine(preset, **kwargs) -> Engine:

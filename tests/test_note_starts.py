@@ -18,7 +18,10 @@ from singsynth.synth.note_supply import NoteSupply
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
-    return load_preset(make_preset(tmp_path_factory.mktemp("starts") / "tiny"))
+    # float32 throughout: the tests compare whole notes with streamed ones, which are float32 (model/precision.py)
+    preset = load_preset(make_preset(tmp_path_factory.mktemp("starts") / "tiny"))
+    preset.full_precision = True
+    return preset
 
 
 def wait_for(condition, seconds: float = 30.0) -> None:

@@ -25,6 +25,15 @@ def add_instrument_arguments(p) -> None:
                    help="velocities share a note within 127/N steps (default 16)")
 
 
+def add_precision_argument(p) -> None:
+    """--full-precision for the commands that generate whole notes (render, note, eval; play and listen with
+    --preload)."""
+    p.add_argument("--full-precision", action="store_true",
+                   help="generate whole notes in float32 throughout (default: where the CPU has bfloat16 "
+                        "arithmetic, the LSTM and decoder body multiply in bfloat16, twice as fast, the notes "
+                        "alike within -45 dB)")
+
+
 def add_threads_argument(p) -> None:
     """--threads for the commands that generate offline (render, note, eval)."""
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for generating notes "

@@ -9,7 +9,7 @@ import sys
 import threading
 
 from . import UsageError, add_preset_argument
-from ._engine import add_instrument_arguments, build_engine, check_device, check_threads
+from ._engine import add_instrument_arguments, add_precision_argument, build_engine, check_device, check_threads
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
     """Options listen and play share: the engine's (as for render), the audio device, the status line."""
     add_preset_argument(p)
     add_instrument_arguments(p)
+    add_precision_argument(p)
     p.add_argument("--gain", type=float, default=0.0, metavar="DB", help="master gain in dB (default 0)")
     p.add_argument("--audio-device", help="audio output by number or name (see `singsynth ports`)")
     p.add_argument("--rate", type=int, help="sample rate in Hz (default: the device's)")
@@ -117,6 +118,7 @@ def live_session(args, device=None, preload_events=None):
     stop = threading.Event()
     with LiveProcess(threads, stop) as process:
         preset = load_preset(args.preset, device=args.device)
+        preset.full_precision = args.full_precision
         engine = build_engine(args, preset, rate, blocking=False)
         try:
             if args.preload:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import UsageError, add_preset_argument
-from ._engine import add_threads_argument, offline_threads
+from ._engine import add_precision_argument, add_threads_argument, offline_threads
 
 
 def register(sub) -> None:
@@ -22,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     add_threads_argument(p)
+    add_precision_argument(p)
     p.add_argument("--plot", metavar="DIR", help="write spectrogram comparisons (PNG) to this folder")
     p.add_argument("--plot-count", type=int, default=4, help="notes to plot (default 4)")
     p.add_argument("--notes", metavar="NAME,NAME", type=_names,
@@ -72,6 +73,7 @@ def run(args) -> int:
     from ..train.evaluate import evaluate, format_table
     threads = offline_threads(args)  # measures what other programs use while the preset loads
     preset = load_preset(args.preset, device=args.device)
+    preset.full_precision = args.full_precision
     threads.apply()  # once: an evaluation is one long run
     try:
         data = NSynthData(args.data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from . import UsageError, add_preset_argument
-from ._engine import add_threads_argument, offline_threads
+from ._engine import add_precision_argument, add_threads_argument, offline_threads
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +18,7 @@ def register(sub) -> None:
     p.add_argument("--velocity", type=int, default=100, help="MIDI velocity 1..127 (default 100)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     add_threads_argument(p)
+    add_precision_argument(p)
     p.add_argument("-o", "--output", required=True, help="output .wav (16 kHz mono, the model's own rate)")
     p.set_defaults(func=run)
 
@@ -41,6 +42,7 @@ def run(args) -> int:
         raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
     threads = offline_threads(args)  # measures from now what other programs use while the model loads
     preset = load_preset(args.preset, device=args.device)
+    preset.full_precision = args.full_precision
     try:
         timbre = resolve(preset, args.instrument)
     except InstrumentError as exc:

@@ -5,7 +5,8 @@ import logging
 import time
 
 from . import UsageError, add_preset_argument
-from ._engine import add_instrument_arguments, add_threads_argument, build_engine, check_device, offline_threads
+from ._engine import (add_instrument_arguments, add_precision_argument, add_threads_argument, build_engine,
+                      check_device, offline_threads)
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +18,7 @@ def register(sub) -> None:
                    "(FLAC needs the soundfile package)")
     add_instrument_arguments(p)
     add_threads_argument(p)
+    add_precision_argument(p)
     p.add_argument("--rate", type=int, default=48000, help="output sample rate in Hz (default 48000)")
     add_preset_argument(p)
     p.add_argument("--float", action="store_true", help="write 32-bit float WAV (default 16-bit)")
@@ -47,6 +49,7 @@ def run(args) -> int:
     check_device(args)
     threads = offline_threads(args)  # a bad --threads is told before the preset is read
     preset = load_preset(args.preset, device=args.device, lazy=True)  # the model: at the first uncached note
+    preset.full_precision = args.full_precision
     engine = build_engine(args, preset, args.rate, threads=threads)
     if not engine.cache.holds_notes():  # every note is to be generated: read the weights before playing
         preset.load_model()

@@ -81,6 +81,8 @@ class Preset:
     # is lazy): listing instruments or playing notes from the cache needs neither torch nor the weights.
     _model: SING | None = field(default=None, repr=False)
     _device: str = "cpu"
+    # True: whole notes in float32 throughout, even where the CPU could multiply in bfloat16 (model/precision.py)
+    full_precision: bool = False
 
     @property
     def name(self) -> str:
@@ -137,8 +139,10 @@ class Preset:
         """Weights over instruments [B, I] (one-hot or a blend), MIDI pitches and velocities [B]
         -> float32 notes [B, note_samples] at the preset's loudness."""
         import torch
-        with torch.inference_mode():
-            dev = self.device
+
+        from ..model.precision import whole_note_precision
+        dev = self.device
+        with torch.inference_mode(), whole_note_precision(dev, self.full_precision):
             wav = self.model(instrument_weights.to(dev, torch.float32),
                              torch.as_tensor(pitch, dtype=torch.long, device=dev),
                              torch.as_tensor(velocity, dtype=torch.float32, device=dev))

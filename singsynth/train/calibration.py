@@ -91,8 +91,9 @@ def _curve(truth: dict, model: dict) -> tuple[tuple[int, float], ...]:
 def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list[Instrument]:
     """The preset's instruments with level corrections measured on these notes of the data it learnt, and
     marked as sustaining where most of their source notes hold steady over the sustain loop."""
+    # in float32 throughout: a preset's levels do not depend on the CPU they were measured on
     bare = dataclasses.replace(preset, instruments=[dataclasses.replace(i, levels=Levels())
-                                                    for i in preset.instruments])
+                                                    for i in preset.instruments], full_precision=True)
     index_of = {i.id: i.index for i in preset.instruments}
     heard: dict[int, list[Heard]] = defaultdict(list)
     for start in range(0, len(indices), BATCH):

@@ -1,0 +1,38 @@
+"""Whole notes in bfloat16 where the CPU has bfloat16 arithmetic: close to the float32 notes, and float32 when asked
+for (--full-precision) or where the CPU lacks it."""
+import numpy as np
+import pytest
+import torch
+
+from singsynth.model.precision import native_bf16, whole_note_precision
+from singsynth.preset import load_preset
+from engine_fixtures import make_preset
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    return load_preset(make_preset(tmp_path_factory.mktemp("precision") / "tiny"))
+
+
+def notes(preset, full_precision: bool) -> np.ndarray:
+    preset.full_precision = full_precision
+    return preset.generate(preset.instrument_weights([0, 1, 2]), [60, 67, 38], [100, 40, 127])
+
+
+def test_bfloat16_only_on_a_cpu_that_has_it_and_not_at_full_precision():
+    assert isinstance(whole_note_precision(torch.device("cpu")), torch.autocast) == native_bf16()
+    assert not isinstance(whole_note_precision(torch.device("cpu"), full_precision=True), torch.autocast)
+    assert not isinstance(whole_note_precision(torch.device("cuda")), torch.autocast)
+
+
+@pytest.mark.skipif(not native_bf16(), reason="this CPU has no bfloat16 arithmetic: whole notes stay float32")
+def test_whole_notes_in_bfloat16_are_close_to_float32_and_not_the_same(preset):
+    full, fast = notes(preset, True), notes(preset, False)
+    assert fast.dtype == np.float32 and fast.shape == full.shape
+    assert not np.array_equal(fast, full), "bfloat16 was not used"
+    error = np.sqrt(np.mean((fast - full) ** 2, axis=1) / np.mean(full ** 2, axis=1))
+    assert np.all(error < 0.02), error  # within -34 dB of each note (the default preset: -45 dB)
+
+
+def test_full_precision_is_repeatable(preset):
+    assert np.array_equal(notes(preset, True), notes(preset, True))
