@@ -54,8 +54,11 @@ def console() -> None:
     if "torch" not in sys.modules or others:
         sys.exit(code)
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # the reader left (`| head`), or main() closed the stream after it did
+            pass
     os._exit(code)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import sys
 
 # mallopt's parameters
 M_TRIM_THRESHOLD = -1
@@ -13,11 +14,14 @@ KEEP_FREED = 1 << 30
 
 @functools.lru_cache(maxsize=1)
 def _libc():
+    """glibc's malloc controls, or None elsewhere (macOS, Windows, musl): there is nothing to call."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(None)  # the C library the process runs on, without searching for it
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc: nothing to call
+    except OSError:
         return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
 def give_back_freed_memory() -> None:
@@ -29,10 +33,10 @@ def give_back_freed_memory() -> None:
 
 
 def keep_freed_memory() -> None:
-    """For a process that generates notes in batches and then exits (render, note): keep freed memory for the
-    next allocation instead of handing it back. By default every array over a few MB (a batch's activations, a
-    note) is mapped afresh from the system, and the first touch of each page costs a fault: in all a tenth of a
-    cold render's time. The process holds at most its peak, which it had to have anyway."""
+    """For a process that generates notes in batches and then exits (render): from now on, keep freed memory for
+    the next allocation instead of handing it back, for the rest of the process. By default every array over a
+    few MB (a batch's activations, a note) is mapped afresh from the system, and the first touch of each page costs
+    a fault: in all a tenth of a cold render's time. The process holds at most its peak, which it had anyway."""
     libc = _libc()
     if libc is not None:
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
