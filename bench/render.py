@@ -6,6 +6,8 @@ synthesizer or a DAW's effects would) for a second table: cold renders with the 
 with torch's own (--threads = every core), idle and busy.
 
     python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000] [--runs 3] [--busy]
+
+--runs: how many times each process of the first table runs, the median reported (the busy table runs each once).
                            [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2]
 
 Prints markdown tables.
@@ -133,6 +135,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each process, the median reported (default 3)")
     parser.add_argument("--busy", action="store_true", help="also the table of cold renders beside a busy core")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     compile_package()
     if not shutil.which("fluidsynth") or not Path(args.soundfont).is_file():
         raise SystemExit(f"needs fluidsynth and {args.soundfont} (Debian: fluidsynth, fluid-soundfont-gm)")
