@@ -6,9 +6,9 @@ synthesizer or a DAW's effects would) for a second table: cold renders with the 
 with torch's own (--threads = every core), idle and busy.
 
     python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000] [--runs 3] [--busy]
+                           [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2]
 
 --runs: how many times each process of the first table runs, the median reported (the busy table runs each once).
-                           [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2]
 
 Prints markdown tables.
 """
