@@ -18,9 +18,9 @@ import numpy as np
 JACK_RATE = 48_000
 JACK_PERIOD = 256
 JACK_MIDI_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
-# The command line in this interpreter. Not `-m singsynth.cli`: that imports cli twice, and the
-# commands' UsageError would not be the one main() catches.
-SINGSYNTH = [sys.executable, "-c", "import sys; from singsynth.cli import main; sys.exit(main())"]
+# The command line in this interpreter, as the installed `singsynth` runs it. Not `-m singsynth.cli`: that imports
+# cli twice, and the commands' UsageError would not be the one main() catches.
+SINGSYNTH = [sys.executable, "-c", "from singsynth.cli import console; console()"]
 
 
 def jackd_available() -> bool:
