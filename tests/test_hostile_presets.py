@@ -21,7 +21,7 @@ from singsynth.model.sing import SING, Encoder, count_parameters
 from singsynth.preset import PresetError, load_preset
 from singsynth.preset.checks import encoder_parameter_count, parameter_count
 
-SINGSYNTH = [sys.executable, "-c", "import sys; from singsynth.cli import main; sys.exit(main())"]
+SINGSYNTH = [sys.executable, "-c", "from singsynth.cli import console; console()"]  # as installed
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.mid"
 META, WEIGHTS = "preset.json", "model.safetensors"
 
