@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SINGSYNTH = [sys.executable, "-c", "from singsynth.cli import console; console()"]
+from processes import SINGSYNTH
+
 # One thread: the same arithmetic in every run, so an unbroken and a killed run can be compared bit for bit.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SOUNDFONT = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")

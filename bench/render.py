@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from processes import ROOT, SINGSYNTH, compile_package
+
 DEFAULT_MIDI = [ROOT / "bench" / "data" / "k525_mvt1.mid", ROOT / "examples" / "demo.mid",
                 *sorted((ROOT / "tests" / "data" / "midi").glob("*.mid"))]
-SINGSYNTH = [sys.executable, "-c", "from singsynth.cli import console; console()"]
 # one core's worth of numeric work: a single-threaded matrix product, over and over
 BUSY_CORE = [sys.executable, "-c", "import torch\ntorch.set_num_threads(1)\na = torch.randn(512, 512)\n"
                                    "while True:\n    a @ a"]
@@ -118,12 +118,6 @@ def busy_table(files: list[Path], args, tmp: Path) -> None:
         idle, busy, idle_all, busy_all = row
         print(f"| {midi.name} | {idle:.2f} | {busy:.2f} | {busy / idle:.2f} | {idle_all:.2f} | {busy_all:.2f} |",
               flush=True)
-
-
-def compile_package() -> None:
-    """singsynth's bytecode compiled once, as `pip install` leaves it: where PYTHONDONTWRITEBYTECODE is set, every
-    process would otherwise compile the sources again (about 0.05 s)."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "singsynth")], check=True)
 
 
 def main() -> None:

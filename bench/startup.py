@@ -13,10 +13,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SINGSYNTH = [sys.executable, "-c", "from singsynth.cli import console; console()"]
+from processes import SINGSYNTH, compile_package
+
 COMMANDS = [("singsynth --help", [*SINGSYNTH, "--help"]),
             ("singsynth instruments", [*SINGSYNTH, "instruments"]),
             ("singsynth info", [*SINGSYNTH, "info"]),
@@ -30,12 +29,6 @@ def wall(command: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
-
-
-def compile_package() -> None:
-    """singsynth's bytecode compiled once, as `pip install` leaves it: where PYTHONDONTWRITEBYTECODE is set, every
-    process would otherwise compile the sources again (about 0.05 s)."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "singsynth")], check=True)
 
 
 def main() -> None:
