@@ -2,10 +2,11 @@
 
 Blocking (render): prepare() generates every note a block needs that the cache lacks, in one batch
 (MAX_BATCH notes at most per model call), before the block is mixed; the output depends only on the
-events and on the notes already cached (a note streamed live is made in float32, one made whole may be made in
-bfloat16: model/precision.py; the two are alike within -45 dB). Live: note() never runs the model; a missing note gets an empty Note at once and is queued
-to the generation thread that streams it in (generation.py: one batch for all notes queued meanwhile,
-batches merged once level), from its first chunk made ahead where start_ahead() asked for it (note_starts.py).
+events and on the notes already cached (a note streamed live is made in float32, one made whole may be made
+in bfloat16: model/precision.py; the two are alike within -45 dB). Live: note() never runs the model; a
+missing note gets an empty Note at once and is queued to the generation thread that streams it in
+(generation.py: one batch for all notes queued meanwhile, batches merged once level), from its first chunk made
+ahead where start_ahead() asked for it (note_starts.py).
 Notes are resampled once to the output rate by soxr, rounded to the cache's precision, given their
 loop's decay and crossfade and cached (memory, and disk if the cache has one; the disk keeps only the
 samples: a note read back gets its decay and crossfade made again, the same as when generated).
@@ -222,15 +223,16 @@ class NoteSupply:
         """Whether every instrument in the note's timbre sustains a held note in its source."""
         return all(self.preset.instruments[i].sustains for i, weight in enumerate(key[0]) if weight > 0)
 
-    def _fit(self, wav: np.ndarray) -> np.ndarray:
+    def _fit(self, wav: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """A note's samples at the cache's precision, cut or padded to the note length: float32 holding float16
-        values (the disk's float16 samples are those already)."""
-        data = np.zeros(self.note_len, dtype=np.float32)
+        values (the disk's float16 samples are those already), into `out` (a note's buffer) when given."""
+        data = np.zeros(self.note_len, dtype=np.float32) if out is None else out
         n = min(len(wav), self.note_len)
         if wav.dtype == np.float16:
             widen(wav[:n], out=data[:n])
         else:
             data[:n] = to_cached_precision(wav[:n])
+        data[n:] = 0
         return data
 
     def _start_batches(self, keys: list[NoteKey]) -> list[StreamingBatch]:
@@ -246,7 +248,7 @@ class NoteSupply:
                 if starts[key] is not None:
                     started.append((key, note))
                 elif (data := self.cache.load(key)) is not None:
-                    note.data[:] = self._fit(data)
+                    self._fit(data, out=note.data)
                     self._done(key, note, save=False)
                 else:
                     cold.append((key, note))
