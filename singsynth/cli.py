@@ -46,12 +46,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console() -> None:
-    """The `singsynth` command: main(), then exit. Once torch is loaded, Python's orderly shutdown (every module
-    and library torn down one by one) takes about 0.4 s and frees nothing the system would not free at exit: skip
-    it when nothing else runs. Exit handlers still run and output is flushed; files are closed by then."""
+    """The `singsynth` command: main(), then exit. Python's orderly shutdown (every module and library torn down
+    one by one, every array freed) takes 0.05 s after a render and about 0.4 s once torch is loaded, and frees
+    nothing the system would not free at exit: skip it when nothing else runs. Exit handlers still run and
+    output is flushed; files are closed by then."""
     code = main()
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
-    if "torch" not in sys.modules or others:
+    if others:
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

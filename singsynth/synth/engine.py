@@ -515,7 +515,8 @@ class Engine:
         if not mixed:
             return
         sums = self._bank_sums(len(mixed), n, phases, steady, steady_rows, changing, changing_rows)
-        for (channel, phase, gains, alone), buf in zip(mixed, sums):
+        steady_gains = []  # the rows of channels whose gains hold still over the block, and those gains
+        for row, ((channel, phase, gains, alone), buf) in enumerate(zip(mixed, sums)):
             for v in alone:
                 v.render_block(buf, phase, loop, self._release_len)
             cut = self._cut[channel]
@@ -528,7 +529,15 @@ class Engine:
                     if v.finished:
                         self._forget(v)
                 self._voices[channel] = [v for v in voices if not v.finished]
-            out += buf[:, None] * gains
+            if gains.ndim == 1:
+                steady_gains.append((row, gains))
+            else:
+                out += buf[:, None] * gains
+        if steady_gains:
+            # one product places every steady channel in the stereo field; per channel, a [n] x [2] broadcast
+            # runs numpy's inner loop two samples at a time, ten times slower
+            rows, gains = zip(*steady_gains)
+            out += sums[list(rows)].T @ np.stack(gains)
 
     def _bank_sums(self, channels: int, n: int, phases: list[np.ndarray], steady: list[Voice], steady_rows: list[int],
                    changing: list[Voice], changing_rows: list[int]) -> np.ndarray:

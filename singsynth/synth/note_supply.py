@@ -26,6 +26,7 @@ import numpy as np
 
 from ..preset import Preset
 from ..preset.sustain_loop import crossfade, level_loop, loop_decay, loop_points
+from ..progress import progress_bar
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .generation import GenerationThread, StreamingBatch
 from .half import widen
@@ -174,7 +175,6 @@ class NoteSupply:
 
     def preload(self, keys: Sequence[NoteKey], progress: bool = False) -> int:
         """Generate these notes (those not cached) ahead, with a progress bar; returns how many."""
-        from tqdm import tqdm
         keys = self.missing(keys)
         need = len(keys) * (self.note_len * 4)
         if need > self.cache.max_bytes:
@@ -184,7 +184,7 @@ class NoteSupply:
                            else "the others are generated as they are played")
             if self.cache.disk_dir is None:  # evicted notes would be generated twice: make what memory holds
                 keys = keys[:self.cache.max_bytes // (self.note_len * 4)]
-        with tqdm(total=len(keys), unit="note", desc="preload", disable=not progress or not keys, leave=False) as bar:
+        with progress_bar(progress and bool(keys), total=len(keys), unit="note", desc="preload", leave=False) as bar:
             for i in range(0, len(keys), MAX_BATCH):
                 self.generate(keys[i:i + MAX_BATCH])
                 bar.update(len(keys[i:i + MAX_BATCH]))

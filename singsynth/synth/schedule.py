@@ -10,6 +10,7 @@ import numpy as np
 
 from ..gm import CC
 from ..io.midi import to_frames
+from ..progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +91,11 @@ def play_through(engine, schedule: Schedule, write: Callable[[np.ndarray], None]
     """Play a schedule through the engine as fast as it goes, handing the audio to `write`; returns frames.
 
     A whole file ends IDLE_TAIL_SECONDS after its last sound, to the sample, whatever the block size."""
-    from tqdm import tqdm
     rate = schedule.sample_rate
     out = TrailingSilence(write, schedule.block) if schedule.frames is None else None
     frames = 0
-    with tqdm(total=round(schedule.last_event / rate + 1.0, 1), unit="s", desc="render", disable=not progress,
-              leave=False, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
+    with progress_bar(progress, total=round(schedule.last_event / rate + 1.0, 1), unit="s", desc="render", leave=False,
+                      bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]") as bar:
         while not schedule.finished:
             block = engine.process(schedule.take(), schedule.block)
             schedule.played(engine.idle)
