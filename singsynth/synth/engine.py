@@ -537,7 +537,7 @@ class Engine:
             # one product places every steady channel in the stereo field; per channel, a [n] x [2] broadcast
             # runs numpy's inner loop two samples at a time, ten times slower
             rows, gains = zip(*steady_gains)
-            out += sums[list(rows)].T @ np.stack(gains)
+            out += np.dot((sums if len(rows) == len(sums) else sums[list(rows)]).T, np.stack(gains))
 
     def _bank_sums(self, channels: int, n: int, phases: list[np.ndarray], steady: list[Voice], steady_rows: list[int],
                    changing: list[Voice], changing_rows: list[int]) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..gm import CC
 from ..io.midi import to_frames
-from ..progress import progress_bar
+from ..io.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 

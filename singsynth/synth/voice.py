@@ -155,12 +155,17 @@ class Voice:
         """Add this voice's next len(out) samples into out (mono), reading at `phase` (see render_block)."""
         n = len(out)
         note, data = self.note, self.note.data
-        length = len(data)
         l0, l1, x = loop
+        start = int(self.pos)
+        # at rate 1 with nothing in the way (no loop crossfade, no end of what has arrived): the samples as they are
+        plain = phase is None and start == self.pos and start + n < min(note.ready, len(data) if self.one_shot else l1 - x)
+        if plain and self.env.release_at < 0 and self.env.kill_left is None:  # held, as most voices are: no envelope
+            self.pos += n
+            out += data[start:start + n] if self.loop_gain == 1.0 else data[start:start + n] * np.float32(self.loop_gain)
+            return
         looping = not self.one_shot and note.xfade is not None
         limit = self._read_end(loop)
-        start = int(self.pos)
-        if phase is None and start == self.pos and start + n < min(limit, length if self.one_shot else l1 - x):
+        if plain:
             seg = data[start:start + n]
             if self.loop_gain != 1.0:
                 seg = seg * np.float32(self.loop_gain)
