@@ -1,0 +1,81 @@
+"""How long the engine takes to make one live-sized block with N voices held: the mix's share of each audio period.
+
+Held voices of K. 525's notes (program 48, dealt over 15 channels), every note generated first (or read from the
+note cache), then blocks made one after another in this process; the best of 5 rounds of 200 blocks.
+
+    python bench/block_time.py [--preset default] [--voices 64,256,512] [--frames 256] [--rate 48000]
+                               [--cache-dir DIR]
+
+Prints a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import mido
+
+from processes import ROOT
+from singsynth.io.midi import read_midi
+from singsynth.preset import load_preset
+from singsynth.synth.cache import NoteCache
+from singsynth.synth.engine import make_engine
+
+MIDI = ROOT / "bench" / "data" / "k525_mvt1.mid"
+CHANNELS = [c for c in range(16) if c != 9]  # the drum channel plays one-shots: held voices are melodic
+ROUNDS, BLOCKS = 5, 200
+
+
+def held_chord(count: int) -> list[tuple[int, mido.Message]]:
+    """`count` of K. 525's note-ons, dealt round the channels so that no channel strikes a key twice (a key struck
+    again would release its voice), each channel set to the strings first."""
+    events = [(0, mido.Message("program_change", channel=c, program=48)) for c in CHANNELS]
+    held: set[tuple[int, int]] = set()
+    for _, m in read_midi(str(MIDI)):
+        if len(held) == count:
+            break
+        if m.type == "note_on" and m.velocity > 0:
+            channel = next((c for c in CHANNELS if (c, m.note) not in held), None)
+            if channel is not None:
+                held.add((channel, m.note))
+                events.append((0, m.copy(channel=channel)))
+    if len(held) < count:
+        raise SystemExit(f"K. 525 gives only {len(held)} distinct keys on {len(CHANNELS)} channels")
+    return events
+
+
+def block_time(preset, voices: int, frames: int, rate: int, cache_dir) -> tuple[int, float]:
+    """Voices sounding, and the best seconds per block."""
+    cache = NoteCache.for_preset(preset, rate, root=cache_dir)
+    engine = make_engine(preset, rate, polyphony=max(voices, 256), cache=cache, blocking=True)
+    with engine:
+        engine.process(held_chord(voices), frames)
+        best = float("inf")
+        for _ in range(ROUNDS):
+            start = time.perf_counter()
+            for _ in range(BLOCKS):
+                engine.process([], frames)
+            best = min(best, (time.perf_counter() - start) / BLOCKS)
+        return len(engine.voices), best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default=None)
+    parser.add_argument("--voices", default="64,256,512")
+    parser.add_argument("--frames", type=int, default=256)
+    parser.add_argument("--rate", type=int, default=48000)
+    parser.add_argument("--cache-dir", default=None, help="note cache folder (default: the user's note cache)")
+    args = parser.parse_args()
+    preset = load_preset(args.preset, lazy=True)
+    period_ms = 1000 * args.frames / args.rate
+    print(f"{args.frames}-frame blocks at {args.rate} Hz (a period of {period_ms:.2f} ms), held voices\n")
+    print("| voices | ms per block | share of the period |")
+    print("| --- | --- | --- |")
+    for count in (int(v) for v in args.voices.split(",")):
+        sounding, seconds = block_time(preset, count, args.frames, args.rate, args.cache_dir)
+        print(f"| {sounding} | {1000 * seconds:.3f} | {1000 * seconds / period_ms:.1%} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
