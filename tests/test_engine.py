@@ -416,6 +416,18 @@ def test_live_generation_waits_for_a_bounded_number_of_notes_and_drops_the_rest(
         live.close()
 
 
+def test_channels_mix_as_the_sum_of_each_played_alone(sines):
+    """Each channel keeps its own place in the stereo field: played together, channels with steady gains (mixed
+    in one product) and one whose volume ramps meanwhile sound as the sum of each played alone."""
+    parts = {0: [(0.0, cc(10, 0, 0)), (0.0, on(60, 100, 0))],
+             3: [(0.0, cc(10, 127, 3)), (0.0, cc(7, 50, 3)), (0.1, on(67, 90, 3))],
+             5: [(0.0, cc(10, 90, 5)), (0.05, on(64, 110, 5)), (0.4, cc(7, 20, 5)), (0.6, cc(11, 90, 5))]}
+    alone = [play(engine(sines, master_gain=0.1), timeline, 1.0) for timeline in parts.values()]
+    together = play(engine(sines, master_gain=0.1), [e for timeline in parts.values() for e in timeline], 1.0)
+    assert all(np.abs(x[:, 0] - x[:, 1]).max() > 0.2 * np.abs(x).max() > 0 for x in alone)  # each off centre
+    np.testing.assert_allclose(together, sum(alone), atol=1e-6)
+
+
 def test_output_does_not_depend_on_the_block_size_with_events_on_many_channels(sines):
     """Events reach each voice at its own offset: the result must not depend on how blocks split them."""
     rng = np.random.default_rng(3)
