@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from singsynth.model.config import VELOCITY_CLASSES, get_config
-from singsynth.model.sing import SING, Encoder, count_parameters, velocity_weights
+from singsynth.model.sing import SING, Encoder, count_parameters, split_state, stack_states, velocity_weights
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +110,46 @@ def test_a_note_streamed_alone_equals_the_same_note_in_a_batch(tiny):
         alone = torch.cat(list(tiny.stream(w[:1], pitch[:1], vel[:1], first_steps=1, steps=8)), dim=1)
     assert torch._C._get_mkldnn_enabled()
     assert (alone[0] - batch[0]).abs().max() / batch[0].abs().max() < 1e-5
+
+
+def stream(model, bfloat16: bool, notes=(0, 2), pitches=(60, 45), velocities=(100, 70)) -> torch.Tensor:
+    w = model.instrument_weights(torch.tensor(notes))
+    with torch.inference_mode():
+        return torch.cat(list(model.stream(w, torch.tensor(pitches), torch.tensor(velocities), first_steps=3,
+                                           steps=16, bfloat16=bfloat16)), dim=1)
+
+
+def test_a_stream_in_bfloat16_is_close_to_float32_and_leaves_the_kernel_setting_as_it_was(tiny):
+    full = stream(tiny, False)
+    torch._C._set_mkldnn_enabled(False)  # as a small float32 call in another thread leaves it meanwhile
+    try:
+        fast = stream(tiny, True)
+        assert not torch._C._get_mkldnn_enabled()
+    finally:
+        torch._C._set_mkldnn_enabled(True)
+    assert fast.dtype == torch.float32 and fast.shape == full.shape
+    assert not torch.equal(fast, full), "bfloat16 was not used"
+    error = ((fast - full).pow(2).mean(dim=1) / full.pow(2).mean(dim=1)).sqrt()
+    assert (error < 0.05).all(), error
+
+
+def test_the_bfloat16_copy_of_the_lstm_follows_new_weights(tiny):
+    torch.manual_seed(1)
+    other = SING(tiny.config).eval()
+    model = SING(tiny.config).eval()
+    model.load_state_dict(tiny.state_dict())
+    assert torch.equal(stream(model, True), stream(tiny, True))
+    model.load_state_dict(other.state_dict())  # weights copied in place: the bfloat16 copy must be made again
+    assert torch.equal(stream(model, True), stream(other, True))
+    assert not any("bfloat16" in name for name in model.state_dict())  # the copy is not part of the model
+
+
+def test_streams_in_bfloat16_and_float32_keep_apart(tiny):
+    w = tiny.instrument_weights(torch.tensor([0, 1]))
+    with torch.inference_mode():
+        fast = tiny.start_stream(w, torch.tensor([60, 62]), torch.tensor([100, 100]), bfloat16=True)
+        full = tiny.start_stream(w, torch.tensor([60, 62]), torch.tensor([100, 100]))
+    assert [s.bfloat16 for s in split_state(fast)] == [True, True]
+    assert stack_states(split_state(fast)).bfloat16
+    with pytest.raises(ValueError, match="bfloat16"):
+        stack_states([split_state(fast)[0], split_state(full)[1]])

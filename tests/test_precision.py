@@ -1,12 +1,12 @@
-"""Whole notes in bfloat16 where the CPU has bfloat16 arithmetic: close to the float32 notes, and float32 when asked
-for (--full-precision) or where the CPU lacks it."""
+"""Notes in bfloat16 where the CPU has bfloat16 arithmetic, whole or streamed: close to the float32 notes, and
+float32 when asked for (--full-precision) or where the CPU lacks it."""
 import numpy as np
 import pytest
 import torch
 
 from singsynth.cli import main
 from singsynth.io.wav import read_wav
-from singsynth.model.precision import native_bf16, whole_note_precision
+from singsynth.model.precision import low_precision, native_bf16, whole_note_precision
 from singsynth.preset import load_preset
 from engine_fixtures import make_preset
 
@@ -25,6 +25,15 @@ def test_bfloat16_only_on_a_cpu_that_has_it_and_not_at_full_precision():
     assert isinstance(whole_note_precision(torch.device("cpu")), torch.autocast) == native_bf16()
     assert not isinstance(whole_note_precision(torch.device("cpu"), full_precision=True), torch.autocast)
     assert not isinstance(whole_note_precision(torch.device("cuda")), torch.autocast)
+    assert low_precision(torch.device("cpu")) == native_bf16()
+    assert not low_precision(torch.device("cpu"), full_precision=True) and not low_precision(torch.device("cuda"))
+
+
+@pytest.mark.parametrize("full_precision", [True, False])
+def test_streams_are_made_as_whole_notes_are(preset, full_precision):
+    preset.full_precision = full_precision
+    stream = preset.open_stream(preset.instrument_weights([0]), [60], [100])
+    assert stream.state.bfloat16 == low_precision(torch.device("cpu"), full_precision)
 
 
 @pytest.mark.skipif(not native_bf16(), reason="this CPU has no bfloat16 arithmetic: whole notes stay float32")

@@ -6,6 +6,7 @@ NeurIPS 2018 (arXiv:1810.09785).
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from dataclasses import dataclass
 from typing import Iterator
@@ -25,16 +26,17 @@ _onednn_switch = threading.Lock()
 
 
 @contextlib.contextmanager
-def lstm_kernels(batch: int, steps: int, device: torch.device):
-    """The LSTM kernels that are quickest for this call: oneDNN's switched off while a small call runs on the
-    CPU. The setting is the process's: small calls switch it under a lock, and a large call in another thread
-    meanwhile runs on torch's own kernels too (slower, the same result)."""
-    if batch * steps > SMALL_LSTM_WORK or device.type != "cpu":
+def lstm_kernels(batch: int, steps: int, device: torch.device, bfloat16: bool = False):
+    """The LSTM kernels that are quickest for this call on the CPU: oneDNN's switched off while a small float32
+    call runs, and on while a bfloat16 one does (torch's own bfloat16 kernels are 4 to 20 times slower past one
+    note). The setting is the process's: such calls switch it under a lock, and a large float32 call in another
+    thread meanwhile runs on the kernels set (slower or quicker, the same result)."""
+    if device.type != "cpu" or (not bfloat16 and batch * steps > SMALL_LSTM_WORK):
         yield
         return
     with _onednn_switch:
         enabled = torch._C._get_mkldnn_enabled()
-        torch._C._set_mkldnn_enabled(False)
+        torch._C._set_mkldnn_enabled(bfloat16)
         try:
             yield
         finally:
@@ -89,16 +91,28 @@ class SequenceGenerator(nn.Module):
         ], dim=1)
 
     def forward(self, conditioning: torch.Tensor, start: int = 0, steps: int | None = None,
-                state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """Run steps [start, start + steps); returns embeddings [B, D, steps] and the LSTM state."""
+                state: tuple[torch.Tensor, torch.Tensor] | None = None, bfloat16: bool = False):
+        """Run steps [start, start + steps); returns embeddings [B, D, steps] and the LSTM state (bfloat16 where
+        `bfloat16`: the LSTM then runs on its weights cast to bfloat16 once, model/precision.py)."""
         steps = self.config.steps - start if steps is None else steps
         x = conditioning[:, None, :].expand(-1, steps, -1)  # [B, T, C]
         if self.time is not None:
             t = self.time.weight[start:start + steps][None].expand(x.shape[0], -1, -1)
             x = torch.cat([x, t], dim=2)
-        with lstm_kernels(x.shape[0], steps, x.device):
-            y, state = self.lstm(x, state)
-        return self.output(y).transpose(1, 2), state
+        lstm = self._bfloat16_lstm() if bfloat16 else self.lstm
+        with lstm_kernels(x.shape[0], steps, x.device, bfloat16):
+            y, state = lstm(x.to(torch.bfloat16) if bfloat16 else x, state)
+        return self.output(y.float()).transpose(1, 2), state
+
+    def _bfloat16_lstm(self) -> nn.LSTM:
+        """A copy of the LSTM with its weights in bfloat16, made again whenever the weights change (loaded, moved);
+        kept outside the module's parameters and state."""
+        weights = tuple((p.data_ptr(), p._version) for p in self.lstm.parameters())
+        made = self.__dict__.get("_bfloat16_copy")
+        if made is None or made[0] != weights:
+            made = (weights, copy.deepcopy(self.lstm).to(torch.bfloat16).requires_grad_(False))
+            self.__dict__["_bfloat16_copy"] = made
+        return made[1]
 
 
 def decoder_body(config: ModelConfig) -> nn.Sequential:
@@ -130,9 +144,12 @@ class Decoder(nn.Module):
                pitch: torch.Tensor | None = None, first_frame: int = 0) -> torch.Tensor:
         """Embeddings with `context` extra steps each side [B, D, T + 2c] -> overlap-added [B, (T-1)*stride+frame].
 
-        Without the output bias: it belongs once to each sample, not once to each frame."""
-        kernel = self.synthesis.weight * self.window
-        return F.conv_transpose1d(self.body(embeddings), kernel, None, self.config.stride)[:, 0]
+        Without the output bias: it belongs once to each sample, not once to each frame. The overlap-add runs in
+        float32 under autocast too: in bfloat16 torch's CPU kernel for it takes half a second a call."""
+        features = self.body(embeddings)
+        with torch.autocast(features.device.type, enabled=False):
+            kernel = self.synthesis.weight.float() * self.window
+            return F.conv_transpose1d(features.float(), kernel, None, self.config.stride)[:, 0]
 
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None = None,
                 pitch: torch.Tensor | None = None) -> torch.Tensor:
@@ -195,6 +212,7 @@ class StreamState:
     decoded: int  # frames decoded
     tail: torch.Tensor  # [B, frame - stride]: overlap-add still waiting for later frames
     emitted: int  # padded-waveform samples handed out or skipped
+    bfloat16: bool = False  # made in bfloat16 (model/precision.py)
 
 
 class SING(nn.Module):
@@ -222,14 +240,15 @@ class SING(nn.Module):
 
     # -- streaming: a note chunk by chunk, whose concatenation equals forward() --
 
-    def start_stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor,
-                     velocity: torch.Tensor) -> StreamState:
+    def start_stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor,
+                     bfloat16: bool = False) -> StreamState:
+        """A batch of notes to stream chunk by chunk (stream_chunk), in bfloat16 where asked (model/precision.py)."""
         vel_weights, gain = velocity_weights(velocity)
         cond = self.sequence.conditioning(instrument_weights, pitch, vel_weights)
         batch, c = cond.shape[0], self.decoder.context
         zeros = cond.new_zeros
         return StreamState(cond, gain, instrument_weights, pitch, None, 0, zeros(batch, self.config.embedding_dim, c), 0,
-                           zeros(batch, self.config.frame - self.config.stride), 0)
+                           zeros(batch, self.config.frame - self.config.stride), 0, bfloat16)
 
     def stream_chunk(self, state: StreamState, steps: int) -> torch.Tensor:
         """Advance the LSTM by `steps` and return the note samples now final [B, n] (n may be 0).
@@ -242,7 +261,7 @@ class SING(nn.Module):
         steps = min(steps, end - state.step)
         emb = state.embeddings
         if steps > 0:
-            new, state.lstm = self.sequence(state.conditioning, state.step, steps, state.lstm)
+            new, state.lstm = self.sequence(state.conditioning, state.step, steps, state.lstm, state.bfloat16)
             state.step += steps
             emb = torch.cat([emb, new], dim=2)
             if state.step == end:  # the last frames' look-ahead past the final step is zero padding
@@ -256,8 +275,10 @@ class SING(nn.Module):
         if ready <= 0:
             state.embeddings = emb
             return state.conditioning.new_zeros(emb.shape[0], 0)
-        wav = self.decoder.frames(emb[:, :, :ready + 2 * c], state.instrument_weights, state.pitch,
-                                  first_frame=state.decoded)  # [B, (ready-1)*stride + frame]
+        with torch.autocast(emb.device.type, dtype=torch.bfloat16, enabled=state.bfloat16):
+            wav = self.decoder.frames(emb[:, :, :ready + 2 * c], state.instrument_weights, state.pitch,
+                                      first_frame=state.decoded)  # [B, (ready-1)*stride + frame]
+        wav = wav.float()  # the overlap carried to the next chunk stays float32 whatever the decoder gave
         overlap = cfg.frame - cfg.stride
         wav[:, :overlap] += state.tail
         state.embeddings = emb[:, :, ready:]
@@ -281,11 +302,11 @@ class SING(nn.Module):
         return first_steps + -(-self.config.padding // self.config.stride) + self.decoder.context
 
     def stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor,
-               first_steps: int = 1, steps: int = 64) -> Iterator[torch.Tensor]:
+               first_steps: int = 1, steps: int = 64, bfloat16: bool = False) -> Iterator[torch.Tensor]:
         """Yield a note chunk by chunk: `first_steps` frames of the note first, then twice as many each time,
         up to `steps` at a time; doubling keeps each next chunk ready well before the audio already made has
         played (a step makes 16 ms of a note; on a CPU it takes about 1 ms)."""
-        state = self.start_stream(instrument_weights, pitch, velocity)
+        state = self.start_stream(instrument_weights, pitch, velocity, bfloat16)
         for chunk in chunk_steps(self.first_chunk_steps(first_steps), first_steps, steps):
             if self.stream_done(state):
                 return
@@ -313,7 +334,7 @@ def split_state(state: StreamState) -> list[StreamState]:
                         state.instrument_weights[i:i + 1].clone(), state.pitch[i:i + 1].clone(),
                         None if lstm is None else (lstm[0][:, i:i + 1].clone(), lstm[1][:, i:i + 1].clone()),
                         state.step, state.embeddings[i:i + 1].clone(), state.decoded, state.tail[i:i + 1].clone(),
-                        state.emitted)
+                        state.emitted, state.bfloat16)
             for i in range(state.conditioning.shape[0])]
 
 
@@ -322,12 +343,14 @@ def stack_states(states: list[StreamState]) -> StreamState:
     first = states[0]
     if any((s.step, s.decoded, s.emitted) != (first.step, first.decoded, first.emitted) for s in states):
         raise ValueError("streams at different points of their notes cannot be batched")
+    if any(s.bfloat16 != first.bfloat16 for s in states):
+        raise ValueError("streams made in bfloat16 and in float32 cannot be batched")
     cat = torch.cat
     lstm = None if first.lstm is None else (cat([s.lstm[0] for s in states], 1), cat([s.lstm[1] for s in states], 1))
     return StreamState(cat([s.conditioning for s in states]), cat([s.gain for s in states]),
                        cat([s.instrument_weights for s in states]), cat([s.pitch for s in states]), lstm,
                        first.step, cat([s.embeddings for s in states]), first.decoded,
-                       cat([s.tail for s in states]), first.emitted)
+                       cat([s.tail for s in states]), first.emitted, first.bfloat16)
 
 
 class Autoencoder(nn.Module):

@@ -149,21 +149,25 @@ class Preset:
             return (wav * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
 
     def open_stream(self, instrument_weights: torch.Tensor, pitch, velocity) -> NoteStream:
-        """The notes, to be generated chunk by chunk at the preset's loudness (preset/streaming.py)."""
+        """The notes, to be generated chunk by chunk at the preset's loudness (preset/streaming.py), in bfloat16 as
+        whole notes are (model/precision.py)."""
         import torch
 
+        from ..model.precision import low_precision
         from .streaming import NoteStream
         with torch.inference_mode():
             dev = self.device
             pitches = torch.as_tensor(pitch, dtype=torch.long, device=dev).reshape(-1)
             state = self.model.start_stream(instrument_weights.to(dev, torch.float32), pitches,
-                                            torch.as_tensor(velocity, dtype=torch.float32, device=dev))
+                                            torch.as_tensor(velocity, dtype=torch.float32, device=dev),
+                                            bfloat16=low_precision(dev, self.full_precision))
             gains = torch.as_tensor(self.gains(instrument_weights, pitch, velocity), dtype=torch.float32, device=dev)
             return NoteStream(self.model, state, gains.reshape(-1, 1).expand(len(pitches), 1).clone())
 
     def stream(self, instrument_weights: torch.Tensor, pitch, velocity, first_steps: int = 1, steps: int = 64):
-        """Yield float32 chunks [B, n] whose concatenation is generate()'s output: `first_steps` frames of the note
-        first, then twice as many each time, up to `steps` at a time."""
+        """Yield float32 chunks [B, n] whose concatenation is generate()'s output (at full precision; in bfloat16 the
+        two round differently): `first_steps` frames of the note first, then twice as many each time, up to `steps`
+        at a time."""
         from ..model.sing import chunk_steps
         notes = self.open_stream(instrument_weights, pitch, velocity)
         for chunk in chunk_steps(notes.first_chunk_steps(first_steps), first_steps, steps):
