@@ -153,3 +153,18 @@ def test_streams_in_bfloat16_and_float32_keep_apart(tiny):
     assert stack_states(split_state(fast)).bfloat16
     with pytest.raises(ValueError, match="bfloat16"):
         stack_states([split_state(fast)[0], split_state(full)[1]])
+
+
+def test_the_paper_decoders_overlap_add_stays_float32_under_autocast(tiny):
+    """Under bfloat16 autocast (notes on a CPU with bfloat16 arithmetic) the body multiplies in bfloat16, but the
+    overlap-add of its frames runs in float32: torch's bfloat16 CPU kernel for it takes half a second a call."""
+    decoder = tiny.decoder
+    emb = torch.randn(2, tiny.config.embedding_dim, 12)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        wav = decoder.frames(emb)
+        features = decoder.body(emb)
+    assert features.dtype == torch.bfloat16 and wav.dtype == torch.float32
+    kernel = decoder.synthesis.weight * decoder.window
+    with torch.inference_mode():
+        expected = torch.nn.functional.conv_transpose1d(features.float(), kernel, None, tiny.config.stride)[:, 0]
+    assert torch.equal(wav, expected)

@@ -211,8 +211,9 @@ class HarmonicDecoder(nn.Module):
                                                 mode="linear", align_corners=True).reshape(*bands.shape[:2], -1)
             wav = self.synth(amplitude * distribution, freqs, noise, first_frame)
         if self.residual is not None:
-            kernel = self.residual.weight * self.residual_window
-            wav = wav + F.conv_transpose1d(features, kernel, None, self.config.stride)[:, 0].float()
+            with torch.autocast(embeddings.device.type, enabled=False):  # in bfloat16 torch's CPU kernel is very slow
+                kernel = self.residual.weight.float() * self.residual_window
+                wav = wav + F.conv_transpose1d(features.float(), kernel, None, self.config.stride)[:, 0]
         return wav
 
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
