@@ -168,3 +168,13 @@ def test_the_paper_decoders_overlap_add_stays_float32_under_autocast(tiny):
     with torch.inference_mode():
         expected = torch.nn.functional.conv_transpose1d(features.float(), kernel, None, tiny.config.stride)[:, 0]
     assert torch.equal(wav, expected)
+
+
+def test_a_model_built_under_inference_mode_streams_in_bfloat16(tiny):
+    # a lazily loaded preset builds its model on first use, which may be inside inference_mode: its parameters then
+    # carry no version counter
+    with torch.inference_mode():
+        model = SING(tiny.config).eval()
+        model.load_state_dict(tiny.state_dict())
+    assert next(model.parameters()).is_inference()
+    assert torch.equal(stream(model, True), stream(tiny, True))

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import SAMPLE_RATE, ModelConfig
+from .overlap import transposed_overlap_add
 
 # Bins kept each side of a partial: a constant sinusoid then comes out 64 dB clean or better (6 bins: 58 dB).
 KERNEL_HALF_WIDTH = 8
@@ -211,9 +212,8 @@ class HarmonicDecoder(nn.Module):
                                                 mode="linear", align_corners=True).reshape(*bands.shape[:2], -1)
             wav = self.synth(amplitude * distribution, freqs, noise, first_frame)
         if self.residual is not None:
-            with torch.autocast(embeddings.device.type, enabled=False):  # in bfloat16 torch's CPU kernel is very slow
-                kernel = self.residual.weight.float() * self.residual_window
-                wav = wav + F.conv_transpose1d(features.float(), kernel, None, self.config.stride)[:, 0]
+            residual = transposed_overlap_add(features, self.residual.weight, self.residual_window, self.config.stride)
+            wav = wav + residual.float()
         return wav
 
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import VELOCITY_CLASSES, ModelConfig
+from .overlap import transposed_overlap_add
 
 
 # oneDNN's CPU LSTM costs about 10 ms a call whatever its size (it lays out all the weights again), and pays
@@ -107,9 +108,12 @@ class SequenceGenerator(nn.Module):
     def _bfloat16_lstm(self) -> nn.LSTM:
         """A copy of the LSTM with its weights in bfloat16, made again whenever the weights change (loaded, moved);
         kept outside the module's parameters and state."""
-        weights = tuple((p.data_ptr(), p._version) for p in self.lstm.parameters())
+        weights = [(p, p.data_ptr(), None if p.is_inference() else p._version) for p in self.lstm.parameters()]
         made = self.__dict__.get("_bfloat16_copy")
-        if made is None or made[0] != weights:
+        # the parameters themselves are held, so that new ones never pass for them at a freed address; a parameter
+        # made under inference_mode has no version to tell an in-place change by
+        if made is None or len(made[0]) != len(weights) or any(
+                a[0] is not b[0] or a[1:] != b[1:] for a, b in zip(made[0], weights)):
             made = (weights, copy.deepcopy(self.lstm).to(torch.bfloat16).requires_grad_(False))
             self.__dict__["_bfloat16_copy"] = made
         return made[1]
@@ -144,12 +148,8 @@ class Decoder(nn.Module):
                pitch: torch.Tensor | None = None, first_frame: int = 0) -> torch.Tensor:
         """Embeddings with `context` extra steps each side [B, D, T + 2c] -> overlap-added [B, (T-1)*stride+frame].
 
-        Without the output bias: it belongs once to each sample, not once to each frame. The overlap-add runs in
-        float32 under autocast too: in bfloat16 torch's CPU kernel for it takes half a second a call."""
-        features = self.body(embeddings)
-        with torch.autocast(features.device.type, enabled=False):
-            kernel = self.synthesis.weight.float() * self.window
-            return F.conv_transpose1d(features.float(), kernel, None, self.config.stride)[:, 0]
+        Without the output bias: it belongs once to each sample, not once to each frame."""
+        return transposed_overlap_add(self.body(embeddings), self.synthesis.weight, self.window, self.config.stride)
 
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None = None,
                 pitch: torch.Tensor | None = None) -> torch.Tensor:
@@ -238,7 +238,8 @@ class SING(nn.Module):
         """Instrument indices [B] -> one-hot weights [B, I]."""
         return F.one_hot(instruments, self.config.n_instruments).to(torch.float32)
 
-    # -- streaming: a note chunk by chunk, whose concatenation equals forward() --
+    # -- streaming: a note chunk by chunk, whose concatenation equals forward() (in float32; a bfloat16 stream
+    # rounds differently from forward() under autocast) --
 
     def start_stream(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor,
                      bfloat16: bool = False) -> StreamState:
@@ -247,8 +248,8 @@ class SING(nn.Module):
         cond = self.sequence.conditioning(instrument_weights, pitch, vel_weights)
         batch, c = cond.shape[0], self.decoder.context
         zeros = cond.new_zeros
-        return StreamState(cond, gain, instrument_weights, pitch, None, 0, zeros(batch, self.config.embedding_dim, c), 0,
-                           zeros(batch, self.config.frame - self.config.stride), 0, bfloat16)
+        return StreamState(cond, gain, instrument_weights, pitch, None, 0, zeros(batch, self.config.embedding_dim, c),
+                           0, zeros(batch, self.config.frame - self.config.stride), 0, bfloat16)
 
     def stream_chunk(self, state: StreamState, steps: int) -> torch.Tensor:
         """Advance the LSTM by `steps` and return the note samples now final [B, n] (n may be 0).

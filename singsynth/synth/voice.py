@@ -158,10 +158,12 @@ class Voice:
         l0, l1, x = loop
         start = int(self.pos)
         # at rate 1 with nothing in the way (no loop crossfade, no end of what has arrived): the samples as they are
-        plain = phase is None and start == self.pos and start + n < min(note.ready, len(data) if self.one_shot else l1 - x)
+        bound = min(note.ready, len(data) if self.one_shot else l1 - x)
+        plain = phase is None and start == self.pos and start + n < bound
         if plain and self.env.release_at < 0 and self.env.kill_left is None:  # held, as most voices are: no envelope
             self.pos += n
-            out += data[start:start + n] if self.loop_gain == 1.0 else data[start:start + n] * np.float32(self.loop_gain)
+            seg = data[start:start + n]
+            out += seg if self.loop_gain == 1.0 else seg * np.float32(self.loop_gain)
             return
         looping = not self.one_shot and note.xfade is not None
         limit = self._read_end(loop)
