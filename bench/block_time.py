@@ -59,10 +59,20 @@ def block_time(preset, voices: int, frames: int, rate: int, cache_dir) -> tuple[
         return len(engine.voices), best
 
 
+def voice_counts(text: str) -> list[int]:
+    try:
+        counts = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers separated by commas, such as 64,256") from None
+    if any(c < 1 for c in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: each count must be at least 1")
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default=None)
-    parser.add_argument("--voices", default="64,256,512")
+    parser.add_argument("--voices", default="64,256,512", type=voice_counts, help="comma-separated counts")
     parser.add_argument("--frames", type=int, default=256)
     parser.add_argument("--rate", type=int, default=48000)
     parser.add_argument("--cache-dir", default=None, help="note cache folder (default: the user's note cache)")
@@ -72,7 +82,7 @@ def main() -> None:
     print(f"{args.frames}-frame blocks at {args.rate} Hz (a period of {period_ms:.2f} ms), held voices\n")
     print("| voices | ms per block | share of the period |")
     print("| --- | --- | --- |")
-    for count in (int(v) for v in args.voices.split(",")):
+    for count in args.voices:
         sounding, seconds = block_time(preset, count, args.frames, args.rate, args.cache_dir)
         print(f"| {sounding} | {1000 * seconds:.3f} | {1000 * seconds / period_ms:.1%} |", flush=True)
 
