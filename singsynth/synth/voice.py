@@ -159,28 +159,27 @@ class Voice:
         start = int(self.pos)
         # at rate 1 with nothing in the way (no loop crossfade, no end of what has arrived): the samples as they are
         bound = min(note.ready, len(data) if self.one_shot else l1 - x)
-        plain = phase is None and start == self.pos and start + n < bound
-        if plain and self.env.release_at < 0 and self.env.kill_left is None:  # held, as most voices are: no envelope
-            self.pos += n
-            seg = data[start:start + n]
-            out += seg if self.loop_gain == 1.0 else seg * np.float32(self.loop_gain)
-            return
-        looping = not self.one_shot and note.xfade is not None
-        limit = self._read_end(loop)
-        if plain:
+        if phase is None and start == self.pos and start + n < bound:
             seg = data[start:start + n]
             if self.loop_gain != 1.0:
                 seg = seg * np.float32(self.loop_gain)
-            count = n
             self.pos += n
-        elif phase is None and start == self.pos and looping:  # the same samples as below, by slices
-            seg, end, self.loop_gain = read_looped(data, note.xfade, start, n, loop, self.loop_gain, note.loop_decay)
+            if self.env.release_at < 0 and self.env.kill_left is None:  # held, as most voices are: no envelope
+                out += seg
+                return
             count = n
-            self.pos = float(end)
-        elif not looping and self.pos + 1 >= limit:  # nothing readable yet (streaming) or any more (ended)
-            seg, count = data[:0], 0
         else:
-            seg, count = self._interpolate(phase if phase is not None else steps(1.0, n), n, limit, looping, loop)
+            looping = not self.one_shot and note.xfade is not None
+            limit = self._read_end(loop)
+            if phase is None and start == self.pos and looping:  # the same samples as below, by slices
+                seg, end, self.loop_gain = read_looped(data, note.xfade, start, n, loop, self.loop_gain,
+                                                       note.loop_decay)
+                count = n
+                self.pos = float(end)
+            elif not looping and self.pos + 1 >= limit:  # nothing readable yet (streaming) or any more (ended)
+                seg, count = data[:0], 0
+            else:
+                seg, count = self._interpolate(phase if phase is not None else steps(1.0, n), n, limit, looping, loop)
         if count < n and self.one_shot and note.done:
             self.finished = True  # played to its end
         fading = self.env.fading
