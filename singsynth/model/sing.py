@@ -9,7 +9,7 @@ import contextlib
 import copy
 import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import torch
 from torch import nn
@@ -17,6 +17,8 @@ from torch.nn import functional as F
 
 from .config import VELOCITY_CLASSES, ModelConfig
 from .overlap import transposed_overlap_add
+
+Chunk = TypeVar("Chunk")  # a stream's chunk [B, n]: a tensor from the model, an array from a preset
 
 
 # oneDNN's CPU LSTM costs about 10 ms a call whatever its size (it lays out all the weights again), and pays
@@ -308,12 +310,8 @@ class SING(nn.Module):
         up to `steps` at a time; doubling keeps each next chunk ready well before the audio already made has
         played (a step makes 16 ms of a note; on a CPU it takes about 1 ms)."""
         state = self.start_stream(instrument_weights, pitch, velocity, bfloat16)
-        for chunk in chunk_steps(self.first_chunk_steps(first_steps), first_steps, steps):
-            if self.stream_done(state):
-                return
-            out = self.stream_chunk(state, chunk)
-            if out.shape[1]:
-                yield out
+        yield from stream_chunks(lambda n: self.stream_chunk(state, n), lambda: self.stream_done(state),
+                                 self.first_chunk_steps(first_steps), first_steps, steps)
 
 
 def chunk_steps(first_chunk: int, first_steps: int, steps: int) -> Iterator[int]:
@@ -326,6 +324,18 @@ def chunk_steps(first_chunk: int, first_steps: int, steps: int) -> Iterator[int]
     while True:
         size = min(2 * size, steps)
         yield size
+
+
+def stream_chunks(make: Callable[[int], Chunk], done: Callable[[], bool], first_chunk: int, first_steps: int,
+                  steps: int) -> Iterator[Chunk]:
+    """make(n) for the steps of each chunk (chunk_steps) until done(), the chunks that hold no samples yet left out:
+    the loop of a stream, whatever makes its chunks (SING.stream, Preset.stream)."""
+    for chunk in chunk_steps(first_chunk, first_steps, steps):
+        if done():
+            return
+        out = make(chunk)
+        if out.shape[1]:
+            yield out
 
 
 def split_state(state: StreamState) -> list[StreamState]:

@@ -81,7 +81,8 @@ class Preset:
     # is lazy): listing instruments or playing notes from the cache needs neither torch nor the weights.
     _model: SING | None = field(default=None, repr=False)
     _device: str = "cpu"
-    # True: whole notes in float32 throughout, even where the CPU could multiply in bfloat16 (model/precision.py)
+    # True: notes, whole or streamed, in float32 throughout, even where the CPU could multiply in bfloat16
+    # (model/precision.py)
     full_precision: bool = False
 
     @property
@@ -168,14 +169,10 @@ class Preset:
         """Yield float32 chunks [B, n] whose concatenation is generate()'s output (at full precision; in bfloat16 the
         two round differently): `first_steps` frames of the note first, then twice as many each time, up to `steps`
         at a time."""
-        from ..model.sing import chunk_steps
+        from ..model.sing import stream_chunks
         notes = self.open_stream(instrument_weights, pitch, velocity)
-        for chunk in chunk_steps(notes.first_chunk_steps(first_steps), first_steps, steps):
-            if notes.done:
-                return
-            out = notes.chunk(chunk)
-            if out.shape[1]:
-                yield out
+        yield from stream_chunks(notes.chunk, lambda: notes.done, notes.first_chunk_steps(first_steps), first_steps,
+                                 steps)
 
 
 def resolve_path(name_or_path: str | os.PathLike | None) -> Path:
