@@ -26,10 +26,9 @@ def add_instrument_arguments(p) -> None:
 
 
 def add_precision_argument(p) -> None:
-    """--full-precision for the commands that generate whole notes (render, note, eval; play and listen with
-    --preload)."""
+    """--full-precision for the commands that generate notes (render, note, eval, play, listen)."""
     p.add_argument("--full-precision", action="store_true",
-                   help="generate whole notes in float32 throughout (default: where the CPU has bfloat16 "
+                   help="generate notes in float32 throughout (default: where the CPU has bfloat16 "
                         "arithmetic, the LSTM and decoder body multiply in bfloat16, 1.5 to 2 times as fast, "
                         "the notes within -45 dB of float32 ones); notes already cached play as they are")
 

@@ -2,8 +2,8 @@
 
 Blocking (render): prepare() generates every note a block needs that the cache lacks, in one batch
 (MAX_BATCH notes at most per model call), before the block is mixed; the output depends only on the
-events and on the notes already cached (a note streamed live is made in float32, one made whole may be made
-in bfloat16: model/precision.py; the two are alike within -45 dB). Live: note() never runs the model; a
+events and on the notes already cached (made in bfloat16 or float32 as the CPU and --full-precision had it:
+model/precision.py; the two are alike within -45 dB). Live: note() never runs the model; a
 missing note gets an empty Note at once and is queued to the generation thread that streams it in
 (generation.py: one batch for all notes queued meanwhile, batches merged once level), from its first chunk made
 ahead where start_ahead() asked for it (note_starts.py).
