@@ -21,6 +21,8 @@ def register(sub) -> None:
     render.add_argument("--pitches", default="21-108", help="MIDI pitch range, e.g. 21-108 (default)")
     render.add_argument("--velocities", default=",".join(map(str, VELOCITY_CLASSES)),
                         help="MIDI velocities (default: NSynth's 25,50,75,100,127)")
+    render.add_argument("--rate", type=int, default=16000, choices=(16000, 48000),
+                        help="sample rate of the notes (default 16000, SING's; 48000 for full-band presets)")
     render.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     render.add_argument("--no-drums", action="store_true", help="leave out the GM standard drum kit")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -94,7 +96,8 @@ def run_soundfont(args) -> int:
         raise UsageError(f"--jobs: {args.jobs}; give at least 1")
     try:
         summary = render_dataset(args.soundfonts, args.out, programs=programs, drums=drums, pitches=pitches,
-                                 velocities=velocities, jobs=args.jobs, progress=not args.quiet)
+                                 velocities=velocities, jobs=args.jobs, progress=not args.quiet,
+                                 rate=args.rate)
     except DataError as exc:
         raise UsageError(str(exc)) from None
     print(f"{summary['out']}: {summary['notes']} notes of {summary['instruments']} instruments; "

@@ -28,7 +28,7 @@ def run(args) -> int:
         config, meta = preset.config, preset.meta
         instruments = [i.to_dict() for i in preset.instruments]
     info = {"parameters": parameter_count(config), "encoder_parameters": encoder_parameter_count(config),
-            "config": config.to_dict()}
+            "sample_rate": config.sample_rate, "config": config.to_dict()}
     if not args.config:
         info.update(name=meta.get("name"), instruments=instruments, evaluation=meta.get("evaluation"),
                     training=meta.get("training"))
@@ -36,6 +36,7 @@ def run(args) -> int:
         print(json.dumps(info, indent=1))
         return 0
     print(f"parameters: {info['parameters']:,} (encoder for pretraining: {info['encoder_parameters']:,})")
+    print(f"sample rate: {config.sample_rate} Hz (notes of {config.note_samples / config.sample_rate:g} s)")
     print("config: " + ", ".join(f"{k}={v}" for k, v in info["config"].items()))
     for i, inst in enumerate(instruments):
         gm = "drums" if inst["drums"] else ("no GM program" if inst["gm_program"] is None else f"GM {inst['gm_program']}")

@@ -158,6 +158,10 @@ def run(args) -> int:
     init = _start_preset(args.init, data) if args.init else None
     out = Path(args.out)
     # what the command line leaves unsaid comes from the decoder's recipe (train/config.py)
+    named = CONFIGS[args.config]
+    if named.decoder == "harmonic":  # a harmonic size keeps its own partials and tuning unless told otherwise
+        args.harmonics = named.harmonics if args.harmonics is None else args.harmonics
+        args.key_tuning = named.key_tuning if args.key_tuning is None else args.key_tuning
     given = dict(lr=args.lr, autoencoder_loss=args.autoencoder_loss, end_to_end_loss=args.end_to_end_loss,
                  harmonics=args.harmonics, key_tuning=args.key_tuning)
     train_args = recipe(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 # NSynth's five velocity classes; MIDI velocities in between are interpolated.
 VELOCITY_CLASSES = (25, 50, 75, 100, 127)
 SAMPLE_RATE = 16_000
+# The hidden width of the small head that gives each note its rise time (model/onset.py)
+RISE_HIDDEN = 64
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,9 @@ class ModelConfig:
     inharmonicity: bool = False  # harmonic decoder: a learnt stretch f_k = k f0 sqrt(1 + B k^2) per instrument
     residual: bool = False  # harmonic decoder: the paper's transposed convolution added (attacks, drums)
     key_tuning: bool = False  # harmonic decoder: a tuning per instrument and key, not per instrument
+    attack: bool = False  # harmonic decoder: a learnt rise from silence at the note's first sample (model/onset.py)
     # framing: 4 s at 16 kHz, padded so that 1024-sample frames at stride 256 give 265 steps
+    sample_rate: int = SAMPLE_RATE
     frame: int = 1024
     stride: int = 256
     note_samples: int = 64_000
@@ -75,10 +79,20 @@ CONFIGS: dict[str, ModelConfig] = {
     # 15.6 MiB of fp16 weights and 214 s of audio per second at batch 64 on 2 cores (docs/benchmarks.md).
     "sing-gm": ModelConfig(lstm_hidden=512, lstm_layers=3, hidden=896, decoder="harmonic", harmonics=128,
                            key_tuning=True),
+    # sing-gm at 48 kHz: the same 265 steps of 64 ms frames, three times the samples; partials and noise up to
+    # 24 kHz, and a rise from silence learnt per note (docs/presets.md)
+    # (193 noise bands: 125 Hz apart as sing-gm's 65 are, so that a warm start from it keeps their shape)
+    "sing-gm48": ModelConfig(lstm_hidden=512, lstm_layers=3, hidden=896, decoder="harmonic", harmonics=256,
+                             noise_bands=193, key_tuning=True, attack=True, sample_rate=48_000,
+                             frame=3072, stride=768, note_samples=192_000, padding=6912),
     "sing-cpu": ModelConfig(lstm_hidden=256, lstm_layers=2, hidden=512),
     "sing-tiny": ModelConfig(lstm_hidden=128, lstm_layers=2, hidden=256, embedding_dim=64),
     # For tests only: trains in seconds, sounds like nothing.
     "sing-unittest": ModelConfig(lstm_hidden=16, lstm_layers=1, hidden=32, embedding_dim=16),
+    # The 48 kHz harmonic stage at test size.
+    "sing-unittest48": ModelConfig(lstm_hidden=16, lstm_layers=1, hidden=32, embedding_dim=16, decoder="harmonic",
+                                   harmonics=32, noise_bands=33, attack=True, sample_rate=48_000,
+                                   frame=3072, stride=768, note_samples=192_000, padding=6912),
 }
 
 

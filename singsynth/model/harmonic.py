@@ -15,19 +15,31 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import SAMPLE_RATE, ModelConfig
+from .config import ModelConfig
 from .overlap import transposed_overlap_add
 
 # Bins kept each side of a partial: a constant sinusoid then comes out 64 dB clean or better (6 bins: 58 dB).
 KERNEL_HALF_WIDTH = 8
-# Partials at or above this are silent: a partial's kernel reaches 8 bins (125 Hz) up, still under 8 kHz.
-HIGHEST_PARTIAL_HZ = 7750.0
+# Partials at or above this are silent: a partial's kernel reaches 8 bins up, so 16 bins below Nyquist keeps it
+# clear (at 16 kHz and 1024-sample frames: 7750 Hz; at 48 kHz and 3072: 23750 Hz).
+GUARD_BINS = 16
+HIGHEST_PARTIAL_HZ = 7750.0  # SING's 16 kHz framing
+
+
+def highest_partial_hz(config: ModelConfig) -> float:
+    return config.sample_rate / 2 - GUARD_BINS * config.sample_rate / config.frame
 # Controls start quiet, so a fresh model is near silence rather than loud noise.
 AMPLITUDE_OFFSET = -3.0
 NOISE_OFFSET = -5.0
-# Unit band gains give noise of RMS about 0.6 (irfft of unit magnitudes: RMS 1/32; Hann frames at stride
-# 256 sum to 1.5 in power).
+# Unit band gains give noise of RMS about 0.6 at 16 kHz (irfft of unit magnitudes: RMS 1/32; Hann frames at
+# stride 256 sum to 1.5 in power).
 NOISE_LEVEL = 16.0
+
+
+def noise_level(config: ModelConfig) -> float:
+    """NOISE_LEVEL for 1024-sample frames. A bin is 15.6 Hz in either framing (1024 at 16 kHz, 3072 at 48 kHz)
+    and irfft divides by the frame's length, so the gains scale with it to keep the noise's level per Hz."""
+    return NOISE_LEVEL * config.frame / 1024
 NOISE_SEED = 20181203
 # Inharmonicity B = (scale * raw)^2: non-negative, and Adam's steps of about lr in raw move B over the
 # range that strings have (1e-5 .. 1e-3 for raw 0.16 .. 1.6).
@@ -104,15 +116,16 @@ class HarmonicSynth(nn.Module):
 
         Frame t (absolute index first_frame + t) starts at note sample t * stride - padding; the phase of each
         partial there is computed in float64 and reduced modulo 2 pi, so it stays exact over the whole note.
-        Partials at or above HIGHEST_PARTIAL_HZ are silenced (and parked at 0 Hz, inside the spectrum)."""
+        Partials at or above highest_partial_hz are silenced (and parked at 0 Hz, inside the spectrum)."""
         cfg = self.config
+        rate = cfg.sample_rate
         batch, count, partials = amplitudes.shape
         n = cfg.frame
-        audible = freqs < HIGHEST_PARTIAL_HZ
+        audible = freqs < highest_partial_hz(cfg)
         amplitudes = amplitudes * audible[:, None, :]
         freqs = torch.where(audible, freqs, torch.zeros_like(freqs))
         # each partial's spread over the bins, the same in every frame: [B, K, offset + bins], sparse
-        position = freqs * (n / SAMPLE_RATE)  # [B, K] in bins
+        position = freqs * (n / rate)  # [B, K] in bins
         bins = position.detach().round()[:, :, None] + self.kernel_bins  # [B, K, J]
         kernel_re, kernel_im = hann_dtft(bins - position[:, :, None], n)
         index = bins.long() + self.offset
@@ -121,7 +134,7 @@ class HarmonicSynth(nn.Module):
         spread_im = amplitudes.new_zeros(batch, partials, size).scatter(2, index, kernel_im)
         # each partial's phase at each frame's start; no gradient: d(psi)/df grows with time
         starts = (torch.arange(count, device=freqs.device, dtype=torch.float64) + first_frame) * cfg.stride - cfg.padding
-        turns = torch.remainder(freqs.detach().double()[:, None, :] * starts[None, :, None] / SAMPLE_RATE, 1.0)
+        turns = torch.remainder(freqs.detach().double()[:, None, :] * starts[None, :, None] / rate, 1.0)
         psi = (2 * math.pi * turns).to(amplitudes.dtype)  # [B, T, K]
         half = 0.5 * amplitudes  # a cosine is half at +f, half at -f
         z = torch.cat([half * torch.cos(psi), half * torch.sin(psi)], dim=2)  # (a / 2) e^{i psi}: [B, T, 2K]
@@ -205,10 +218,10 @@ class HarmonicDecoder(nn.Module):
         bands = exp_sigmoid(controls[:, :, 1 + k:] + NOISE_OFFSET)
         with torch.autocast(embeddings.device.type, enabled=False):  # the synthesis stays in float32
             freqs = self.partial_frequencies(instrument_weights.float(), pitch)
-            audible = (freqs < HIGHEST_PARTIAL_HZ).to(distribution.dtype)[:, None, :]
+            audible = (freqs < highest_partial_hz(self.config)).to(distribution.dtype)[:, None, :]
             distribution = distribution * audible
             distribution = distribution / distribution.sum(2, keepdim=True).clamp(min=1e-7)
-            noise = NOISE_LEVEL * F.interpolate(bands.reshape(-1, 1, bands.shape[2]), size=self.synth.bins,
+            noise = noise_level(self.config) * F.interpolate(bands.reshape(-1, 1, bands.shape[2]), size=self.synth.bins,
                                                 mode="linear", align_corners=True).reshape(*bands.shape[:2], -1)
             wav = self.synth(amplitude * distribution, freqs, noise, first_frame)
         if self.residual is not None:

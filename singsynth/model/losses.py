@@ -52,6 +52,25 @@ def multiscale_loss(output: torch.Tensor, target: torch.Tensor, reduction: str =
     return total.mean() if reduction == "mean" else total
 
 
+# The front of a note, where a click or a smeared attack lives: 50 ms, seen at short FFT sizes only
+ONSET_SECONDS = 0.05
+ONSET_FFTS = (512, 256, 128, 64)
+
+
+def onset_loss(output: torch.Tensor, target: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """multiscale_loss over each note's first 50 ms at the FFT sizes that fit twice in it: weighted on its own,
+    the front counts as much as the rest of the note, where in the whole note's mean it is 1 % of it."""
+    n = round(ONSET_SECONDS * sample_rate)
+    total = output.new_zeros((), dtype=torch.float32)
+    for n_fft in (f for f in ONSET_FFTS if 2 * f <= n):
+        window = torch.hann_window(n_fft, device=output.device, dtype=torch.float32)
+        mags = [torch.stft(x[:, :n].float(), n_fft, n_fft // 4, window=window, center=False, return_complex=True).abs()
+                for x in (output, target)]
+        total = total + (mags[0] - mags[1]).abs().mean()
+        total = total + (torch.log(mags[0] + MULTISCALE_EPS) - torch.log(mags[1] + MULTISCALE_EPS)).abs().mean()
+    return total
+
+
 LOSSES = {"spectral": spectral_loss, "waveform": waveform_loss, "multiscale": multiscale_loss}
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import VELOCITY_CLASSES, ModelConfig
+from .onset import RiseHead, apply_rise
 from .overlap import transposed_overlap_add
 
 Chunk = TypeVar("Chunk")  # a stream's chunk [B, n]: a tensor from the model, an array from a preset
@@ -215,6 +216,7 @@ class StreamState:
     tail: torch.Tensor  # [B, frame - stride]: overlap-add still waiting for later frames
     emitted: int  # padded-waveform samples handed out or skipped
     bfloat16: bool = False  # made in bfloat16 (model/precision.py)
+    rise: torch.Tensor | None = None  # [B] each note's rise time in samples, where the model learns one
 
 
 class SING(nn.Module):
@@ -225,12 +227,18 @@ class SING(nn.Module):
         self.config = config
         self.sequence = SequenceGenerator(config)
         self.decoder = build_decoder(config)
+        conditioning = config.instrument_dim + config.pitch_dim + config.velocity_dim
+        self.rise = RiseHead(conditioning, config.sample_rate) if config.attack else None
 
     def forward(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
         """Instrument weights [B, I], MIDI pitches [B], MIDI velocities [B] -> notes [B, note_samples]."""
         vel_weights, gain = velocity_weights(velocity)
-        embeddings, _ = self.sequence(self.sequence.conditioning(instrument_weights, pitch, vel_weights))
-        return self.decoder(embeddings, instrument_weights, pitch) * gain[:, None]
+        conditioning = self.sequence.conditioning(instrument_weights, pitch, vel_weights)
+        embeddings, _ = self.sequence(conditioning)
+        note = self.decoder(embeddings, instrument_weights, pitch)
+        if self.rise is not None:
+            note = apply_rise(note.float(), self.rise(conditioning), 0)
+        return note * gain[:, None]
 
     @property
     def device(self) -> torch.device:
@@ -250,8 +258,9 @@ class SING(nn.Module):
         cond = self.sequence.conditioning(instrument_weights, pitch, vel_weights)
         batch, c = cond.shape[0], self.decoder.context
         zeros = cond.new_zeros
+        rise = self.rise(cond) if self.rise is not None else None
         return StreamState(cond, gain, instrument_weights, pitch, None, 0, zeros(batch, self.config.embedding_dim, c),
-                           0, zeros(batch, self.config.frame - self.config.stride), 0, bfloat16)
+                           0, zeros(batch, self.config.frame - self.config.stride), 0, bfloat16, rise)
 
     def stream_chunk(self, state: StreamState, steps: int) -> torch.Tensor:
         """Advance the LSTM by `steps` and return the note samples now final [B, n] (n may be 0).
@@ -293,7 +302,10 @@ class SING(nn.Module):
         state.emitted += final.shape[1]
         lo = max(cfg.padding - start, 0)
         hi = min(cfg.padding + cfg.note_samples - start, final.shape[1])
-        return (final[:, lo:max(hi, lo)] + self.decoder.offset) * state.gain[:, None]
+        note = final[:, lo:max(hi, lo)] + self.decoder.offset
+        if state.rise is not None:
+            note = apply_rise(note, state.rise, start + lo - cfg.padding)
+        return note * state.gain[:, None]
 
     def stream_done(self, state: StreamState) -> bool:
         """Whether the note's last frame has been decoded."""
@@ -345,7 +357,7 @@ def split_state(state: StreamState) -> list[StreamState]:
                         state.instrument_weights[i:i + 1].clone(), state.pitch[i:i + 1].clone(),
                         None if lstm is None else (lstm[0][:, i:i + 1].clone(), lstm[1][:, i:i + 1].clone()),
                         state.step, state.embeddings[i:i + 1].clone(), state.decoded, state.tail[i:i + 1].clone(),
-                        state.emitted, state.bfloat16)
+                        state.emitted, state.bfloat16, None if state.rise is None else state.rise[i:i + 1].clone())
             for i in range(state.conditioning.shape[0])]
 
 
@@ -361,7 +373,8 @@ def stack_states(states: list[StreamState]) -> StreamState:
     return StreamState(cat([s.conditioning for s in states]), cat([s.gain for s in states]),
                        cat([s.instrument_weights for s in states]), cat([s.pitch for s in states]), lstm,
                        first.step, cat([s.embeddings for s in states]), first.decoded,
-                       cat([s.tail for s in states]), first.emitted, first.bfloat16)
+                       cat([s.tail for s in states]), first.emitted, first.bfloat16,
+                       None if first.rise is None else cat([s.rise for s in states]))
 
 
 class Autoencoder(nn.Module):

@@ -379,7 +379,7 @@ def save_preset(folder: str | os.PathLike, model: SING, instruments: list[Instru
     save_file(state, str(tmp))
     os.replace(tmp, weights)
     full = {"format": FORMAT, "version": VERSION, **meta, "model": model.config.to_dict(),
-            "sample_rate": SAMPLE_RATE, "output_gain": output_gain,
+            "sample_rate": model.config.sample_rate, "output_gain": output_gain,
             "instruments": [i.to_dict() for i in instruments],
             "weights": WEIGHTS_FILE, "weights_sha256": _sha256(weights)}
     tmp_meta = folder / (METADATA_FILE + ".tmp")

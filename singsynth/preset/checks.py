@@ -11,7 +11,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
-from ..model.config import DECODERS, VELOCITY_CLASSES, ModelConfig
+from ..model.config import DECODERS, RISE_HIDDEN, VELOCITY_CLASSES, ModelConfig
 
 # A real header of a model this size is a few kB; refuse to parse anything absurd.
 MAX_HEADER_BYTES = 16 * 1024 * 1024
@@ -24,7 +24,7 @@ MAX_NOTE_SECONDS = 30
 MAY_BE_ZERO = {"time_dim", "padding", "pointwise_layers"}
 # Fields that are no sizes: checked on their own.
 CHOICES = {"decoder": DECODERS}
-SWITCHES = {"inharmonicity", "residual", "key_tuning"}
+SWITCHES = {"inharmonicity", "residual", "key_tuning", "attack"}
 FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
@@ -124,6 +124,9 @@ def check_model_config(config: ModelConfig, where: Path, sample_rate: int) -> No
                               f"a size is a whole number of at least {low})")
     if config.steps < 1:
         raise PresetError(f"{where}: bad \"model\" config (frame {config.frame} is longer than the padded note)")
+    if config.sample_rate != sample_rate:
+        raise PresetError(f"{where}: the model generates at {config.sample_rate} Hz but \"sample_rate\" says "
+                          f"{sample_rate}; they must agree")
     if config.note_samples > MAX_NOTE_SECONDS * sample_rate:
         raise PresetError(f"{where}: bad \"model\" config ({config.note_samples} samples a note is over "
                           f"{MAX_NOTE_SECONDS} s at {sample_rate} Hz)")
@@ -153,4 +156,6 @@ def parameter_count(config: ModelConfig) -> int:
         return embeddings + lstm + output + body + transposed
     controls = (c.hidden + 1) * (1 + c.harmonics + c.noise_bands)
     stretch = c.n_instruments if c.inharmonicity else 0
-    return embeddings + lstm + output + body + controls + stretch + (transposed if c.residual else 0)
+    conditioning = c.instrument_dim + c.pitch_dim + c.velocity_dim
+    rise = (conditioning + 1) * RISE_HIDDEN + RISE_HIDDEN + 1 if c.attack else 0  # model/onset.py's RiseHead
+    return embeddings + lstm + output + body + controls + stretch + rise + (transposed if c.residual else 0)

@@ -30,6 +30,7 @@ class TrainConfig:
     key_tuning: bool = False  # harmonic decoder: measure the tuning per instrument and key
     init: str = ""  # the preset training started from, if any
     eps: float = 1.0  # inside log(eps + |STFT|^2)
+    onset_weight: float = 1.0  # models that learn a rise (config.attack): weight of the loss on each note's first 50 ms
     tbptt: int = 32  # truncated back-propagation steps in stage 2
     time_embedding: bool = True  # False is the paper's ablation
     normalize: bool = False  # scale the data to target_rms; the preset restores it (docs/training.md)

@@ -17,10 +17,14 @@ from ..preset import Instrument
 
 logger = logging.getLogger(__name__)
 
-NOTE_SAMPLES = 64_000
+NOTE_SECONDS = 4
+NOTE_SAMPLES = NOTE_SECONDS * SAMPLE_RATE  # at SING's 16 kHz
 SPLITS = ("train", "valid", "test")
 EXAMPLES_FILE = "examples.json"
 AUDIO_DIR = "audio"
+DATA_RATES = (16_000, 48_000)
+# Audio loaded whole up to this size; past it, mapped from a file beside the data (NSynthData.load_audio).
+MEMORY_LIMIT = 8 << 30
 REQUIRED_KEYS = ("note_str", "instrument_str", "pitch", "velocity", "sample_rate")
 
 
@@ -52,25 +56,32 @@ def split_of(instrument_id: str, pitch: int, valid: float = 0.1, test: float = 0
     return "train"
 
 
-def read_note_wav(path: Path) -> np.ndarray:
-    """One NSynth note: int16 [64000]; anything but 16-bit mono 16 kHz of that length raises DataError."""
+def note_samples(rate: int) -> int:
+    """Samples of one 4 s note at `rate`."""
+    return NOTE_SECONDS * rate
+
+
+def read_note_wav(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """One note: int16 [4 s]; anything but 16-bit mono at `sample_rate` of that length raises DataError."""
+    samples = note_samples(sample_rate)
     try:
         with wave.open(str(path), "rb") as f:
             channels, width, rate, frames = f.getnchannels(), f.getsampwidth(), f.getframerate(), f.getnframes()
-            if (channels, width, rate) != (1, 2, SAMPLE_RATE):
+            if (channels, width, rate) != (1, 2, sample_rate):
                 raise DataError(f"{path}: {channels} channel(s), {8 * width}-bit, {rate} Hz; "
-                                f"NSynth notes are mono 16-bit {SAMPLE_RATE} Hz (convert the file)")
-            if frames != NOTE_SAMPLES:
-                raise DataError(f"{path}: {frames} samples; NSynth notes are {NOTE_SAMPLES} (4 s at 16 kHz)")
-            raw = f.readframes(NOTE_SAMPLES)
+                                f"this data set's notes are mono 16-bit {sample_rate} Hz (convert the file)")
+            if frames != samples:
+                raise DataError(f"{path}: {frames} samples; this data set's notes are {samples} "
+                                f"(4 s at {sample_rate // 1000} kHz)")
+            raw = f.readframes(samples)
     except FileNotFoundError:
         raise DataError(f"{path}: missing audio file listed in {EXAMPLES_FILE}") from None
     except (wave.Error, EOFError) as exc:
         raise DataError(f"{path}: not a PCM wav file ({exc})") from None
     except OSError as exc:
         raise DataError(f"{path}: unreadable ({exc.strerror or exc})") from None
-    if len(raw) != 2 * NOTE_SAMPLES:
-        raise DataError(f"{path}: truncated ({len(raw) // 2} of {NOTE_SAMPLES} samples present)")
+    if len(raw) != 2 * samples:
+        raise DataError(f"{path}: truncated ({len(raw) // 2} of {samples} samples present)")
     return np.frombuffer(raw, dtype="<i2").astype(np.int16, copy=False)
 
 
@@ -121,6 +132,7 @@ class NSynthData:
 
         kept: list[tuple[str, str, int, int]] = []
         info: dict[str, Instrument] = {}
+        rates: set[int] = set()
         for key, ex in examples.items():
             try:
                 name, inst_id = str(ex["note_str"]), str(ex["instrument_str"])
@@ -129,8 +141,12 @@ class NSynthData:
                 missing = [k for k in REQUIRED_KEYS if not isinstance(ex, dict) or k not in ex]
                 why = f"missing {', '.join(missing)}" if missing else f"bad value ({exc})"
                 raise DataError(f"{path}: note {key!r}: {why}") from None
-            if rate != SAMPLE_RATE:
-                raise DataError(f"{path}: note {name!r} has sample_rate {rate}; singsynth uses {SAMPLE_RATE} Hz")
+            if rate not in DATA_RATES:
+                raise DataError(f"{path}: note {name!r} has sample_rate {rate}; singsynth trains on "
+                                f"{' or '.join(map(str, DATA_RATES))} Hz")
+            rates.add(rate)
+            if len(rates) > 1:
+                raise DataError(f"{path}: notes at {' and '.join(map(str, sorted(rates)))} Hz; a data set has one rate")
             if inst_id not in info:
                 info[inst_id] = self._instrument_info(inst_id, ex)
             meta = info[inst_id]
@@ -147,6 +163,8 @@ class NSynthData:
         if not kept:
             raise DataError(f"{path}: no notes match the filters ({self._describe(instruments, families, pitches, velocities)})")
 
+        self.sample_rate = rates.pop()
+        self.note_samples = note_samples(self.sample_rate)
         ids = sorted({k[1] for k in kept})
         index = {inst_id: i for i, inst_id in enumerate(ids)}
         kept.sort()
@@ -222,17 +240,41 @@ class NSynthData:
         return sorted({(self.notes[i].instrument_id, self.notes[i].pitch) for i in self.split(name)})
 
     def read_note(self, index: int) -> np.ndarray:
-        """One note as float32 [64000] in [-1, 1]."""
-        return read_note_wav(self.wav_path(index)).astype(np.float32) / 32768.0
+        """One note as float32 [4 s] in [-1, 1]."""
+        return read_note_wav(self.wav_path(index), self.sample_rate).astype(np.float32) / 32768.0
 
     def load_audio(self, indices: list[int] | None = None, progress: bool = False) -> np.ndarray:
-        """Notes as int16 [N, 64000] (half the memory of float32; scale by 1/32768 when used)."""
+        """Notes as int16 [N, 4 s] (half the memory of float32; scale by 1/32768 when used).
+
+        Past MEMORY_LIMIT bytes (48 kHz notes of a whole General MIDI set are 21 GB) the array is a file mapped
+        from disk beside the data, written once and read back by later runs, so the page cache holds what fits."""
         indices = list(range(len(self.notes))) if indices is None else list(indices)
-        out = np.empty((len(indices), NOTE_SAMPLES), dtype=np.int16)
+        shape = (len(indices), self.note_samples)
+        if 2 * shape[0] * shape[1] > MEMORY_LIMIT:
+            return self._mapped_audio(indices, progress)
+        out = np.empty(shape, dtype=np.int16)
+        self._read_into(out, indices, progress)
+        return out
+
+    def _read_into(self, out: np.ndarray, indices: list[int], progress: bool) -> None:
         iterator = enumerate(indices)
         if progress:
             from tqdm import tqdm
             iterator = tqdm(iterator, total=len(indices), desc="loading notes", unit="note", leave=False)
         for row, index in iterator:
-            out[row] = read_note_wav(self.wav_path(index))
-        return out
+            out[row] = read_note_wav(self.wav_path(index), self.sample_rate)
+
+    def _mapped_audio(self, indices: list[int], progress: bool) -> np.ndarray:
+        """The notes as one int16 file named by what it holds, mapped read-only; built under a temporary name."""
+        names = "\n".join(self.notes[i].name for i in indices)
+        digest = hashlib.sha256(f"{self.sample_rate}\n{names}".encode()).hexdigest()[:16]
+        path = self.root / f"audio-{self.sample_rate}-{digest}.int16"
+        shape = (len(indices), self.note_samples)
+        if not path.exists() or path.stat().st_size != 2 * shape[0] * shape[1]:
+            tmp = path.with_name(path.name + ".tmp")
+            out = np.memmap(tmp, dtype=np.int16, mode="w+", shape=shape)
+            self._read_into(out, indices, progress)
+            out.flush()
+            del out
+            os.replace(tmp, path)
+        return np.memmap(path, dtype=np.int16, mode="r", shape=shape)

@@ -25,7 +25,7 @@ from ..model.config import get_config
 from ..model.sing import SING, Autoencoder, Encoder, velocity_weights
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .warm_start import WarmStartError, check_same_level, check_same_model, training_record
+from .warm_start import WarmStartError, check_same_level, check_same_model, training_record, widen_state
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,9 @@ class Trainer:
         self.progress = {"stage": 0, "epoch": 0, "step": 0, "history": [], "seconds": 0.0,
                          "loss_sum": 0.0, "loss_steps": 0}
         self._prepared: str | None = None
+        if data.sample_rate != self.config.sample_rate:
+            raise ValueError(f"{data.root}: notes at {data.sample_rate} Hz, but --config {args.config} generates at "
+                             f"{self.config.sample_rate} Hz; render the data with --rate {self.config.sample_rate}")
         self._load_data()
         if init is not None:
             self._start_from(init)
@@ -121,7 +124,13 @@ class Trainer:
     def _start_from(self, preset) -> None:
         """The preset's weights (its tuning too) and its training so far; Adam starts afresh."""
         check_same_level(preset, self.gain)
-        self.sing.load_state_dict(preset.model.state_dict())
+        own = preset.model.config
+        if own == self.config:
+            self.sing.load_state_dict(preset.model.state_dict())
+        else:  # another rate or output stage (check_same_model allowed it): the weights carried over, widened
+            self.sing.load_state_dict(widen_state(preset.model.state_dict(), own, self.sing.state_dict(), self.config))
+            logger.info("%s: its %d Hz model widened to this one's %d Hz (%d partials, %d noise bands)", preset.path,
+                        own.sample_rate, self.config.sample_rate, self.config.harmonics, self.config.noise_bands)
         seconds, history = training_record(preset)
         self.progress.update(seconds=seconds, history=history, init=str(preset.path))
         logger.info("starting from %s: %.2f hours of training so far", preset.path, seconds / 3600)
@@ -228,6 +237,8 @@ class Trainer:
         with self._autocast():
             out = self.generator(self.sing.instrument_weights(batch["instrument"]), batch["pitch"], batch["velocity"])
         loss = self._loss(self.args.end_to_end_loss, out.float(), batch["wav"])
+        if self.config.attack and self.args.onset_weight:
+            loss = loss + self.args.onset_weight * losses.onset_loss(out, batch["wav"], self.config.sample_rate)
         self._optimize("end_to_end", loss)
         return loss.item()
 

@@ -17,7 +17,7 @@ import numpy as np
 from .. import gm
 from ..model.config import SAMPLE_RATE, VELOCITY_CLASSES
 from ..preset import Instrument
-from .data import AUDIO_DIR, EXAMPLES_FILE, NOTE_SAMPLES, DataError, write_wav
+from .data import AUDIO_DIR, EXAMPLES_FILE, DataError, note_samples, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,13 @@ STATE_FILE = "render.json"  # instruments and settings, so examples.json can be 
 SILENT_DIR = ".silent"  # one empty marker per note found silent, so it is not rendered again
 TMP_SUFFIX = ".tmp"
 NOTE_FILE = re.compile(r"^(?P<id>[a-z0-9_]+)-(?P<pitch>\d{3})-(?P<velocity>\d{3})\.wav$")
-SETTINGS = {"render_rate": RENDER_RATE, "hold_seconds": HOLD_SECONDS, "release_seconds": RELEASE_SECONDS,
-            "synth_gain": SYNTH_GAIN, "silence_dbfs": SILENCE_DBFS, "sample_rate": SAMPLE_RATE,
+RATES = (16_000, 48_000)  # the data set's rate: FluidSynth's own, or brought down to SING's 16 kHz
+
+
+def render_settings(rate: int) -> dict:
+    """What a data set folder was rendered with; a folder is resumed only with the same settings."""
+    return {"render_rate": RENDER_RATE, "hold_seconds": HOLD_SECONDS, "release_seconds": RELEASE_SECONDS,
+            "synth_gain": SYNTH_GAIN, "silence_dbfs": SILENCE_DBFS, "sample_rate": rate,
             "reverb": False, "chorus": False, "isolation": "fresh synth per note"}
 
 
@@ -175,9 +180,9 @@ class FluidRenderer:
             raise RuntimeError("fluid_synth_write_float failed")
 
     def render(self, index: int, bank: int, preset: int, pitch: int, velocity: int,
-               channel: int = MELODIC_CHANNEL) -> np.ndarray:
-        """float32 [64000] at 16 kHz: held 3 s, released for 1 s, FluidSynth's own level."""
-        import soxr
+               channel: int = MELODIC_CHANNEL, rate: int = SAMPLE_RATE) -> np.ndarray:
+        """float32 [4 s at `rate`]: held 3 s, released for 1 s, FluidSynth's own level. The note-on lands on the
+        first sample, so the note's onset is the data's first sample at either rate."""
         synth, sfid = self._load(self.soundfonts[index])
         try:
             if synth.program_select(channel, sfid, bank, preset) != 0:
@@ -191,9 +196,13 @@ class FluidRenderer:
         finally:
             synth.delete()
         mono = (stereo[:, 0] + stereo[:, 1]) * 0.5
-        audio = soxr.resample(mono, RENDER_RATE, SAMPLE_RATE, quality="VHQ").astype(np.float32)
-        if len(audio) != NOTE_SAMPLES:  # soxr's output length is exact for integer ratios; guard anyway
-            audio = np.pad(audio, (0, max(0, NOTE_SAMPLES - len(audio))))[:NOTE_SAMPLES]
+        if rate == RENDER_RATE:
+            return mono.copy()
+        import soxr
+        audio = soxr.resample(mono, RENDER_RATE, rate, quality="VHQ").astype(np.float32)
+        samples = note_samples(rate)
+        if len(audio) != samples:  # soxr's output length is exact for integer ratios; guard anyway
+            audio = np.pad(audio, (0, max(0, samples - len(audio))))[:samples]
         return audio
 
     def close(self) -> None:
@@ -245,15 +254,15 @@ def _close_worker() -> None:
 
 def _render_task(task: tuple) -> tuple[str, str, bool]:
     """Render one note and store it: a wav written under a temporary name then renamed, or a silence marker."""
-    name, sf_index, bank, preset, channel, pitch, velocity, out = task
-    audio, clipped = to_int16(_worker.render(sf_index, bank, preset, pitch, velocity, channel))
+    name, sf_index, bank, preset, channel, pitch, velocity, out, rate = task
+    audio, clipped = to_int16(_worker.render(sf_index, bank, preset, pitch, velocity, channel, rate))
     out = Path(out)
     if peak_dbfs(audio) < SILENCE_DBFS:
         (out / SILENT_DIR / name).touch()
         return name, "silent", False
     wav = out / AUDIO_DIR / f"{name}.wav"
     tmp = wav.with_name(f"{wav.name}.{os.getpid()}{TMP_SUFFIX}")
-    write_wav(tmp, audio)
+    write_wav(tmp, audio, rate)
     os.replace(tmp, wav)
     return name, "rendered", clipped
 
@@ -270,16 +279,18 @@ def _write_json(path: Path, value) -> None:
     os.replace(tmp, path)
 
 
-def _load_state(out: Path) -> dict:
+def _load_state(out: Path, rate: int | None = None) -> dict:
+    """render.json of a folder; `rate`: the rate asked for now (None: whatever the folder holds)."""
     path = out / STATE_FILE
     if not path.exists():
-        return {"settings": SETTINGS, "instruments": {}}
+        return {"settings": render_settings(rate or SAMPLE_RATE), "instruments": {}}
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
         state["instruments"] = {k: _from_state(n, v) for n, (k, v) in enumerate(state["instruments"].items())}
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise DataError(f"{path}: damaged render state ({exc}); render into a new folder") from None
-    if state.get("settings") != SETTINGS:
+    settings = state.get("settings")
+    if not isinstance(settings, dict) or settings != render_settings(rate or settings.get("sample_rate", 0)):
         raise DataError(f"{path}: this folder was rendered with other settings ({state.get('settings')}); "
                         "render into a new folder")
     return state
@@ -290,21 +301,23 @@ def _save_state(out: Path, state: dict) -> None:
                                    "instruments": {k: _state_entry(v) for k, v in sorted(state["instruments"].items())}})
 
 
-def _well_formed(wav: Path) -> bool:
+def _well_formed(wav: Path, rate: int) -> bool:
     # Renamed into place only when complete, so the size alone tells a finished note.
     try:
-        return wav.stat().st_size == 44 + 2 * NOTE_SAMPLES
+        return wav.stat().st_size == 44 + 2 * note_samples(rate)
     except OSError:
         return False
 
 
 def build_examples(out: Path) -> dict:
     """examples.json from the wavs on disk and the instruments in render.json (after a crash too)."""
-    instruments: dict[str, Instrument] = _load_state(out)["instruments"]
+    state = _load_state(out)
+    instruments: dict[str, Instrument] = state["instruments"]
+    rate = int(state["settings"]["sample_rate"])
     found = []
     for entry in os.scandir(out / AUDIO_DIR):
         match = NOTE_FILE.match(entry.name)
-        if match and match["id"] in instruments and _well_formed(Path(entry.path)):
+        if match and match["id"] in instruments and _well_formed(Path(entry.path), rate):
             found.append((match["id"], int(match["pitch"]), int(match["velocity"])))
     found.sort()
     index = {i: n for n, i in enumerate(sorted({f[0] for f in found}))}
@@ -314,7 +327,7 @@ def build_examples(out: Path) -> dict:
         name = note_name(inst_id, pitch, velocity)
         examples[name] = {
             "note": n, "note_str": name, "instrument": index[inst_id], "instrument_str": inst_id,
-            "pitch": pitch, "velocity": velocity, "sample_rate": SAMPLE_RATE,
+            "pitch": pitch, "velocity": velocity, "sample_rate": rate,
             # GM family index 0..15, 16 for drums (NSynth's own family codes do not apply)
             "instrument_family": 16 if inst.drums else gm.family(inst.gm_program),
             "instrument_family_str": inst.family, "instrument_source": 2, "instrument_source_str": "synthetic",
@@ -338,8 +351,9 @@ def _check_arguments(programs: list[int], pitches: tuple[int, int], velocities) 
 
 def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None = None, drums: bool = True,
                    pitches: tuple[int, int] = FULL_PITCHES, velocities=VELOCITY_CLASSES,
-                   jobs: int | None = None, progress: bool = True) -> dict:
-    """Render every (program, pitch, velocity) of each SoundFont into an NSynth-format folder.
+                   jobs: int | None = None, progress: bool = True, rate: int = SAMPLE_RATE) -> dict:
+    """Render every (program, pitch, velocity) of each SoundFont into an NSynth-format folder of 4 s notes at
+    `rate` (16 or 48 kHz).
 
     Resumable: finished notes (a wav, or a silence marker) are skipped, so a killed run simply restarts.
     Returns a summary: notes in the data set, rendered now, skipped as done, dropped silent, clipped, seconds.
@@ -350,6 +364,8 @@ def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None
     programs = list(range(128)) if programs is None else list(programs)
     velocities = sorted({int(v) for v in velocities})
     _check_arguments(programs, pitches, velocities)
+    if rate not in RATES:
+        raise DataError(f"sample rate {rate} Hz: data sets are rendered at {' or '.join(map(str, RATES))} Hz")
     if not soundfonts:
         raise DataError("no SoundFont given")
     for path in soundfonts:
@@ -375,7 +391,7 @@ def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None
 
     (out / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
     (out / SILENT_DIR).mkdir(exist_ok=True)
-    state = _load_state(out)
+    state = _load_state(out, rate)
     for _, inst in plan:
         state["instruments"][inst.id] = inst
     _save_state(out, state)
@@ -385,7 +401,7 @@ def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None
             os.unlink(entry.path)
 
     done = set(os.listdir(out / SILENT_DIR))
-    done |= {e.name[:-4] for e in os.scandir(out / AUDIO_DIR) if _well_formed(Path(e.path))}
+    done |= {e.name[:-4] for e in os.scandir(out / AUDIO_DIR) if _well_formed(Path(e.path), rate)}
     tasks, skipped = [], 0
     for index, inst in plan:
         keys = range(max(pitches[0], gm.DRUM_KEYS[0]), min(pitches[1], gm.DRUM_KEYS[1]) + 1) if inst.drums \
@@ -396,7 +412,7 @@ def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None
                 if name in done:
                     skipped += 1
                 else:
-                    tasks.append((name, index, *fluidsynth_preset(inst), pitch, velocity, str(out)))
+                    tasks.append((name, index, *fluidsynth_preset(inst), pitch, velocity, str(out), rate))
 
     counts = {"rendered": 0, "silent": 0, "clipped": 0}
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))

@@ -1,8 +1,18 @@
 """Training that goes on from a preset: the same model and instruments, its held-out pairs still held out, its
-training time carried on. So a preset in the repository is enough to keep training on a fresh machine."""
+training time carried on. So a preset in the repository is enough to keep training on a fresh machine.
+
+A harmonic preset can also start a model at another rate or with a wider output stage (more partials, noise bands
+up to another Nyquist, a learnt rise): what both have is carried over as it is, the output stage's
+controls are widened so that the new model starts out sounding as the old one did, and what is new starts silent
+or at its neutral value (widen_state)."""
 from __future__ import annotations
 
 from ..model.config import ModelConfig
+
+# What a warm start may change: the rate and its framing, and the output stage's width and parts.
+WIDENABLE = {"sample_rate", "frame", "stride", "note_samples", "padding", "harmonics", "noise_bands", "attack"}
+# New partials start this far down in logit (exp_sigmoid(-5): -94 dB), so they enter as training asks for them.
+NEW_PARTIAL_LOGIT = -5.0
 
 
 class WarmStartError(ValueError):
@@ -21,7 +31,9 @@ def check_same_model(preset, config: ModelConfig, instrument_ids: list[str]) -> 
                              f"{len(instrument_ids)} ({what}); train on the data it was trained on")
     own = preset.model.config.to_dict()
     wanted = config.to_dict()
-    differ = [f"{k} {own[k]} (asked: {wanted[k]})" for k in wanted if own.get(k) != wanted[k]]
+    widening = own["decoder"] == wanted["decoder"] == "harmonic"
+    differ = [f"{k} {own[k]} (asked: {wanted[k]})" for k in wanted
+              if own.get(k) != wanted[k] and not (widening and k in WIDENABLE)]
     if differ:
         raise WarmStartError(f"--init {preset.path}: its model differs in {', '.join(differ)}; "
                              "give the --config and decoder options it was trained with")
@@ -45,3 +57,36 @@ def training_record(preset) -> tuple[float, list[dict]]:
         seconds = 0.0
     history = training.get("history")
     return seconds, [r for r in history if isinstance(r, dict)] if isinstance(history, list) else []
+
+
+def widen_state(old: dict, old_config: ModelConfig, new: dict, new_config: ModelConfig) -> dict:
+    """A harmonic model's state `old` carried into a fresh state `new` of a model that differs only in WIDENABLE:
+    tensors of the same shape copied, the output controls (amplitude, partials, noise bands) mapped by what they
+    mean. Partials the old model had keep their rows; new ones start silent. Noise bands are spread evenly from 0 Hz
+    to Nyquist, so each new band takes the old bands' rows at its frequency (interpolated), and bands above the old
+    Nyquist take the old top band's. What the old model lacks (a rise head) keeps its fresh start."""
+    out = dict(new)
+    for key, value in old.items():
+        if key in out and out[key].shape == value.shape:
+            out[key] = value.to(out[key].dtype).clone()
+    for part in ("weight", "bias"):
+        key = f"decoder.controls.{part}"
+        src, dst = old[key].float(), new[key].float().clone()
+        k_old, k_new = old_config.harmonics, new_config.harmonics
+        dst[0] = src[0]
+        shared = min(k_old, k_new)
+        dst[1:1 + shared] = src[1:1 + shared]
+        if k_new > k_old:
+            dst[1 + k_old:1 + k_new] = 0.0 if part == "weight" else NEW_PARTIAL_LOGIT
+        bands_old, bands_new = src[1 + k_old:], dst[1 + k_new:]
+        old_top, new_top = old_config.sample_rate / 2, new_config.sample_rate / 2
+        for j in range(bands_new.shape[0]):
+            hz = new_top * j / (bands_new.shape[0] - 1)
+            at = min(hz / old_top, 1.0) * (bands_old.shape[0] - 1)
+            lo = int(at)
+            hi = min(lo + 1, bands_old.shape[0] - 1)
+            t = at - lo
+            bands_new[j] = (1 - t) * bands_old[lo] + t * bands_old[hi]
+        out[key] = dst.to(new[key].dtype)
+    return out
+
