@@ -100,7 +100,7 @@ def measure_levels(preset: Preset, data: NSynthData, indices: list[int]) -> list
         batch = indices[start:start + BATCH]
         notes = [data.notes[i] for i in batch]
         instruments = [index_of[data.instruments[n.instrument].id] for n in notes]
-        audio = data.load_audio(batch) / 32768.0
+        audio = np.asarray(data.load_audio(batch)) / 32768.0
         wanted = loudest_window_energy(audio, preset.sample_rate)
         steady = holds_steady(audio, wanted, preset.sample_rate)
         played = loudest_window_energy(bare.generate(bare.instrument_weights(instruments), [n.pitch for n in notes],

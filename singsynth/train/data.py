@@ -23,7 +23,7 @@ SPLITS = ("train", "valid", "test")
 EXAMPLES_FILE = "examples.json"
 AUDIO_DIR = "audio"
 DATA_RATES = (16_000, 48_000)
-# Audio loaded whole up to this size; past it, mapped from a file beside the data (NSynthData.load_audio).
+# Audio loaded whole up to this size; past it, read from the files when used (NSynthData.load_audio).
 MEMORY_LIMIT = 8 << 30
 REQUIRED_KEYS = ("note_str", "instrument_str", "pitch", "velocity", "sample_rate")
 
@@ -243,38 +243,45 @@ class NSynthData:
         """One note as float32 [4 s] in [-1, 1]."""
         return read_note_wav(self.wav_path(index), self.sample_rate).astype(np.float32) / 32768.0
 
-    def load_audio(self, indices: list[int] | None = None, progress: bool = False) -> np.ndarray:
+    def load_audio(self, indices: list[int] | None = None, progress: bool = False) -> "np.ndarray | NoteFiles":
         """Notes as int16 [N, 4 s] (half the memory of float32; scale by 1/32768 when used).
 
-        Past MEMORY_LIMIT bytes (48 kHz notes of a whole General MIDI set are 21 GB) the array is a file mapped
-        from disk beside the data, written once and read back by later runs, so the page cache holds what fits."""
+        Past MEMORY_LIMIT bytes (48 kHz notes of a whole General MIDI set are 21 GB) the notes stay in their files,
+        read when indexed (NoteFiles), so that the page cache holds what fits and nothing is copied on disk."""
         indices = list(range(len(self.notes))) if indices is None else list(indices)
-        shape = (len(indices), self.note_samples)
-        if 2 * shape[0] * shape[1] > MEMORY_LIMIT:
-            return self._mapped_audio(indices, progress)
-        out = np.empty(shape, dtype=np.int16)
-        self._read_into(out, indices, progress)
-        return out
-
-    def _read_into(self, out: np.ndarray, indices: list[int], progress: bool) -> None:
+        if 2 * len(indices) * self.note_samples > MEMORY_LIMIT:
+            return NoteFiles(self, indices)
+        out = np.empty((len(indices), self.note_samples), dtype=np.int16)
         iterator = enumerate(indices)
         if progress:
             from tqdm import tqdm
             iterator = tqdm(iterator, total=len(indices), desc="loading notes", unit="note", leave=False)
         for row, index in iterator:
             out[row] = read_note_wav(self.wav_path(index), self.sample_rate)
+        return out
 
-    def _mapped_audio(self, indices: list[int], progress: bool) -> np.ndarray:
-        """The notes as one int16 file named by what it holds, mapped read-only; built under a temporary name."""
-        names = "\n".join(self.notes[i].name for i in indices)
-        digest = hashlib.sha256(f"{self.sample_rate}\n{names}".encode()).hexdigest()[:16]
-        path = self.root / f"audio-{self.sample_rate}-{digest}.int16"
-        shape = (len(indices), self.note_samples)
-        if not path.exists() or path.stat().st_size != 2 * shape[0] * shape[1]:
-            tmp = path.with_name(path.name + ".tmp")
-            out = np.memmap(tmp, dtype=np.int16, mode="w+", shape=shape)
-            self._read_into(out, indices, progress)
-            out.flush()
-            del out
-            os.replace(tmp, path)
-        return np.memmap(path, dtype=np.int16, mode="r", shape=shape)
+
+class NoteFiles:
+    """Notes of a data set read from their files when indexed, as int16 [N, samples] would be: an integer gives one
+    note [samples], a sequence of integers (a list, an array, a tensor) the notes [k, samples]."""
+
+    def __init__(self, data: NSynthData, indices: list[int]):
+        self.data = data
+        self.indices = list(indices)
+        self.shape = (len(self.indices), data.note_samples)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        notes = self[range(len(self))]
+        return notes if dtype is None else notes.astype(dtype)
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            return read_note_wav(self.data.wav_path(self.indices[int(index)]), self.data.sample_rate)
+        rows = [int(i) for i in (index.tolist() if hasattr(index, "tolist") else list(index))]
+        out = np.empty((len(rows), self.shape[1]), dtype=np.int16)
+        for n, row in enumerate(rows):
+            out[n] = self[row]
+        return out

@@ -228,7 +228,7 @@ class _Competitors:
         specs: dict[int, torch.Tensor] = {}
         for start in range(0, len(indices), 64):
             chunk = indices[start:start + 64]
-            audio = torch.from_numpy(self.data.load_audio(chunk).astype(np.float32) / 32768.0)
+            audio = torch.from_numpy(np.asarray(self.data.load_audio(chunk), dtype=np.float32) / 32768.0)
             specs.update(zip(chunk, identity_spectrogram(audio)))
         self.cache[key] = specs
         while len(self.cache) > self.KEPT_KEYS:
@@ -363,7 +363,7 @@ def instrument_losses(notes: list[EvalNote], figures: list[_NoteFigures], preset
 def _play(preset: Preset, data: NSynthData, batch: list[EvalNote]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Ground truth [B, T] and each system's notes [B, T], float32 in [-1, 1]."""
     wanted = sorted({n.index for n in batch} | {n.source for n in batch})
-    audio = dict(zip(wanted, data.load_audio(wanted).astype(np.float32) / 32768.0))
+    audio = dict(zip(wanted, np.asarray(data.load_audio(wanted), dtype=np.float32) / 32768.0))
     meta = [data.notes[n.index] for n in batch]
     truth = np.stack([audio[n.index] for n in batch])
     outputs = {

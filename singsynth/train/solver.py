@@ -16,6 +16,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -141,20 +142,21 @@ class Trainer:
         train, valid = self.data.split("train"), self.data.split("valid")
         if not train:
             raise ValueError(f"{self.data.root}: no training notes after the split")
-        audio = torch.from_numpy(self.data.load_audio(train + valid, progress=self.args.show_progress and self.rank == 0))
+        audio = self.data.load_audio(train + valid, progress=self.args.show_progress and self.rank == 0)
         notes = [self.data.notes[i] for i in train + valid]
         self.labels = {
             "instrument": torch.tensor([n.instrument for n in notes], device=self.device),
             "pitch": torch.tensor([n.pitch for n in notes], device=self.device),
             "velocity": torch.tensor([n.velocity for n in notes], dtype=torch.float32, device=self.device),
         }
-        self.audio = audio.to(self.device)  # int16 [N, T]: a quarter of float32
+        # int16 [N, T]: a quarter of float32; on the device, or read from the files where the set is too large
+        self.audio = torch.from_numpy(audio).to(self.device) if isinstance(audio, np.ndarray) else audio
         self.train_index = torch.arange(len(train))
         generator = torch.Generator().manual_seed(self.args.seed)
         valid_index = torch.arange(len(train), len(train) + len(valid))
         self.valid_index = valid_index[torch.randperm(len(valid), generator=generator)[:self.args.valid_notes]]
         if self.args.normalize:
-            sample = audio[self.train_index[torch.randperm(len(train), generator=generator)[:1024]]].float() / 32768
+            sample = self._notes(self.train_index[torch.randperm(len(train), generator=generator)[:1024]]).float() / 32768
             mean_rms = float(losses.rms(sample).mean())
             self.gain = self.args.target_rms / max(mean_rms, 1e-6)
         else:
@@ -171,7 +173,7 @@ class Trainer:
         count = len(self.data.instruments)
 
         def audio(i: int):  # one training note at a time: the whole set may not fit twice
-            return self.audio[int(train[i])].cpu().numpy().astype("float32") / 32768
+            return self._notes(int(train[i])).cpu().numpy().astype("float32") / 32768
         instruments, pitches = self.labels["instrument"][train].tolist(), self.labels["pitch"][train].tolist()
         if self.config.key_tuning:
             tables = measure_key_tuning(audio, instruments, pitches, self.labels["velocity"][train].tolist(),
@@ -187,8 +189,13 @@ class Trainer:
 
     def _batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         idx = index.to(self.device)
-        wav = self.audio[idx].float() * (self.gain / 32768)
+        wav = self._notes(idx).float() * (self.gain / 32768)
         return {"wav": wav, **{k: v[idx] for k, v in self.labels.items()}}
+
+    def _notes(self, index) -> torch.Tensor:
+        """int16 notes of self.audio on the device, read from their files first where they stay there."""
+        notes = self.audio[index.cpu() if isinstance(index, torch.Tensor) else index]
+        return notes if isinstance(notes, torch.Tensor) else torch.from_numpy(notes).to(self.device)
 
     def _conditioning(self, batch: dict) -> torch.Tensor:
         vel_weights, _ = velocity_weights(batch["velocity"])
@@ -198,6 +205,13 @@ class Trainer:
         if self.args.bf16 and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
+
+    def _end_to_end_loss(self, name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The named loss, plus the loss on each note's front where the model learns its rise."""
+        loss = self._loss(name, output, target)
+        if self.config.attack and self.args.onset_weight:
+            loss = loss + self.args.onset_weight * losses.onset_loss(output, target, self.config.sample_rate)
+        return loss
 
     def _loss(self, name: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if name == "spectral":
@@ -236,9 +250,7 @@ class Trainer:
     def _step_end_to_end(self, batch: dict) -> float:
         with self._autocast():
             out = self.generator(self.sing.instrument_weights(batch["instrument"]), batch["pitch"], batch["velocity"])
-        loss = self._loss(self.args.end_to_end_loss, out.float(), batch["wav"])
-        if self.config.attack and self.args.onset_weight:
-            loss = loss + self.args.onset_weight * losses.onset_loss(out, batch["wav"], self.config.sample_rate)
+        loss = self._end_to_end_loss(self.args.end_to_end_loss, out.float(), batch["wav"])
         self._optimize("end_to_end", loss)
         return loss.item()
 
@@ -286,6 +298,9 @@ class Trainer:
                     continue
                 else:
                     out = self.sing(self.sing.instrument_weights(batch["instrument"]), batch["pitch"], batch["velocity"])
+                    losses.append(self._end_to_end_loss(self.valid_loss_name(stage), out.float(), batch["wav"]).item()
+                                  * len(chunk))
+                    continue
             loss = self._loss(self.valid_loss_name(stage), out.float(), batch["wav"])
             losses.append(loss.item() * len(chunk))
         return sum(losses) / len(self.valid_index)
