@@ -168,7 +168,7 @@ def pick_plot_notes(notes: list[EvalNote], preset: Preset, data: NSynthData, cou
     return picked + _spread(rest, count - len(picked))
 
 
-def plot_note(path: Path, title: str, panels: list[tuple[str, np.ndarray]]) -> Path:
+def plot_note(path: Path, title: str, panels: list[tuple[str, np.ndarray]], sample_rate: int = SAMPLE_RATE) -> Path:
     """One PNG of log-power spectrograms (the loss's own), one panel per system, one colour scale."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import PowerNorm
@@ -179,10 +179,10 @@ def plot_note(path: Path, title: str, panels: list[tuple[str, np.ndarray]]) -> P
     fig = Figure(figsize=(10, 2.6 * len(panels)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    seconds = NOTE_SAMPLES / SAMPLE_RATE
+    seconds = len(panels[0][1]) / sample_rate
     for ax, (label, _), spec in zip(axes, panels, specs):
         # the loss's values, with a colour scale that shows its small ones too
-        image = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, SAMPLE_RATE / 2000),
+        image = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, sample_rate / 2000),
                           norm=PowerNorm(0.3, vmin=0.0, vmax=max(top, 1e-3)))
         ax.set_ylabel("kHz")
         ax.set_title(label, fontsize=9, loc="left")
@@ -295,16 +295,16 @@ def _judge_identity(batch: list[EvalNote], target: torch.Tensor, outputs: dict[s
 
 
 def _judge_pitch(batch: list[EvalNote], truth: np.ndarray, outputs: dict[str, np.ndarray], cents: float,
-                 figures: list[_NoteFigures]) -> None:
+                 figures: list[_NoteFigures], sample_rate: int) -> None:
     """Whether each system's f0 lies within `cents` (and each reported tolerance) of the ground truth's own."""
     tolerances = dict(zip(PITCH_KEYS, (cents, *REPORTED_CENTS)))
     for row, note in enumerate(batch):
-        reference = None if note.drums else estimate_f0(truth[row])
+        reference = None if note.drums else estimate_f0(truth[row], sample_rate)
         if reference is None:
             figures[row].kind = "drum" if note.drums else "unpitched"
             continue
         figures[row].kind = "pitched"
-        f0 = {name: estimate_f0(outputs[name][row]) for name in ("model", "sampler")}  # silence: never a hit
+        f0 = {name: estimate_f0(outputs[name][row], sample_rate) for name in ("model", "sampler")}  # silence: never a hit
         figures[row].hits = {name: {key: name in f0 and within(f0[name], reference, c)
                                     for key, c in tolerances.items()} for name in SYSTEMS}
 
@@ -369,7 +369,7 @@ def _play(preset: Preset, data: NSynthData, batch: list[EvalNote]) -> tuple[np.n
     outputs = {
         "model": np.asarray(preset.generate(preset.instrument_weights([n.instrument for n in batch]),
                                             [m.pitch for m in meta], [m.velocity for m in meta]), dtype=np.float32),
-        "sampler": np.stack([shift_pitch(audio[n.source], m.pitch - data.notes[n.source].pitch)
+        "sampler": np.stack([shift_pitch(audio[n.source], m.pitch - data.notes[n.source].pitch, data.note_samples)
                              for n, m in zip(batch, meta)]),
         "silence": np.zeros_like(truth),
     }
@@ -385,7 +385,7 @@ def _plot_comparison(plot_dir, preset: Preset, data: NSynthData, note: EvalNote,
               (f"sampler from pitch {source.pitch} (spectral loss {figures.spectral['sampler']:.4f})",
                outputs["sampler"])]
     title = f"{m.name}: {preset.instruments[note.instrument].name}, pitch {m.pitch}, velocity {m.velocity}"
-    return str(plot_note(Path(plot_dir) / f"{m.name}.png", title, panels))
+    return str(plot_note(Path(plot_dir) / f"{m.name}.png", title, panels, data.sample_rate))
 
 
 def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float = 50, plot_dir=None,
@@ -398,6 +398,9 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
     whose ground truth has no reliable f0 are left out of it. With `by_family`, the same figures of each
     family's notes go under "families". With `names`, only those notes of the split (all of them plotted).
     Raises DataError when no note qualifies."""
+    if data.sample_rate != preset.sample_rate:
+        raise DataError(f"{data.root}: notes at {data.sample_rate} Hz, preset {preset.name!r} generates at "
+                        f"{preset.sample_rate} Hz; judge it on data rendered at its own rate")
     notes, missing = select_notes(preset, data, split)
     if names:
         notes = only_named(notes, names, data, split)
@@ -427,7 +430,7 @@ def evaluate(preset: Preset, data: NSynthData, split: str = "test", cents: float
         target = torch.from_numpy(truth)
         scored = _distances(outputs, target)
         _judge_identity(batch, target, outputs, competitors, scored)
-        _judge_pitch(batch, truth, outputs, cents, scored)
+        _judge_pitch(batch, truth, outputs, cents, scored, data.sample_rate)
         figures += scored
         for row, note in enumerate(batch):
             if note.index in plotted:

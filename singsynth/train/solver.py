@@ -177,12 +177,12 @@ class Trainer:
         instruments, pitches = self.labels["instrument"][train].tolist(), self.labels["pitch"][train].tolist()
         if self.config.key_tuning:
             tables = measure_key_tuning(audio, instruments, pitches, self.labels["velocity"][train].tolist(),
-                                        drums, count)
+                                        drums, count, self.config.sample_rate)
             self.sing.decoder.tuning.copy_(torch.tensor(tables))
             logger.info("tuning against the keys, per key, in cents: %s", ", ".join(
                 f"{1200 * min(t):+.0f}..{1200 * max(t):+.0f}" for t, d in zip(tables, drums) if not d))
             return
-        offsets = measure_tuning(audio, instruments, pitches, drums, count)
+        offsets = measure_tuning(audio, instruments, pitches, drums, count, self.config.sample_rate)
         self.sing.decoder.tuning.copy_(torch.tensor(offsets))
         logger.info("tuning against the keys, in cents: %s",
                     ", ".join(f"{1200 * o:+.0f}" for o, d in zip(offsets, drums) if not d))

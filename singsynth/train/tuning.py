@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..model.config import SAMPLE_RATE
 from .pitch import estimate_f0, midi_to_hz
 
 logger = logging.getLogger(__name__)
@@ -22,14 +23,14 @@ KEY_MEDIAN = 5
 NoteAudio = Callable[[int], np.ndarray]
 
 
-def _octaves(wav: np.ndarray, pitch: int) -> float | None:
+def _octaves(wav: np.ndarray, pitch: int, sample_rate: int) -> float | None:
     """log2(f0 of the note / f0 of its key), or None without a clear pitch."""
-    f0 = estimate_f0(wav)
+    f0 = estimate_f0(wav, sample_rate)
     return math.log2(f0 / midi_to_hz(pitch)) if f0 else None
 
 
 def measure_tuning(audio: NoteAudio, instruments: list[int], pitches: list[int], drums: list[bool],
-                   count: int) -> list[float]:
+                   count: int, sample_rate: int = SAMPLE_RATE) -> list[float]:
     """Per instrument, the median of log2(f0 of the note / f0 of its key), in octaves.
 
     `audio(i)` gives note i, with the notes' instrument indices and MIDI pitches [N]; `drums[i]` marks a
@@ -44,14 +45,14 @@ def measure_tuning(audio: NoteAudio, instruments: list[int], pitches: list[int],
             continue
         rows = sorted(rows, key=lambda i: (pitches[i], i))
         picks = np.unique(np.linspace(0, len(rows) - 1, min(NOTES_PER_INSTRUMENT, len(rows))).round().astype(int))
-        ratios = [r for r in (_octaves(audio(rows[p]), pitches[rows[p]]) for p in picks) if r is not None]
+        ratios = [r for r in (_octaves(audio(rows[p]), pitches[rows[p]], sample_rate) for p in picks) if r is not None]
         offsets.append(float(np.median(ratios)) if ratios else 0.0)
         logger.debug("instrument %d: tuning %+.1f cents from %d notes", inst, 1200 * offsets[-1], len(ratios))
     return offsets
 
 
 def measure_key_tuning(audio: NoteAudio, instruments: list[int], pitches: list[int], velocities: list[float],
-                       drums: list[bool], count: int) -> list[list[float]]:
+                       drums: list[bool], count: int, sample_rate: int = SAMPLE_RATE) -> list[list[float]]:
     """Per instrument and MIDI key, log2(f0 of the note / f0 of the key), in octaves [count][128].
 
     One note per key is measured, the loudest; each key then takes the median over the KEY_MEDIAN measured
@@ -66,7 +67,7 @@ def measure_key_tuning(audio: NoteAudio, instruments: list[int], pitches: list[i
         for i, (k, p) in enumerate(zip(instruments, pitches)):
             if k == inst and (p not in loudest or velocities[i] > velocities[loudest[p]]):
                 loudest[p] = i
-        measured = {} if drums[inst] else {p: _octaves(audio(i), p) for p, i in sorted(loudest.items())}
+        measured = {} if drums[inst] else {p: _octaves(audio(i), p, sample_rate) for p, i in sorted(loudest.items())}
         keys = [p for p, r in measured.items() if r is not None]
         if not keys:
             tables.append([0.0] * KEYS)
