@@ -5,6 +5,7 @@ import logging
 import time
 
 from . import UsageError, add_preset_argument
+from ._effects import add_effects_arguments, effects_config
 from ._engine import (add_instrument_arguments, add_precision_argument, add_threads_argument, build_engine,
                       check_device, offline_threads)
 
@@ -19,6 +20,7 @@ def register(sub) -> None:
     add_instrument_arguments(p)
     add_threads_argument(p)
     add_precision_argument(p)
+    add_effects_arguments(p)
     p.add_argument("--rate", type=int, default=48000, help="output sample rate in Hz (default 48000)")
     add_preset_argument(p)
     p.add_argument("--float", action="store_true", help="write 32-bit float WAV (default 16-bit)")
@@ -38,6 +40,7 @@ def run(args) -> int:
         fmt = check_output(args.output)
     except AudioFileError as exc:
         raise UsageError(str(exc)) from None
+    effects_config(args)  # a bad setting is told before anything is read
     try:
         events = read_midi(args.midi)
     except MidiError as exc:
