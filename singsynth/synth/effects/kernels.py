@@ -11,6 +11,10 @@ from numba import njit
 # frame ever processed, had silent input and output below the threshold: a fixed grid, so where a tail ends
 # does not depend on the block size.
 GRID = 4096
+# A sparse tail (an impulse, a lone click) leaves single values circulating in a loop, halved or damped at each
+# pass, while their neighbours are zero: they sink into the denormal range, where each multiply costs up to 100
+# times as much, long before the tail as a whole falls below -80 dB. Values this small (-400 dB) are written as 0.
+FLUSH = 1e-20
 
 
 @njit(cache=True, nogil=True)
@@ -32,8 +36,11 @@ def freeverb(x, out, combs, comb_len, comb_pos, comb_lp, allpasses, ap_len, ap_p
             i = comb_pos[c]
             y = combs[c, i]
             lp = y * damp2 + comb_lp[c] * damp1
+            if -FLUSH < lp < FLUSH:
+                lp = np.float32(0.0)
             comb_lp[c] = lp
-            combs[c, i] = s + lp * feedback
+            w = s + lp * feedback
+            combs[c, i] = w if not -FLUSH < w < FLUSH else np.float32(0.0)
             i += 1
             comb_pos[c] = 0 if i >= comb_len[c] else i
             if c < half:
@@ -44,7 +51,8 @@ def freeverb(x, out, combs, comb_len, comb_pos, comb_lp, allpasses, ap_len, ap_p
             i = ap_pos[a]
             b = allpasses[a, i]
             v = left if a < 4 else right
-            allpasses[a, i] = v + b * np.float32(0.5)
+            w = v + b * np.float32(0.5)
+            allpasses[a, i] = w if not -FLUSH < w < FLUSH else np.float32(0.0)
             i += 1
             ap_pos[a] = 0 if i >= ap_len[a] else i
             if a < 4:
