@@ -136,17 +136,18 @@ def drive(effects: Effects, n: int, block: int) -> np.ndarray:
     signal = rng.standard_normal((n // 2, 2)).astype(np.float32) * 0.2
     changes = {0: (0, 0, 127), 1000: (1, 1, 64), 7777: (0, 0, 20), 9001: (0, 1, 127), 15000: (1, 0, 90)}
     out = np.zeros((n, 2), np.float32)
+    pan = np.linspace(0, 1, n, dtype=np.float32)  # channel 0's gains sweep from left to right
     for start in range(0, n, block):
         end = min(start + block, n)
         for at, (channel, which, value) in changes.items():
             if start <= at < end:
                 effects.set_cc(channel, which, value, at - start)
         if start < len(signal):
-            part = signal[start:min(end, len(signal))]
-            placed = np.zeros((end - start, 2), np.float32)
-            placed[:len(part)] = part
-            effects.send(0, placed)
-            effects.send_steady([1], placed[:, 0][None, :], np.array([[0.3, 0.7]], np.float32))
+            part = np.zeros((end - start, 2), np.float32)
+            part[:min(end, len(signal)) - start] = signal[start:min(end, len(signal))]
+            ramp = pan[start:end]
+            effects.send(0, part[:, 0], np.stack([ramp, 1 - ramp], axis=1))
+            effects.send_steady([1], part[:, 1][None, :], np.array([[0.3, 0.7]], np.float32))
         effects.process(out[start:end])
     return out
 
@@ -184,7 +185,7 @@ def test_the_send_buses_sound_the_same_in_any_block_size():
 def test_without_sends_the_effects_add_nothing():
     effects = Effects(EffectsConfig(), RATE)
     out = np.full((4096, 2), 0.25, np.float32)
-    effects.send(0, out.copy())
+    effects.send(0, np.ones(4096, np.float32), np.ones((4096, 2), np.float32))
     effects.send_steady([1, 2], np.ones((2, 4096), np.float32), np.ones((2, 2), np.float32))
     effects.process(out)
     assert (out == 0.25).all() and effects.idle

@@ -542,9 +542,8 @@ class Engine:
             if gains.ndim == 1:
                 steady_gains.append((row, gains))
             else:
-                placed = buf[:, None] * gains
-                out += placed
-                self.effects.send(channel, placed)
+                out += buf[:, None] * gains
+                self.effects.send(channel, buf, gains)
         if steady_gains:
             # one product places every steady channel in the stereo field; per channel, a [n] x [2] broadcast
             # runs numpy's inner loop two samples at a time, ten times slower

@@ -82,10 +82,13 @@ class Effects:
         return np.minimum(self._cc[channel] / 127 * CC_SEND_SCALE + self._inst[channel], 1.0) * self._on
 
     def _changed(self, channel: int, at: int) -> None:
+        level = self._levels(channel)
+        if np.array_equal(level, self._level[channel]):  # a send set to what it was (a reset, a repeated CC)
+            return
         if not self._events[channel]:
             self._block_level[channel] = self._level[channel]
-        self._level[channel] = self._levels(channel)
-        self._events[channel].append((at, self._level[channel]))
+        self._level[channel] = level
+        self._events[channel].append((at, level))
 
     def _curve(self, channel: int, n: int) -> np.ndarray:
         """The channel's (reverb, chorus) sends over the block: [2] when steady, else [n, 2] stepping at each
@@ -93,7 +96,7 @@ class Effects:
         events = self._events[channel]
         if not events:
             return self._level[channel]
-        curve = np.empty((n, 2), dtype=np.float32)
+        curve = np.empty((n, 2))
         at, level = 0, self._block_level[channel]
         for offset, new in events:
             curve[at:offset] = level
@@ -108,31 +111,27 @@ class Effects:
             self._bus = np.zeros((n, 4), dtype=np.float32)
         return self._bus
 
-    def send(self, channel: int, placed: np.ndarray) -> None:
-        """A channel's panned signal over the block, float32 [n, 2]."""
-        curve = self._curve(channel, len(placed))
-        if curve.ndim == 1:
-            if not curve.any():
-                return
-            bus = self._buses(len(placed))
-            bus[:, 0:2] += placed * np.float32(curve[REVERB])
-            bus[:, 2:4] += placed * np.float32(curve[CHORUS])
-        elif curve.any():
-            bus = self._buses(len(placed))
-            bus[:, 0:2] += placed * curve[:, REVERB:REVERB + 1]
-            bus[:, 2:4] += placed * curve[:, CHORUS:CHORUS + 1]
+    def send(self, channel: int, signal: np.ndarray, gains: np.ndarray) -> None:
+        """A channel's voices summed over the block, float32 [n], and its [left, right] gains, [2] or [n, 2]:
+        the panned signal times each send, every coefficient (gain times send) rounded once, as send_steady's."""
+        curve = self._curve(channel, len(signal))
+        if not curve.any():
+            return
+        coef = curve[..., :, None] * gains.astype(np.float64)[..., None, :]  # [(n,) send, side]
+        self._buses(len(signal))[:] += signal[:, None] * coef.reshape(-1, 4).astype(np.float32)
 
     def send_steady(self, channels: Sequence[int], sums: np.ndarray, gains: np.ndarray) -> None:
-        """Channels mixed with steady gains: their voices' sums [rows, n] and [left, right] gains [rows, 2]."""
+        """Channels mixed with steady gains: their voices' sums [rows, n] and [left, right] gains [rows, 2]; those
+        whose sends hold still too go through one product."""
         n = sums.shape[1]
         steady_rows, steady = [], []
         for row, channel in enumerate(channels):
             curve = self._curve(channel, n)
             if curve.ndim == 2:
-                self.send(channel, sums[row][:, None] * gains[row])
+                self.send(channel, sums[row], gains[row])
             elif curve.any():
                 steady_rows.append(row)
-                steady.append(np.concatenate([gains[row] * curve[REVERB], gains[row] * curve[CHORUS]]))
+                steady.append(np.outer(curve, gains[row].astype(np.float64)).ravel())
         if steady_rows:
             rows = sums if len(steady_rows) == len(sums) else sums[steady_rows]
             self._buses(n)[:] += np.dot(rows.T, np.stack(steady).astype(np.float32))
