@@ -1,11 +1,13 @@
 """What the reverb and chorus cost: CPU seconds per second of 48 kHz stereo, in live (256-frame) and offline
 (16384-frame) blocks, fed a stereo send of noise throughout (the worst case: their tails never rest). The
 numba-compiled kernels against the same loops run as plain Python (numba's py_func), over a shorter stretch.
-Also: the first call's compile (or cache load) time and numba's import time, in a fresh process.
+Also: the first call's compile (or cache load) time and numba's import time, in a fresh process; and the
+reverb's decay time (T30: Schroeder's backward-integrated impulse response, -5 to -35 dB, times 2) per room size
+and damping, against the undamped combs' own (delay x 60 dB / -20 log10(feedback), their mean delay and longest).
 
     python bench/effects.py [--seconds 20] [--rate 48000]
 
-Prints a markdown table.
+Prints markdown tables.
 """
 from __future__ import annotations
 
@@ -56,6 +58,32 @@ def cost(make, seconds: float, rate: int, block: int, python: bool = False) -> f
             kernels.freeverb, kernels.chorus = saved
 
 
+def decay_time(room: float, damp: float, rate: int) -> float:
+    reverb = Reverb(ReverbSettings(room, damp, 1.0, 1.0), rate, threshold=0.0)
+    x = np.zeros(30 * rate, np.float32)
+    x[0] = 1.0
+    out = np.zeros((len(x), 2), np.float32)
+    reverb.process(x, out)
+    energy = (out.astype(np.float64) ** 2).sum(axis=1)
+    edc = 10 * np.log10(np.cumsum(energy[::-1])[::-1] / energy.sum() + 1e-300)
+    return (np.argmax(edc < -35) - np.argmax(edc < -5)) / rate * 2
+
+
+def rt60_table(rate: int) -> None:
+    from singsynth.synth.effects.reverb import COMBS, OFFSET_ROOM, SCALE_ROOM, STEREO_SPREAD
+    damps = (0.0, 0.2, 0.5, 1.0)
+    print(f"\n| room size | combs' feedback | RT60, combs alone (mean .. longest delay) | "
+          + " | ".join(f"RT60 measured, damp {d:g}" for d in damps) + " |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in damps) + " |")
+    delays = np.array(COMBS) * rate / 44100
+    for room in (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0):
+        g = room * SCALE_ROOM + OFFSET_ROOM
+        per = 60 / (-20 * np.log10(g)) / rate
+        cells = " | ".join(f"{decay_time(room, d, rate):.2f} s" for d in damps)
+        print(f"| {room:g} | {g:.3f} | {delays.mean() * per:.2f} .. {(delays.max() + STEREO_SPREAD) * per:.2f} s | "
+              f"{cells} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -80,6 +108,7 @@ def main() -> int:
                           check=True).stdout.split()
     print(f"\nfresh process: `import numba` {float(done[0]):.2f} s; kernels compiled or loaded from numba's cache "
           f"{float(done[1]):.2f} s")
+    rt60_table(rate)
     return 0
 
 

@@ -54,6 +54,8 @@ def run(args) -> int:
     preset = load_preset(args.preset, device=args.device, lazy=True)  # the model: at the first uncached note
     preset.full_precision = args.full_precision
     engine = build_engine(args, preset, args.rate, threads=threads)
+    if engine.effects.needed(msg for _, msg in events):  # numba's import overlaps reading or making the notes
+        engine.effects.prepare_in_background()
     if not engine.cache.holds_notes():  # every note is to be generated: read the weights before playing
         preset.load_model()
     started = time.perf_counter()

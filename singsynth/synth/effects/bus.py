@@ -3,13 +3,18 @@ reverb and one stereo chorus, whose outputs return into the mix before the limit
 GS and XG devices, FluidSynth)."""
 from __future__ import annotations
 
-from typing import Sequence
+import threading
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
+from ...gm import CC
 from .chorus import Chorus
 from .reverb import Reverb
 from .settings import EffectsConfig
+
+if TYPE_CHECKING:
+    import mido
 
 # FluidSynth's default modulators (SoundFont 2.01, 8.4.8 and 8.4.9): CC91 and CC93 at 127 add 20 % to the reverb
 # and chorus sends (generators 16 and 15, in 0.1 %), on top of the instrument's own; the sum is capped at 100 %
@@ -69,6 +74,22 @@ class Effects:
         if not np.array_equal(sends, self._inst[channel]):
             self._inst[channel] = sends
             self._changed(channel, at)
+
+    def needed(self, messages: Iterable[mido.Message]) -> bool:
+        """Whether playing these messages can send anything to an effect that is on."""
+        if not self.config.on:
+            return False
+        if (self._start * self._on).any() or self._inst_table is not None:
+            return True
+        controls = {c for c, on in zip((CC.REVERB, CC.CHORUS), self._on) if on}
+        return any(m.type == "control_change" and m.control in controls and m.value for m in messages)
+
+    def prepare_in_background(self) -> threading.Thread:
+        """prepare() in a thread of its own: numba's import and the kernels' loading (about 0.5 s) overlap the
+        notes' generation or reading; the first block that needs a kernel waits for it."""
+        thread = threading.Thread(target=self.prepare, name="effects-compile", daemon=True)
+        thread.start()
+        return thread
 
     def prepare(self) -> None:
         """Compile (or load the compiled) kernels now, not at the first send: live, before the audio starts."""
