@@ -79,7 +79,8 @@ def test_sends_add_a_tail_that_is_rendered_to_silence(preset):
 
 def test_a_controller_reset_resets_the_sends(preset):
     cache = NoteCache()
-    reset = notes(0, 0.1) + [cc(0.0, 0, CC.REVERB, 127), cc(0.0, 0, CC.CHORUS, 127), cc(0.05, 0, CC.RESET_CONTROLLERS, 0)]
+    reset = notes(0, 0.1) + [cc(0.0, 0, CC.REVERB, 127), cc(0.0, 0, CC.CHORUS, 127),
+                             cc(0.05, 0, CC.RESET_CONTROLLERS, 0)]
     assert np.array_equal(render(preset, reset, cache=cache), render(preset, notes(0, 0.1), DRY, cache=cache))
     # a channel that starts at GS's 40 goes back to 40, not 0
     gs = EffectsConfig(reverb_send=40)
