@@ -44,6 +44,8 @@ class Effects:
         # an effect that is off sends nothing: its column of the levels stays 0
         self._on = np.array([config.reverb is not None, config.chorus is not None], dtype=np.float64)
         self._level = [self._levels(c) for c in range(channels)]  # current (reverb, chorus) send fractions
+        self._levels_now = np.array(self._level)  # the same, [channels, 2], and whether each sends at all
+        self._sending = self._levels_now.any(axis=1).tolist()
         self._events: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(channels)]
         self._block_level: list[np.ndarray | None] = [None] * channels
         self._bus: np.ndarray | None = None  # [n, 4] this block's sends: reverb L, R, chorus L, R
@@ -108,7 +110,8 @@ class Effects:
             return
         if not self._events[channel]:
             self._block_level[channel] = self._level[channel]
-        self._level[channel] = level
+        self._level[channel] = self._levels_now[channel] = level
+        self._sending[channel] = bool(level.any())
         self._events[channel].append((at, level))
 
     def _curve(self, channel: int, n: int) -> np.ndarray:
@@ -145,17 +148,17 @@ class Effects:
         """Channels mixed with steady gains: their voices' sums [rows, n] and [left, right] gains [rows, 2]; those
         whose sends hold still too go through one product."""
         n = sums.shape[1]
-        steady_rows, steady = [], []
-        for row, channel in enumerate(channels):
-            curve = self._curve(channel, n)
-            if curve.ndim == 2:
-                self.send(channel, sums[row], gains[row])
-            elif curve.any():
-                steady_rows.append(row)
-                steady.append(np.outer(curve, gains[row].astype(np.float64)).ravel())
-        if steady_rows:
-            rows = sums if len(steady_rows) == len(sums) else sums[steady_rows]
-            self._buses(n)[:] += np.dot(rows.T, np.stack(steady).astype(np.float32))
+        changing = [row for row, channel in enumerate(channels) if self._events[channel]]
+        for row in changing:
+            self.send(channels[row], sums[row], gains[row])
+        rows = [row for row, channel in enumerate(channels) if self._sending[channel] and not self._events[channel]]
+        if not rows:
+            return
+        every = len(rows) == len(channels)
+        levels = self._levels_now[list(channels) if every else [channels[row] for row in rows]]
+        g = (gains if every else gains[rows]).astype(np.float64)
+        coef = (levels[:, :, None] * g[:, None, :]).reshape(len(levels), 4).astype(np.float32)  # [rows, 4]
+        self._buses(n)[:] += np.dot((sums if every else sums[rows]).T, coef)
 
     def process(self, out: np.ndarray) -> None:
         """End of the block: add the reverb and the chorus of what was sent (and of their tails) to out [n, 2]."""

@@ -19,7 +19,8 @@ class Chorus:
         self.center = self.depth + MIN_DELAY
         self.size = int(np.ceil(self.center + self.depth)) + 2 * MIN_DELAY
         self.line = np.zeros((2, self.size), dtype=np.float32)
-        self.pos = np.zeros(2, dtype=np.int64)  # frames processed, write index
+        self.pos = np.array([0, 0, -1], dtype=np.int64)  # frames processed, write index, the LFO values' frame
+        self.lfo = np.zeros((2, settings.voices, 2))
         self.step = settings.rate / sample_rate  # LFO cycles per frame
         # FluidSynth divides its level by its stereo unit's gain; here the level is shared by the voices
         self.wet = settings.level / settings.voices
@@ -38,10 +39,16 @@ class Chorus:
 
     def process(self, x: np.ndarray, out: np.ndarray) -> None:
         n = len(x)
-        heard = np.flatnonzero(x.any(axis=1))
-        if not len(heard) and self.silent:
+        sounding = x.any()
+        if not sounding and self.silent:
             self.skip(n)
             return
         from .kernels import chorus
-        chorus(x, out, self.line, self.pos, self.settings.voices, self.center, self.depth, self.step, self.wet)
-        self.since_input = n - 1 - int(heard[-1]) if len(heard) else self.since_input + n
+        chorus(x, out, self.line, self.pos, self.lfo, self.settings.voices, self.center, self.depth, self.step,
+               self.wet)
+        if not sounding:
+            self.since_input += n
+        elif x[-1].any():  # most blocks: sound to the end
+            self.since_input = 0
+        else:
+            self.since_input = n - 1 - int(np.flatnonzero(x.any(axis=1))[-1])

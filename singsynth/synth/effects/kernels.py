@@ -77,22 +77,36 @@ def freeverb(x, out, combs, comb_len, comb_pos, comb_lp, allpasses, ap_len, ap_p
             tracker[2] = 0.0
 
 
+LFO_STEP = 8  # the chorus's sines are computed every this many frames (from the frame count) and interpolated
+
+
 @njit(cache=True, nogil=True)
-def chorus(x, out, line, pos, voices, center, depth, step, wet):  # pragma: no cover (compiled)
-    """Modulated delay lines: x [n, 2] -> adds to out [n, 2]. line [2, L] holds the input, pos[0] the frame count
-    (the LFOs' clock) and pos[1] the write index. Voice v reads each side at center + depth * sin(phase), its
-    phase 1/voices of a cycle after the previous voice's and the right side's a quarter cycle after the left's,
-    with linear interpolation."""
+def chorus(x, out, line, pos, lfo, voices, center, depth, step, wet):  # pragma: no cover (compiled)
+    """Modulated delay lines: x [n, 2] -> adds to out [n, 2]. line [2, L] holds the input; pos: the frame count
+    (the LFOs' clock), the write index, and the frame of the LFO values in lfo [2, voices, 2] (each side's
+    and voice's delay there and LFO_STEP frames later). Voice v reads each side at center + depth * sin(phase),
+    its phase 1/voices of a cycle after the previous voice's and the right side's a quarter cycle after the
+    left's, with linear interpolation."""
     size = line.shape[1]
     for t in range(x.shape[0]):
         w = pos[1]
         line[0, w] = x[t, 0]
         line[1, w] = x[t, 1]
-        cycle = (pos[0] * step) % 1.0
+        frame = pos[0]
+        grid = frame - frame % LFO_STEP
+        if grid != pos[2]:  # a new stretch: both its ends, from the clock alone (any block size gives the same)
+            pos[2] = grid
+            for side in range(2):
+                for v in range(voices):
+                    for end in range(2):
+                        cycle = ((grid + end * LFO_STEP) * step) % 1.0
+                        lfo[side, v, end] = center + depth * math.sin(
+                            2 * math.pi * (cycle + v / voices + 0.25 * side))
+        frac_t = (frame - grid) / LFO_STEP
         for side in range(2):
             acc = 0.0
             for v in range(voices):
-                delay = center + depth * math.sin(2 * math.pi * (cycle + v / voices + 0.25 * side))
+                delay = lfo[side, v, 0] + frac_t * (lfo[side, v, 1] - lfo[side, v, 0])
                 at = w - delay
                 if at < 0:
                     at += size
