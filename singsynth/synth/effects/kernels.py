@@ -25,11 +25,15 @@ def freeverb(x, out, combs, comb_len, comb_pos, comb_lp, allpasses, ap_len, ap_p
     [8, L]: 4 Schroeder allpasses a side. tracker: [frame count, input heard in this grid stretch, output peak
     in it, state all zero]. All float32 arithmetic, as the published code."""
     half = 8
+    count = int(tracker[0])  # the tracker in locals: the loop does not touch memory for it
+    heard = tracker[1]
+    peak_seen = tracker[2]
+    quiet = tracker[3]
     for t in range(x.shape[0]):
         s = x[t] * gain
         if s != 0:
-            tracker[1] = 1.0
-            tracker[3] = 0.0
+            heard = 1.0
+            quiet = 0.0
         left = np.float32(0.0)
         right = np.float32(0.0)
         for c in range(16):
@@ -64,17 +68,21 @@ def freeverb(x, out, combs, comb_len, comb_pos, comb_lp, allpasses, ap_len, ap_p
         out[t, 0] += o_left
         out[t, 1] += o_right
         peak = max(abs(o_left), abs(o_right))
-        if peak > tracker[2]:
-            tracker[2] = peak
-        tracker[0] += 1.0
-        if tracker[0] % GRID == 0:
-            if tracker[1] == 0.0 and tracker[2] < threshold and tracker[3] == 0.0:
+        if peak > peak_seen:
+            peak_seen = peak
+        count += 1
+        if count % GRID == 0:
+            if heard == 0.0 and peak_seen < threshold and quiet == 0.0:
                 combs[:] = 0
                 comb_lp[:] = 0
                 allpasses[:] = 0
-                tracker[3] = 1.0
-            tracker[1] = 0.0
-            tracker[2] = 0.0
+                quiet = 1.0
+            heard = 0.0
+            peak_seen = 0.0
+    tracker[0] = count
+    tracker[1] = heard
+    tracker[2] = peak_seen
+    tracker[3] = quiet
 
 
 LFO_STEP = 8  # the chorus's sines are computed every this many frames (from the frame count) and interpolated
