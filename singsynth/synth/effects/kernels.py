@@ -14,7 +14,7 @@ GRID = 4096
 # A sparse tail (an impulse, a lone click) leaves single values circulating in a loop, halved or damped at each
 # pass, while their neighbours are zero: they sink into the denormal range, where each multiply costs up to 100
 # times as much, long before the tail as a whole falls below -80 dB. Values this small (-400 dB) are written as 0.
-FLUSH = 1e-20
+FLUSH = np.float32(1e-20)
 
 
 @njit(cache=True, nogil=True)
@@ -27,7 +27,7 @@ def freeverb(x, out, combs, comb_len, comb_pos, comb_lp, allpasses, ap_len, ap_p
     half = 8
     count = int(tracker[0])  # the tracker in locals: the loop does not touch memory for it
     heard = tracker[1]
-    peak_seen = tracker[2]
+    peak_seen = np.float32(tracker[2])
     quiet = tracker[3]
     for t in range(x.shape[0]):
         s = x[t] * gain
@@ -40,11 +40,10 @@ def freeverb(x, out, combs, comb_len, comb_pos, comb_lp, allpasses, ap_len, ap_p
             i = comb_pos[c]
             y = combs[c, i]
             lp = y * damp2 + comb_lp[c] * damp1
-            if -FLUSH < lp < FLUSH:
-                lp = np.float32(0.0)
+            lp = lp if abs(lp) >= FLUSH else np.float32(0.0)
             comb_lp[c] = lp
             w = s + lp * feedback
-            combs[c, i] = w if not -FLUSH < w < FLUSH else np.float32(0.0)
+            combs[c, i] = w if abs(w) >= FLUSH else np.float32(0.0)
             i += 1
             comb_pos[c] = 0 if i >= comb_len[c] else i
             if c < half:
@@ -56,7 +55,7 @@ def freeverb(x, out, combs, comb_len, comb_pos, comb_lp, allpasses, ap_len, ap_p
             b = allpasses[a, i]
             v = left if a < 4 else right
             w = v + b * np.float32(0.5)
-            allpasses[a, i] = w if not -FLUSH < w < FLUSH else np.float32(0.0)
+            allpasses[a, i] = w if abs(w) >= FLUSH else np.float32(0.0)
             i += 1
             ap_pos[a] = 0 if i >= ap_len[a] else i
             if a < 4:
@@ -78,7 +77,7 @@ def freeverb(x, out, combs, comb_len, comb_pos, comb_lp, allpasses, ap_len, ap_p
                 allpasses[:] = 0
                 quiet = 1.0
             heard = 0.0
-            peak_seen = 0.0
+            peak_seen = np.float32(0.0)
     tracker[0] = count
     tracker[1] = heard
     tracker[2] = peak_seen
