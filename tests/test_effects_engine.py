@@ -124,3 +124,13 @@ def test_settings_out_of_range_are_one_line_and_exit_2_before_any_audio(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"singsynth render: error: {option} ")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["play", "listen"])
+def test_live_commands_refuse_bad_settings_before_opening_anything(tmp_path, capsys, command):
+    demo = Path(__file__).resolve().parents[1] / "examples" / "demo.mid"
+    args = [command, *([str(demo)] if command == "play" else []), "--preset", "/nonexistent",
+            "--audio-device", "no-such-device", "--chorus-level", "nan"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"singsynth {command}: error: --chorus-level nan is out of range (0..10)"]
