@@ -134,3 +134,16 @@ def test_live_commands_refuse_bad_settings_before_opening_anything(tmp_path, cap
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"singsynth {command}: error: --chorus-level nan is out of range (0..10)"]
+
+
+def test_all_sound_off_fades_the_effects_tails_too(preset):
+    engine = make_engine(preset, cache=NoteCache(), effects=EffectsConfig(ReverbSettings(room=1.0), None))
+    events = [(0, m) for _, m in notes(0) if m.type != "note_off"] + [(0, cc(0, 0, CC.REVERB, 127)[1])]
+    engine.process(events, 4800)
+    engine.process([(0, mido.Message("note_off", channel=0, note=k)) for k in (60, 64, 67, 72)], 48000 * 2)
+    assert np.abs(engine.process([], 1024)).max() > 1e-3  # the notes have ended, the reverb rings on
+    engine.all_sound_off()
+    fading = engine.process([], 1024)
+    fade = int(0.005 * 48000)
+    assert np.abs(fading[:fade]).max() > 0 and not fading[fade:].any()
+    assert engine.idle and not engine.process([], 4096).any()

@@ -445,6 +445,8 @@ class Engine:
     def _apply_request(self, request: str) -> None:
         for channel in range(16):
             self._notes_off(channel) if request == "notes" else self._sound_off(channel)
+        if request == "sound":  # the reverb's and chorus's tails too
+            self.effects.silence(self._fast_fade)
 
     @property
     def voice_limit(self) -> int:

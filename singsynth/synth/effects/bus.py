@@ -51,6 +51,7 @@ class Effects:
         self._bus: np.ndarray | None = None  # [n, 4] this block's sends: reverb L, R, chorus L, R
         # the tail's threshold before the master gain, which the limiter applies after the effects
         threshold = 10 ** (SILENCE_DB / 20) / max(master_gain, 1e-9)
+        self._fade_left = self._fade_len = 0  # silence(): frames of the fade still to play, and its length
         self.reverb = Reverb(config.reverb, sample_rate, threshold) if config.reverb is not None else None
         self.chorus = Chorus(config.chorus, sample_rate) if config.chorus is not None else None
 
@@ -76,6 +77,11 @@ class Effects:
         if not np.array_equal(sends, self._inst[channel]):
             self._inst[channel] = sends
             self._changed(channel, at)
+
+    def silence(self, frames: int) -> None:
+        """All sound off: fade the effects' output out over the next `frames` frames, then clear them."""
+        if not self.idle:
+            self._fade_left = self._fade_len = max(int(frames), 1)
 
     def needed(self, messages: Iterable[mido.Message]) -> bool:
         """Whether playing these messages can send anything to an effect that is on."""
@@ -173,10 +179,21 @@ class Effects:
                         fx.skip(n)
                 return
             bus = np.zeros((n, 4), dtype=np.float32)
+        wet = out if not self._fade_left else np.zeros_like(out)
         if self.reverb is not None:
-            self.reverb.process(bus[:, 0] + bus[:, 1], out)
+            self.reverb.process(bus[:, 0] + bus[:, 1], wet)
         if self.chorus is not None:
-            self.chorus.process(np.ascontiguousarray(bus[:, 2:4]), out)
+            self.chorus.process(np.ascontiguousarray(bus[:, 2:4]), wet)
+        if self._fade_left:
+            k = min(n, self._fade_left)
+            wet[:k] *= ((self._fade_left - np.arange(k)) / self._fade_len).astype(np.float32)[:, None]
+            wet[k:] = 0
+            out += wet
+            self._fade_left -= k
+            if not self._fade_left:
+                for fx in (self.reverb, self.chorus):
+                    if fx is not None:
+                        fx.clear()
 
     @property
     def idle(self) -> bool:

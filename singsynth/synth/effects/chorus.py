@@ -30,6 +30,11 @@ class Chorus:
     def silent(self) -> bool:
         return self.since_input >= self.size
 
+    def clear(self) -> None:
+        """Silent from now on: the delay line at zero (the clocks go on)."""
+        self.line[:] = 0
+        self.since_input = self.size
+
     def skip(self, n: int) -> None:
         """n frames of silent input while silent: what the kernel would do, move the clocks on and add exact
         zeros (the line holds zeros only)."""

@@ -53,6 +53,13 @@ class Reverb:
         """Its state is all zeros: with silent input, its output is exactly zero."""
         return self.tracker[3] == 1.0
 
+    def clear(self) -> None:
+        """Silent from now on: every delay line and filter at zero (the frame count goes on)."""
+        self.combs[:] = 0
+        self.allpasses[:] = 0
+        self.comb_lp[:] = 0
+        self.tracker[1:] = (0.0, 0.0, 1.0)
+
     def skip(self, n: int) -> None:
         """n frames of silent input while silent: what the kernel would do, count them and add exact zeros."""
         assert self.silent
