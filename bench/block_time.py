@@ -1,10 +1,11 @@
 """How long the engine takes to make one live-sized block with N voices held: the mix's share of each audio period.
 
 Held voices of K. 525's notes (program 48, dealt over 15 channels), every note generated first (or read from the
-note cache), then blocks made one after another in this process; the best of 5 rounds of 200 blocks.
+note cache), then blocks made one after another in this process; the best of 5 rounds of 200 blocks. With
+--effects R,C, again with every channel sending CC91=R and CC93=C to the reverb and chorus, in the same run.
 
     python bench/block_time.py [--preset default] [--voices 64,256,512] [--frames 256] [--rate 48000]
-                               [--cache-dir DIR]
+                               [--cache-dir DIR] [--effects R,C]
 
 Prints a markdown table.
 """
@@ -19,6 +20,7 @@ from processes import ROOT
 from singsynth.io.midi import read_midi
 from singsynth.preset import load_preset
 from singsynth.synth.cache import NoteCache
+from singsynth.synth.effects import EffectsConfig
 from singsynth.synth.engine import make_engine
 
 MIDI = ROOT / "bench" / "data" / "k525_mvt1.mid"
@@ -44,10 +46,11 @@ def held_chord(count: int) -> list[tuple[int, mido.Message]]:
     return events
 
 
-def block_time(preset, voices: int, frames: int, rate: int, cache_dir) -> tuple[int, float]:
+def block_time(preset, voices: int, frames: int, rate: int, cache_dir,
+               effects: EffectsConfig = EffectsConfig()) -> tuple[int, float]:
     """Voices sounding, and the best seconds per block."""
     cache = NoteCache.for_preset(preset, rate, root=cache_dir)
-    engine = make_engine(preset, rate, polyphony=max(voices, 256), cache=cache, blocking=True)
+    engine = make_engine(preset, rate, polyphony=max(voices, 256), cache=cache, blocking=True, effects=effects)
     with engine:
         engine.process(held_chord(voices), frames)
         best = float("inf")
@@ -76,15 +79,28 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=256)
     parser.add_argument("--rate", type=int, default=48000)
     parser.add_argument("--cache-dir", default=None, help="note cache folder (default: the user's note cache)")
+    parser.add_argument("--effects", default=None, metavar="R,C", help="also with every channel's CC91=R, CC93=C")
     args = parser.parse_args()
+    wet = None
+    if args.effects:
+        try:
+            wet = EffectsConfig(reverb_send=int(args.effects.split(",")[0]), chorus_send=int(args.effects.split(",")[1]))
+        except (ValueError, IndexError):
+            parser.error(f"--effects {args.effects}: give two controller values 0..127, as 40,0")
     preset = load_preset(args.preset, lazy=True)
     period_ms = 1000 * args.frames / args.rate
     print(f"{args.frames}-frame blocks at {args.rate} Hz (a period of {period_ms:.2f} ms), held voices\n")
-    print("| voices | ms per block | share of the period |")
-    print("| --- | --- | --- |")
+    extra = f" | ms, sends {args.effects} | share of the period | the effects' share |" if wet else " |"
+    print("| voices | ms per block | share of the period" + extra)
+    print("| --- | --- | ---" + (" | --- | --- | --- |" if wet else " |"))
     for count in args.voices:
         sounding, seconds = block_time(preset, count, args.frames, args.rate, args.cache_dir)
-        print(f"| {sounding} | {1000 * seconds:.3f} | {1000 * seconds / period_ms:.1%} |", flush=True)
+        row = f"| {sounding} | {1000 * seconds:.3f} | {1000 * seconds / period_ms:.1%} |"
+        if wet:
+            _, with_fx = block_time(preset, count, args.frames, args.rate, args.cache_dir, wet)
+            row += (f" {1000 * with_fx:.3f} | {1000 * with_fx / period_ms:.1%} | "
+                    f"{1000 * (with_fx - seconds) / period_ms:.1%} |")
+        print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@
 FluidSynth plays samples: only the first applies; it is judged by JACK xruns.
 
     python bench/polyphony.py [--preset default] [--levels 32,64,128,256,384,512] [--rates 2,5,10,20,50]
+                              [--effects R,C]
+
+--effects R,C: every channel of singsynth starts with CC91=R and CC93=C, so that its reverb and chorus run
+throughout (without it, nothing is sent to them and they cost nothing).
 """
 from __future__ import annotations
 
@@ -106,11 +110,16 @@ def main() -> int:
     parser.add_argument("--buffer", type=float, default=1.5, help="singsynth --buffer (blocks ahead)")
     parser.add_argument("--soundfont", default=SOUNDFONT)
     parser.add_argument("--skip-fluidsynth", action="store_true")
+    parser.add_argument("--effects", default=None, metavar="R,C", help="singsynth's channels start at CC91=R, CC93=C")
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1` shows where a stuck run waits
     levels = [int(x) for x in args.levels.split(",")]
     rates = [int(x) for x in args.rates.split(",")]
     most = max(levels)
+    sends = []
+    if args.effects:
+        reverb, chorus = args.effects.split(",")
+        sends = ["--reverb-send", reverb, "--chorus-send", chorus]
 
     server = JackServer(period=args.period).start()
     try:
@@ -118,7 +127,7 @@ def main() -> int:
             env = {**server.env, "XDG_CACHE_HOME": cache}
             proc = start([*SINGSYNTH, "listen", "--virtual", "bench", "--preset",
                           args.preset, "--polyphony", str(2 * most), "--blocksize", str(args.period),
-                          "--buffer", str(args.buffer), "--no-disk-cache"], env)
+                          "--buffer", str(args.buffer), "--no-disk-cache", *sends], env)
             status = StatusReader(proc.stderr)
             rig = Rig(server, 1.0, name="polyphony")
             try:

@@ -1,11 +1,13 @@
 """Offline rendering, whole processes side by side: `singsynth render` (cold: an empty note cache; warm:
-every note cached) against `fluidsynth -F` rendering the same file at the same rate, reverb and chorus off.
+every note cached) against `fluidsynth -F` rendering the same file at the same rate, reverb and chorus off
+(with --effects R,C: both on, FluidSynth's by its defaults, singsynth's with every channel's CC91 and CC93
+starting at R and C, e.g. 40,0 as a GS device starts, since few files set them).
 Wall time from launching each process to its exit, output written, plus when the warm render's first
 block reached the file. With --busy, another process keeps one core busy with matrix products (as another
 synthesizer or a DAW's effects would) for a second table: cold renders with the default thread choice and
 with torch's own (--threads = every core), idle and busy.
 
-    python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000] [--runs 3] [--busy]
+    python bench/render.py [--preset default] [--midi A.mid,B.mid] [--rate 48000] [--runs 3] [--busy] [--effects R,C]
                            [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2]
 
 --runs: how many times each process of the first table runs, the median reported (the busy table runs each once).
@@ -57,8 +59,10 @@ def timed(command: list[str], watch: Path | None = None) -> tuple[float, float |
 
 
 def render_command(midi: Path, out: Path, args, cache: Path, *extra: str) -> list[str]:
+    effects = (["--reverb-send", str(args.effects[0]), "--chorus-send", str(args.effects[1])] if args.effects
+               else ["--no-reverb", "--no-chorus"])
     return [*SINGSYNTH, "render", str(midi), "-o", str(out), "--rate", str(args.rate), "--cache-dir", str(cache),
-            "--quiet", *(["--preset", args.preset] if args.preset else []), *extra]
+            "--quiet", *(["--preset", args.preset] if args.preset else []), *effects, *extra]
 
 
 def audio_seconds(path: Path) -> float:
@@ -83,8 +87,8 @@ def speed_table(files: list[Path], args, tmp: Path) -> None:
         out.mkdir(exist_ok=True)
         runs = []
         for run in range(args.runs):
-            fluid, _ = timed(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-r", str(args.rate), "-F",
-                              str(tmp / "fluid.wav"), args.soundfont, str(midi)])
+            fluid, _ = timed(["fluidsynth", "-ni", "-q", *([] if args.effects else ["-R", "0", "-C", "0"]),
+                              "-r", str(args.rate), "-F", str(tmp / "fluid.wav"), args.soundfont, str(midi)])
             cache = tmp / f"cache-{midi.stem}-{run}"
             cold, _ = timed(render_command(midi, out / "cold.wav", args, cache))
             warm, first = timed(render_command(midi, out / "warm.wav", args, cache), watch=out)
@@ -128,14 +132,24 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=48000)
     parser.add_argument("--runs", type=int, default=3, help="runs of each process, the median reported (default 3)")
     parser.add_argument("--busy", action="store_true", help="also the table of cold renders beside a busy core")
+    parser.add_argument("--effects", default=None, metavar="R,C",
+                        help="reverb and chorus on in both; singsynth's channels start at CC91=R, CC93=C")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.effects is not None:
+        try:
+            args.effects = [int(v) for v in args.effects.split(",")]
+            assert len(args.effects) == 2 and all(0 <= v <= 127 for v in args.effects)
+        except (ValueError, AssertionError):
+            parser.error(f"--effects {args.effects}: give two controller values 0..127, as 40,0")
     compile_package()
     if not shutil.which("fluidsynth") or not Path(args.soundfont).is_file():
         raise SystemExit(f"needs fluidsynth and {args.soundfont} (Debian: fluidsynth, fluid-soundfont-gm)")
     files = [Path(m) for m in args.midi.split(",")]
-    print(f"{os.cpu_count()} cores, {args.rate} Hz, preset {args.preset or 'default'}; whole processes, wall time\n")
+    effects = f"effects on, sends from {args.effects[0]},{args.effects[1]}" if args.effects else "effects off"
+    print(f"{os.cpu_count()} cores, {args.rate} Hz, preset {args.preset or 'default'}, {effects}; whole processes, "
+          "wall time\n")
     with tempfile.TemporaryDirectory() as tmp:
         speed_table(files, args, Path(tmp))
         if args.busy:

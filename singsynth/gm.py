@@ -50,6 +50,8 @@ class CC:
     EXPRESSION = 11
     DATA_ENTRY_FINE = 38  # bend range: cents
     SUSTAIN = 64  # the pedal: down at 64 and above
+    REVERB = 91  # effects 1 depth: the reverb send
+    CHORUS = 93  # effects 3 depth: the chorus send
     NRPN_FINE, NRPN = 98, 99  # a non-registered parameter: data entry no longer addresses a registered one
     RPN_FINE, RPN = 100, 101  # the registered parameter data entry sets: (0, 0) is the bend range
     ALL_SOUND_OFF = 120

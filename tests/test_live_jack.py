@@ -177,3 +177,35 @@ def test_play_sounds_each_note_of_a_file_in_order(jack, preset, tmp_path):
     assert len(heard) == 2, heard
     gap = (NOTES[1][0] - NOTES[0][0]) * RATE
     assert heard[1] - heard[0] > gap / 2, "the second note came too soon after the first"
+
+
+def test_play_rings_on_with_the_reverb_after_the_last_note(jack, preset, tmp_path):
+    """The effects run live (in the mixer thread, kernels loaded before the audio starts): a channel sending to a
+    long reverb still sounds a second after its note's release has ended, where the dry channel is silent."""
+    events = [(1.0, mido.Message("control_change", channel=0, control=91, value=127))]
+    events += [(1.0, mido.Message("note_on", channel=0, note=72, velocity=110)),
+               (1.2, mido.Message("note_off", channel=0, note=72))]
+    midi_path = tmp_path / "one.mid"
+    write_midi(midi_path, events)
+    tails = {}
+    for name, extra in (("dry", ["--no-reverb"]), ("wet", ["--reverb-room", "0.9"])):
+        rig = Rig(jack, 6.0, name=f"listener-{name}")
+        env = {**jack.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        try:
+            play = subprocess.Popen([*SINGSYNTH, "play", str(midi_path), "--preset", str(preset), "--preload",
+                                     "--quiet", *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+            audio_out = rig.wait_for_ports("singsynth-out:", 60, play, is_audio=True, is_output=True)
+            for source, port in zip(audio_out, rig.inputs):
+                rig.client.connect(source, port)
+            recorded = rig.play([], timeout=60)
+            _, stderr = play.communicate(timeout=60)
+        finally:
+            rig.close()
+        assert play.returncode == 0, stderr
+        heard = onsets(recorded, RATE, 0.02 * np.abs(recorded).max(), min_gap=0.3)
+        assert len(heard) == 1, (name, heard)
+        # the note is released 0.2 s after its onset and its 1 s release ends by 1.3 s: look 0.5 s later
+        start = heard[0] + int(1.8 * RATE)
+        tails[name] = np.abs(recorded[start:start + RATE // 2]).max() / np.abs(recorded).max()
+    assert tails["dry"] < 1e-3 < tails["wet"], tails

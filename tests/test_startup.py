@@ -75,3 +75,18 @@ def test_a_render_that_misses_one_note_builds_the_model_then(preset, tmp_path):
     # the note made again alone differs from the one made in a batch by float rounding only
     (_, a), (_, b) = read_wav(tmp_path / "a.wav"), read_wav(tmp_path / "b.wav")
     assert a.shape == b.shape and np.abs(a - b).max() < 1e-3
+
+
+def test_a_render_that_sends_nothing_to_the_effects_imports_no_numba(preset, tmp_path):
+    """The demo sets no CC91 or CC93: its render never loads numba; with every channel's reverb send at GS's 40
+    it does, and sounds otherwise."""
+    check = "import sys; print('numba' in sys.modules)"
+    args = ["render", str(DEMO), "--preset", str(preset), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    for extra, numba in (([], False), (["--reverb-send", "40"], True)):
+        argv = args + extra + ["-o", str(tmp_path / f"{numba}.wav")]
+        done = subprocess.run([sys.executable, "-c", f"from singsynth.cli import main; main({argv!r}); {check}"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == str(numba)
+    (_, dry), (_, wet) = read_wav(tmp_path / "False.wav"), read_wav(tmp_path / "True.wav")
+    assert len(wet) > len(dry)

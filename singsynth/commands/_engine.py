@@ -66,14 +66,16 @@ def build_engine(args, preset, rate: int, blocking: bool = True, threads=None):
     of an offline engine (offline_threads), None for torch's own setting."""
     from ..synth.cache import NoteCache
     from ..synth.engine import make_engine
+    from ._effects import effects_config
     if args.cache_size <= 0 or not 2 <= args.velocity_steps <= 127:
         raise UsageError("--cache-size must be positive and --velocity-steps within 2..127")
+    effects = effects_config(args)
     try:
         cache = NoteCache.for_preset(preset, rate, root=args.cache_dir, disk=not args.no_disk_cache,
                                      max_bytes=args.cache_size * 2**20, velocity_steps=args.velocity_steps)
         return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
                       morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
                       master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking,
-                      threads=threads)
+                      threads=threads, effects=effects)
     except ValueError as exc:  # InstrumentError and out-of-range settings
         raise UsageError(str(exc)) from None

@@ -9,6 +9,7 @@ import sys
 import threading
 
 from . import UsageError, add_preset_argument
+from ._effects import add_effects_arguments, effects_config
 from ._engine import add_instrument_arguments, add_precision_argument, build_engine, check_device, check_threads
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
     add_preset_argument(p)
     add_instrument_arguments(p)
     add_precision_argument(p)
+    add_effects_arguments(p)
     p.add_argument("--gain", type=float, default=0.0, metavar="DB", help="master gain in dB (default 0)")
     p.add_argument("--audio-device", help="audio output by number or name (see `singsynth ports`)")
     p.add_argument("--rate", type=int, help="sample rate in Hz (default: the device's)")
@@ -88,6 +90,7 @@ def check_live_arguments(args) -> int:
     returns the generation threads."""
     if args.blocksize <= 0 or not 0 < args.buffer <= MAX_BUFFER:  # not: NaN fails every comparison
         raise UsageError(f"--blocksize must be positive and --buffer above 0 and at most {MAX_BUFFER}")
+    effects_config(args)
     return generation_threads(args.threads)
 
 
@@ -121,6 +124,8 @@ def live_session(args, device=None, preload_events=None):
         preset.full_precision = args.full_precision
         engine = build_engine(args, preset, rate, blocking=False)
         try:
+            if engine.effects.config.on:  # compiled (or loaded) now: a first send must not stall the mixer
+                engine.effects.prepare()
             if args.preload:
                 engine.preload(preload_events, progress=not args.quiet)
             elif getattr(args, "start_ahead", False):

@@ -5,6 +5,7 @@ import logging
 import time
 
 from . import UsageError, add_preset_argument
+from ._effects import add_effects_arguments, effects_config
 from ._engine import (add_instrument_arguments, add_precision_argument, add_threads_argument, build_engine,
                       check_device, offline_threads)
 
@@ -19,6 +20,7 @@ def register(sub) -> None:
     add_instrument_arguments(p)
     add_threads_argument(p)
     add_precision_argument(p)
+    add_effects_arguments(p)
     p.add_argument("--rate", type=int, default=48000, help="output sample rate in Hz (default 48000)")
     add_preset_argument(p)
     p.add_argument("--float", action="store_true", help="write 32-bit float WAV (default 16-bit)")
@@ -38,6 +40,7 @@ def run(args) -> int:
         fmt = check_output(args.output)
     except AudioFileError as exc:
         raise UsageError(str(exc)) from None
+    effects_config(args)  # a bad setting is told before anything is read
     try:
         events = read_midi(args.midi)
     except MidiError as exc:
@@ -51,6 +54,8 @@ def run(args) -> int:
     preset = load_preset(args.preset, device=args.device, lazy=True)  # the model: at the first uncached note
     preset.full_precision = args.full_precision
     engine = build_engine(args, preset, args.rate, threads=threads)
+    if engine.effects.needed(msg for _, msg in events):  # numba's import overlaps reading or making the notes
+        engine.effects.prepare_in_background()
     if not engine.cache.holds_notes():  # every note is to be generated: read the weights before playing
         preset.load_model()
     started = time.perf_counter()

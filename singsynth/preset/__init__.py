@@ -17,9 +17,11 @@ from .checks import (
     MAX_METADATA_BYTES,
     PresetError,
     check_model_config,
+    flag,
     parameter_count,
     read_regular,
     read_safetensors_header,
+    send_levels,
 )
 from .levels import Levels, note_gains
 
@@ -58,11 +60,13 @@ class Instrument:
     # where the model's note sags.
     sustains: bool = False
     family: str = ""  # the family the training data names (NSynth's or General MIDI's); presets do not store it
+    reverb_send: float = 0.0  # the source's own sends 0..1 (a SoundFont's generators 16 and 15 over 1000), added
+    chorus_send: float = 0.0  # to what CC91 and CC93 send
 
     def to_dict(self) -> dict:
         return {"name": self.name, "id": self.id, "gm_program": self.gm_program, "drums": self.drums,
                 "pitch_range": list(self.pitch_range), "source": self.source, **self.levels.to_dict(),
-                **({"sustains": True} if self.sustains else {})}
+                **({"sustains": True} if self.sustains else {}), **send_levels(vars(self), keep_zero=False)}
 
 
 @dataclass
@@ -230,12 +234,6 @@ def _midi_number(value, what: str) -> int:
     return value
 
 
-def _flag(value, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{what} {value!r} is not true or false")
-    return value
-
-
 def _instrument(index: int, d: dict) -> Instrument:
     low, high = d.get("pitch_range", (21, 108))
     if _midi_number(low, "pitch") > _midi_number(high, "pitch"):
@@ -244,7 +242,8 @@ def _instrument(index: int, d: dict) -> Instrument:
     return Instrument(index=index, name=str(d["name"]), id=str(d.get("id", d["name"])),
                       gm_program=None if program is None else _midi_number(program, "gm_program"),
                       drums=bool(d.get("drums", False)), pitch_range=(low, high), source=str(d.get("source", "")),
-                      levels=Levels.from_dict(d), sustains=_flag(d.get("sustains", False), "sustains"))
+                      levels=Levels.from_dict(d), sustains=flag(d.get("sustains", False), "sustains"),
+                      **send_levels(d))
 
 
 def _instruments(meta: dict, meta_path: Path) -> list[Instrument]:

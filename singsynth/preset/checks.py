@@ -159,3 +159,23 @@ def parameter_count(config: ModelConfig) -> int:
     conditioning = c.instrument_dim + c.pitch_dim + c.velocity_dim
     rise = (conditioning + 1) * RISE_HIDDEN + RISE_HIDDEN + 1 if c.attack else 0  # model/onset.py's RiseHead
     return embeddings + lstm + output + body + controls + stretch + rise + (transposed if c.residual else 0)
+
+
+def send_levels(d: dict, keep_zero: bool = True) -> dict[str, float]:
+    """An instrument's optional "reverb_send" and "chorus_send" (0..1; absent: 0) from its preset.json entry;
+    keep_zero=False leaves out those at 0 (as a preset writes them). Anything else -> ValueError."""
+    levels = {}
+    for key in ("reverb_send", "chorus_send"):
+        value = d.get(key, 0.0)
+        # `not 0 <= value <= 1` also refuses NaN
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{key} {value!r} is not a send level 0..1")
+        if value or keep_zero:
+            levels[key] = float(value)
+    return levels
+
+
+def flag(value, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{what} {value!r} is not true or false")
+    return value

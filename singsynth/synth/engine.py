@@ -32,6 +32,7 @@ from ..preset import Preset
 from .bank import read_bank, shaped
 from .cache import NoteCache, NoteKey
 from .cpu_load import VoiceBudget
+from .effects import CHORUS, REVERB, Effects, EffectsConfig
 from .envelope import ramp_table
 from .instruments import InstrumentError
 from .note_supply import MAX_BATCH, NoteSupply
@@ -113,10 +114,11 @@ class EngineConfig:
 def make_engine(preset: Preset, sample_rate: int = 48000, polyphony: int = 256, instrument: str | None = None,
                 morph: str | None = None, morph_cc: int = 1, cache: NoteCache | None = None,
                 tuning_a4: float = 440.0, master_gain: float = 1.0, release: float = 1.0,
-                blocking: bool = True, threads: GenerationThreads | None = None) -> "Engine":
+                blocking: bool = True, threads: GenerationThreads | None = None,
+                effects: EffectsConfig = EffectsConfig()) -> "Engine":
     """An Engine with its default parts: the note planner for `instrument` or `morph` (else the channels'
     programs), the note supply over `cache` (default: 1 GiB in memory) generating with `threads` (default:
-    torch's own setting), and live a voice budget."""
+    torch's own setting), live a voice budget, and the reverb and chorus `effects` (effects/)."""
     config = EngineConfig(int(sample_rate), int(polyphony), float(tuning_a4), float(master_gain), release,
                           morph_cc, blocking)
     if instrument and morph:
@@ -125,19 +127,22 @@ def make_engine(preset: Preset, sample_rate: int = 48000, polyphony: int = 256, 
     planner = NotePlanner(preset, instrument, morph, morph_cc, cache.velocity_steps)
     supply = NoteSupply(preset, cache, config.sample_rate, blocking, block_limit=config.polyphony, threads=threads)
     budget = VoiceBudget(config.polyphony, settle=FAST_FADE) if not blocking else None
-    return Engine(preset, config, planner, supply, budget)
+    sends = np.array([[i.reverb_send, i.chorus_send] for i in preset.instruments])
+    fx = Effects(effects, config.sample_rate, sends if sends.any() else None, config.master_gain * preset.playback_gain)
+    return Engine(preset, config, planner, supply, budget, fx)
 
 
 class Engine:
     def __init__(self, preset: Preset, config: EngineConfig, planner: NotePlanner, supply: NoteSupply,
-                 budget: VoiceBudget | None = None):
+                 budget: VoiceBudget | None = None, effects: Effects | None = None):
         """budget: live, a voice limit under the polyphony while blocks take too long to mix (cpu_load.py);
-        None: always the polyphony."""
+        None: always the polyphony. effects: the send effects (None: dry)."""
         self.preset = preset
         self.config = config
         self.planner = planner
         self.supply = supply
         self.budget = budget
+        self.effects = effects if effects is not None else Effects(EffectsConfig(None, None), config.sample_rate)
         self.master_gain = config.master_gain * preset.playback_gain
         self.channels = [Channel() for _ in range(16)]
         for ch in self.channels:
@@ -190,6 +195,7 @@ class Engine:
             self._handle(msg)
         self._mix(out)
         self.supply.end_block()
+        self.effects.process(out)  # they return before the limiter
         self._limiter(out)
         if self.budget is not None and frames:
             self.budget.update(time.perf_counter() - started, frames / self.sample_rate, len(self._alive))
@@ -223,7 +229,7 @@ class Engine:
     @property
     def idle(self) -> bool:
         """No voice sounding and nothing being generated."""
-        return not any(self._voices) and not self.supply.pending and not self._requests
+        return not any(self._voices) and not self.supply.pending and not self._requests and self.effects.idle
 
     @property
     def stats(self) -> dict:
@@ -312,6 +318,7 @@ class Engine:
         if plan is None:
             return
         note_key, one_shot = plan
+        self.effects.set_instrument(channel, note_key[0], self._at)
         if not one_shot:
             for v in self._unreleased[channel].pop(key, ()):  # a key struck again ends its previous note
                 self._release(v)
@@ -364,6 +371,8 @@ class Engine:
         elif control == CC.DATA_ENTRY_FINE and ch.rpn == BEND_RANGE:
             ch.bend_cents = value
             self._rate_changed(channel)
+        elif control in (CC.REVERB, CC.CHORUS):
+            self.effects.set_cc(channel, REVERB if control == CC.REVERB else CHORUS, value, self._at)
         elif control == CC.ALL_SOUND_OFF:
             self._sound_off(channel)
         elif control == CC.RESET_CONTROLLERS:
@@ -371,6 +380,7 @@ class Engine:
             self._gain_changed(ch)
             self._rate_changed(channel)
             self._control(channel, CC.SUSTAIN, 0)
+            self.effects.reset(channel, self._at)
         elif control == CC.ALL_NOTES_OFF or control in CC.MODE_CHANGES:
             self._notes_off(channel)
 
@@ -435,6 +445,8 @@ class Engine:
     def _apply_request(self, request: str) -> None:
         for channel in range(16):
             self._notes_off(channel) if request == "notes" else self._sound_off(channel)
+        if request == "sound":  # the reverb's and chorus's tails too
+            self.effects.silence(self._fast_fade)
 
     @property
     def voice_limit(self) -> int:
@@ -533,11 +545,14 @@ class Engine:
                 steady_gains.append((row, gains))
             else:
                 out += buf[:, None] * gains
+                self.effects.send(channel, buf, gains)
         if steady_gains:
             # one product places every steady channel in the stereo field; per channel, a [n] x [2] broadcast
             # runs numpy's inner loop two samples at a time, ten times slower
             rows, gains = zip(*steady_gains)
-            out += np.dot((sums if len(rows) == len(sums) else sums[list(rows)]).T, np.stack(gains))
+            steady = sums if len(rows) == len(sums) else sums[list(rows)]
+            out += np.dot(steady.T, np.stack(gains))
+            self.effects.send_steady([mixed[row][0] for row in rows], steady, np.stack(gains))
 
     def _bank_sums(self, channels: int, n: int, phases: list[np.ndarray], steady: list[Voice], steady_rows: list[int],
                    changing: list[Voice], changing_rows: list[int]) -> np.ndarray:
