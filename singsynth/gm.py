@@ -44,18 +44,25 @@ DRUM_CHANNEL = 9  # mido's channel numbers, 0..15: channel 10 as users count
 
 class CC:
     """The control change numbers singsynth answers (General MIDI level 1 and the registered parameters)."""
+    MODULATION = 1  # the mod wheel: vibrato depth
+    PORTAMENTO_TIME = 5  # with PORTAMENTO_TIME_FINE: the glide's length in ms, MSB * 128 + LSB
     DATA_ENTRY = 6  # sets the selected registered parameter (bend range: semitones)
     VOLUME = 7
     PAN = 10
     EXPRESSION = 11
+    PORTAMENTO_TIME_FINE = 37
     DATA_ENTRY_FINE = 38  # bend range: cents
     SUSTAIN = 64  # the pedal: down at 64 and above
+    PORTAMENTO = 65  # on at 64 and above: each note glides from the one before
+    LEGATO = 68  # on at 64 and above: the channel plays one note at a time, legato
+    PORTAMENTO_CONTROL = 84  # the key the next note glides from
     NRPN_FINE, NRPN = 98, 99  # a non-registered parameter: data entry no longer addresses a registered one
     RPN_FINE, RPN = 100, 101  # the registered parameter data entry sets: (0, 0) is the bend range
     ALL_SOUND_OFF = 120
     RESET_CONTROLLERS = 121
     ALL_NOTES_OFF = 123
     MODE_CHANGES = (124, 125, 126, 127)  # omni and mono/poly: each implies all notes off
+    MONO, POLY = 126, 127
     LAST_CONTROLLER = 119  # 120..127 are channel mode messages
 DRUM_KEYS = (35, 81)  # the GM percussion key map
 
@@ -78,3 +85,27 @@ def channel_gains(volume: int = 100, expression: int = 127, pan: int = 64) -> tu
     x = (pan - 64) / (63 if pan > 64 else 64)
     angle = math.pi / 4 * (1 + x)
     return level * math.cos(angle), level * math.sin(angle)
+
+
+DEVICE_ID = 0x10  # the system exclusive device id singsynth answers to besides 0x7F ("all"), FluidSynth's default
+RESETS = {  # (manufacturer or universal id, then the bytes after the device id) -> the reset it asks for
+    "GM System On": (0x7E, (0x09, 0x01)),
+    "GM2 System On": (0x7E, (0x09, 0x03)),
+    "GS Reset": (0x41, (0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41)),  # the last byte is Roland's checksum
+    "GS Mode Set GM": (0x41, (0x42, 0x12, 0x40, 0x00, 0x7F, 0x7F, 0x42)),
+    "XG System On": (0x43, (0x4C, 0x00, 0x00, 0x7E, 0x00)),
+    "XG All Parameter Reset": (0x43, (0x4C, 0x00, 0x00, 0x7F, 0x00)),
+}
+
+
+def system_reset(data, device_id: int = DEVICE_ID) -> str | None:
+    """The name of the reset a system exclusive message asks for (its bytes without F0 and F7), or None: a GM,
+    GM2, GS or XG reset addressed to `device_id` or to every device (0x7F). Each resets the whole synth, as
+    FluidSynth does."""
+    data = tuple(data)
+    if len(data) < 4 or data[1] not in (device_id, 0x7F):
+        return None
+    for name, (maker, rest) in RESETS.items():
+        if data[0] == maker and data[2:] == rest:
+            return name
+    return None

@@ -4,7 +4,8 @@
   say; keys outside the kit's range are silent (one warning per key); the octave rule never applies.
 - Other channels play the --instrument timbre, else the --morph blend at the morph controller's value
   (quantised), else the instrument the channel's GM program maps to (instruments.ProgramMap).
-- Melodic pitches outside the timbre's range are shifted by octaves into it (one warning per timbre
+- A melodic pitch outside the timbre's range plays the nearest pitch in it, which the voice then reads at
+  the key's own pitch (legato.dress), as a sampler stretches its nearest sample (one warning per timbre
   and pitch); a blend plays the intersection of its instruments' ranges.
 """
 from __future__ import annotations
@@ -14,14 +15,13 @@ from typing import Iterable, Sequence
 
 import mido
 
-from ..gm import DRUM_CHANNEL
+from ..gm import DRUM_CHANNEL, system_reset
 from ..preset import Preset
 from .cache import NoteKey, quantize_velocity
 from .instruments import (
     ProgramMap,
     Timbre,
     drum_kit,
-    fold_into_range,
     melodic,
     morph,
     one_hot,
@@ -53,6 +53,11 @@ class NotePlanner:
         self._warned: set = set()
         # plans already made: a live note-on is planned when it arrives, then when its block is made
         self._plans: dict[tuple, Plan | None] = {}
+
+    @property
+    def morphing(self) -> bool:
+        """Whether melodic channels play a --morph blend (swept by the morph controller)."""
+        return self._morph is not None
 
     def _warn_once(self, key, message: str, *args) -> None:
         if key not in self._warned:
@@ -89,10 +94,10 @@ class NotePlanner:
         if timbre is None:
             return None
         low, high = self._range(timbre)
-        pitch = fold_into_range(key, low, high)
+        pitch = min(max(key, low), high)
         if pitch != key:
-            self._warn_once(("range", timbre, key), "%s plays pitches %d-%d: note %d played as %d",
-                            timbre_name(self.preset, timbre), low, high, key, pitch)
+            self._warn_once(("range", timbre, key), "%s learnt pitches %d-%d: note %d played from note %d, "
+                            "resampled", timbre_name(self.preset, timbre), low, high, key, pitch)
         return (timbre, pitch, step), False
 
     def _timbre(self, program: int, morph_value: int) -> Timbre | None:
@@ -140,6 +145,8 @@ class NotePlanner:
         for msg in messages:
             if msg.type == "program_change":
                 programs[msg.channel] = msg.program
+            elif msg.type == "sysex" and system_reset(msg.data):
+                programs, morphs = [0] * len(programs), [0] * len(morphs)
             elif msg.type == "control_change" and msg.control == self.morph_cc:
                 morphs[msg.channel] = msg.value
             elif msg.type == "note_on" and msg.velocity > 0:
