@@ -249,6 +249,16 @@ def test_each_instrument_releases_at_its_own_rate_also_on_all_notes_off(sines, t
     assert rms_db(out, 0.74, 0.76) - rms_db(out, 0.3, 0.5) == pytest.approx(-15, abs=0.5)
 
 
+def test_keys_the_source_does_not_play_are_silent(tmp_path):
+    path = make_preset(tmp_path / "keys")
+    meta = json.loads((path / "preset.json").read_text())
+    meta["instruments"][0]["source_keys"] = [0, 108]
+    (path / "preset.json").write_text(json.dumps(meta))
+    preset = SinePreset.wrap(load_preset(path))
+    out = play(preset, [(0.0, on(108)), (0.3, off(108)), (1.5, on(109))], 2.0)[:, 0]
+    assert rms_db(out, 0.05, 0.25) > -20 and rms_db(out, 1.5, 2.0) < -200
+
+
 def test_a_bad_release_field_is_one_clear_error(tmp_path):
     preset = with_releases(tmp_path / "bad", [[0, 64, -1]])
     with pytest.raises(PresetError, match="sf_flute.*release -1"):

@@ -2,10 +2,10 @@
 
     python -m singsynth.preset.soundfont_fields PRESET_FOLDER SOUNDFONT [--dry-run]
 
-An instrument whose "source" names the SoundFont's file (or names none) gets "release_seconds" per key range
-(generator 38 at velocity 100, the longest of its layers, clipped as FluidSynth clips it) and, where the
+An instrument whose "source" names the SoundFont's file (or names none) gets "release_seconds" per key and
+velocity range (generator 38, clipped as FluidSynth clips it) and, where the
 source sets them, "vibrato_hz" and "vibrato_delay" (generators 24 and 23); the drum kit is bank 128,
-program 0. The fields are what preset/sound.py reads; preset.json is rewritten whole or not at all.
+program 0; "source_keys" spans the keys its zones play. The fields are what preset/sound.py reads; preset.json is rewritten whole or not at all.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from . import METADATA_FILE, PresetError, _load_metadata
 logger = logging.getLogger(__name__)
 
 RELEASE_LIMITS = (-7200, 8000)  # timecents: FluidSynth's clip of releaseVolEnv (its lower end avoids clicks)
-VELOCITY = 100  # the layers whose release a key gets: those a firm touch plays
 LFO_HZ_AT_0 = 8.176  # absolute cents 0
+FIELDS = ("release_seconds", "vibrato_hz", "vibrato_delay", "source_keys")
 
 
 def seconds(timecents: float) -> float:
@@ -33,21 +33,29 @@ def seconds(timecents: float) -> float:
 
 
 def release_ranges(zones: list[Zone]) -> list[list]:
-    """[[low key, high key, seconds], ...] over the keys the zones play at VELOCITY (else at any velocity)."""
-    heard = [z for z in zones if z.velocities[0] <= VELOCITY <= z.velocities[1]] or zones
-    per_key: dict[int, float] = {}
-    for z in heard:
+    """[[low key, high key, low velocity, high velocity, seconds], ...]: each zone's release, clipped as
+    FluidSynth clips it, zones of one velocity range and release merged over adjacent keys."""
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for z in zones:
         tc = min(max(z.values[RELEASE_VOL_ENV], RELEASE_LIMITS[0]), RELEASE_LIMITS[1])
-        for key in range(z.keys[0], z.keys[1] + 1):
-            per_key[key] = max(per_key.get(key, -1e9), tc)
-    ranges: list[list] = []
-    for key in sorted(per_key):
-        value = round(seconds(per_key[key]), 4)
-        if ranges and ranges[-1][1] == key - 1 and ranges[-1][2] == value:
-            ranges[-1][1] = key
+        groups.setdefault((*z.velocities, round(seconds(tc), 4)), []).append(z.keys)
+    out = []
+    for (vlo, vhi, value), keys in groups.items():
+        merged: list[list[int]] = []
+        for lo, hi in sorted(keys):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        out += [[lo, hi, vlo, vhi, value] for lo, hi in merged]
+    joined: list[list] = []  # then adjacent velocity ranges of one key range and release
+    for entry in sorted(out, key=lambda e: (e[0], e[1], e[4], e[2])):
+        last = joined[-1] if joined else None
+        if last and last[:2] == entry[:2] and last[4] == entry[4] and entry[2] <= last[3] + 1:
+            last[3] = max(last[3], entry[3])
         else:
-            ranges.append([key, key, value])
-    return ranges
+            joined.append(entry)
+    return sorted(joined, key=lambda e: (e[2], e[0]))
 
 
 def lfo_fields(zones: list[Zone]) -> dict:
@@ -74,7 +82,8 @@ def soundfont_fields(meta: dict, soundfont: Path) -> dict[str, dict]:
         if not zones:
             logger.warning("%s has no preset %d:%s for %s", soundfont.name, where[0], where[1], inst.get("id"))
             continue
-        found[inst["id"]] = {"release_seconds": release_ranges(zones), **lfo_fields(zones)}
+        keys = [min(z.keys[0] for z in zones), max(z.keys[1] for z in zones)]
+        found[inst["id"]] = {"release_seconds": release_ranges(zones), **lfo_fields(zones), "source_keys": keys}
     return found
 
 
@@ -83,7 +92,7 @@ def add_fields(folder: Path, soundfont: Path, dry_run: bool = False) -> dict[str
     meta = _load_metadata(folder)
     found = soundfont_fields(meta, soundfont)
     for inst in meta["instruments"]:
-        for name in ("release_seconds", "vibrato_hz", "vibrato_delay"):
+        for name in FIELDS:
             inst.pop(name, None)
         inst.update(found.get(inst.get("id"), {}))
     if not dry_run:

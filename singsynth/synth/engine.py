@@ -29,7 +29,6 @@ import numpy as np
 
 from ..gm import CC, DRUM_CHANNEL, channel_gains, system_reset
 from ..preset import Preset
-from ..preset.sound import InstrumentSounds
 from .bank import read_bank, shaped
 from .cache import NoteCache, NoteKey
 from .cpu_load import VoiceBudget
@@ -174,7 +173,7 @@ class Engine:
         self._starting_ahead = False  # live: notes' first chunks made ahead for the channels' programs
         self._timbres_ahead: list = [None] * 16  # each channel's timbre when its notes' starts were last wanted
         self._frame = 0  # absolute frame at the start of the block being made: voices' LFOs and glides count from it
-        self.sounds = InstrumentSounds(preset)
+        self.sounds = planner.sounds  # each instrument's release and LFO (preset/sound.py)
 
     # the config's settings and the supply's cache, read where they live
     sample_rate = property(lambda self: self.config.sample_rate)
@@ -343,7 +342,7 @@ class Engine:
         self._make_room()
         self._serial += 1
         voice = Voice(note, channel, key, one_shot, self._serial, self._at)
-        dress(self, voice, note_key, glide_from)
+        dress(self, voice, note_key, velocity, glide_from)
         self._voices[channel].append(voice)
         self._alive[voice] = None
         if one_shot:  # a drum hit counts as released from the start

@@ -27,7 +27,7 @@ def instrument_of(note_key: NoteKey) -> int:
     return max(range(len(weights)), key=weights.__getitem__)
 
 
-def dress(engine: "Engine", voice: Voice, note_key: NoteKey, glide_from: int | None) -> None:
+def dress(engine: "Engine", voice: Voice, note_key: NoteKey, velocity: int, glide_from: int | None) -> None:
     """A new voice's pitch movement (its key against the note it reads, a glide, the LFO) and its release."""
     inst = instrument_of(note_key)
     hz, delay = engine.sounds.lfo(inst)
@@ -36,7 +36,7 @@ def dress(engine: "Engine", voice: Voice, note_key: NoteKey, glide_from: int | N
     glide = 100.0 * (glide_from - voice.key) if glide_from is not None else 0.0
     voice.pitch = Pitch(engine._frame + engine._at, 100.0 * (voice.key - note_key[1]), glide, glide_len,
                         LFO_HZ if hz is None else hz, LFO_DELAY if delay is None else delay)
-    seconds = None if voice.one_shot else engine.sounds.release(inst, voice.key)
+    seconds = None if voice.one_shot else engine.sounds.release(inst, voice.key, velocity)
     if seconds is not None:
         voice.release_len = max(int(round(seconds * engine.sample_rate)), 1)
 

@@ -6,7 +6,8 @@
   (quantised), else the instrument the channel's GM program maps to (instruments.ProgramMap).
 - A melodic pitch outside the timbre's range plays the nearest pitch in it, which the voice then reads at
   the key's own pitch (legato.dress), as a sampler stretches its nearest sample (one warning per timbre
-  and pitch); a blend plays the intersection of its instruments' ranges.
+  and pitch); a blend plays the intersection of its instruments' ranges. A key the instrument's source does not
+  play (preset/sound.py's "source_keys") is silent, as it is there.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import mido
 
 from ..gm import DRUM_CHANNEL, system_reset
 from ..preset import Preset
+from ..preset.sound import InstrumentSounds
 from .cache import NoteKey, quantize_velocity
 from .instruments import (
     ProgramMap,
@@ -50,6 +52,7 @@ class NotePlanner:
         self._override = resolve(preset, instrument) if instrument else None
         self._morph = resolve_morph(preset, morph_spec) if morph_spec else None
         self._ranges: dict[Timbre, tuple[int, int]] = {}
+        self.sounds = InstrumentSounds(preset)
         self._warned: set = set()
         # plans already made: a live note-on is planned when it arrives, then when its block is made
         self._plans: dict[tuple, Plan | None] = {}
@@ -92,6 +95,11 @@ class NotePlanner:
             return (one_hot(self._kit.index, self._count), key, step), True
         timbre = self._timbre(program, morph_value)
         if timbre is None:
+            return None
+        heaviest = max(range(len(timbre)), key=timbre.__getitem__)
+        if not self.sounds.plays(heaviest, key):
+            self._warn_once(("source", timbre, key), "%s: its source plays no key %d: silent",
+                            timbre_name(self.preset, timbre), key)
             return None
         low, high = self._range(timbre)
         pitch = min(max(key, low), high)
