@@ -24,7 +24,6 @@ import argparse
 import math
 import subprocess
 import tempfile
-import wave
 from pathlib import Path
 
 import mido
@@ -137,7 +136,8 @@ def vibrato(sf, preset, cache):
     print("| source | FluidSynth peak | FluidSynth std | singsynth peak | singsynth std |")
     print("| --- | --- | --- | --- | --- |")
     for program in (73, 48):
-        for name, control in [("none", None), ("CC1 = 127", cc(1, 127)), ("pressure 127", msg("aftertouch", value=127))]:
+        controls = [("none", None), ("CC1 = 127", cc(1, 127)), ("pressure 127", msg("aftertouch", value=127))]
+        for name, control in controls:
             events = [(0.0, msg("program_change", program=program))] + note(0.0, 72, 2.0)
             if control is not None:
                 events.append((0.0, control))

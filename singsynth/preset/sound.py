@@ -74,7 +74,8 @@ class InstrumentSounds:
     def release(self, instrument: int, key: int, velocity: int) -> float | None:
         """Seconds from note-off to -60 dB for this key and velocity, at the source's envelope slope; None:
         not given."""
-        found = [s for k0, k1, v0, v1, s in self._release.get(instrument, ()) if k0 <= key <= k1 and v0 <= velocity <= v1]
+        found = [s for k0, k1, v0, v1, s in self._release.get(instrument, ())
+                 if k0 <= key <= k1 and v0 <= velocity <= v1]
         return max(found) * 60.0 / RELEASE_FLOOR_DB if found else None
 
     def plays(self, instrument: int, key: int) -> bool:

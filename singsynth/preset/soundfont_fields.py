@@ -5,7 +5,8 @@
 An instrument whose "source" names the SoundFont's file (or names none) gets "release_seconds" per key and
 velocity range (generator 38, clipped as FluidSynth clips it) and, where the
 source sets them, "vibrato_hz" and "vibrato_delay" (generators 24 and 23); the drum kit is bank 128,
-program 0; "source_keys" spans the keys its zones play. The fields are what preset/sound.py reads; preset.json is rewritten whole or not at all.
+program 0; "source_keys" spans the keys its zones play. The fields are what preset/sound.py reads; preset.json
+is rewritten whole or not at all.
 """
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for inst_id, fields in found.items():
         print(inst_id, json.dumps(fields))
-    print(f"{len(found)} instruments {'would be updated' if args.dry_run else 'updated'} in {args.preset / METADATA_FILE}")
+    done = "would be updated" if args.dry_run else "updated"
+    print(f"{len(found)} instruments {done} in {args.preset / METADATA_FILE}")
     return 0
 
 

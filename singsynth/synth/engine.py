@@ -14,7 +14,8 @@
 - Errors: InstrumentError (a ValueError) for a bad instrument or morph; ValueError for settings out of
   range (EngineConfig).
 
-How each message sounds (loops, releases, drums, bends, pedal, stealing, the limiter): docs/engine.md.
+How each message sounds (loops, releases, drums, bends, pedal, stealing, the limiter): docs/engine.md; every
+message answered, beside FluidSynth: docs/midi.md.
 """
 from __future__ import annotations
 

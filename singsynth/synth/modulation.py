@@ -91,6 +91,10 @@ class Pitch:
     def cents(self, frame: int, n: int, depth: float | np.ndarray, sample_rate: int) -> np.ndarray | None:
         """The offset, glide and vibrato in cents over frames [frame, frame + n) [n]; None: 0 all along.
         Segments before the block that no longer count are dropped."""
+        if len(self.segments) == 1 and not isinstance(depth, np.ndarray) and depth == 0:  # most voices: quick
+            start, cents, glide, length = self.segments[0]
+            if cents == 0 and (glide == 0 or start + length <= frame):
+                return None
         while len(self.segments) > 1 and self.segments[1][0] <= frame:
             self.segments.pop(0)
         vibrato = np.any(depth) if isinstance(depth, np.ndarray) else depth != 0
