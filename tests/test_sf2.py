@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from engine_fixtures import make_preset
 
-from singsynth.io.sf2 import RELEASE_VOL_ENV, SoundFontError, read_zones
+from singsynth.preset.sf2 import RELEASE_VOL_ENV, SoundFontError, read_zones
 from singsynth.preset import load_preset
 from singsynth.preset.soundfont_fields import main as fields_main
 from singsynth.preset.sound import InstrumentSounds

@@ -8,7 +8,7 @@ every track), MAX_CHUNKS chunks, MAX_SECONDS of music.
 
 Type 0 and 1 files play; type 2 (independent sequences) is refused. Tempo changes from any track apply
 to all (as players do); SMPTE time division (frames per second x ticks per frame) is honoured. Only
-channel messages and the system resets (GM, GM2, GS, XG: gm.system_reset) reach the engine: meta events
+channel messages and the system resets (GM, GM2, GS, XG: sysex.system_reset) reach the engine: meta events
 other than tempo and end of track, other system exclusive and stray system messages are skipped by their
 lengths, so a meta event whose content makes no sense (a key signature with 64 sharps) cannot spoil the file.
 Running status survives meta and sysex events, as lenient readers do. Unknown chunk types are skipped, as the
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import mido
 
-from ..gm import system_reset
+from .sysex import system_reset
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict, deque
 from typing import Callable
 
-from ..gm import system_reset
+from .sysex import system_reset
 
 logger = logging.getLogger(__name__)
 

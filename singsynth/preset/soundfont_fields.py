@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..io.sf2 import DEFAULTS, DELAY_VIB_LFO, FREQ_VIB_LFO, RELEASE_VOL_ENV, SoundFontError, Zone, read_zones
+from .sf2 import DEFAULTS, DELAY_VIB_LFO, FREQ_VIB_LFO, RELEASE_VOL_ENV, SoundFontError, Zone, read_zones
 from . import METADATA_FILE, PresetError, _load_metadata
 
 logger = logging.getLogger(__name__)

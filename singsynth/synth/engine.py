@@ -28,7 +28,8 @@ from typing import Iterable, Sequence
 import mido
 import numpy as np
 
-from ..gm import CC, DRUM_CHANNEL, channel_gains, system_reset
+from ..gm import CC, DRUM_CHANNEL, channel_gains
+from ..io.sysex import system_reset
 from ..preset import Preset
 from .bank import read_bank, shaped
 from .cache import NoteCache, NoteKey
@@ -474,7 +475,7 @@ class Engine:
         ch.vibrato.set(self._at, ch.ctl.vibrato_cents())
 
     def _system_reset(self) -> None:
-        """GM, GM2, GS or XG reset (gm.system_reset): every voice silenced, every channel as new, as FluidSynth."""
+        """GM, GM2, GS or XG reset (io/sysex.py): every voice silenced, every channel as new, as FluidSynth."""
         fresh = Channel()
         for channel, ch in enumerate(self.channels):
             self._sound_off(channel)

@@ -16,7 +16,8 @@ from typing import Iterable, Sequence
 
 import mido
 
-from ..gm import DRUM_CHANNEL, system_reset
+from ..gm import DRUM_CHANNEL
+from ..io.sysex import system_reset
 from ..preset import Preset
 from ..preset.sound import InstrumentSounds
 from .cache import NoteKey, quantize_velocity
