@@ -61,8 +61,7 @@ class CC:
     ALL_SOUND_OFF = 120
     RESET_CONTROLLERS = 121
     ALL_NOTES_OFF = 123
-    MODE_CHANGES = (124, 125, 126, 127)  # omni and mono/poly: each implies all notes off
-    MONO, POLY = 126, 127
+    MODE_CHANGES = (124, 125, 126, 127)  # omni off/on, mono, poly: each implies all notes off
     LAST_CONTROLLER = 119  # 120..127 are channel mode messages
 DRUM_KEYS = (35, 81)  # the GM percussion key map
 

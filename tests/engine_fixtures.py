@@ -107,7 +107,7 @@ def sine_preset(folder: Path, instruments=None) -> SinePreset:
 
 
 def gm_timeline() -> list:
-    """Tuning RPNs, vibrato from the mod wheel and channel pressure, portamento, mono legato (two notes within
+    """Tuning RPNs, vibrato from the mod wheel and channel pressure, portamento, legato (two notes within
     one 1024-frame block), keys outside the learnt range and a GS reset, on a few channels."""
     def cc(control, value, channel=0):
         return mido.Message("control_change", channel=channel, control=control, value=value)
@@ -121,7 +121,7 @@ def gm_timeline() -> list:
     gs_reset = (0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41)
     t = [(0.0, cc(65, 127, 1)), (0.0, cc(5, 3, 1)), (0.0, on(60, 1)), (0.3, on(67, 1)), (0.31, off(60, 1)),
          (0.6, off(67, 1))]
-    t += [(0.0, cc(126, 1, 2)), (0.1, on(62, 2)), (0.2, on(65, 2)), (0.2005, on(69, 2)), (0.4, off(69, 2)),
+    t += [(0.0, cc(68, 127, 2)), (0.1, on(62, 2)), (0.2, on(65, 2)), (0.2005, on(69, 2)), (0.4, off(69, 2)),
           (0.5, off(65, 2)), (0.7, off(62, 2))]
     t += [(0.05, on(72)), (0.1, cc(1, 90)), (0.25, mido.Message("aftertouch", value=40)), (0.4, cc(1, 0)),
           (0.5, off(72))]

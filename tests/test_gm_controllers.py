@@ -221,6 +221,23 @@ def test_mono_and_legato_modes_play_one_voice_that_moves_between_held_keys(sines
     assert rms_db(out, 0.42, 0.6) == pytest.approx(rms_db(out, 0.1, 0.38), abs=0.1)
 
 
+@pytest.mark.parametrize("messages,mono", [
+    ([cc(126, 0, channel=0)], set(range(16))),  # on the basic channel, for its whole group
+    ([cc(126, 2, channel=0)], {0, 1}),
+    ([cc(126, 0, channel=3)], set()),  # not a basic channel: ignored, as in FluidSynth
+    ([cc(126, 0, channel=0), cc(127, 0, channel=0)], set()),
+    ([cc(124, 0, channel=0), cc(126, 0, channel=0)], set(range(16))),  # omni off mono: to the last channel
+    ([cc(126, 0, channel=0), cc(124, 0, channel=0), cc(127, 0, channel=0)], set(range(1, 16))),  # a group of 1
+])
+def test_mode_messages_count_on_the_basic_channel_for_its_group(sines, messages, mono):
+    eng = make_engine(sines, sample_rate=RATE, cache=NoteCache(), instrument="flute")
+    eng.process([(0, m) for m in messages], 256)
+    chords = [(0, on(key, channel=c)) for c in range(16) if c != 9 for key in (60, 67)]
+    eng.process(chords, 256)
+    voices = {c: sum(v.channel == c and v.held for v in eng.voices) for c in range(16) if c != 9}
+    assert voices == {c: 1 if c in mono else 2 for c in voices}
+
+
 def test_mono_legato_glides_with_portamento(sines):
     timeline = [(0.0, cc(126, 1)), (0.0, cc(65, 127)), (0.0, cc(5, 3)), (0.0, on(60)), (0.5, on(72))]
     length, cents = glide(play(sines, timeline, 1.2)[:, 0], 72, 0.5)

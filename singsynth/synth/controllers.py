@@ -8,7 +8,8 @@ Each follows FluidSynth (fluid_synth.c, fluid_chan.c) and SoundFont 2.01's defau
 - Portamento (CC65 on): a note glides from the note before it (or from CC84's key, once) over
   CC5 * 128 + CC37 ms, linearly in cents.
 - Mono (CC126) or legato (CC68 on): one note at a time; a key struck while another is held takes over that
-  note's voice (legato), and letting go of it returns to the key held before.
+  note's voice (legato), and letting go of it returns to the key held before. Mode messages (CC124-127) act
+  as in FluidSynth, on a basic channel for its group only (BasicChannels).
 - Reset all controllers (CC121) resets all of these but mono mode and the bend range, as FluidSynth does.
 """
 from __future__ import annotations
@@ -85,12 +86,13 @@ class Controls:
             self.portamento_from = value
         elif control == CC.LEGATO:
             self.legato = value >= 64
-        elif control in (CC.MONO, CC.POLY):
-            self.mono = control == CC.MONO
-            self.held.clear()
         else:
             return False
         return True
+
+    def set_mono(self, mono: bool) -> None:
+        self.mono = mono
+        self.held.clear()
 
     def reset_controllers(self) -> None:
         """Reset all controllers (CC121): everything here but mono mode."""
@@ -112,3 +114,34 @@ class Controls:
         """A note-off: without portamento, the next note glides from none before it (FluidSynth)."""
         if not self.portamento:
             self.previous = None
+
+
+class BasicChannels:
+    """FluidSynth's basic channels: a mode message (CC124 omni off, CC125 omni on, CC126 mono, CC127 poly) counts
+    only on a basic channel, and sets the mode of its group: CC126's value channels from it (0: up to the next
+    basic channel), one channel in omni off poly mode. After a reset, channel 1 is the one basic channel, its
+    group all 16, omni on, poly. (FluidSynth also makes channels left outside every group ignore all messages;
+    singsynth lets them play on as they were.)"""
+
+    def __init__(self, channels: int = 16):
+        self.channels = channels
+        self.groups: dict[int, tuple[int, bool, bool]] = {0: (channels, True, False)}  # start -> (size, omni, mono)
+
+    def change(self, channel: int, control: int, value: int) -> tuple[range, bool] | None:
+        """The channels a mode message sets, and whether they now play mono; None: ignored (not a basic channel,
+        or a group that would run past the last channel or into another basic channel's)."""
+        if channel not in self.groups:
+            return None
+        _, omni, mono = self.groups[channel]
+        omni = {124: False, 125: True}.get(control, omni)
+        mono = {126: True, 127: False}.get(control, mono)
+        if not omni and not mono:
+            size = 1
+        elif value == 0:
+            size = min([c for c in self.groups if c > channel] + [self.channels]) - channel
+        else:
+            size = value
+            if channel + size > self.channels or any(channel < c < channel + size for c in self.groups):
+                return None
+        self.groups[channel] = (size, omni, mono)
+        return range(channel, channel + size), mono

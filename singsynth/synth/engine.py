@@ -35,7 +35,7 @@ from .bank import read_bank, shaped
 from .cache import NoteCache, NoteKey
 from .cpu_load import VoiceBudget
 from .envelope import ramp_table
-from .controllers import TUNING, Controls
+from .controllers import TUNING, BasicChannels, Controls
 from .instruments import InstrumentError
 from .legato import dress, mono_note_off, mono_note_on
 from .modulation import Stepped, voice_phase
@@ -176,6 +176,7 @@ class Engine:
         self._timbres_ahead: list = [None] * 16  # each channel's timbre when its notes' starts were last wanted
         self._frame = 0  # absolute frame at the start of the block being made: voices' LFOs and glides count from it
         self.sounds = planner.sounds  # each instrument's release and LFO (preset/sound.py)
+        self.basic = BasicChannels()  # where mode messages count (controllers.py)
 
     # the config's settings and the supply's cache, read where they live
     sample_rate = property(lambda self: self.config.sample_rate)
@@ -372,8 +373,11 @@ class Engine:
             ch.morph_value = value
         if (control != self.morph_cc or not self.planner.morphing) and ch.ctl.control(control, value):
             self._vibrato_changed(channel)
-            if control in CC.MODE_CHANGES:
-                self._notes_off(channel)
+        elif control in CC.MODE_CHANGES:
+            group = self.basic.change(channel, control, value)
+            for c in group[0] if group else ():  # MIDI: a mode change is all notes off too
+                self.channels[c].ctl.set_mono(group[1])
+                self._notes_off(c)
         elif control in CHANNEL_LEVELS:
             setattr(ch, CHANNEL_LEVELS[control], value)
             self._gain_changed(ch)
@@ -408,7 +412,7 @@ class Engine:
             self._gain_changed(ch)
             self._rate_changed(channel)
             self._control(channel, CC.SUSTAIN, 0)
-        elif control == CC.ALL_NOTES_OFF or control in CC.MODE_CHANGES:
+        elif control == CC.ALL_NOTES_OFF:
             self._notes_off(channel)
 
     def _notes_off(self, channel: int) -> None:
@@ -477,6 +481,7 @@ class Engine:
     def _system_reset(self) -> None:
         """GM, GM2, GS or XG reset (io/sysex.py): every voice silenced, every channel as new, as FluidSynth."""
         fresh = Channel()
+        self.basic = BasicChannels()
         for channel, ch in enumerate(self.channels):
             self._sound_off(channel)
             for name in Channel.MIDI_STATE:
