@@ -5,8 +5,9 @@ Each follows FluidSynth (fluid_synth.c, fluid_chan.c) and SoundFont 2.01's defau
   data entry MSB - 64 semitones. Both move sounding notes at once. RPN null (127, 127) and any NRPN make data
   entry do nothing.
 - The mod wheel (CC1) and channel pressure each add 50 cents * value / 128 of vibrato depth.
-- Portamento (CC65 on): a note glides from the note before it (or from CC84's key, once) over
-  CC5 * 128 + CC37 ms, linearly in cents.
+- Portamento (CC65 on): a note struck while the last key struck is still held glides from that key (FluidSynth
+  2.3's default portamento mode, legato only), over CC5 * 128 + CC37 ms, linearly in cents; CC84's key makes
+  the next note glide from it, held or not.
 - Mono (CC126) or legato (CC68 on): one note at a time; a key struck while another is held takes over that
   note's voice (legato), and letting go of it returns to the key held before. Mode messages (CC124-127) act
   as in FluidSynth, on a basic channel for its group only (BasicChannels).
@@ -39,7 +40,7 @@ class Controls:
     portamento_from: int | None = None  # CC84: the key the next note glides from
     legato: bool = False  # CC68
     mono: bool = False  # CC126 on, CC127 off
-    previous: int | None = None  # the key the next note glides from without CC84 (FluidSynth's prev_note)
+    last: int | None = None  # the last key struck, while it is held (the head of FluidSynth's mono list)
     held: list[int] = field(default_factory=list)  # mono: the keys held down, oldest first
 
     def tune_cents(self) -> float:
@@ -80,8 +81,6 @@ class Controls:
             self.portamento_lsb = value
         elif control == CC.PORTAMENTO:
             self.portamento = value >= 64
-            if not self.portamento:
-                self.previous = None  # FluidSynth: portamento off forgets the note to glide from
         elif control == CC.PORTAMENTO_CONTROL:
             self.portamento_from = value
         elif control == CC.LEGATO:
@@ -101,19 +100,19 @@ class Controls:
         self.mono = mono
 
     def glide_from(self, key: int) -> int | None:
-        """A note-on of `key`: the key it glides from (None: no glide); the next note then glides from `key`."""
+        """A note-on of `key`: the key it glides from (None: no glide)."""
+        before, self.last = self.last, key
         start = None
         if self.portamento_from is not None:
             start, self.portamento_from = self.portamento_from, None
-        elif self.portamento and self.previous is not None:
-            start = self.previous
-        self.previous = key
+        elif self.portamento:
+            start = before  # None unless played legato
         return start if start != key else None
 
-    def released(self) -> None:
-        """A note-off: without portamento, the next note glides from none before it (FluidSynth)."""
-        if not self.portamento:
-            self.previous = None
+    def released(self, key: int) -> None:
+        """A note-off (not one that went back legato to a key still held)."""
+        if key == self.last and not self.held:
+            self.last = None
 
 
 class BasicChannels:

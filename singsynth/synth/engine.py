@@ -357,7 +357,7 @@ class Engine:
         ctl = self.channels[channel].ctl
         if ctl.playing_mono and mono_note_off(self, channel, key):
             return  # back, legato, to the key held before
-        ctl.released()
+        ctl.released(key)
         sustain = self.channels[channel].sustain
         for v in list(self._unreleased[channel].get(key, ())):
             if v.held:
