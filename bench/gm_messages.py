@@ -11,7 +11,8 @@ audio measured the same way for both.
 - portamento: legato (CC68) from key 67 to 72 with CC65 on and CC5 = 3 or 20: ms until the pitch (smoothed over
   20 ms) first comes within 20 cents of 72 (a linear glide over T from -500 cents: 0.96 T).
 - reset: bend, volume, pan, program set, then GM System On, then a note: its pitch, level and balance against
-  the same note in a fresh file.
+  the same note in a fresh file; and after RPN 2 (+2 semitones), each reset message (right or wrong device id or
+  checksum): the next note's pitch in cents. FluidSynth runs with synth.device-id=16 (2.4's default).
 - keys: the piano's keys 12, 21, 108, 115, 127: the pitch (subharmonic summation) in cents from the key and the
   level.
 - release: the flute's level 0.5 s after its note-off and after all notes off (CC123), against its held level.
@@ -36,6 +37,8 @@ from singsynth.synth.schedule import Schedule, play_through
 
 RATE = 48000
 TPB = 480  # ticks per beat at 120 bpm: 960 ticks a second
+# FluidSynth 2.4 and later answer system exclusive device id 0x10 by default, as singsynth does; 2.3 only 0x7F
+FLUID_OPTIONS = ["-o", "synth.device-id=16"]
 
 
 def db(x: float) -> float:
@@ -54,10 +57,11 @@ def midi_file(events: list[tuple[float, mido.Message]], path: Path) -> Path:
 
 def fluid(events, soundfont: Path, seconds: float) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
-        mid = midi_file(events + [(seconds, mido.Message("control_change", control=110, value=0))],
-                        Path(tmp) / "f.mid")
+        # all notes off at the end: fluidsynth -F renders until every voice has ended
+        ends = [(seconds, mido.Message("control_change", channel=c, control=123, value=0)) for c in range(16)]
+        mid = midi_file(events + ends, Path(tmp) / "f.mid")
         out = Path(tmp) / "f.wav"
-        subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-r", str(RATE), "-O", "float",
+        subprocess.run(["fluidsynth", "-ni", "-q", *FLUID_OPTIONS, "-R", "0", "-C", "0", "-r", str(RATE), "-O", "float",
                         "-F", str(out), str(soundfont), str(mid)], check=True, capture_output=True, timeout=600)
         data = out.read_bytes()
     # a float WAV: find the data chunk
@@ -200,6 +204,23 @@ def reset(sf, preset, cache):
         level = rms_db(x.mean(axis=1), 0.7, 1.5) - rms_db(ref.mean(axis=1), 0.7, 1.5)
         balance = rms_db(x[:, 1], 0.7, 1.5) - rms_db(x[:, 0], 0.7, 1.5)
         print(f"| {name} | {pitch:+.1f} | {level:+.1f} | {balance:+.1f} |")
+    print("\n### each reset message after RPN 2 = +2 semitones: the next note's pitch, cents\n")
+    print("| message | FluidSynth | singsynth |")
+    print("| --- | --- | --- |")
+    messages = {"GM System On": (0x7E, 0x7F, 0x09, 0x01), "GM System On, device 0x11": (0x7E, 0x11, 0x09, 0x01),
+                "GM System Off": (0x7E, 0x7F, 0x09, 0x02), "GM2 System On": (0x7E, 0x7F, 0x09, 0x03),
+                "GS Reset": (0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41),
+                "GS Reset, device 0x11": (0x41, 0x11, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41),
+                "GS Reset, wrong checksum": (0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x40),
+                "XG System On": (0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00),
+                "XG System On, device 0x11": (0x43, 0x11, 0x4C, 0x00, 0x00, 0x7E, 0x00)}
+    for name, data in messages.items():
+        events = [(0.0, msg("program_change", program=73)), (0.0, cc(101, 0)), (0.0, cc(100, 2)), (0.0, cc(6, 66)),
+                  (0.5, msg("sysex", data=data))] + note(0.6, 72, 0.6)
+        row = []
+        for render in (lambda e: fluid(e, sf, 1.3), lambda e: sing(e, preset, 1.3, cache)):
+            row.append(f"{np.median(window(inst_cents(render(events).mean(axis=1), 72), 0.8, 1.1)):+.0f}")
+        print(f"| {name} | " + " | ".join(row) + " |")
 
 
 def keys(sf, preset, cache):
@@ -257,7 +278,8 @@ def main() -> None:
     args = parser.parse_args()
     preset = load_preset(args.preset)
     cache = NoteCache(max_bytes=2 ** 30)
-    print(f"preset: {args.preset}; reference: fluidsynth -ni -R 0 -C 0 -r {RATE} -O float {args.soundfont.name}")
+    print(f"preset: {args.preset}; reference: fluidsynth -ni {' '.join(FLUID_OPTIONS)} -R 0 -C 0 -r {RATE} -O float "
+          f"{args.soundfont.name}")
     for part in args.only.split(","):
         if part == "release":
             release(args.soundfont, preset, cache, f"preset {args.preset}")
