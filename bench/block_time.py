@@ -4,7 +4,9 @@ Held voices of K. 525's notes (program 48, dealt over 15 channels), every note g
 note cache), then blocks made one after another in this process; the best of 5 rounds of 200 blocks.
 
     python bench/block_time.py [--preset default] [--voices 64,256,512] [--frames 256] [--rate 48000]
-                               [--cache-dir DIR]
+                               [--cache-dir DIR] [--vibrato]
+
+--vibrato: the mod wheel at 127 on every channel, so that every voice reads at its own vibrating rate.
 
 Prints a markdown table.
 """
@@ -26,10 +28,12 @@ CHANNELS = [c for c in range(16) if c != 9]  # the drum channel plays one-shots:
 ROUNDS, BLOCKS = 5, 200
 
 
-def held_chord(count: int) -> list[tuple[int, mido.Message]]:
+def held_chord(count: int, vibrato: bool = False) -> list[tuple[int, mido.Message]]:
     """`count` of K. 525's note-ons, dealt round the channels so that no channel strikes a key twice (a key struck
     again would release its voice), each channel set to the strings first."""
     events = [(0, mido.Message("program_change", channel=c, program=48)) for c in CHANNELS]
+    if vibrato:
+        events += [(0, mido.Message("control_change", channel=c, control=1, value=127)) for c in CHANNELS]
     held: set[tuple[int, int]] = set()
     for _, m in read_midi(str(MIDI)):
         if len(held) == count:
@@ -44,12 +48,12 @@ def held_chord(count: int) -> list[tuple[int, mido.Message]]:
     return events
 
 
-def block_time(preset, voices: int, frames: int, rate: int, cache_dir) -> tuple[int, float]:
+def block_time(preset, voices: int, frames: int, rate: int, cache_dir, vibrato: bool = False) -> tuple[int, float]:
     """Voices sounding, and the best seconds per block."""
     cache = NoteCache.for_preset(preset, rate, root=cache_dir)
     engine = make_engine(preset, rate, polyphony=max(voices, 256), cache=cache, blocking=True)
     with engine:
-        engine.process(held_chord(voices), frames)
+        engine.process(held_chord(voices, vibrato), frames)
         best = float("inf")
         for _ in range(ROUNDS):
             start = time.perf_counter()
@@ -76,14 +80,16 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=256)
     parser.add_argument("--rate", type=int, default=48000)
     parser.add_argument("--cache-dir", default=None, help="note cache folder (default: the user's note cache)")
+    parser.add_argument("--vibrato", action="store_true", help="the mod wheel at 127 on every channel")
     args = parser.parse_args()
     preset = load_preset(args.preset, lazy=True)
     period_ms = 1000 * args.frames / args.rate
-    print(f"{args.frames}-frame blocks at {args.rate} Hz (a period of {period_ms:.2f} ms), held voices\n")
+    print(f"{args.frames}-frame blocks at {args.rate} Hz (a period of {period_ms:.2f} ms), held voices"
+          f"{', vibrato on every channel' if args.vibrato else ''}\n")
     print("| voices | ms per block | share of the period |")
     print("| --- | --- | --- |")
     for count in args.voices:
-        sounding, seconds = block_time(preset, count, args.frames, args.rate, args.cache_dir)
+        sounding, seconds = block_time(preset, count, args.frames, args.rate, args.cache_dir, args.vibrato)
         print(f"| {sounding} | {1000 * seconds:.3f} | {1000 * seconds / period_ms:.1%} |", flush=True)
 
 

@@ -38,7 +38,7 @@ from .envelope import ramp_table
 from .controllers import TUNING, BasicChannels, Controls
 from .instruments import InstrumentError
 from .legato import dress, mono_note_off, mono_note_on
-from .modulation import Stepped, voice_phase
+from .modulation import Stepped, moving_phases, voice_phase
 from .note_supply import MAX_BATCH, NoteSupply
 from .planner import NotePlanner
 from .threads import GenerationThreads
@@ -560,22 +560,28 @@ class Engine:
             if not voices and not self._cut[channel]:
                 continue
             row = len(mixed)
+            read = len(phases)  # the channel's reading advance; a voice with its own pitch movement has its own
             phases.append(phase if phase is not None else steps(1.0, n))
-            advance = float(phases[row][n])
+            advance = float(phases[read][n])
+            own = moving_phases([v.pitch for v in voices], self._frame, n, depth, self.sample_rate, phase)
             alone = []  # (voice, its reading advance)
-            for v in voices:
-                own = self._own_phase(v, phase, depth, n)
-                if own is not phase or (v.release_len is not None and shaped(v)):  # its own pitch or release
-                    alone.append((v, own))
+            for k, v in enumerate(voices):
+                mine = own.get(k)
+                if mine is not None and v.plain(float(mine[n]), loop) and (v.release_len is None or not shaped(v)):
+                    (changing if shaped(v) else steady).append(v)
+                    (changing_rows if shaped(v) else steady_rows).append((row, len(phases)))
+                    phases.append(mine)
+                elif mine is not None or (v.release_len is not None and shaped(v)):  # its own pitch or release
+                    alone.append((v, phase if mine is None else mine))
                 # at rate 1 a voice reads its samples exactly: alone, by slices, is quicker
                 elif phase is None or not v.plain(advance, loop):
                     alone.append((v, phase))
                 elif shaped(v):
                     changing.append(v)
-                    changing_rows.append(row)
+                    changing_rows.append((row, read))
                 else:
                     steady.append(v)
-                    steady_rows.append(row)
+                    steady_rows.append((row, read))
             mixed.append((channel, phase, gains, alone, depth))
         if not mixed:
             return
@@ -610,15 +616,17 @@ class Engine:
         cents = v.pitch.cents(self._frame, n, depth, self.sample_rate) if v.pitch is not None else None
         return phase if cents is None else voice_phase(cents, phase)
 
-    def _bank_sums(self, channels: int, n: int, phases: list[np.ndarray], steady: list[Voice], steady_rows: list[int],
-                   changing: list[Voice], changing_rows: list[int]) -> np.ndarray:
+    def _bank_sums(self, channels: int, n: int, phases: list[np.ndarray], steady: list[Voice], steady_rows: list,
+                   changing: list[Voice], changing_rows: list) -> np.ndarray:
         """Each mixed channel's bank voices summed [channels, n]: the steady voices, then those with an
-        envelope this block, each part ordered by channel (row = the channel's index in phases)."""
+        envelope this block, each part ordered by channel; each voice's rows are (its channel's index among
+        the mixed, the index in phases of the reading advance it reads at)."""
         sums = np.zeros((channels, n), dtype=np.float32)
         if not steady and not changing:
             return sums
-        rows = np.array(steady_rows + changing_rows)
-        seg = read_bank(steady + changing, np.stack(phases), rows, self._release_len, len(steady))
+        both = np.array(steady_rows + changing_rows).reshape(-1, 2)
+        rows = both[:, 0]
+        seg = read_bank(steady + changing, np.stack(phases), both[:, 1], self._release_len, len(steady))
         for part in (slice(0, len(steady)), slice(len(steady), len(rows))):
             part_rows = rows[part]
             if len(part_rows):  # a channel's rows are consecutive within each part

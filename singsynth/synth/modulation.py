@@ -6,7 +6,8 @@
   FluidSynth's 64-sample blocks.
 - The vibrato LFO is SoundFont 2.01's: a triangle starting at 0 and rising, after a delay from the note-on,
   at a depth (its peak in cents) set per channel (controllers.py), so a change of depth moves sounding
-  notes as well.
+  notes as well. Like FluidSynth's, it moves once every 64 samples (of the output, counted from frame 0): a
+  chord's vibrato then costs a few small array operations a block.
 Everything is a function of the absolute frame, so the result does not depend on how blocks split it.
 """
 from __future__ import annotations
@@ -15,7 +16,20 @@ import numpy as np
 
 LFO_HZ = 8.176  # SoundFont 2.01 default freqVibLFO (0 absolute cents), as FluidSynth plays it
 LFO_DELAY = 2.0 ** (-12000 / 1200)  # seconds: default delayVibLFO, -12000 timecents
-FLUID_BLOCK = 64  # FluidSynth counts a glide's length in blocks of this many samples
+FLUID_BLOCK = 64  # FluidSynth counts a glide's length, and steps its LFOs, in blocks of this many samples
+
+
+def lfo(born: np.ndarray, hz: np.ndarray, delay: np.ndarray, steps: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The vibrato LFO [voices, steps] at the start of each of these 64-sample steps (absolute step numbers) for
+    voices that started at frames `born` [voices, 1], at `hz` after `delay` seconds (each [voices, 1])."""
+    x = 4.0 * hz * ((steps * FLUID_BLOCK - born) / sample_rate - delay)
+    return np.where(x > 0, 1.0 - np.abs(np.mod(x + 1.0, 4.0) - 2.0), 0.0)  # 0, up to 1, down to -1, ...
+
+
+def lfo_steps(frame: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 64-sample steps frames [frame, frame + n) fall in, and each frame's index among them."""
+    first, last = frame // FLUID_BLOCK, (frame + n - 1) // FLUID_BLOCK
+    return np.arange(first, last + 1), (frame + np.arange(n)) // FLUID_BLOCK - first
 
 
 def glide_samples(ms: int, sample_rate: int) -> int:
@@ -91,12 +105,9 @@ class Pitch:
     def cents(self, frame: int, n: int, depth: float | np.ndarray, sample_rate: int) -> np.ndarray | None:
         """The offset, glide and vibrato in cents over frames [frame, frame + n) [n]; None: 0 all along.
         Segments before the block that no longer count are dropped."""
-        if len(self.segments) == 1 and not isinstance(depth, np.ndarray) and depth == 0:  # most voices: quick
-            start, cents, glide, length = self.segments[0]
-            if cents == 0 and (glide == 0 or start + length <= frame):
-                return None
-        while len(self.segments) > 1 and self.segments[1][0] <= frame:
-            self.segments.pop(0)
+        if self.plain(frame) and not isinstance(depth, np.ndarray) and depth == 0 and self.segments[0][1] == 0:
+            return None  # most voices: quick
+        self._trim(frame)
         vibrato = np.any(depth) if isinstance(depth, np.ndarray) else depth != 0
         if not vibrato and self.steady(frame, n):
             return None
@@ -109,10 +120,65 @@ class Pitch:
             if glide and length:
                 out[m] += glide * np.maximum(1.0 - (t[m] - start) / length, 0.0)
         if vibrato:
-            x = 4.0 * self.lfo_hz * ((t - self.born) / sample_rate - self.lfo_delay)
-            lfo = np.where(x > 0, 1.0 - np.abs(np.mod(x + 1.0, 4.0) - 2.0), 0.0)  # 0, up to 1, down to -1, ...
-            out += depth * lfo
+            steps, at = lfo_steps(frame, n)
+            wave = lfo(np.array([[self.born]]), np.array([[self.lfo_hz]]), np.array([[self.lfo_delay]]), steps,
+                       sample_rate)
+            out += depth * wave[0, at]
         return out
+
+    def _trim(self, frame: int) -> None:
+        """Drop the segments superseded before `frame`."""
+        while len(self.segments) > 1 and self.segments[1][0] <= frame:
+            self.segments.pop(0)
+
+    def plain(self, frame: int) -> bool:
+        """One offset from `frame` on, no glide: the offset and the LFO say all (moving_phases reads such voices
+        together)."""
+        self._trim(frame)
+        start, _, glide, length = self.segments[0]
+        return len(self.segments) == 1 and (glide == 0 or start + length <= frame)
+
+
+def moving_phases(pitches: list[Pitch], frame: int, n: int, depth: float | np.ndarray, sample_rate: int,
+                  channel_phase: np.ndarray | None) -> dict[int, np.ndarray]:
+    """The reading advance [n + 1] of each of one channel's voices that moves on its own over frames
+    [frame, frame + n), by its index in `pitches`: the same figures as voice_phase(Pitch.cents()), made for all
+    the plain ones at once (a vibrato on a chord costs a few array operations, not a few per voice)."""
+    vibrato = bool(np.any(depth)) if isinstance(depth, np.ndarray) else depth != 0
+    plain, others, rows = [], [], []
+    for k, p in enumerate(pitches):
+        if p.plain(frame):
+            if vibrato or p.segments[0][1] != 0:
+                plain.append(k)
+        else:
+            row = p.cents(frame, n, depth, sample_rate)
+            if row is not None:
+                others.append(k)
+                rows.append(row)
+    order = plain + others
+    if not order:
+        return {}
+    rates = np.empty((len(order), n + 1), dtype=np.float64)  # then summed into the advances
+    rates[:, 0] = 0.0
+    if plain:
+        voices = [pitches[k] for k in plain]
+        offsets = np.array([p.segments[0][1] for p in voices], dtype=np.float64)[:, None]
+        if vibrato:
+            steps, at = lfo_steps(frame, n)
+            params = np.array([(p.born, p.lfo_hz, p.lfo_delay) for p in voices], dtype=np.float64)
+            wave = lfo(params[:, :1], params[:, 1:2], params[:, 2:], steps, sample_rate)  # [voices, steps]
+            if isinstance(depth, np.ndarray):
+                rates[:len(plain), 1:] = np.exp2((offsets + depth * wave[:, at]) / 1200.0)
+            else:  # the few steps' rates, then spread over the samples
+                rates[:len(plain), 1:] = np.exp2((offsets + depth * wave) / 1200.0)[:, at]
+        else:
+            rates[:len(plain), 1:] = np.exp2(offsets / 1200.0)
+    if rows:
+        rates[len(plain):, 1:] = np.exp2(np.stack(rows) / 1200.0)
+    if channel_phase is not None:
+        rates[:, 1:] *= np.diff(channel_phase)
+    phases = np.cumsum(rates, axis=1, out=rates)
+    return {k: phases[i] for i, k in enumerate(order)}
 
 
 def voice_phase(cents: np.ndarray, channel_phase: np.ndarray | None) -> np.ndarray:
