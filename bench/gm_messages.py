@@ -8,8 +8,8 @@ audio measured the same way for both.
   its standard deviation in cents, from the instantaneous frequency of the fundamental (band-passed +-3
   semitones, analytic signal, 2 ms smoothing).
 - tuning: RPN 1 (+50 cents) and RPN 2 (+2 semitones) on the flute: the median pitch in cents.
-- portamento: legato (CC68) from key 67 to 72 with CC65 on and CC5 = 3 or 20: ms until the pitch (smoothed over
-  20 ms) first comes within 20 cents of 72 (a linear glide over T from -500 cents: 0.96 T).
+- portamento: legato (CC68) from key 67 to 72 with CC65 on and CC5 = 3 or 20: the glide's length in ms, from a
+  line fitted to the pitch where it is between -250 and -50 cents (band-passed around 72), to where it meets 0.
 - reset: bend, volume, pan, program set, then GM System On, then a note: its pitch, level and balance against
   the same note in a fresh file; and after RPN 2 (+2 semitones), each reset message (right or wrong device id or
   checksum): the next note's pitch in cents. FluidSynth runs with synth.device-id=16 (2.4's default).
@@ -171,8 +171,8 @@ def tuning(sf, preset, cache):
 
 
 def portamento(sf, preset, cache):
-    print("\n### portamento (flute, legato CC68 on, 67 -> 72): ms from the second note-on to within 20 cents\n")
-    print("| CC5 | FluidSynth | singsynth | 0.96 * CC5 * 128 ms |")
+    print("\n### portamento (flute, legato CC68 on, 67 -> 72): the glide's length, ms (fitted line)\n")
+    print("| CC5 | FluidSynth | singsynth | CC5 * 128 ms |")
     print("| --- | --- | --- | --- |")
     for value in (3, 20):
         events = [(0.0, msg("program_change", program=73)), (0.0, cc(68, 127)), (0.0, cc(65, 127)),
@@ -180,11 +180,11 @@ def portamento(sf, preset, cache):
         row = []
         for render in (lambda e: fluid(e, sf, 4.2), lambda e: sing(e, preset, 4.2, cache)):
             c = window(inst_cents(render(events).mean(axis=1), 72), 0.5, 4.0)
-            k = int(0.02 * RATE)
-            c = np.convolve(c, np.ones(k) / k, mode="same")
-            near = np.flatnonzero(np.abs(c[k:]) < 20)
-            row.append(f"{(near[0] + k) / RATE * 1000:.0f}" if len(near) else "never")
-        print(f"| {value} | " + " | ".join(row) + f" | {0.96 * value * 128:.0f} |")
+            t = np.arange(len(c)) / RATE
+            fit = (c > -250) & (c < -50)  # inside the band-pass (+-300 cents)
+            slope, at0 = np.polyfit(t[fit], c[fit], 1)
+            row.append(f"{-at0 / slope * 1000:.0f}")
+        print(f"| {value} | " + " | ".join(row) + f" | {value * 128} |")
 
 
 def reset(sf, preset, cache):
