@@ -238,6 +238,7 @@ def test_mono_and_legato_modes_play_one_voice_that_moves_between_held_keys(sines
     ([cc(126, 0, channel=0), cc(127, 0, channel=0)], set()),
     ([cc(124, 0, channel=0), cc(126, 0, channel=0)], set(range(16))),  # omni off mono: to the last channel
     ([cc(126, 0, channel=0), cc(124, 0, channel=0), cc(127, 0, channel=0)], set(range(1, 16))),  # a group of 1
+    ([cc(126, 0, channel=0), sysex(GM_ON)], set()),  # a system reset: poly again
 ])
 def test_mode_messages_count_on_the_basic_channel_for_its_group(sines, messages, mono):
     eng = make_engine(sines, sample_rate=RATE, cache=NoteCache(), instrument="flute")
