@@ -543,11 +543,13 @@ class Engine:
         Voices take their own events (start, release, fades) at their offsets, and a channel's bends and
         gain changes are per-sample curves, so a block with many events costs no more than one render
         per voice. On bent channels, the voices that read plainly this block (most of them) are read
-        together in one bank whatever their channel (bank.py); the others (at the loop crossfade, at
-        the end of what has arrived, cut) and those at rate 1 are read alone."""
+        together in one bank whatever their channel (bank.py), and so are voices with their own pitch
+        movement (vibrato, glide, a key read from the nearest learnt note), each at its own reading advance;
+        the others (at the loop crossfade, at the end of what has arrived, cut, released at their own
+        instrument's rate) and those at rate 1 are read alone."""
         n = len(out)
         loop = self.supply.loop
-        mixed = []  # (channel, its phase, its gain curve, its voices read alone)
+        mixed = []  # (channel, its phase, its gain curve, its voices read alone with their phases, its vibrato depth)
         phases = []
         # the bank: voices without an envelope this block, then those with one, each part by channel
         steady, steady_rows, changing, changing_rows = [], [], [], []
