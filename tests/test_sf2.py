@@ -91,7 +91,7 @@ def test_the_command_adds_releases_per_key_range_that_the_engine_reads(tmp_path,
     assert sounds.release(0, 72, 80) == pytest.approx(2 ** (100 / 1200) * 60 / 96, rel=1e-3)
     assert sounds.lfo(0) == (pytest.approx(16.352, abs=1e-3), None)
     assert fields_main([str(tmp_path / "nowhere"), str(sf)]) == 2
-    assert "nowhere/preset.json: missing" in capsys.readouterr().err
+    assert "nowhere: no such preset" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not FLUIDR3.is_file() or not shutil.which("fluidsynth"), reason="needs FluidR3 Mono and fluidsynth")

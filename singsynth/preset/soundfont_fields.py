@@ -1,6 +1,6 @@
 """Add each instrument's release and vibrato LFO, read from its source SoundFont, to a preset's preset.json.
 
-    python -m singsynth.preset.soundfont_fields PRESET_FOLDER SOUNDFONT [--dry-run]
+    python -m singsynth.preset.soundfont_fields PRESET SOUNDFONT [--dry-run]
 
 An instrument whose "source" names the SoundFont's file (or names none) gets "release_seconds" per key and
 velocity range (generator 38, clipped as FluidSynth clips it) and, where the
@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 from .sf2 import DEFAULTS, DELAY_VIB_LFO, FREQ_VIB_LFO, RELEASE_VOL_ENV, SoundFontError, Zone, read_zones
-from . import METADATA_FILE, PresetError, _load_metadata
+from . import METADATA_FILE, PresetError, _load_metadata, resolve_path, update_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +86,9 @@ def soundfont_fields(meta: dict, soundfont: Path) -> dict[str, dict]:
     return found
 
 
-def add_fields(folder: Path, soundfont: Path, dry_run: bool = False) -> dict[str, dict]:
-    """Write the fields into folder/preset.json (atomically), replacing any earlier ones; returns them."""
+def add_fields(preset: str | Path, soundfont: Path, dry_run: bool = False) -> dict[str, dict]:
+    """Write the fields into the preset's preset.json (atomically), replacing any earlier ones; returns them."""
+    folder = resolve_path(preset)
     meta = _load_metadata(folder)
     found = soundfont_fields(meta, soundfont)
     for inst in meta["instruments"]:
@@ -97,23 +96,14 @@ def add_fields(folder: Path, soundfont: Path, dry_run: bool = False) -> dict[str
             inst.pop(name, None)
         inst.update(found.get(inst.get("id"), {}))
     if not dry_run:
-        path = folder / METADATA_FILE
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".preset-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(meta, f, indent=2)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        update_metadata(folder, instruments=meta["instruments"])
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m singsynth.preset.soundfont_fields", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("preset", type=Path, help="the preset's folder (holding preset.json)")
+    parser.add_argument("preset", help="the preset: a shipped preset's name or a folder holding preset.json")
     parser.add_argument("soundfont", type=Path, help="the .sf2 or .sf3 its instruments came from")
     parser.add_argument("--dry-run", action="store_true", help="print the fields, write nothing")
     args = parser.parse_args(argv)
@@ -125,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     for inst_id, fields in found.items():
         print(inst_id, json.dumps(fields))
     done = "would be updated" if args.dry_run else "updated"
-    print(f"{len(found)} instruments {done} in {args.preset / METADATA_FILE}")
+    print(f"{len(found)} instruments {done} in {resolve_path(args.preset) / METADATA_FILE}")
     return 0
 
 
