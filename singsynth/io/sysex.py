@@ -1,7 +1,9 @@
 """System exclusive messages singsynth answers: the GM, GM2, GS and XG resets, as FluidSynth recognises them."""
 from __future__ import annotations
 
-DEVICE_ID = 0x10  # the system exclusive device id singsynth answers to besides 0x7F ("all"), FluidSynth's default
+from typing import Sequence
+
+DEVICE_ID = 0x10  # the device id singsynth answers to besides 0x7F ("all"): FluidSynth's default since 2.4
 RESETS = {  # (manufacturer or universal id, then the bytes after the device id) -> the reset it asks for
     "GM System On": (0x7E, (0x09, 0x01)),
     "GM2 System On": (0x7E, (0x09, 0x03)),
@@ -12,7 +14,7 @@ RESETS = {  # (manufacturer or universal id, then the bytes after the device id)
 }
 
 
-def system_reset(data, device_id: int = DEVICE_ID) -> str | None:
+def system_reset(data: Sequence[int], device_id: int = DEVICE_ID) -> str | None:
     """The name of the reset a system exclusive message asks for (its bytes without F0 and F7), or None: a GM,
     GM2, GS or XG reset addressed to `device_id` or to every device (0x7F). Each resets the whole synth, as
     FluidSynth does."""
