@@ -33,6 +33,7 @@ from .instruments import (
     resolve_morph,
     timbre_name,
 )
+from .legato import instrument_of
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,7 @@ class NotePlanner:
         timbre = self._timbre(program, morph_value)
         if timbre is None:
             return None
-        heaviest = max(range(len(timbre)), key=timbre.__getitem__)
-        if not self.sounds.plays(heaviest, key):
+        if not self.sounds.plays(instrument_of((timbre, key, step)), key):
             self._warn_once(("source", timbre, key), "%s: its source plays no key %d: silent",
                             timbre_name(self.preset, timbre), key)
             return None
