@@ -5,7 +5,9 @@ note cache), then blocks made one after another in this process; the best of 5 r
 --effects R,C, again with every channel sending CC91=R and CC93=C to the reverb and chorus, in the same run.
 
     python bench/block_time.py [--preset default] [--voices 64,256,512] [--frames 256] [--rate 48000]
-                               [--cache-dir DIR] [--effects R,C]
+                               [--cache-dir DIR] [--effects R,C] [--vibrato]
+
+--vibrato: the mod wheel at 127 on every channel, so that every voice reads at its own vibrating rate.
 
 Prints a markdown table.
 """
@@ -28,10 +30,12 @@ CHANNELS = [c for c in range(16) if c != 9]  # the drum channel plays one-shots:
 ROUNDS, BLOCKS = 5, 200
 
 
-def held_chord(count: int) -> list[tuple[int, mido.Message]]:
+def held_chord(count: int, vibrato: bool = False) -> list[tuple[int, mido.Message]]:
     """`count` of K. 525's note-ons, dealt round the channels so that no channel strikes a key twice (a key struck
     again would release its voice), each channel set to the strings first."""
     events = [(0, mido.Message("program_change", channel=c, program=48)) for c in CHANNELS]
+    if vibrato:
+        events += [(0, mido.Message("control_change", channel=c, control=1, value=127)) for c in CHANNELS]
     held: set[tuple[int, int]] = set()
     for _, m in read_midi(str(MIDI)):
         if len(held) == count:
@@ -46,13 +50,13 @@ def held_chord(count: int) -> list[tuple[int, mido.Message]]:
     return events
 
 
-def block_time(preset, voices: int, frames: int, rate: int, cache_dir,
+def block_time(preset, voices: int, frames: int, rate: int, cache_dir, vibrato: bool = False,
                effects: EffectsConfig = EffectsConfig()) -> tuple[int, float]:
     """Voices sounding, and the best seconds per block."""
     cache = NoteCache.for_preset(preset, rate, root=cache_dir)
     engine = make_engine(preset, rate, polyphony=max(voices, 256), cache=cache, blocking=True, effects=effects)
     with engine:
-        engine.process(held_chord(voices), frames)
+        engine.process(held_chord(voices, vibrato), frames)
         best = float("inf")
         for _ in range(ROUNDS):
             start = time.perf_counter()
@@ -80,6 +84,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=48000)
     parser.add_argument("--cache-dir", default=None, help="note cache folder (default: the user's note cache)")
     parser.add_argument("--effects", default=None, metavar="R,C", help="also with every channel's CC91=R, CC93=C")
+    parser.add_argument("--vibrato", action="store_true", help="the mod wheel at 127 on every channel")
     args = parser.parse_args()
     wet = None
     if args.effects:
@@ -89,15 +94,16 @@ def main() -> None:
             parser.error(f"--effects {args.effects}: give two controller values 0..127, as 40,0")
     preset = load_preset(args.preset, lazy=True)
     period_ms = 1000 * args.frames / args.rate
-    print(f"{args.frames}-frame blocks at {args.rate} Hz (a period of {period_ms:.2f} ms), held voices\n")
+    print(f"{args.frames}-frame blocks at {args.rate} Hz (a period of {period_ms:.2f} ms), held voices"
+          f"{', vibrato on every channel' if args.vibrato else ''}\n")
     extra = f" | ms, sends {args.effects} | share of the period | the effects' share |" if wet else " |"
     print("| voices | ms per block | share of the period" + extra)
     print("| --- | --- | ---" + (" | --- | --- | --- |" if wet else " |"))
     for count in args.voices:
-        sounding, seconds = block_time(preset, count, args.frames, args.rate, args.cache_dir)
+        sounding, seconds = block_time(preset, count, args.frames, args.rate, args.cache_dir, args.vibrato)
         row = f"| {sounding} | {1000 * seconds:.3f} | {1000 * seconds / period_ms:.1%} |"
         if wet:
-            _, with_fx = block_time(preset, count, args.frames, args.rate, args.cache_dir, wet)
+            _, with_fx = block_time(preset, count, args.frames, args.rate, args.cache_dir, args.vibrato, wet)
             row += (f" {1000 * with_fx:.3f} | {1000 * with_fx / period_ms:.1%} | "
                     f"{1000 * (with_fx - seconds) / period_ms:.1%} |")
         print(row, flush=True)

@@ -44,12 +44,18 @@ DRUM_CHANNEL = 9  # mido's channel numbers, 0..15: channel 10 as users count
 
 class CC:
     """The control change numbers singsynth answers (General MIDI level 1 and the registered parameters)."""
+    MODULATION = 1  # the mod wheel: vibrato depth
+    PORTAMENTO_TIME = 5  # with PORTAMENTO_TIME_FINE: the glide's length in ms, MSB * 128 + LSB
     DATA_ENTRY = 6  # sets the selected registered parameter (bend range: semitones)
     VOLUME = 7
     PAN = 10
     EXPRESSION = 11
+    PORTAMENTO_TIME_FINE = 37
     DATA_ENTRY_FINE = 38  # bend range: cents
     SUSTAIN = 64  # the pedal: down at 64 and above
+    PORTAMENTO = 65  # on at 64 and above: each note glides from the one before
+    LEGATO = 68  # on at 64 and above: the channel plays one note at a time, legato
+    PORTAMENTO_CONTROL = 84  # the key the next note glides from
     REVERB = 91  # effects 1 depth: the reverb send
     CHORUS = 93  # effects 3 depth: the chorus send
     NRPN_FINE, NRPN = 98, 99  # a non-registered parameter: data entry no longer addresses a registered one
@@ -57,7 +63,7 @@ class CC:
     ALL_SOUND_OFF = 120
     RESET_CONTROLLERS = 121
     ALL_NOTES_OFF = 123
-    MODE_CHANGES = (124, 125, 126, 127)  # omni and mono/poly: each implies all notes off
+    MODE_CHANGES = (124, 125, 126, 127)  # omni off/on, mono, poly: each implies all notes off
     LAST_CONTROLLER = 119  # 120..127 are channel mode messages
 DRUM_KEYS = (35, 81)  # the GM percussion key map
 
@@ -80,3 +86,4 @@ def channel_gains(volume: int = 100, expression: int = 127, pan: int = 64) -> tu
     x = (pan - 64) / (63 if pan > 64 else 64)
     angle = math.pi / 4 * (1 + x)
     return level * math.cos(angle), level * math.sin(angle)
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import mido
 import numpy as np
 import torch
 
@@ -103,3 +104,29 @@ class SineStream:
 def sine_preset(folder: Path, instruments=None) -> SinePreset:
     make_preset(folder)
     return SinePreset.wrap(load_preset(folder), instruments)
+
+
+def gm_timeline() -> list:
+    """Tuning RPNs, vibrato from the mod wheel and channel pressure, portamento, legato (two notes within
+    one 1024-frame block), keys outside the learnt range and a GS reset, on a few channels."""
+    def cc(control, value, channel=0):
+        return mido.Message("control_change", channel=channel, control=control, value=value)
+
+    def on(key, channel=0):
+        return mido.Message("note_on", channel=channel, note=key, velocity=100)
+
+    def off(key, channel=0):
+        return mido.Message("note_off", channel=channel, note=key)
+
+    gs_reset = (0x41, 0x10, 0x42, 0x12, 0x40, 0x00, 0x7F, 0x00, 0x41)
+    t = [(0.0, cc(65, 127, 1)), (0.0, cc(5, 3, 1)), (0.0, on(60, 1)), (0.3, on(67, 1)), (0.31, off(60, 1)),
+         (0.6, off(67, 1))]
+    t += [(0.0, cc(68, 127, 2)), (0.1, on(62, 2)), (0.2, on(65, 2)), (0.2005, on(69, 2)), (0.4, off(69, 2)),
+          (0.5, off(65, 2)), (0.7, off(62, 2))]
+    t += [(0.05, on(72)), (0.1, cc(1, 90)), (0.25, mido.Message("aftertouch", value=40)), (0.4, cc(1, 0)),
+          (0.5, off(72))]
+    t += [(0.2, m) for m in (cc(101, 0), cc(100, 1), cc(6, 80), cc(38, 5))]
+    t += [(0.35, m) for m in (cc(101, 0), cc(100, 2), cc(6, 62))]
+    t += [(0.0, on(30, 3)), (0.2, on(110, 3)), (0.45, off(30, 3))]
+    t += [(0.65, mido.Message("sysex", data=gs_reset)), (0.7, on(64, 4)), (0.75, cc(1, 127, 4)), (0.9, off(64, 4))]
+    return sorted(t, key=lambda e: e[0])

@@ -272,14 +272,16 @@ def test_no_drum_kit_makes_channel_10_silent_with_one_warning(sines, caplog):
     assert sum("no drum kit" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_notes_outside_the_range_shift_by_octaves_with_one_warning_per_pitch(sines, caplog):
-    eng = engine(sines, instrument="flute")  # flute plays 60..96
+def test_notes_outside_the_range_play_at_their_own_pitch_from_the_nearest_learnt_note(sines, caplog):
+    eng = engine(sines, instrument="flute")  # flute learnt 60..96
     sines.calls.clear()
     caplog.set_level(logging.WARNING)
-    out = play(eng, [(0.0, on(45)), (0.2, off(45)), (0.3, on(45)), (0.3, on(108))], 0.6)[:, 0]
-    assert sorted({p for _, pitches, _ in sines.calls for p in pitches}) == [69, 96]
-    assert f0(out, 0.05, 0.2) == pytest.approx(midi_hz(69), rel=1e-3)
-    assert sum("note 45 played as 69" in r.getMessage() for r in caplog.records) == 1
+    out = play(eng, [(0.0, on(45)), (0.2, off(45)), (0.3, on(45)), (1.5, off(45)), (1.6, on(108))], 2.6)[:, 0]
+    assert sorted({p for _, pitches, _ in sines.calls for p in pitches}) == [60, 96]
+    assert f0(out, 0.05, 0.2) == pytest.approx(midi_hz(45), rel=1e-3)  # not an octave away
+    assert f0(out, 0.5, 1.4) == pytest.approx(midi_hz(45), rel=1e-3)
+    assert f0(out, 1.8, 2.5) == pytest.approx(midi_hz(108), rel=1e-3)
+    assert sum("note 45 played from note 60" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_voice_stealing_takes_released_voices_first_then_the_oldest(sines):

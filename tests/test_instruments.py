@@ -8,7 +8,6 @@ from singsynth.preset import Instrument, load_preset
 from singsynth.synth.instruments import (
     InstrumentError,
     ProgramMap,
-    fold_into_range,
     morph,
     pitch_range,
     resolve,
@@ -86,8 +85,6 @@ def test_morph_is_quantised_to_nine_steps(preset):
         resolve_morph(preset, "flute")
 
 
-def test_octave_rule_and_blend_ranges(preset):
-    assert fold_into_range(40, 60, 96) == 64 and fold_into_range(110, 60, 96) == 86
-    assert fold_into_range(70, 60, 65) == 65  # no octave lands inside: the nearest end
+def test_blend_ranges(preset):
     assert pitch_range(preset, resolve(preset, "cello:1,flute:1")) == (60, 76)
     assert pitch_range(preset, resolve(preset, "bass:2,flute:1")) == (28, 55)  # disjoint: the heavier one

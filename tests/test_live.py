@@ -49,6 +49,17 @@ def test_a_flood_stays_bounded_and_note_offs_and_all_notes_off_still_arrive():
     assert rest[-2:] == [cc(64, 0), cc(123, 0)]  # the last to arrive stay last
 
 
+def test_a_system_reset_in_a_flood_still_arrives_and_other_sysex_may_be_dropped():
+    events = EventQueue(maxsize=10)
+    put = stamping(events, clock=lambda: 0.0)
+    for i in range(10):
+        put(on(i))
+    put(mido.Message("sysex", data=(0x7E, 0x7F, 0x09, 0x01)))  # GM System On
+    put(mido.Message("sysex", data=(0x7E, 0x7F, 0x06, 0x01)))  # an identity request: droppable
+    taken = [m for _, m in events.take()]
+    assert taken[10:] == [mido.Message("sysex", data=(0x7E, 0x7F, 0x09, 0x01))] and events.dropped == 1
+
+
 def test_take_honours_the_limit_and_keeps_order():
     events = EventQueue(maxsize=4)
     for key in range(10):

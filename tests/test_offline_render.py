@@ -7,7 +7,7 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from engine_fixtures import THIRD_PARTY_MIDI, make_preset
+from engine_fixtures import THIRD_PARTY_MIDI, gm_timeline, make_preset
 
 from singsynth.gm import CC
 from singsynth.io.midi import read_midi
@@ -73,10 +73,10 @@ def both(preset, events, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(loop), offline
 
 
-@pytest.mark.parametrize("name", ["everything", "demo", *[p.name for p in THIRD_PARTY_MIDI]])
+@pytest.mark.parametrize("name", ["everything", "gm", "demo", *[p.name for p in THIRD_PARTY_MIDI]])
 def test_offline_render_matches_the_block_loop(preset, name):
-    events = everything() if name == "everything" else read_midi(DEMO if name == "demo" else
-                                                                 THIRD_PARTY_MIDI[0].parent / name)
+    events = everything() if name == "everything" else gm_timeline() if name == "gm" else read_midi(
+        DEMO if name == "demo" else THIRD_PARTY_MIDI[0].parent / name)
     loop, offline = both(preset, events)
     assert loop.shape == offline.shape
     assert np.abs(loop).max() > 0.01

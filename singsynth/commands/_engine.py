@@ -12,7 +12,8 @@ def add_instrument_arguments(p) -> None:
     p.add_argument("--morph-cc", type=int, default=1, metavar="CC", help="controller for --morph (default 1)")
     p.add_argument("--polyphony", type=int, default=256, help="most voices at once (default 256)")
     p.add_argument("--tuning", type=float, default=440.0, metavar="HZ", help="pitch of A4 (default 440)")
-    p.add_argument("--release", type=float, default=1.0, metavar="S", help="release after note-off (default 1 s)")
+    p.add_argument("--release", type=float, default=1.0, metavar="S",
+                   help="release after note-off for instruments whose preset gives none (default 1 s)")
     p.add_argument("--preload", action="store_true",
                    help="generate every note the file needs before playing (render always does)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")

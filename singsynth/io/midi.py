@@ -8,11 +8,11 @@ every track), MAX_CHUNKS chunks, MAX_SECONDS of music.
 
 Type 0 and 1 files play; type 2 (independent sequences) is refused. Tempo changes from any track apply
 to all (as players do); SMPTE time division (frames per second x ticks per frame) is honoured. Only
-channel messages reach the engine: meta events other than tempo and end of track, system exclusive and
-stray system messages are skipped by their lengths, so a meta event whose content makes no sense (a key
-signature with 64 sharps) cannot spoil the file. Running status survives meta and sysex events, as
-lenient readers do. Unknown chunk types are skipped, as the standard asks; RIFF-wrapped files (RMID) are
-unwrapped.
+channel messages and the system resets (GM, GM2, GS, XG: sysex.system_reset) reach the engine: meta events
+other than tempo and end of track, other system exclusive and stray system messages are skipped by their
+lengths, so a meta event whose content makes no sense (a key signature with 64 sharps) cannot spoil the file.
+Running status survives meta and sysex events, as lenient readers do. Unknown chunk types are skipped, as the
+standard asks; RIFF-wrapped files (RMID) are unwrapped.
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from operator import itemgetter
 from pathlib import Path
 
 import mido
+
+from .sysex import system_reset
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +244,9 @@ def _track(data: bytes, pos: int, end: int, number: int, budget: list[int],
         elif status in (0xF0, 0xF7):  # system exclusive, or its continuation / an escape
             length, pos = _varlen(data, pos, end)
             _need(pos, length, end)
+            body = data[pos:pos + length].rstrip(b"\xf7")
+            if status == 0xF0 and max(body, default=0) < 0x80 and system_reset(body):
+                events.append((tick, mido.Message("sysex", data=body)))
             pos += length
         elif status in SYSTEM_DATA_BYTES:
             _need(pos, SYSTEM_DATA_BYTES[status], end)

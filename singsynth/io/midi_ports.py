@@ -8,6 +8,8 @@ import time
 from collections import OrderedDict, deque
 from typing import Callable
 
+from .sysex import system_reset
+
 logger = logging.getLogger(__name__)
 
 CLIENT_NAME = "singsynth"
@@ -161,6 +163,8 @@ def _coalescing_key(message) -> tuple | None:
         return ("cc", message.channel, message.control)
     if kind in ("pitchwheel", "program_change"):
         return (kind, message.channel)
+    if kind == "sysex" and system_reset(message.data):  # a reset is never dropped: the latest stands
+        return ("reset",)
     return None
 
 

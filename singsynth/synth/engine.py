@@ -14,7 +14,8 @@
 - Errors: InstrumentError (a ValueError) for a bad instrument or morph; ValueError for settings out of
   range (EngineConfig).
 
-How each message sounds (loops, releases, drums, bends, pedal, stealing, the limiter): docs/engine.md.
+How each message sounds (loops, releases, drums, bends, pedal, stealing, the limiter): docs/engine.md; every
+message answered, beside FluidSynth: docs/midi.md.
 """
 from __future__ import annotations
 
@@ -28,13 +29,17 @@ import mido
 import numpy as np
 
 from ..gm import CC, DRUM_CHANNEL, channel_gains
+from ..io.sysex import system_reset
 from ..preset import Preset
 from .bank import read_bank, shaped
 from .cache import NoteCache, NoteKey
 from .cpu_load import VoiceBudget
 from .effects import CHORUS, REVERB, Effects, EffectsConfig
 from .envelope import ramp_table
+from .controllers import TUNING, BasicChannels, Controls
 from .instruments import InstrumentError
+from .legato import dress, mono_note_off, mono_note_on
+from .modulation import Stepped, moving_phases, voice_phase
 from .note_supply import MAX_BATCH, NoteSupply
 from .planner import NotePlanner
 from .threads import GenerationThreads
@@ -78,12 +83,18 @@ class Channel:
     block_aim: np.ndarray | None = None
     rate_events: list = field(default_factory=list)
     block_reading: float = 1.0
+    ctl: Controls = field(default_factory=Controls)  # tuning, vibrato, portamento, mono (controllers.py)
+    vibrato: Stepped = field(default_factory=Stepped)  # the vibrato depth in cents, changing within the block
+
+    # what a system reset sets back to a new channel's
+    MIDI_STATE = ("program", "volume", "expression", "pan", "sustain", "bend", "bend_semitones", "bend_cents", "rpn",
+                  "morph_value")
 
     def target(self) -> np.ndarray:
         return np.array(channel_gains(self.volume, self.expression, self.pan), dtype=np.float32)
 
     def rate(self) -> float:
-        semis = self.bend / 8192 * (self.bend_semitones + self.bend_cents / 100)
+        semis = self.bend / 8192 * (self.bend_semitones + self.bend_cents / 100) + self.ctl.tune_cents() / 100
         return 2.0 ** (semis / 12)
 
 
@@ -168,6 +179,9 @@ class Engine:
         self.shed = 0  # voices faded out because blocks took too long to mix
         self._starting_ahead = False  # live: notes' first chunks made ahead for the channels' programs
         self._timbres_ahead: list = [None] * 16  # each channel's timbre when its notes' starts were last wanted
+        self._frame = 0  # absolute frame at the start of the block being made: voices' LFOs and glides count from it
+        self.sounds = planner.sounds  # each instrument's release and LFO (preset/sound.py)
+        self.basic = BasicChannels()  # where mode messages count (controllers.py)
 
     # the config's settings and the supply's cache, read where they live
     sample_rate = property(lambda self: self.config.sample_rate)
@@ -197,6 +211,7 @@ class Engine:
         self.supply.end_block()
         self.effects.process(out)  # they return before the limiter
         self._limiter(out)
+        self._frame += frames
         if self.budget is not None and frames:
             self.budget.update(time.perf_counter() - started, frames / self.sample_rate, len(self._alive))
         return out
@@ -311,6 +326,11 @@ class Engine:
         elif kind == "pitchwheel":
             self.channels[msg.channel].bend = msg.pitch
             self._rate_changed(msg.channel)
+        elif kind == "aftertouch":
+            self.channels[msg.channel].ctl.pressure = msg.value
+            self._vibrato_changed(msg.channel)
+        elif kind == "sysex" and system_reset(msg.data):
+            self._system_reset()
 
     def _note_on(self, channel: int, key: int, velocity: int) -> None:
         ch = self.channels[channel]
@@ -319,7 +339,11 @@ class Engine:
             return
         note_key, one_shot = plan
         self.effects.set_instrument(channel, note_key[0], self._at)
+        glide_from = None
         if not one_shot:
+            glide_from = ch.ctl.glide_from(key)
+            if ch.ctl.playing_mono and mono_note_on(self, channel, key, glide_from):
+                return  # played legato by the voice already sounding
             for v in self._unreleased[channel].pop(key, ()):  # a key struck again ends its previous note
                 self._release(v)
         note = self.supply.note(note_key)
@@ -328,6 +352,7 @@ class Engine:
         self._make_room()
         self._serial += 1
         voice = Voice(note, channel, key, one_shot, self._serial, self._at)
+        dress(self, voice, note_key, velocity, glide_from)
         self._voices[channel].append(voice)
         self._alive[voice] = None
         if one_shot:  # a drum hit counts as released from the start
@@ -336,6 +361,10 @@ class Engine:
             self._unreleased[channel].setdefault(key, []).append(voice)
 
     def _note_off(self, channel: int, key: int) -> None:
+        ctl = self.channels[channel].ctl
+        if ctl.playing_mono and mono_note_off(self, channel, key):
+            return  # back, legato, to the key held before
+        ctl.released(key)
         sustain = self.channels[channel].sustain
         for v in list(self._unreleased[channel].get(key, ())):
             if v.held:
@@ -349,7 +378,14 @@ class Engine:
         ch = self.channels[channel]
         if control == self.morph_cc:
             ch.morph_value = value
-        if control in CHANNEL_LEVELS:
+        if (control != self.morph_cc or not self.planner.morphing) and ch.ctl.control(control, value):
+            self._vibrato_changed(channel)
+        elif control in CC.MODE_CHANGES:
+            group = self.basic.change(channel, control, value)
+            for c in group[0] if group else ():  # MIDI: a mode change is all notes off too
+                self.channels[c].ctl.set_mono(group[1])
+                self._notes_off(c)
+        elif control in CHANNEL_LEVELS:
             setattr(ch, CHANNEL_LEVELS[control], value)
             self._gain_changed(ch)
         elif control == CC.SUSTAIN:
@@ -373,15 +409,20 @@ class Engine:
             self._rate_changed(channel)
         elif control in (CC.REVERB, CC.CHORUS):
             self.effects.set_cc(channel, REVERB if control == CC.REVERB else CHORUS, value, self._at)
+        elif control in (CC.DATA_ENTRY, CC.DATA_ENTRY_FINE) and ch.rpn in TUNING:
+            if ch.ctl.enter(ch.rpn, control, value):
+                self._rate_changed(channel)
         elif control == CC.ALL_SOUND_OFF:
             self._sound_off(channel)
         elif control == CC.RESET_CONTROLLERS:
             ch.bend, ch.expression, ch.morph_value, ch.rpn = 0, 127, 0, (127, 127)
+            ch.ctl.reset_controllers()
+            self._vibrato_changed(channel)
             self._gain_changed(ch)
             self._rate_changed(channel)
             self._control(channel, CC.SUSTAIN, 0)
             self.effects.reset(channel, self._at)
-        elif control == CC.ALL_NOTES_OFF or control in CC.MODE_CHANGES:
+        elif control == CC.ALL_NOTES_OFF:
             self._notes_off(channel)
 
     def _notes_off(self, channel: int) -> None:
@@ -442,6 +483,27 @@ class Engine:
         ch.reading = reading
         ch.rate_events.append((self._at, reading))
 
+    def _vibrato_changed(self, channel: int) -> None:
+        """The mod wheel or channel pressure moved: the channel's voices take the new vibrato depth from here."""
+        ch = self.channels[channel]
+        ch.vibrato.set(self._at, ch.ctl.vibrato_cents())
+
+    def _system_reset(self) -> None:
+        """GM, GM2, GS or XG reset (io/sysex.py): every voice silenced, every channel as new, as FluidSynth."""
+        fresh = Channel()
+        self.basic = BasicChannels()
+        for channel, ch in enumerate(self.channels):
+            self._sound_off(channel)
+            for name in Channel.MIDI_STATE:
+                setattr(ch, name, getattr(fresh, name))
+            ch.ctl = Controls()
+            self.effects.reset(channel, self._at)  # the sends go back to where every channel starts
+            self._vibrato_changed(channel)
+            self._gain_changed(ch)
+            self._rate_changed(channel)
+            if self._starting_ahead:
+                self._start_ahead([channel])
+
     def _apply_request(self, request: str) -> None:
         for channel in range(16):
             self._notes_off(channel) if request == "notes" else self._sound_off(channel)
@@ -494,11 +556,13 @@ class Engine:
         Voices take their own events (start, release, fades) at their offsets, and a channel's bends and
         gain changes are per-sample curves, so a block with many events costs no more than one render
         per voice. On bent channels, the voices that read plainly this block (most of them) are read
-        together in one bank whatever their channel (bank.py); the others (at the loop crossfade, at
-        the end of what has arrived, cut) and those at rate 1 are read alone."""
+        together in one bank whatever their channel (bank.py), and so are voices with their own pitch
+        movement (vibrato, glide, a key read from the nearest learnt note), each at its own reading advance;
+        the others (at the loop crossfade, at the end of what has arrived, cut, released at their own
+        instrument's rate) and those at rate 1 are read alone."""
         n = len(out)
         loop = self.supply.loop
-        mixed = []  # (channel, its phase, its gain curve, its voices read alone)
+        mixed = []  # (channel, its phase, its gain curve, its voices read alone with their phases, its vibrato depth)
         phases = []
         # the bank: voices without an envelope this block, then those with one, each part by channel
         steady, steady_rows, changing, changing_rows = [], [], [], []
@@ -506,34 +570,44 @@ class Engine:
             ch = self.channels[channel]
             phase = self._phase(ch, n)
             gains = self._gain_curve(ch, n)
+            depth = ch.vibrato.curve(n)
             voices = self._voices[channel]
             if not voices and not self._cut[channel]:
                 continue
             row = len(mixed)
+            read = len(phases)  # the channel's reading advance; a voice with its own pitch movement has its own
             phases.append(phase if phase is not None else steps(1.0, n))
-            advance = float(phases[row][n])
-            alone = []
-            for v in voices:
+            advance = float(phases[read][n])
+            own = moving_phases([v.pitch for v in voices], self._frame, n, depth, self.sample_rate, phase)
+            alone = []  # (voice, its reading advance)
+            for k, v in enumerate(voices):
+                mine = own.get(k)
+                if mine is not None and v.plain(float(mine[n]), loop) and (v.release_len is None or not shaped(v)):
+                    (changing if shaped(v) else steady).append(v)
+                    (changing_rows if shaped(v) else steady_rows).append((row, len(phases)))
+                    phases.append(mine)
+                elif mine is not None or (v.release_len is not None and shaped(v)):  # its own pitch or release
+                    alone.append((v, phase if mine is None else mine))
                 # at rate 1 a voice reads its samples exactly: alone, by slices, is quicker
-                if phase is None or not v.plain(advance, loop):
-                    alone.append(v)
+                elif phase is None or not v.plain(advance, loop):
+                    alone.append((v, phase))
                 elif shaped(v):
                     changing.append(v)
-                    changing_rows.append(row)
+                    changing_rows.append((row, read))
                 else:
                     steady.append(v)
-                    steady_rows.append(row)
-            mixed.append((channel, phase, gains, alone))
+                    steady_rows.append((row, read))
+            mixed.append((channel, phase, gains, alone, depth))
         if not mixed:
             return
         sums = self._bank_sums(len(mixed), n, phases, steady, steady_rows, changing, changing_rows)
         steady_gains = []  # the rows of channels whose gains hold still over the block, and those gains
-        for row, ((channel, phase, gains, alone), buf) in enumerate(zip(mixed, sums)):
-            for v in alone:
-                v.render_block(buf, phase, loop, self._release_len)
+        for row, ((channel, phase, gains, alone, depth), buf) in enumerate(zip(mixed, sums)):
+            for v, own in alone:
+                v.render_block(buf, own, loop, v.release_len or self._release_len)
             cut = self._cut[channel]
             for v in cut:
-                v.render_block(buf, phase, loop, self._release_len)
+                v.render_block(buf, self._own_phase(v, phase, depth, n), loop, v.release_len or self._release_len)
             cut.clear()
             voices = self._voices[channel]
             if any(v.finished for v in voices):
@@ -554,15 +628,23 @@ class Engine:
             out += np.dot(steady.T, np.stack(gains))
             self.effects.send_steady([mixed[row][0] for row in rows], steady, np.stack(gains))
 
-    def _bank_sums(self, channels: int, n: int, phases: list[np.ndarray], steady: list[Voice], steady_rows: list[int],
-                   changing: list[Voice], changing_rows: list[int]) -> np.ndarray:
+    def _own_phase(self, v: Voice, phase: np.ndarray | None, depth: float | np.ndarray, n: int) -> np.ndarray | None:
+        """A voice's reading advance over the block: its channel's (`phase`), or with its own pitch movement
+        (modulation.py) where it has one."""
+        cents = v.pitch.cents(self._frame, n, depth, self.sample_rate) if v.pitch is not None else None
+        return phase if cents is None else voice_phase(cents, phase)
+
+    def _bank_sums(self, channels: int, n: int, phases: list[np.ndarray], steady: list[Voice], steady_rows: list,
+                   changing: list[Voice], changing_rows: list) -> np.ndarray:
         """Each mixed channel's bank voices summed [channels, n]: the steady voices, then those with an
-        envelope this block, each part ordered by channel (row = the channel's index in phases)."""
+        envelope this block, each part ordered by channel; each voice's rows are (its channel's index among
+        the mixed, the index in phases of the reading advance it reads at)."""
         sums = np.zeros((channels, n), dtype=np.float32)
         if not steady and not changing:
             return sums
-        rows = np.array(steady_rows + changing_rows)
-        seg = read_bank(steady + changing, np.stack(phases), rows, self._release_len, len(steady))
+        both = np.array(steady_rows + changing_rows).reshape(-1, 2)
+        rows = both[:, 0]
+        seg = read_bank(steady + changing, np.stack(phases), both[:, 1], self._release_len, len(steady))
         for part in (slice(0, len(steady)), slice(len(steady), len(rows))):
             part_rows = rows[part]
             if len(part_rows):  # a channel's rows are consecutive within each part

@@ -162,16 +162,6 @@ def pitch_range(preset: Preset, timbre: Sequence[float]) -> tuple[int, int]:
     return lo, hi
 
 
-def fold_into_range(pitch: int, low: int, high: int) -> int:
-    """Shift a pitch by octaves into [low, high]; if no octave lands inside, the end nearest the pitch."""
-    shifted = pitch
-    while shifted < low:
-        shifted += 12
-    while shifted > high:
-        shifted -= 12
-    return shifted if low <= shifted <= high else min(max(pitch, low), high)
-
-
 def timbre_name(preset: Preset, timbre: Sequence[float]) -> str:
     parts = [(w, preset.instruments[i].name) for i, w in enumerate(timbre) if w > 0]
     if len(parts) == 1:

@@ -4,8 +4,10 @@
   say; keys outside the kit's range are silent (one warning per key); the octave rule never applies.
 - Other channels play the --instrument timbre, else the --morph blend at the morph controller's value
   (quantised), else the instrument the channel's GM program maps to (instruments.ProgramMap).
-- Melodic pitches outside the timbre's range are shifted by octaves into it (one warning per timbre
-  and pitch); a blend plays the intersection of its instruments' ranges.
+- A melodic pitch outside the timbre's range plays the nearest pitch in it, which the voice then reads at
+  the key's own pitch (legato.dress), as a sampler stretches its nearest sample (one warning per timbre
+  and pitch); a blend plays the intersection of its instruments' ranges. A key the instrument's source does not
+  play (preset/sound.py's "source_keys") is silent, as it is there.
 """
 from __future__ import annotations
 
@@ -15,13 +17,14 @@ from typing import Iterable, Sequence
 import mido
 
 from ..gm import DRUM_CHANNEL
+from ..io.sysex import system_reset
 from ..preset import Preset
+from ..preset.sound import InstrumentSounds
 from .cache import NoteKey, quantize_velocity
 from .instruments import (
     ProgramMap,
     Timbre,
     drum_kit,
-    fold_into_range,
     melodic,
     morph,
     one_hot,
@@ -30,6 +33,7 @@ from .instruments import (
     resolve_morph,
     timbre_name,
 )
+from .legato import instrument_of
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +54,15 @@ class NotePlanner:
         self._override = resolve(preset, instrument) if instrument else None
         self._morph = resolve_morph(preset, morph_spec) if morph_spec else None
         self._ranges: dict[Timbre, tuple[int, int]] = {}
+        self.sounds = InstrumentSounds(preset)
         self._warned: set = set()
         # plans already made: a live note-on is planned when it arrives, then when its block is made
         self._plans: dict[tuple, Plan | None] = {}
+
+    @property
+    def morphing(self) -> bool:
+        """Whether melodic channels play a --morph blend (swept by the morph controller)."""
+        return self._morph is not None
 
     def _warn_once(self, key, message: str, *args) -> None:
         if key not in self._warned:
@@ -88,11 +98,15 @@ class NotePlanner:
         timbre = self._timbre(program, morph_value)
         if timbre is None:
             return None
+        if not self.sounds.plays(instrument_of((timbre, key, step)), key):
+            self._warn_once(("source", timbre, key), "%s: its source plays no key %d: silent",
+                            timbre_name(self.preset, timbre), key)
+            return None
         low, high = self._range(timbre)
-        pitch = fold_into_range(key, low, high)
+        pitch = min(max(key, low), high)
         if pitch != key:
-            self._warn_once(("range", timbre, key), "%s plays pitches %d-%d: note %d played as %d",
-                            timbre_name(self.preset, timbre), low, high, key, pitch)
+            self._warn_once(("range", timbre, key), "%s learnt pitches %d-%d: note %d played from note %d, "
+                            "resampled", timbre_name(self.preset, timbre), low, high, key, pitch)
         return (timbre, pitch, step), False
 
     def _timbre(self, program: int, morph_value: int) -> Timbre | None:
@@ -140,6 +154,8 @@ class NotePlanner:
         for msg in messages:
             if msg.type == "program_change":
                 programs[msg.channel] = msg.program
+            elif msg.type == "sysex" and system_reset(msg.data):
+                programs, morphs = [0] * len(programs), [0] * len(morphs)
             elif msg.type == "control_change" and msg.control == self.morph_cc:
                 morphs[msg.channel] = msg.value
             elif msg.type == "note_on" and msg.velocity > 0:

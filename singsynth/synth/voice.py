@@ -66,7 +66,8 @@ class Voice:
     render_block() applies each at its own offset: the rest of its channel is not split there.
     """
 
-    __slots__ = ("note", "channel", "key", "one_shot", "serial", "held", "sustained", "pos", "loop_gain", "env")
+    __slots__ = ("note", "channel", "key", "one_shot", "serial", "held", "sustained", "pos", "loop_gain", "env",
+                 "pitch", "release_len")
 
     def __init__(self, note: Note, channel: int, key: int, one_shot: bool, serial: int, start_at: int = 0):
         self.note, self.channel, self.key, self.one_shot, self.serial = note, channel, key, one_shot, serial
@@ -75,6 +76,8 @@ class Voice:
         self.pos = 0.0
         self.loop_gain = 1.0  # the note's loop decay once for each jump back to the loop start so far
         self.env = Envelope(start_at)
+        self.pitch = None  # its own pitch movement (modulation.Pitch), set by the engine
+        self.release_len: int | None = None  # its instrument's release in samples; None: the engine's
 
     @property
     def finished(self) -> bool:
