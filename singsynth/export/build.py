@@ -25,7 +25,7 @@ from ..synth.cache import NoteKey
 from ..synth.note_supply import MAX_BATCH, NoteSupply
 from .layout import key_runs, root_keys, velocity_layers
 from .programs import Entry, Plan
-from .samples import envelope_generators, looped_note, one_shot_note, release_generator
+from .samples import envelope_generators, looped_note, one_shot_note
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,6 @@ def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = F
     """Generate (or read back) every note of the plan and lay out the bank."""
     rate, loop = supply.preset.sample_rate, supply.loop
     layers = velocity_layers(settings.layers)
-    release = release_generator(settings.release)
     bank, peaks = Bank(), []
     total = sum(len(note_keys(e, settings)) for e in plan.entries)
     with progress_bar(progress, total=total, unit="note", desc="export") as bar:
@@ -119,8 +118,8 @@ def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = F
                                                                      sf2.RELEASE_VOL_ENV: sf2.MAX_TIMECENTS}, None
                 else:
                     data, fall = looped_note(note, loop)
-                    extra = {sf2.SAMPLE_MODES: sf2.LOOP_CONTINUOUSLY, sf2.RELEASE_VOL_ENV: release,
-                             **envelope_generators(loop, rate, fall)}
+                    extra = {sf2.SAMPLE_MODES: sf2.LOOP_CONTINUOUSLY,
+                             **envelope_generators(loop, rate, fall, settings.release)}
                     sample_loop = (loop[0], loop[1])
                 peak = float(np.max(np.abs(data))) if len(data) else 0.0
                 scaled = data / peak if peak > 0 else data

@@ -36,11 +36,12 @@ def timecents(seconds: float) -> int:
     return int(min(max(tc, sf2.MIN_TIMECENTS), sf2.MAX_TIMECENTS))
 
 
-def release_generator(release_seconds: float) -> int:
+def release_generator(release_seconds: float, fall_db_per_second: float = 0.0) -> int:
     """releaseVolEnv for the engine's release: an exponential fall to -60 dB (RELEASE_FLOOR) in release_seconds,
-    that is ENVELOPE_DB in proportionally more time."""
+    that is ENVELOPE_DB in proportionally more time. A note that decays goes on decaying in the engine while it is
+    released, where a player's release takes over from its decay: the release falls faster by the decay's rate."""
     floor_db = -20 * math.log10(RELEASE_FLOOR)
-    return timecents(release_seconds * ENVELOPE_DB / floor_db)
+    return timecents(ENVELOPE_DB / (floor_db / release_seconds + fall_db_per_second))
 
 
 def looped_note(note: Note, loop: Loop) -> tuple[np.ndarray, float]:
@@ -67,13 +68,15 @@ def one_shot_note(note: Note) -> np.ndarray:
     return data[:int(loud[-1]) + 1].astype(np.float32)
 
 
-def envelope_generators(loop: Loop, rate: int, fall_db: float) -> dict[int, int]:
+def envelope_generators(loop: Loop, rate: int, fall_db: float, release_seconds: float) -> dict[int, int]:
     """The volume envelope of a looped note whose loop falls `fall_db` per pass: hold until the loop start, then a
-    decay at that many dB per loop length, down to silence; none for a loop that holds its level."""
+    decay at that many dB per loop length, down to silence, and the release (release_generator); for a loop that
+    holds its level, the release alone."""
     if fall_db <= 0:
-        return {}
+        return {sf2.RELEASE_VOL_ENV: release_generator(release_seconds)}
     l0, l1, _ = loop
-    loop_seconds = (l1 - l0) / rate
+    per_second = fall_db * rate / (l1 - l0)
     return {sf2.HOLD_VOL_ENV: timecents(l0 / rate - ATTACK_SECONDS),
-            sf2.DECAY_VOL_ENV: timecents(loop_seconds * ENVELOPE_DB / fall_db),
-            sf2.SUSTAIN_VOL_ENV: 1000}  # 100 dB down: the decay never stops
+            sf2.DECAY_VOL_ENV: timecents(ENVELOPE_DB / per_second),
+            sf2.SUSTAIN_VOL_ENV: 1000,  # 100 dB down: the decay never stops
+            sf2.RELEASE_VOL_ENV: release_generator(release_seconds, per_second)}

@@ -1,0 +1,303 @@
+"""singsynth export: the SoundFont writer read back by a reader of its own, the zone layout, and round trips through
+the real FluidSynth against the engine's own notes (pitch, level, loop, release)."""
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+from engine_fixtures import make_preset
+from sf2_reader import read_sf2
+
+from singsynth.cli import main
+from singsynth.export.layout import key_runs, root_keys, velocity_layers
+from singsynth.export.samples import envelope_generators, looped_note, release_generator
+from singsynth.io import sf2
+from singsynth.io.wav import read_wav
+from singsynth.preset.sustain_loop import crossfade, loop_decay, loop_points
+from singsynth.synth.cache import Note, quantize_velocity
+from singsynth.synth.voice import Voice
+from singsynth.train.pitch import cents, estimate_f0
+
+FLUIDSYNTH = shutil.which("fluidsynth")
+needs_fluidsynth = pytest.mark.skipif(FLUIDSYNTH is None, reason="the fluidsynth program is not installed")
+RATE = 16000
+DEMO_MIDI = Path(__file__).resolve().parents[1] / "examples" / "demo.mid"
+
+
+@pytest.fixture(scope="module")
+def preset_dir(tmp_path_factory):
+    return make_preset(tmp_path_factory.mktemp("export") / "tiny")
+
+
+def run(*argv) -> int:
+    return main([str(a) for a in argv])
+
+
+def small_bank(bits24: bool):
+    rng = np.random.default_rng(0)
+    a = sf2.to_24bit(rng.uniform(-1, 1, 101))  # odd: sm24 is padded to an even size
+    b = sf2.to_24bit(np.sin(np.arange(400) / 7) * 0.5)
+    samples = [sf2.Sample("noise", a, 16000, 60, -7), sf2.Sample("sine", b, 22050, 72, 3, (100, 300))]
+    zones = [sf2.Zone({sf2.SAMPLE_MODES: 1, sf2.KEY_RANGE: (0, 64), sf2.INITIAL_ATTENUATION: 120,
+                       sf2.COARSE_TUNE: -12}, [sf2.Modulator(0x0502, 48, 0)], 1),
+             sf2.Zone({sf2.VEL_RANGE: (1, 90), sf2.KEY_RANGE: (65, 127)}, [], 0)]
+    instruments = [sf2.Instrument("both", zones), sf2.Instrument("one", [sf2.Zone({}, [], 0)])]
+    presets = [sf2.Preset("drums", 0, 128, [sf2.Zone(target=1)]), sf2.Preset("both", 5, 0, [sf2.Zone(target=0)])]
+    return presets, instruments, samples
+
+
+@pytest.mark.parametrize("bits24", [False, True], ids=["16-bit", "24-bit"])
+def test_writer_output_reads_back_as_the_specification_lays_it_out(tmp_path, bits24):
+    presets, instruments, samples = small_bank(bits24)
+    path = tmp_path / "b.sf2"
+    size = sf2.save_sf2(path, "test bank", presets, instruments, samples, bits24, comment="hello")
+    raw = path.read_bytes()
+    font = read_sf2(raw)
+    assert size == len(raw) == font.size
+    assert font.chunk_order == [b"INFO", b"sdta", b"pdta", b"phdr", b"pbag", b"pmod", b"pgen", b"inst", b"ibag",
+                                b"imod", b"igen", b"shdr"]
+    assert struct.unpack("<HH", font.info[b"ifil"]) == (2, 4 if bits24 else 1)
+    assert font.info[b"INAM"].rstrip(b"\0") == b"test bank" and font.info[b"ICMT"].rstrip(b"\0") == b"hello"
+    assert (font.sm24 is not None) == bits24 and (not bits24 or len(font.sm24) % 2 == 0)
+    # presets sorted by bank and program, each naming its instrument last; terminal records close every list
+    assert [(p["name"], p["bank"], p["program"]) for p in font.presets()] == [
+        ("both", 0, 5), ("drums", 128, 0), ("EOP", 0, 0)]
+    assert font.zones("p", 0)[0]["generators"] == [(41, 0)] and font.zones("p", 1)[0]["generators"] == [(41, 1)]
+    assert [i["name"] for i in font.instruments()] == ["both", "one", "EOI"]
+    first, second = font.zones("i", 0)
+    # keyRange first, velRange only after it, sampleID last (specification 7.9)
+    assert first["generators"] == [(43, (0, 64)), (54, 1), (48, 120), (51, -12), (53, 1)]
+    assert second["generators"] == [(43, (65, 127)), (44, (1, 90)), (53, 0)]
+    assert first["modulators"] == [(0x0502, 48, 0, 0, 0)] and second["modulators"] == []
+    assert font.records[b"igen"][-1] == bytes(4) and font.records[b"imod"][-1] == bytes(10)
+    headers = font.samples()
+    assert [h["name"] for h in headers] == ["noise", "sine", "EOS"]
+    noise, sine = headers[:2]
+    assert (noise["start"], noise["end"], noise["rate"], noise["pitch"], noise["correction"]) == (0, 101, 16000, 60, -7)
+    assert sine["start"] == 101 + sf2.GUARD_SAMPLES and sine["loop"] == (sine["start"] + 100, sine["start"] + 300)
+    assert sine["rate"] == 22050 and noise["type"] == sine["type"] == 1  # mono
+    assert not font.smpl[101:101 + sf2.GUARD_SAMPLES].any() and len(font.smpl) == 101 + 400 + 2 * sf2.GUARD_SAMPLES
+    for header, sample in zip(headers, samples):
+        back = font.sample_data(header)
+        if bits24:
+            assert np.array_equal(back, sample.data)
+        else:  # the nearest 16-bit step
+            assert np.max(np.abs(back - sample.data)) <= 128
+
+
+def test_writer_refuses_what_the_format_cannot_say(tmp_path):
+    presets, instruments, samples = small_bank(False)
+    samples[1].loop = (100, 401)
+    with pytest.raises(sf2.SoundFontError, match="loop"):
+        sf2.save_sf2(tmp_path / "b.sf2", "x", presets, instruments, samples)
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_velocity_layers_split_the_engine_steps_and_cover_every_velocity():
+    for count in (1, 2, 3, 4, 5, 16):
+        layers = velocity_layers(count)
+        assert layers[0].low == 1 and layers[-1].high == 127 and len(layers) == count
+        assert all(a.high + 1 == b.low for a, b in zip(layers, layers[1:]))
+        for layer in layers:  # the layer's note is one the engine plays for one of its velocities
+            assert layer.step in {quantize_velocity(v) for v in range(layer.low, layer.high + 1)}
+
+
+@pytest.mark.parametrize("low,high,spacing", [(21, 108, 3), (21, 108, 8), (60, 96, 1), (55, 103, 5), (0, 127, 4)])
+def test_key_runs_cover_every_key_and_play_the_engines_pitch(low, high, spacing):
+    runs = key_runs(low, high, spacing)
+    assert runs[0].low == 0 and runs[-1].high == 127 and all(a.high + 1 == b.low for a, b in zip(runs, runs[1:]))
+    roots = set(root_keys(low, high, spacing))
+    for run in runs:
+        assert run.root in roots and low <= run.root <= high
+        for key in range(run.low, run.high + 1):
+            sounds = key - run.shift  # what a player makes of it: the root's sample moved by key - shift - root
+            assert low <= sounds <= high and abs(sounds - run.root) <= spacing // 2
+            assert run.shift % 12 == 0
+
+
+def decaying_note(db_per_second: float, f0: float = 220.0) -> Note:
+    """A sine falling steadily, with the engine's loop crossfade and decay, as the note supply makes it."""
+    t = np.arange(4 * RATE) / RATE
+    note = Note((0.5 * np.sin(2 * np.pi * f0 * t) * 10 ** (-db_per_second * t / 20)).astype(np.float32))
+    loop = loop_points(len(note.data))
+    note.loop_decay = loop_decay(note.data, loop)
+    note.xfade = crossfade(note.data, loop, note.loop_decay)
+    return note
+
+
+def test_a_decaying_loop_is_exported_level_and_the_envelope_falls_at_the_notes_rate():
+    note = decaying_note(10.0)
+    loop = loop_points(len(note.data))
+    data, fall = looped_note(note, loop)
+    assert fall == pytest.approx(10.0 * (loop[1] - loop[0]) / RATE, rel=0.02)
+    window = RATE // 10
+    levels = [20 * np.log10(np.sqrt(np.mean(data[i:i + window] ** 2))) for i in range(loop[0], loop[1] - window, window)]
+    assert max(levels) - min(levels) < 0.5
+    gens = envelope_generators(loop, RATE, fall, 1.0)
+    decay_seconds = 2 ** (gens[sf2.DECAY_VOL_ENV] / 1200)
+    assert 96 / decay_seconds == pytest.approx(10.0, rel=0.02)  # FluidSynth's decay: 96 dB in its time
+    assert 2 ** (gens[sf2.HOLD_VOL_ENV] / 1200) == pytest.approx(loop[0] / RATE, abs=0.002)
+    # the release: -60 dB in 1 s, 96 dB in 1.6 s; while the note decays at 10 dB/s too, 96 dB in 96 / 70 s
+    assert envelope_generators(loop, RATE, 0.0, 1.0) == {sf2.RELEASE_VOL_ENV: release_generator(1.0)}
+    assert 2 ** (release_generator(1.0) / 1200) == pytest.approx(1.6, rel=0.01)
+    assert 2 ** (gens[sf2.RELEASE_VOL_ENV] / 1200) == pytest.approx(96 / 70, rel=0.01)
+
+
+def engine_voice(note: Note, seconds: float, release_at: float) -> np.ndarray:
+    """What the engine's voice plays of a note held until release_at, released for 1 s."""
+    loop = loop_points(len(note.data))
+    voice = Voice(note, 0, 60, False, 0)
+    out = np.zeros(int(seconds * RATE), dtype=np.float32)
+    block = 1024
+    for start in range(0, len(out), block):
+        if start == int(release_at * RATE) // block * block:
+            voice.release(int(release_at * RATE) - start)
+        voice.render_block(out[start:start + block], None, loop, RATE)
+    return out
+
+
+def one_note_midi(path, key: int, velocity: int, held: float, total: float, program: int = 0, channel: int = 0):
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    tick = lambda s: int(round(mido.second2tick(s, 480, 500000)))  # noqa: E731
+    track.append(mido.Message("program_change", channel=channel, program=program, time=0))
+    track.append(mido.Message("note_on", channel=channel, note=key, velocity=velocity, time=0))
+    track.append(mido.Message("note_off", channel=channel, note=key, velocity=0, time=tick(held)))
+    track.append(mido.Message("control_change", channel=channel, control=110, value=0, time=tick(total - held)))
+    mid.save(path)
+    return path
+
+
+def fluidsynth(bank, midi, out, rate: int, gain: float = 0.2) -> tuple[np.ndarray, str]:
+    """The real FluidSynth's render of a MIDI file with a bank, dry (left channel), and the warnings and errors
+    it printed, but those that say a channel's program is not in the bank (a bank of a few instruments has few
+    programs; every channel starts at program 0)."""
+    done = subprocess.run([FLUIDSYNTH, "-ni", "-R", "0", "-C", "0", "-g", f"{gain}", "-r", str(rate), "-O", "float",
+                           "-F", str(out), str(bank), str(midi)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got_rate, audio = read_wav(out)
+    assert got_rate == rate
+    said = [line for line in (done.stdout + done.stderr).splitlines() if re.search(r"warn|error", line, re.I)
+            and "No preset found on channel" not in line]
+    return audio[:, 0], "\n".join(said)
+
+
+def levels_db(audio: np.ndarray, rate: int, window: float = 0.1) -> np.ndarray:
+    n = int(window * rate)
+    frames = audio[:len(audio) // n * n].reshape(-1, n).astype(np.float64)
+    return 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-20)
+
+
+@needs_fluidsynth
+def test_fluidsynth_plays_a_decaying_looped_note_as_the_engines_voice_does(tmp_path):
+    """A held note past its loop end and its release: the sample loop, the levelled loop with the envelope's
+    decay, the release, through the real FluidSynth, against the engine's own Voice."""
+    note = decaying_note(6.0)
+    loop = loop_points(len(note.data))
+    data, fall = looped_note(note, loop)
+    peak = float(np.max(np.abs(data)))
+    gens = {sf2.KEY_RANGE: (0, 127), sf2.SAMPLE_MODES: 1, **envelope_generators(loop, RATE, fall, 1.0)}
+    from singsynth.export.build import NO_DEFAULT_MODULATORS
+    sample = sf2.Sample("sine", sf2.to_24bit(data / peak), RATE, 57, 0, (loop[0], loop[1]))  # 220 Hz
+    bank = tmp_path / "one.sf2"
+    sf2.save_sf2(bank, "one", [sf2.Preset("p", 0, 0, [sf2.Zone(target=0)])],
+                 [sf2.Instrument("i", [sf2.Zone(gens, list(NO_DEFAULT_MODULATORS), 0)])], [sample])
+    midi = one_note_midi(tmp_path / "n.mid", 57, 100, held=6.0, total=8.0)  # f0 220 Hz is key 57
+    theirs, said = fluidsynth(bank, midi, tmp_path / "f.wav", RATE)
+    assert not said, said
+    ours = engine_voice(note, 8.0, release_at=6.0)
+    n = min(len(theirs), len(ours))
+    a, b = levels_db(theirs[:n], RATE), levels_db(ours[:n], RATE)
+    offset = np.median((a - b)[:10])  # their channel's gain and ours differ by a constant
+    loud = b > b.max() - 60
+    assert loud[:62].all()  # through 6.2 s: 2 passes of the loop and into the release
+    assert np.max(np.abs((a - offset - b)[loud])) < 1.0, np.round((a - offset - b), 2)
+    assert abs(cents(estimate_f0(theirs[int(3 * RATE):int(5.5 * RATE)], RATE, (0, 2.5)), 220.0)) < 5
+
+
+@needs_fluidsynth
+def test_round_trip_of_a_tiny_preset_through_fluidsynth(preset_dir, tmp_path, capsys):
+    """Export a tiny preset's flute, play one held note in FluidSynth and in singsynth (both 48 kHz): same pitch,
+    same level at the gain the export names, the loop holding past the note's length, silence after the release."""
+    bank = tmp_path / "flute.sf2"
+    assert run("export", "--preset", preset_dir, "-o", bank, "--instrument", "flute", "--keys-per-zone", "3",
+               "--velocity-layers", "2", "--no-disk-cache", "--quiet") == 0
+    font = read_sf2(bank.read_bytes())
+    gain = float(re.search(rb"synth.gain ([0-9]+\.[0-9]+)", font.info[b"ICMT"]).group(1))
+    length = loop_points(4 * RATE)
+    assert all(s["loop"][1] - s["start"] == length[1] and s["loop"][0] - s["start"] == length[0]
+               for s in font.samples()[:-1])
+    assert [p["program"] for p in font.presets()[:-1]] == [73]
+    key = 73  # a root: spacing 3 over the flute's 60..96 puts them at 61, 64, ... 73
+    assert key in root_keys(60, 96, 3)
+    midi = one_note_midi(tmp_path / "n.mid", key, 100, held=4.5, total=6.5, program=73)
+    theirs, said = fluidsynth(bank, midi, tmp_path / "f.wav", 48000, gain)
+    assert not said, said
+    assert run("render", midi, "-o", tmp_path / "s.wav", "--preset", preset_dir, "--no-disk-cache", "--quiet") == 0
+    ours = read_wav(tmp_path / "s.wav")[1][:, 0]
+    a, b = levels_db(theirs, 48000), levels_db(ours, 48000)
+    n = min(len(a), len(b))
+    held = slice(1, 45)  # 0.1 .. 4.5 s: past the loop end at 2.9 s
+    assert np.max(np.abs(a[held] - b[held])) < 1.0, (a[held] - b[held])
+    release = slice(45, 51)  # 4.5 .. 5.1 s, to -36 dB: exponential in both (singsynth ends its curve at exactly 0)
+    assert np.max(np.abs(a[release] - b[release])) < 1.0, (a[release] - b[release])
+    assert a[56:].max() < b[held].max() - 60  # 1.1 s after note-off
+    f_theirs, f_ours = (estimate_f0(x, 48000, (0.3, 2.5)) for x in (theirs, ours))
+    if f_ours is not None:  # random weights need not make a pitched note
+        assert abs(cents(f_theirs, f_ours)) < 5
+
+
+@needs_fluidsynth
+def test_whole_preset_is_a_gm_bank_that_fluidsynth_loads_without_a_warning(preset_dir, tmp_path):
+    bank = tmp_path / "gm.sf2"
+    assert run("export", "--preset", preset_dir, "-o", bank, "--no-disk-cache", "--quiet") == 0
+    font = read_sf2(bank.read_bytes())
+    presets = font.presets()[:-1]
+    assert sorted((p["bank"], p["program"]) for p in presets) == [(0, p) for p in range(128)] + [(128, 0)]
+    by_place = {(p["bank"], p["program"]): i for i, p in enumerate(presets)}
+    instrument = lambda place: font.zones("p", by_place[place])[0]["generators"][-1]  # noqa: E731
+    assert instrument((0, 73)) != instrument((0, 40))  # flute, violin: their own instruments
+    assert instrument((0, 72)) == instrument((0, 73))  # piccolo plays the flute, as in singsynth
+    kit = font.zones("i", instrument((128, 0))[1])
+    assert sorted({dict(z["generators"])[43] for z in kit}) == [(k, k) for k in range(35, 82)]
+    assert all(dict(z["generators"])[54] == 0 for z in kit)  # one-shot
+    audio, said = fluidsynth(bank, DEMO_MIDI, tmp_path / "demo.wav", 48000)
+    assert not said, said
+    assert np.sqrt(np.mean(audio ** 2)) > 1e-4
+
+
+def test_bad_input_is_one_line_exit_2_and_leaves_no_file(preset_dir, tmp_path, capsys):
+    cases = [(["--instrument", "fluet"], "no instrument 'fluet'"), (["--keys-per-zone", "0"], "--keys-per-zone"),
+             (["--velocity-layers", "17"], "--velocity-layers")]
+    for extra, said in cases:
+        assert run("export", "--preset", preset_dir, "-o", tmp_path / "x.sf2", *extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], err
+    assert run("export", "--preset", tmp_path / "none", "-o", tmp_path / "x.sf2") == 2
+    assert run("export", "--preset", preset_dir, "-o", tmp_path / "x.wav") == 2
+    assert run("export", "--preset", preset_dir, "-o", tmp_path / "no" / "x.sf2") == 2
+    assert run("export", "--preset", preset_dir, "-o", "/proc/x.sf2") == 2  # a folder no one may write in, root too
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4 and "no such preset" in err[0] and ".sf2" in err[1] and "does not exist" in err[2]
+    assert "cannot write in /proc" in err[3]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_a_stopped_export_leaves_no_file(preset_dir, tmp_path, monkeypatch):
+    from singsynth.io import sf2 as writer
+    real = writer.write_sf2
+
+    def stopped(out, *args, **kwargs):
+        real(out, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, "write_sf2", stopped)
+    assert run("export", "--preset", preset_dir, "-o", tmp_path / "x.sf2", "--instrument", "flute",
+               "--no-disk-cache", "--quiet") == 130
+    assert not list(tmp_path.iterdir())
+
