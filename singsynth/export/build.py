@@ -5,8 +5,8 @@ samples, loop crossfade and loop decay a voice reads, from the disk cache where 
 
 Levels: every sample is stored at full scale and brought back to its note's level by initialAttenuation, so that
 a quiet note keeps its detail in 16 bits. The attenuation is written for FluidSynth and the EMU8000 convention it
-follows (0.4 dB a centibel, not the specification's 0.1: a file written for one plays 60 % softer or louder in
-the other). No attenuation can raise a note: the whole bank sits at one gain, the highest that leaves its loudest
+follows, 0.04 dB a centibel where the specification says 0.1 (so a quiet note plays louder in a player that follows
+the letter of the specification: 60 % more attenuation in dB). No attenuation can raise a note: the whole bank sits at one gain, the highest that leaves its loudest
 note under full scale, up to what matches singsynth at FluidSynth's own synth gain; `fluid_gain` says what synth
 gain then plays it at singsynth's level.
 """
@@ -26,6 +26,7 @@ from ..synth.note_supply import MAX_BATCH, NoteSupply
 from .layout import key_runs, root_keys, velocity_layers
 from .programs import Entry, Plan
 from .samples import envelope_generators, looped_note, one_shot_note
+from .velocity import Curve, layer_curve, level_db, modulator
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ def note_keys(entry: Entry, settings: Settings) -> list[NoteKey]:
     return [(entry.timbre, key, layer.step) for key in keys for layer in velocity_layers(settings.layers)]
 
 
+def level_keys(entry: Entry, steps: int) -> list[NoteKey]:
+    """The notes an entry's loudness against velocity is measured on: every step at the middle of its range."""
+    low, high = entry.pitch_range
+    return [(entry.timbre, (low + high) // 2, step) for step in range(steps)]
+
+
 def estimate_bytes(plan: Plan, supply: NoteSupply, settings: Settings) -> int:
     """About how large the file will be (drum notes counted whole, before their silent tails are cut)."""
     width = 3 if settings.bits24 else 2
@@ -91,50 +98,57 @@ def _notes(supply: NoteSupply, keys: list[NoteKey], bar) -> dict:
     return notes
 
 
-def _zone(run_low: int, run_high: int, layer, sample: int, shift: int, extra: dict) -> sf2.Zone:
+def _zone(run_low: int, run_high: int, layer, sample: int, extra: dict, shift: int, curve: Curve) -> sf2.Zone:
     gens: dict = {sf2.KEY_RANGE: (run_low, run_high), sf2.VEL_RANGE: (layer.low, layer.high)}
     gens[sf2.INITIAL_ATTENUATION] = 0  # set once the bank's gain is known
     if shift:
         gens[sf2.COARSE_TUNE] = -shift
     gens.update(extra)
-    return sf2.Zone(gens, list(NO_DEFAULT_MODULATORS), sample)
+    by_velocity = modulator(curve)
+    return sf2.Zone(gens, NO_DEFAULT_MODULATORS + ([by_velocity] if by_velocity else []), sample)
+
+
+def _sample(entry: Entry, note, key: int, layer: int, loop, rate: int, release: float):
+    """The SoundFont sample of a note, at full scale, its peak, and its zones' own generators."""
+    if entry.drums:
+        data, sample_loop = one_shot_note(note), None
+        extra = {sf2.SAMPLE_MODES: sf2.NO_LOOP, sf2.RELEASE_VOL_ENV: sf2.MAX_TIMECENTS}
+    else:
+        data, fall = looped_note(note, loop)
+        extra = {sf2.SAMPLE_MODES: sf2.LOOP_CONTINUOUSLY, **envelope_generators(loop, rate, fall, release)}
+        sample_loop = (loop[0], loop[1])
+    peak = float(np.max(np.abs(data))) if len(data) else 0.0
+    scaled = data / peak if peak > 0 else data
+    return sf2.Sample(_sample_name(entry, key, layer), scaled, rate, key, 0, sample_loop), peak, extra
 
 
 def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = False) -> Bank:
     """Generate (or read back) every note of the plan and lay out the bank."""
-    rate, loop = supply.preset.sample_rate, supply.loop
-    layers = velocity_layers(settings.layers)
-    bank, peaks = Bank(), []
-    total = sum(len(note_keys(e, settings)) for e in plan.entries)
+    rate, loop, steps = supply.preset.sample_rate, supply.loop, supply.cache.velocity_steps
+    layers = velocity_layers(settings.layers, steps)
+    bank, levels = Bank(), []  # levels: (peak, curve, layer) of each sample
+    total = sum(len(set(note_keys(e, settings) + level_keys(e, steps))) for e in plan.entries)
     with progress_bar(progress, total=total, unit="note", desc="export") as bar:
         for entry in plan.entries:
-            notes = _notes(supply, note_keys(entry, settings), bar)
-            zones, index = [], {}
-            for key, note in notes.items():
+            keys = note_keys(entry, settings)
+            notes = _notes(supply, list(dict.fromkeys(keys + level_keys(entry, steps))), bar)
+            step_levels = [level_db(notes[k].data[:None if entry.drums else loop[0]]) for k in level_keys(entry, steps)]
+            curves = [layer_curve(step_levels, layer, steps) for layer in layers]
+            made = {}  # (root, layer) -> the sample's index and its zones' generators
+            for key in keys:
                 _, pitch, step = key
                 n = next(i for i, layer in enumerate(layers) if layer.step == step)
-                if entry.drums:
-                    data, extra, sample_loop = one_shot_note(note), {sf2.SAMPLE_MODES: sf2.NO_LOOP,
-                                                                     sf2.RELEASE_VOL_ENV: sf2.MAX_TIMECENTS}, None
-                else:
-                    data, fall = looped_note(note, loop)
-                    extra = {sf2.SAMPLE_MODES: sf2.LOOP_CONTINUOUSLY,
-                             **envelope_generators(loop, rate, fall, settings.release)}
-                    sample_loop = (loop[0], loop[1])
-                peak = float(np.max(np.abs(data))) if len(data) else 0.0
-                scaled = data / peak if peak > 0 else data
-                index[(pitch, n)] = (len(bank.samples), extra)
-                bank.samples.append(sf2.Sample(_sample_name(entry, pitch, n), scaled, rate, pitch, 0, sample_loop))
-                peaks.append(peak)
+                sample, peak, extra = _sample(entry, notes[key], pitch, n, loop, rate, settings.release)
+                made[(pitch, n)] = (len(bank.samples), extra)
+                bank.samples.append(sample)
+                levels.append((peak, curves[n], layers[n]))
             low, high = entry.pitch_range
             runs = ([(k, k, k, 0) for k in range(low, high + 1)] if entry.drums else
                     [(r.low, r.high, r.root, r.shift) for r in key_runs(low, high, settings.spacing)])
-            for run_low, run_high, root, shift in runs:
-                for n, layer in enumerate(layers):
-                    sample, extra = index[(root, n)]
-                    zones.append(_zone(run_low, run_high, layer, sample, shift, extra))
+            zones = [_zone(run_low, run_high, layer, *made[(root, n)], shift, curves[n])
+                     for run_low, run_high, root, shift in runs for n, layer in enumerate(layers)]
             bank.instruments.append(sf2.Instrument(entry.name, zones))
-    _set_levels(bank, peaks, supply.preset.playback_gain)
+    _set_levels(bank, levels, supply.preset.playback_gain)
     for n, entry in enumerate(plan.entries):
         bank.presets.append(sf2.Preset(entry.name, entry.program, entry.bank, [sf2.Zone(target=n)]))
     for (bank_number, program), n in sorted(plan.aliases.items()):
@@ -142,21 +156,25 @@ def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = F
     return bank
 
 
-def _set_levels(bank: Bank, peaks: list[float], playback_gain: float) -> None:
+def _set_levels(bank: Bank, levels: list, playback_gain: float) -> None:
     """Each zone's attenuation, and each sample rescaled so that its attenuation in whole centibels is exact."""
-    # what FluidSynth at its default gain needs for singsynth's level, and what the loudest note allows
+    # what FluidSynth at its default gain needs for singsynth's level, and what the loudest note allows, at the
+    # loudest velocity of its layer
     wanted = SINGSYNTH_CENTRE * playback_gain / (FLUIDSYNTH_CENTRE * FLUIDSYNTH_GAIN)
-    loudest = max(peaks, default=0.0)
+    loudest = max((peak * 10 ** (curve.headroom_db(layer) / 20) for peak, curve, layer in levels), default=0.0)
     gain = min(wanted, 1.0 / loudest) if loudest > 0 else wanted
     bank.fluid_gain = FLUIDSYNTH_GAIN * wanted / gain
     centibels = []
-    for sample, peak in zip(bank.samples, peaks):
-        level = peak * gain
-        cb = 0 if level <= 0 else min(math.floor(-20 * math.log10(level) / EMU_DB_PER_CENTIBEL),
-                                      sf2.MAX_ATTENUATION)
-        if level > 0:  # what whole centibels leave over, made up in the samples (never past full scale)
-            sample.data = sample.data * np.float32(level / 10 ** (-cb * EMU_DB_PER_CENTIBEL / 20))
-        sample.data = sf2.to_24bit(sample.data)
+    for sample, (peak, curve, _) in zip(bank.samples, levels):
+        if peak <= 0:
+            centibels.append(0)
+            sample.data = sf2.to_24bit(sample.data)
+            continue
+        # the attenuation where the velocity modulator starts from (velocity 0), in dB
+        target = -20 * math.log10(peak * gain) - curve.gain_db(0)
+        cb = min(max(math.floor(target / EMU_DB_PER_CENTIBEL), 0), sf2.MAX_ATTENUATION)
+        # what whole centibels leave over, made up in the samples (never past full scale: the gain saw to it)
+        sample.data = sf2.to_24bit(sample.data * np.float32(10 ** (-(target - cb * EMU_DB_PER_CENTIBEL) / 20)))
         centibels.append(cb)
     for inst in bank.instruments:
         for zone in inst.zones:
