@@ -36,12 +36,11 @@ sys.path.insert(0, str(REPO))
 from singsynth import gm  # noqa: E402
 from singsynth.export import programs  # noqa: E402
 from singsynth.export.build import Settings, build  # noqa: E402
-from singsynth.export.layout import root_keys, velocity_layers  # noqa: E402
+from singsynth.export.layout import root_keys  # noqa: E402
 from singsynth.io.sf2 import save_sf2  # noqa: E402
 from singsynth.io.wav import read_wav  # noqa: E402
 from singsynth.preset import load_preset  # noqa: E402
 from singsynth.synth.cache import DEFAULT_VELOCITY_STEPS, NoteCache, step_velocity  # noqa: E402
-from singsynth.synth.instruments import one_hot  # noqa: E402
 from singsynth.synth.note_supply import NoteSupply  # noqa: E402
 from singsynth.synth.resample import resample  # noqa: E402
 from singsynth.train.pitch import cents, estimate_f0  # noqa: E402
@@ -144,7 +143,7 @@ def spacing_table(preset, supply: NoteSupply, by_program: dict, chosen: list[int
     low, high = (int(k) for k in key_range.split("-"))
     gain = singsynth_gain(preset)
     nyquist = min(16000, preset.sample_rate / 2)
-    step = velocity_layers(1)[0].step
+    step = DEFAULT_VELOCITY_STEPS // 2  # what one layer plays: its middle step (velocity 68)
     velocity = round(step_velocity(step))
     between = {s: [] for s in spacings}
     at_roots = {s: [] for s in spacings}
@@ -251,34 +250,40 @@ def midi(args) -> None:
 
 
 def pitch(args) -> None:
+    """The bank is laid out again from the cached notes with the export's settings (and checked to be the same
+    bytes as BANK.sf2), so that each sample's key and velocity are known; FluidSynth plays BANK.sf2 itself."""
     preset = load_preset(args.preset, lazy=True)
     supply = NoteSupply(preset, NoteCache.for_preset(preset, preset.sample_rate), preset.sample_rate, blocking=True)
     whole = not args.instrument
     plan = programs.whole_preset(preset) if whole else programs.named(preset, args.instrument)
-    spacing = args.keys_per_zone or (8 if whole else 3)
-    layer_list = velocity_layers(args.velocity_layers or (1 if whole else 4))
+    settings = Settings(args.keys_per_zone or (8 if whole else 3), args.velocity_layers or (1 if whole else 4))
+    bank = build(plan, supply, settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        again = Path(tmp) / "again.sf2"
+        save_sf2(again, args.bank.stem, bank.presets, bank.instruments, bank.samples)
+        same = again.stat().st_size == args.bank.stat().st_size
+    print(f"bank laid out again: {'the same size as' if same else 'NOT the same size as'} {args.bank}",
+          file=sys.stderr)
     fluid = Fluid(args.bank, fluid_gain_of(args.bank))
     apart, unpitched, worst = [], 0, (0.0, "")
-    for entry in plan.entries:
+    for entry, key, layer in bank.sources:
         if entry.drums:
             continue
-        for key in root_keys(*entry.pitch_range, spacing):
-            for layer in layer_list:
-                note = note_of(supply, (entry.timbre, key, layer.step))
-                ours = estimate_f0(note.data, preset.sample_rate)
-                theirs = estimate_f0(fluid.note(0, entry.program, key, round(step_velocity(layer.step))), RATE)
-                if ours is None or theirs is None:
-                    unpitched += 1
-                    continue
-                c = cents(theirs, ours)
-                apart.append(abs(c))
-                if abs(c) > abs(worst[0]):
-                    worst = (c, f"{entry.name} key {key} layer {layer.low}-{layer.high}")
+        _, pitch_, step = key
+        ours = estimate_f0(note_of(supply, key).data, preset.sample_rate)
+        theirs = estimate_f0(fluid.note(entry.bank, entry.program, pitch_, round(step_velocity(step))), RATE)
+        if ours is None or theirs is None:
+            unpitched += 1
+            continue
+        c = cents(theirs, ours)
+        apart.append(abs(c))
+        if abs(c) > abs(worst[0]):
+            worst = (c, f"{entry.name} key {pitch_} velocities {layer.low}-{layer.high}")
     fluid.close()
     a = np.array(apart)
-    print("| zones measured | unpitched (skipped) | within 5 cents | median cents | largest |")
+    print("| melodic zones' samples | unpitched (skipped) | within 5 cents | median (cents) | largest (cents) |")
     print("| --- | --- | --- | --- | --- |")
-    print(f"| {len(a)} | {unpitched} | {np.mean(a <= 5) * 100:.1f} % | {np.median(a):.2f} | "
+    print(f"| {len(a) + unpitched} | {unpitched} | {np.mean(a <= 5) * 100:.1f} % | {np.median(a):.2f} | "
           f"{worst[0]:+.2f} ({worst[1]}) |")
 
 

@@ -13,7 +13,8 @@ from engine_fixtures import make_preset
 from sf2_reader import read_sf2
 
 from singsynth.cli import main
-from singsynth.export.layout import key_runs, root_keys, velocity_layers
+from singsynth.export.layout import key_runs, root_keys
+from singsynth.export.velocity import Curve, fitted_layers, layer_curve, modulator
 from singsynth.export.samples import envelope_generators, looped_note, release_generator
 from singsynth.io import sf2
 from singsynth.io.wav import read_wav
@@ -97,13 +98,31 @@ def test_writer_refuses_what_the_format_cannot_say(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
-def test_velocity_layers_split_the_engine_steps_and_cover_every_velocity():
-    for count in (1, 2, 3, 4, 5, 16):
-        layers = velocity_layers(count)
-        assert layers[0].low == 1 and layers[-1].high == 127 and len(layers) == count
-        assert all(a.high + 1 == b.low for a, b in zip(layers, layers[1:]))
-        for layer in layers:  # the layer's note is one the engine plays for one of its velocities
-            assert layer.step in {quantize_velocity(v) for v in range(layer.low, layer.high + 1)}
+# the default preset's flute at key 64, step by step (dB): a jump between velocities 26 and 35, a dip after
+FLUTE_LEVELS = [-80.5, -46.1, -35.0, -29.0, -10.3, -13.1, -16.0, -13.5, -11.0, -8.8, -7.1, -5.4, -3.8, -2.5, -1.2, 0.0]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 16])
+def test_velocity_layers_are_whole_steps_covering_every_velocity(count):
+    layers = fitted_layers(FLUTE_LEVELS, count, 16)
+    assert layers[0].low == 1 and layers[-1].high == 127 and len(layers) == count
+    assert all(a.high + 1 == b.low for a, b in zip(layers, layers[1:]))
+    for layer in layers:  # whole steps, and the layer's note is one the engine plays for one of its velocities
+        steps = {quantize_velocity(v) for v in range(layer.low, layer.high + 1)}
+        assert layer.step in steps
+        assert quantize_velocity(layer.low - 1) not in steps if layer.low > 1 else True
+
+
+def test_layers_split_where_the_loudness_jumps_and_the_modulator_follows_the_line():
+    low, high = fitted_layers(FLUTE_LEVELS, 2, 16)
+    assert (low.high, high.low) == (30, 31)  # step 3 (velocity 26, -29 dB) | step 4 (velocity 35, -10 dB)
+    curve = layer_curve(FLUTE_LEVELS, high, 16)
+    assert 10 / 92 < curve.slope < 16 / 92  # from -10 dB at velocity 35 (-16 in the dip after it) to 0 at 127
+    assert curve.gain_db(119) > 0 > curve.gain_db(35)  # louder than the layer's note above it, softer below
+    mod = modulator(curve)  # velocity (linear, 0..1 as FluidSynth scales it: v / 128) -> attenuation, centibels
+    assert (mod.source, mod.destination) == (sf2.VELOCITY, sf2.INITIAL_ATTENUATION)
+    assert mod.amount * 0.1 * (119 - 35) / 128 == pytest.approx(-(curve.gain_db(119) - curve.gain_db(35)), abs=0.1)
+    assert modulator(Curve(-3.0, 0.0, -3.0)) is None
 
 
 @pytest.mark.parametrize("low,high,spacing", [(21, 108, 3), (21, 108, 8), (60, 96, 1), (55, 103, 5), (0, 127, 4)])

@@ -23,10 +23,10 @@ from ..io import sf2
 from ..io.progress import progress_bar
 from ..synth.cache import NoteKey
 from ..synth.note_supply import MAX_BATCH, NoteSupply
-from .layout import key_runs, root_keys, velocity_layers
+from .layout import Layer, key_runs, root_keys
 from .programs import Entry, Plan
 from .samples import envelope_generators, looped_note, one_shot_note
-from .velocity import Curve, layer_curve, level_db, modulator
+from .velocity import Curve, fitted_layers, layer_curve, level_db, modulator
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +56,26 @@ class Bank:
     instruments: list[sf2.Instrument] = field(default_factory=list)
     samples: list[sf2.Sample] = field(default_factory=list)
     fluid_gain: float = FLUIDSYNTH_GAIN  # FluidSynth's synth.gain that plays the bank at singsynth's level
+    # what each sample is: the entry, the note (timbre, key, velocity step) and the layer it plays
+    sources: list[tuple[Entry, NoteKey, Layer]] = field(default_factory=list)
 
 
-def note_keys(entry: Entry, settings: Settings) -> list[NoteKey]:
-    """The notes an entry's zones play: each root (each key of a drum kit) at each layer's step."""
+def roots(entry: Entry, settings: Settings) -> list[int]:
+    """The keys an entry has samples of: its zone roots, every key of a drum kit."""
     low, high = entry.pitch_range
-    keys = range(low, high + 1) if entry.drums else root_keys(low, high, settings.spacing)
-    return [(entry.timbre, key, layer.step) for key in keys for layer in velocity_layers(settings.layers)]
+    return list(range(low, high + 1)) if entry.drums else root_keys(low, high, settings.spacing)
+
+
+def note_keys(entry: Entry, settings: Settings, layers: list[Layer]) -> list[NoteKey]:
+    """The notes an entry's zones play: each root at each layer's step."""
+    return [(entry.timbre, key, layer.step) for key in roots(entry, settings) for layer in layers]
+
+
+def note_count(entry: Entry, settings: Settings, steps: int) -> int:
+    """How many notes an entry takes: its samples', and its levels' (those at the middle key that are not both)."""
+    keys = roots(entry, settings)
+    middle = level_keys(entry, steps)[0][1]
+    return len(keys) * settings.layers + steps - (settings.layers if middle in keys else 0)
 
 
 def level_keys(entry: Entry, steps: int) -> list[NoteKey]:
@@ -75,8 +88,8 @@ def estimate_bytes(plan: Plan, supply: NoteSupply, settings: Settings) -> int:
     """About how large the file will be (drum notes counted whole, before their silent tails are cut)."""
     width = 3 if settings.bits24 else 2
     looped, whole = supply.loop[1], supply.note_len
-    return sum(len(note_keys(e, settings)) * ((whole if e.drums else looped) + sf2.GUARD_SAMPLES) * width
-               for e in plan.entries)
+    return sum(len(roots(e, settings)) * settings.layers * ((whole if e.drums else looped) + sf2.GUARD_SAMPLES)
+               * width for e in plan.entries)
 
 
 def _sample_name(entry: Entry, key: int, layer: int) -> str:
@@ -125,15 +138,16 @@ def _sample(entry: Entry, note, key: int, layer: int, loop, rate: int, release: 
 def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = False) -> Bank:
     """Generate (or read back) every note of the plan and lay out the bank."""
     rate, loop, steps = supply.preset.sample_rate, supply.loop, supply.cache.velocity_steps
-    layers = velocity_layers(settings.layers, steps)
     bank, levels = Bank(), []  # levels: (peak, curve, layer) of each sample
-    total = sum(len(set(note_keys(e, settings) + level_keys(e, steps))) for e in plan.entries)
+    total = sum(note_count(e, settings, steps) for e in plan.entries)
     with progress_bar(progress, total=total, unit="note", desc="export") as bar:
         for entry in plan.entries:
-            keys = note_keys(entry, settings)
-            notes = _notes(supply, list(dict.fromkeys(keys + level_keys(entry, steps))), bar)
+            notes = _notes(supply, level_keys(entry, steps), bar)
             step_levels = [level_db(notes[k].data[:None if entry.drums else loop[0]]) for k in level_keys(entry, steps)]
+            layers = fitted_layers(step_levels, settings.layers, steps)
             curves = [layer_curve(step_levels, layer, steps) for layer in layers]
+            keys = note_keys(entry, settings, layers)
+            notes.update(_notes(supply, [k for k in keys if k not in notes], bar))
             made = {}  # (root, layer) -> the sample's index and its zones' generators
             for key in keys:
                 _, pitch, step = key
@@ -141,6 +155,7 @@ def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = F
                 sample, peak, extra = _sample(entry, notes[key], pitch, n, loop, rate, settings.release)
                 made[(pitch, n)] = (len(bank.samples), extra)
                 bank.samples.append(sample)
+                bank.sources.append((entry, key, layers[n]))
                 levels.append((peak, curves[n], layers[n]))
             low, high = entry.pitch_range
             runs = ([(k, k, k, 0) for k in range(low, high + 1)] if entry.drums else

@@ -1,10 +1,9 @@
-"""Where an exported instrument's zones lie: a root key every few keys, velocity layers over the note cache's
-velocity steps, and the keys outside the instrument's range folded by octaves, as the engine folds them."""
+"""Where an exported instrument's zones lie: a root key every few keys, and the keys outside the instrument's range
+folded by octaves, as the engine folds them. (Velocity layers: velocity.py.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..synth.cache import DEFAULT_VELOCITY_STEPS, quantize_velocity
 from ..synth.instruments import fold_into_range
 
 
@@ -23,19 +22,6 @@ class KeyRun:
     high: int
     root: int
     shift: int = 0
-
-
-def velocity_layers(count: int, steps: int = DEFAULT_VELOCITY_STEPS) -> list[Layer]:
-    """`count` layers splitting the engine's velocity steps evenly: the engine plays every velocity of a step
-    with one note, so a layer is whole steps and plays the note of its middle step."""
-    if not 1 <= count <= steps:
-        raise ValueError(f"velocity layers must be 1..{steps}")
-    bounds = [round(i * steps / count) for i in range(count + 1)]
-    layers = []
-    for first, last in zip(bounds, bounds[1:]):
-        velocities = [v for v in range(1, 128) if first <= quantize_velocity(v, steps) < last]
-        layers.append(Layer(velocities[0], velocities[-1], (first + last) // 2))
-    return layers
 
 
 def root_keys(low: int, high: int, spacing: int) -> list[int]:

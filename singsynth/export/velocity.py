@@ -1,7 +1,9 @@
-"""Velocity within a layer: the engine plays each of its 16 velocity steps with its own note, and the notes of
-one instrument grow louder with velocity (by tens of dB from the softest step to the loudest). A layer plays one
-note for several steps; a modulator from velocity to attenuation gives it the loudness of the step played, after a
-straight line (in dB against velocity) fitted to the instrument's notes at one key, step by step.
+"""Velocity layers: the engine plays each of its 16 velocity steps with its own note, and the notes of one
+instrument grow louder with velocity, by tens of dB from the softest step to the loudest and not evenly (the
+default preset's notes: -70 dB at velocity 1, -29 dB at 26, -10 dB at 35, then a dip, then a steady climb to 0 dB
+at 127). A layer plays one note for several steps; a modulator from velocity to attenuation gives it the loudness
+of the step played, after a straight line (in dB against velocity) fitted to the instrument's notes at one key,
+and the steps are split into layers where such lines fit them best.
 
 Modulator amounts are 0.1 dB a centibel in FluidSynth, as the specification has it (only the initialAttenuation
 generator gets the EMU8000's 0.4), and FluidSynth scales velocity by 1/128; both measured.
@@ -14,12 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io import sf2
-from ..synth.cache import quantize_velocity
+from ..synth.cache import quantize_velocity, step_velocity
 from .layout import Layer
 
 MOD_DB_PER_CENTIBEL = 0.1
 VELOCITY_SCALE = 128  # FluidSynth's: a modulator's velocity source is velocity / 128
 LEVEL_FLOOR = 1e-10  # a silent note's level counts as -200 dB
+# Lines are fitted to the levels with those further under the loudest step raised to this: a velocity-1 note 70 dB
+# down and one 40 dB down are both lost in any mix, and fitting the first would bend the line where it is heard.
+FIT_RANGE_DB = 40.0
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,14 @@ def level_db(data: np.ndarray) -> float:
     return 10 * math.log10(max(float(np.mean(np.square(data, dtype=np.float64))), LEVEL_FLOOR))
 
 
+def _floored(step_levels: list[float]) -> list[float]:
+    top = max(step_levels)
+    return [max(level, top - FIT_RANGE_DB) for level in step_levels]
+
+
 def layer_curve(step_levels: list[float], layer: Layer, steps: int) -> Curve:
     """The line through the levels the engine plays the layer's velocities at (each its step's note's)."""
+    step_levels = _floored(step_levels)
     velocities = np.arange(layer.low, layer.high + 1, dtype=np.float64)
     levels = np.array([step_levels[quantize_velocity(int(v), steps)] for v in velocities])
     if len(velocities) < 2 or np.ptp(levels) == 0:
@@ -62,3 +73,38 @@ def modulator(curve: Curve) -> sf2.Modulator | None:
     if amount == 0:
         return None
     return sf2.Modulator(sf2.VELOCITY, sf2.INITIAL_ATTENUATION, int(np.clip(amount, -32768, 32767)))
+
+
+def _misfit(step_levels: list[float], first: int, last: int, steps: int) -> float:
+    """The squared error of the line through steps first..last, over the velocities the engine plays them at."""
+    velocities = [v for v in range(1, 128) if first <= quantize_velocity(v, steps) <= last]
+    levels = np.array([step_levels[quantize_velocity(v, steps)] for v in velocities])
+    if len(velocities) < 3 or np.ptp(levels) == 0:
+        return 0.0 if np.ptp(levels) == 0 else float(np.var(levels) * len(levels))
+    fit = np.polyval(np.polyfit(velocities, levels, 1), velocities)
+    return float(np.sum((levels - fit) ** 2))
+
+
+def fitted_layers(step_levels: list[float], count: int, steps: int) -> list[Layer]:
+    """`count` layers of whole steps whose lines fit the levels best (least squares, split found by dynamic
+    programming); each plays the note of its middle step."""
+    count = min(count, steps)
+    step_levels = _floored(step_levels)
+    cost = {(a, b): _misfit(step_levels, a, b, steps) for a in range(steps) for b in range(a, steps)}
+    # best[k][j]: the least error splitting steps 0..j-1 into k layers, and where the last one starts
+    best = [[(math.inf, 0)] * (steps + 1) for _ in range(count + 1)]
+    best[0][0] = (0.0, 0)
+    for k in range(1, count + 1):
+        for j in range(k, steps + 1):
+            best[k][j] = min((best[k - 1][i][0] + cost[(i, j - 1)], i) for i in range(k - 1, j))
+    bounds, j = [], steps
+    for k in range(count, 0, -1):
+        i = best[k][j][1]
+        bounds.append((i, j - 1))
+        j = i
+    layers = []
+    for first, last in reversed(bounds):
+        velocities = [v for v in range(1, 128) if first <= quantize_velocity(v, steps) <= last]
+        middle = step_velocity(first, steps) / 2 + step_velocity(last, steps) / 2
+        layers.append(Layer(velocities[0], velocities[-1], quantize_velocity(round(middle), steps)))
+    return layers
