@@ -1,7 +1,9 @@
 """singsynth export: the SoundFont writer read back by a reader of its own, the zone layout, and round trips through
 the real FluidSynth against the engine's own notes (pitch, level, loop, release)."""
+import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 from pathlib import Path
@@ -307,16 +309,22 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_file(preset_dir, tmp_path, c
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
-def test_a_stopped_export_leaves_no_file(preset_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_a_stopped_export_leaves_no_file(preset_dir, tmp_path, monkeypatch, stop):
     from singsynth.io import sf2 as writer
     real = writer.write_sf2
+    handler = signal.getsignal(signal.SIGTERM)
 
     def stopped(out, *args, **kwargs):
-        real(out, *args, **kwargs)
+        real(out, *args, **kwargs)  # the whole file written under its temporary name, not yet renamed
+        assert [p.name for p in tmp_path.iterdir()][0].endswith(".part")
+        if stop == "sigterm":
+            os.kill(os.getpid(), signal.SIGTERM)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(writer, "write_sf2", stopped)
     assert run("export", "--preset", preset_dir, "-o", tmp_path / "x.sf2", "--instrument", "flute",
                "--no-disk-cache", "--quiet") == 130
     assert not list(tmp_path.iterdir())
+    assert signal.getsignal(signal.SIGTERM) is handler  # put back
 

@@ -1,8 +1,10 @@
 """singsynth export: a preset's instruments rendered into a SoundFont 2 bank that any SoundFont player plays."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -71,7 +73,29 @@ def _settings(args, whole: bool):
     return Settings(spacing, layers, args.release, args.bits24)
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (a kill, a closing session) is taken as Ctrl-C while the export runs, so that the temporary file is
+    removed as it is on Ctrl-C; the previous handler is put back after."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: signals are the main thread's to take
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args) -> int:
+    with terminate_as_interrupt():
+        return export(args)
+
+
+def export(args) -> int:
     from ..export import programs
     from ..export.build import build, estimate_bytes
     from ..io.sf2 import SoundFontError, save_sf2
