@@ -242,12 +242,34 @@ def test_fluidsynth_plays_a_decaying_looped_note_as_the_engines_voice_does(tmp_p
 
 
 @needs_fluidsynth
+def test_velocity_modulator_changes_the_level_in_fluidsynth_as_the_curve_says(tmp_path):
+    curve = Curve(-30.0, 0.25, -10.0)  # 0.25 dB a velocity step: the note's level at velocity 80
+    t = np.arange(2 * RATE) / RATE
+    sample = sf2.Sample("sine", sf2.to_24bit(0.5 * np.sin(2 * np.pi * 220 * t)), RATE, 57, 0, (RATE // 2, RATE))
+    from singsynth.export.build import NO_DEFAULT_MODULATORS
+    # 32 dB (800 at FluidSynth's 0.04 dB) that the modulator takes back, at most 30 dB: never under 0 dB, as the
+    # export keeps it (FluidSynth would stop it at -4.4 dB)
+    zone = sf2.Zone({sf2.SAMPLE_MODES: 1, sf2.INITIAL_ATTENUATION: 800}, NO_DEFAULT_MODULATORS + [modulator(curve)], 0)
+    bank = tmp_path / "v.sf2"
+    sf2.save_sf2(bank, "v", [sf2.Preset("p", 0, 0, [sf2.Zone(target=0)])], [sf2.Instrument("i", [zone])], [sample])
+    levels = {}
+    for velocity in (40, 120):
+        midi = one_note_midi(tmp_path / f"{velocity}.mid", 57, velocity, held=1.0, total=1.2)
+        audio, said = fluidsynth(bank, midi, tmp_path / f"{velocity}.wav", RATE)
+        assert not said, said
+        levels[velocity] = levels_db(audio[int(0.2 * RATE):int(0.9 * RATE)], RATE, 0.7)[0]
+    assert levels[120] - levels[40] == pytest.approx(curve.gain_db(120) - curve.gain_db(40), abs=0.3)
+
+
+@needs_fluidsynth
 def test_round_trip_of_a_tiny_preset_through_fluidsynth(preset_dir, tmp_path, capsys):
     """Export a tiny preset's flute, play one held note in FluidSynth and in singsynth (both 48 kHz): same pitch,
     same level at the gain the export names, the loop holding past the note's length, silence after the release."""
     bank = tmp_path / "flute.sf2"
+    # 16 layers: a layer for each velocity step, so the note played is the engine's own (test_velocity_modulator_...
+    # checks what a layer does between its steps)
     assert run("export", "--preset", preset_dir, "-o", bank, "--instrument", "flute", "--keys-per-zone", "3",
-               "--velocity-layers", "2", "--no-disk-cache", "--quiet") == 0
+               "--velocity-layers", "16", "--no-disk-cache", "--quiet") == 0
     font = read_sf2(bank.read_bytes())
     gain = float(re.search(rb"synth.gain ([0-9]+\.[0-9]+)", font.info[b"ICMT"]).group(1))
     length = loop_points(4 * RATE)

@@ -56,15 +56,31 @@ def _floored(step_levels: list[float]) -> list[float]:
     return [max(level, top - FIT_RANGE_DB) for level in step_levels]
 
 
-def layer_curve(step_levels: list[float], layer: Layer, steps: int) -> Curve:
-    """The line through the levels the engine plays the layer's velocities at (each its step's note's)."""
-    step_levels = _floored(step_levels)
-    velocities = np.arange(layer.low, layer.high + 1, dtype=np.float64)
+def _middle_step(first: int, last: int, steps: int) -> int:
+    """The step in the middle of first..last, by velocity: the one a layer of those steps plays."""
+    return quantize_velocity(round(step_velocity(first, steps) / 2 + step_velocity(last, steps) / 2), steps)
+
+
+def _line(step_levels: list[float], first: int, last: int, steps: int) -> tuple[float, float]:
+    """The line's slope through the levels the engine plays steps first..last at (each velocity its step's note's),
+    held to pass through the middle step's note at its own velocity, so that the layer plays that note as it is;
+    and the squared error left (least squares)."""
+    middle = _middle_step(first, last, steps)
+    v0, y0 = step_velocity(middle, steps), step_levels[middle]
+    velocities = np.array([v for v in range(1, 128) if first <= quantize_velocity(v, steps) <= last], dtype=float)
     levels = np.array([step_levels[quantize_velocity(int(v), steps)] for v in velocities])
-    if len(velocities) < 2 or np.ptp(levels) == 0:
-        return Curve(step_levels[layer.step], 0.0, step_levels[layer.step])
-    slope, at_zero = np.polyfit(velocities, levels, 1)
-    return Curve(float(at_zero), float(slope), step_levels[layer.step])
+    dv, dy = velocities - v0, levels - y0
+    slope = float(np.dot(dv, dy) / np.dot(dv, dv)) if np.dot(dv, dv) > 0 else 0.0
+    return slope, float(np.sum((dy - slope * dv) ** 2))
+
+
+def layer_curve(step_levels: list[float], layer: Layer, steps: int) -> Curve:
+    """The layer's line (see _line)."""
+    step_levels = _floored(step_levels)
+    first, last = quantize_velocity(layer.low, steps), quantize_velocity(layer.high, steps)
+    slope, _ = _line(step_levels, first, last, steps)
+    level = step_levels[layer.step]
+    return Curve(level - slope * step_velocity(layer.step, steps), slope, level)
 
 
 def modulator(curve: Curve) -> sf2.Modulator | None:
@@ -75,22 +91,12 @@ def modulator(curve: Curve) -> sf2.Modulator | None:
     return sf2.Modulator(sf2.VELOCITY, sf2.INITIAL_ATTENUATION, int(np.clip(amount, -32768, 32767)))
 
 
-def _misfit(step_levels: list[float], first: int, last: int, steps: int) -> float:
-    """The squared error of the line through steps first..last, over the velocities the engine plays them at."""
-    velocities = [v for v in range(1, 128) if first <= quantize_velocity(v, steps) <= last]
-    levels = np.array([step_levels[quantize_velocity(v, steps)] for v in velocities])
-    if len(velocities) < 3 or np.ptp(levels) == 0:
-        return 0.0 if np.ptp(levels) == 0 else float(np.var(levels) * len(levels))
-    fit = np.polyval(np.polyfit(velocities, levels, 1), velocities)
-    return float(np.sum((levels - fit) ** 2))
-
-
 def fitted_layers(step_levels: list[float], count: int, steps: int) -> list[Layer]:
     """`count` layers of whole steps whose lines fit the levels best (least squares, split found by dynamic
     programming); each plays the note of its middle step."""
     count = min(count, steps)
     step_levels = _floored(step_levels)
-    cost = {(a, b): _misfit(step_levels, a, b, steps) for a in range(steps) for b in range(a, steps)}
+    cost = {(a, b): _line(step_levels, a, b, steps)[1] for a in range(steps) for b in range(a, steps)}
     # best[k][j]: the least error splitting steps 0..j-1 into k layers, and where the last one starts
     best = [[(math.inf, 0)] * (steps + 1) for _ in range(count + 1)]
     best[0][0] = (0.0, 0)
@@ -105,6 +111,5 @@ def fitted_layers(step_levels: list[float], count: int, steps: int) -> list[Laye
     layers = []
     for first, last in reversed(bounds):
         velocities = [v for v in range(1, 128) if first <= quantize_velocity(v, steps) <= last]
-        middle = step_velocity(first, steps) / 2 + step_velocity(last, steps) / 2
-        layers.append(Layer(velocities[0], velocities[-1], quantize_velocity(round(middle), steps)))
+        layers.append(Layer(velocities[0], velocities[-1], _middle_step(first, last, steps)))
     return layers
