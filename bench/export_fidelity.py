@@ -5,6 +5,9 @@
         the loss of playing a key from the zone root a few keys away, as FluidSynth resamples it: each key held
         2.5 s, from a bank with a zone every N keys, against singsynth's own note at that key; and the loss of
         playing a velocity step from its layer's note (velocity layers 1..16)
+    python bench/export_fidelity.py configs [--preset default] [--configs 3x4,8x1,8x2,12x1,12x2,16x2,24x2]
+        settings side by side (keys per zone x velocity layers): every key of 36..84 at velocities 30, 60, 90 and
+        120, against singsynth's notes, and the size of the whole preset's bank with each
     python bench/export_fidelity.py midi BANK.sf2 [--preset default] [FILE.mid ...]
         a whole MIDI file, FluidSynth + the exported bank (at the synth gain the bank names) against singsynth's
         render, both 48 kHz (default files: bench/data/k525_mvt1.mid, examples/demo.mid); and FluidR3 Mono, the
@@ -40,7 +43,7 @@ from singsynth.export.layout import root_keys  # noqa: E402
 from singsynth.io.sf2 import save_sf2  # noqa: E402
 from singsynth.io.wav import read_wav  # noqa: E402
 from singsynth.preset import load_preset  # noqa: E402
-from singsynth.synth.cache import DEFAULT_VELOCITY_STEPS, NoteCache, step_velocity  # noqa: E402
+from singsynth.synth.cache import DEFAULT_VELOCITY_STEPS, NoteCache, quantize_velocity, step_velocity  # noqa: E402
 from singsynth.synth.note_supply import NoteSupply  # noqa: E402
 from singsynth.synth.resample import resample  # noqa: E402
 from singsynth.train.pitch import cents, estimate_f0  # noqa: E402
@@ -170,6 +173,48 @@ def spacing_table(preset, supply: NoteSupply, by_program: dict, chosen: list[int
         print(f"| {s} | {np.mean(off) if off else float('nan'):.2f} | {np.mean(on):.2f} | {np.mean(off + on):.2f} |")
 
 
+def configs(args) -> None:
+    """Settings side by side: every key of --keys at four velocities (30, 60, 90, 120), in FluidSynth from a
+    bank with those settings, against singsynth's note there; and the size of the whole preset's bank with them."""
+    from singsynth.export.build import estimate_bytes
+    preset = load_preset(args.preset, lazy=True)
+    supply = NoteSupply(preset, NoteCache.for_preset(preset, preset.sample_rate), preset.sample_rate, blocking=True)
+    plan = programs.whole_preset(preset)
+    by_program = {e.program: e for e in plan.entries if not e.drums}
+    low, high = (int(k) for k in args.keys.split("-"))
+    gain = singsynth_gain(preset)
+    nyquist = min(16000, preset.sample_rate / 2)
+    velocities = (30, 60, 90, 120)
+    chosen = [(int(a), int(b)) for a, b in (c.split("x") for c in args.configs.split(","))]
+    losses = {c: [] for c in chosen}
+    errors = {c: [] for c in chosen}
+    with tempfile.TemporaryDirectory() as tmp:
+        for program in (int(p) for p in args.programs.split(",")):
+            entry = by_program[program]
+            keys = [k for k in range(low, high + 1) if entry.pitch_range[0] <= k <= entry.pitch_range[1]]
+            refs = {(k, v): reference(supply, entry.timbre, k, quantize_velocity(v), gain)
+                    for k in keys for v in velocities}
+            for spacing, count in chosen:
+                bank = build(programs.Plan([entry], {}), supply, Settings(spacing, count))
+                path = Path(tmp) / f"{program}-{spacing}-{count}.sf2"
+                save_sf2(path, "bench", bank.presets, bank.instruments, bank.samples)
+                fluid = Fluid(path, bank.fluid_gain)
+                for (k, v), ref in refs.items():
+                    out = fluid.note(0, program, k, v)
+                    losses[(spacing, count)].append(log_mel_distance(ref, out, nyquist))
+                    errors[(spacing, count)].append(abs(20 * np.log10(np.sqrt(np.mean(out ** 2) + 1e-30)
+                                                                      / np.sqrt(np.mean(ref ** 2) + 1e-30))))
+                fluid.close()
+            print(f"  {entry.name}: done", file=sys.stderr)
+    print("| keys per zone | velocity layers | whole preset (MiB, 16-bit) | log-mel distance (dB) | "
+          "level error, mean (dB) |")
+    print("| --- | --- | --- | --- | --- |")
+    for spacing, count in chosen:
+        size = estimate_bytes(plan, supply, Settings(spacing, count)) / 2**20
+        print(f"| {spacing} | {count} | {size:.0f} | {np.mean(losses[(spacing, count)]):.2f} | "
+              f"{np.mean(errors[(spacing, count)]):.2f} |")
+
+
 def layers(preset, supply: NoteSupply, by_program: dict, chosen: list[int]) -> None:
     """The loss of playing each velocity step from its layer's note, in FluidSynth (the layer's velocity modulator
     included), against singsynth's note at that step: at the roots near keys 48, 60 and 72 of a bank with a
@@ -296,6 +341,11 @@ def main() -> None:
     z.add_argument("--spacings", default="1,2,3,4,6,8,12")
     z.add_argument("--keys", default="36-84")
     z.add_argument("--spacings-only", dest="no_layers", action="store_true", help="leave out the layers table")
+    c = sub.add_parser("configs")
+    c.add_argument("--preset", default=None)
+    c.add_argument("--programs", default="0,24,33,40,56,73,19,81")
+    c.add_argument("--configs", default="3x4,8x1,8x2,12x1,12x2,16x2,24x2")
+    c.add_argument("--keys", default="36-84")
     m = sub.add_parser("midi")
     m.add_argument("bank", type=Path)
     m.add_argument("files", nargs="*")
@@ -307,7 +357,7 @@ def main() -> None:
     p.add_argument("--keys-per-zone", type=int)
     p.add_argument("--velocity-layers", type=int)
     args = parser.parse_args()
-    {"zones": zones, "midi": midi, "pitch": pitch}[args.what](args)
+    {"zones": zones, "configs": configs, "midi": midi, "pitch": pitch}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,21 @@ def test_key_runs_cover_every_key_and_play_the_engines_pitch(low, high, spacing)
             assert run.shift % 12 == 0
 
 
+def test_the_bank_gain_lets_one_very_loud_note_play_softer_rather_than_the_whole_bank():
+    from singsynth.export.build import CLIPPED_SHARE, bank_gain
+    from singsynth.export.layout import Layer
+    flat, layer = Curve(0.0, 0.0, 0.0), Layer(1, 127, 8)
+    quiet = [(0.25, flat, layer)] * 200
+    assert bank_gain(quiet, wanted=2.0) == pytest.approx(2.0)  # what FluidSynth's default gain needs: fits
+    assert bank_gain(quiet, wanted=8.0) == pytest.approx(4.0)  # the notes at full scale, no further
+    loud = quiet + [(2.0, flat, layer)] * int(len(quiet) * CLIPPED_SHARE / 2)
+    assert bank_gain(loud, wanted=8.0) == pytest.approx(4.0)  # a few loud ones do not lower the whole bank
+    many = quiet + [(2.0, flat, layer)] * 10
+    assert bank_gain(many, wanted=8.0) == pytest.approx(0.5)
+    rising = [(0.25, Curve(-10.0, 0.1, -3.6), Layer(1, 127, 8))]  # 6.3 dB over its note at velocity 127
+    assert 4.0 / 10 ** (6.3 / 20) <= bank_gain(rising, wanted=8.0) < 4.0 / 10 ** (6.0 / 20)
+
+
 def decaying_note(db_per_second: float, f0: float = 220.0) -> Note:
     """A sine falling steadily, with the engine's loop crossfade and decay, as the note supply makes it."""
     t = np.arange(4 * RATE) / RATE

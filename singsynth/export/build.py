@@ -5,10 +5,9 @@ samples, loop crossfade and loop decay a voice reads, from the disk cache where 
 
 Levels: every sample is stored at full scale and brought back to its note's level by initialAttenuation, so that
 a quiet note keeps its detail in 16 bits. The attenuation is written for FluidSynth and the EMU8000 convention it
-follows, 0.04 dB a centibel where the specification says 0.1 (so a quiet note plays louder in a player that follows
-the letter of the specification: 60 % more attenuation in dB). No attenuation can raise a note: the whole bank sits at one gain, the highest that leaves its loudest
-note under full scale, up to what matches singsynth at FluidSynth's own synth gain; `fluid_gain` says what synth
-gain then plays it at singsynth's level.
+follows, 0.04 dB a centibel where the specification says 0.1: a player that follows the letter of the specification
+plays a quiet note quieter (2.5 times its attenuation in dB). No attenuation can raise a note: the whole bank sits at
+one gain (bank_gain), and `fluid_gain` says what FluidSynth synth gain then plays it at singsynth's level.
 """
 from __future__ import annotations
 
@@ -36,6 +35,9 @@ FLUIDSYNTH_GAIN = 0.2  # FluidSynth's default synth.gain
 # and in singsynth (gm.channel_gains' equal-power centre).
 FLUIDSYNTH_CENTRE = 10 ** (-1.71 / 20)
 SINGSYNTH_CENTRE = gm.channel_gains(127, 127, 64)[0]
+# The share of (zone, velocity) pairs that may play softer than singsynth, so that a few very loud notes do not make
+# the whole bank soft (the default preset: 1 % of them, by 4 dB on average, at FluidSynth's default gain)
+CLIPPED_SHARE = 0.01
 # Velocity passes through the notes themselves (a layer's note is the model's at that velocity): the player's
 # default curves, which would soften and darken it a second time, are switched off in every zone.
 NO_DEFAULT_MODULATORS = [sf2.Modulator(src, dest, 0, amount_src) for src, dest, amount_src in
@@ -171,13 +173,20 @@ def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = F
     return bank
 
 
+def bank_gain(levels: list, wanted: float) -> float:
+    """The one gain of the whole bank: `wanted` (singsynth's level at FluidSynth's default synth gain) where every
+    zone can play every velocity of its layer at singsynth's level, else the highest that leaves all but
+    CLIPPED_SHARE of the (zone, velocity) pairs able to; those few play as loud as their sample allows."""
+    needed = [peak * 10 ** (curve.gain_db(v) / 20) for peak, curve, layer in levels
+              for v in range(layer.low, layer.high + 1)]
+    top = float(np.quantile(needed, 1 - CLIPPED_SHARE)) if needed else 0.0
+    return min(wanted, 1.0 / top) if top > 0 else wanted
+
+
 def _set_levels(bank: Bank, levels: list, playback_gain: float) -> None:
     """Each zone's attenuation, and each sample rescaled so that its attenuation in whole centibels is exact."""
-    # what FluidSynth at its default gain needs for singsynth's level, and what the loudest note allows, at the
-    # loudest velocity of its layer
     wanted = SINGSYNTH_CENTRE * playback_gain / (FLUIDSYNTH_CENTRE * FLUIDSYNTH_GAIN)
-    loudest = max((peak * 10 ** (curve.headroom_db(layer) / 20) for peak, curve, layer in levels), default=0.0)
-    gain = min(wanted, 1.0 / loudest) if loudest > 0 else wanted
+    gain = bank_gain(levels, wanted)
     bank.fluid_gain = FLUIDSYNTH_GAIN * wanted / gain
     centibels = []
     for sample, (peak, curve, _) in zip(bank.samples, levels):
@@ -188,8 +197,9 @@ def _set_levels(bank: Bank, levels: list, playback_gain: float) -> None:
         # the attenuation where the velocity modulator starts from (velocity 0), in dB
         target = -20 * math.log10(peak * gain) - curve.gain_db(0)
         cb = min(max(math.floor(target / EMU_DB_PER_CENTIBEL), 0), sf2.MAX_ATTENUATION)
-        # what whole centibels leave over, made up in the samples (never past full scale: the gain saw to it)
-        sample.data = sf2.to_24bit(sample.data * np.float32(10 ** (-(target - cb * EMU_DB_PER_CENTIBEL) / 20)))
+        # what whole centibels leave over, made up in the samples, never past full scale
+        rest = min(10 ** (-(target - cb * EMU_DB_PER_CENTIBEL) / 20), 1.0)
+        sample.data = sf2.to_24bit(sample.data * np.float32(rest))
         centibels.append(cb)
     for inst in bank.instruments:
         for zone in inst.zones:
