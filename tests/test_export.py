@@ -16,12 +16,12 @@ from sf2_reader import read_sf2
 
 from singsynth.cli import main
 from singsynth.export.layout import key_runs, root_keys
-from singsynth.export.velocity import Curve, fitted_layers, layer_curve, modulator
+from singsynth.export.velocity import Curve, fitted_layers, layer_curve, modulators, square_law_db
 from singsynth.export.samples import envelope_generators, looped_note, release_generator
 from singsynth.io import sf2
 from singsynth.io.wav import read_wav
 from singsynth.preset.sustain_loop import crossfade, loop_decay, loop_points
-from singsynth.synth.cache import Note, quantize_velocity
+from singsynth.synth.cache import Note, quantize_velocity, step_velocity
 from singsynth.synth.voice import Voice
 from singsynth.train.pitch import cents, estimate_f0
 
@@ -115,16 +115,30 @@ def test_velocity_layers_are_whole_steps_covering_every_velocity(count):
         assert quantize_velocity(layer.low - 1) not in steps if layer.low > 1 else True
 
 
-def test_layers_split_where_the_loudness_jumps_and_the_modulator_follows_the_line():
+def test_layers_split_where_the_loudness_jumps_and_the_curve_follows_it():
     low, high = fitted_layers(FLUTE_LEVELS, 2, 16)
     assert (low.high, high.low) == (30, 31)  # step 3 (velocity 26, -29 dB) | step 4 (velocity 35, -10 dB)
-    curve = layer_curve(FLUTE_LEVELS, high, 16)
-    assert 10 / 92 < curve.slope < 16 / 92  # from -10 dB at velocity 35 (-16 in the dip after it) to 0 at 127
-    assert curve.gain_db(119) > 0 > curve.gain_db(35)  # louder than the layer's note above it, softer below
-    mod = modulator(curve)  # velocity (linear, 0..1 as FluidSynth scales it: v / 128) -> attenuation, centibels
-    assert (mod.source, mod.destination) == (sf2.VELOCITY, sf2.INITIAL_ATTENUATION)
-    assert mod.amount * 0.1 * (119 - 35) / 128 == pytest.approx(-(curve.gain_db(119) - curve.gain_db(35)), abs=0.1)
-    assert modulator(Curve(-3.0, 0.0, -3.0)) is None
+    for layer in (low, high):
+        curve = layer_curve(FLUTE_LEVELS, layer, 16)
+        assert curve.gain_db(step_velocity(layer.step)) == pytest.approx(0)  # the layer's own note, as it is
+        errors = [curve.gain_db(step_velocity(s)) - (FLUTE_LEVELS[s] - FLUTE_LEVELS[layer.step])
+                  for s in range(16) if layer.low <= step_velocity(s) <= layer.high and FLUTE_LEVELS[s] > -40]
+        assert np.sqrt(np.mean(np.square(errors))) < 3.0  # the dip after velocity 35 is what is left
+    one = layer_curve(FLUTE_LEVELS, fitted_layers(FLUTE_LEVELS, 1, 16)[0], 16)
+    # one layer: the square law takes the steep low velocities, so the top is not overshot
+    assert one.square > 0 and abs(one.gain_db(127) - (FLUTE_LEVELS[15] - FLUTE_LEVELS[8])) < 3.0
+
+
+def test_modulators_say_the_curve_in_fluidsynths_units():
+    curve = Curve(0.1, 0.5, 60.0)
+    concave, linear = modulators(curve)
+    # the concave one replaces the players' default velocity curve (same sources, destination and transform)
+    assert (concave.source, concave.destination, concave.amount_source) == sf2.DEFAULT_VELOCITY_TO_ATTENUATION
+    assert concave.amount == 480 and (linear.source, linear.destination) == (sf2.VELOCITY, sf2.INITIAL_ATTENUATION)
+    for v in (20, 60, 127):  # centibels of 0.1 dB; linear velocity / 128, concave the square law
+        said = 0.1 * (linear.amount * v / 128 + concave.amount * square_law_db(v) / 96)
+        assert said == pytest.approx(curve.attenuation_db(v), abs=0.05)
+    assert len(modulators(Curve(0.0, 0.0, 60.0))) == 1  # the default switched off, nothing else
 
 
 @pytest.mark.parametrize("low,high,spacing", [(21, 108, 3), (21, 108, 8), (60, 96, 1), (55, 103, 5), (0, 127, 4)])
@@ -143,7 +157,7 @@ def test_key_runs_cover_every_key_and_play_the_engines_pitch(low, high, spacing)
 def test_the_bank_gain_lets_one_very_loud_note_play_softer_rather_than_the_whole_bank():
     from singsynth.export.build import CLIPPED_SHARE, bank_gain
     from singsynth.export.layout import Layer
-    flat, layer = Curve(0.0, 0.0, 0.0), Layer(1, 127, 8)
+    flat, layer = Curve(0.0, 0.0, 68.0), Layer(1, 127, 8)
     quiet = [(0.25, flat, layer)] * 200
     assert bank_gain(quiet, wanted=2.0) == pytest.approx(2.0)  # what FluidSynth's default gain needs: fits
     assert bank_gain(quiet, wanted=8.0) == pytest.approx(4.0)  # the notes at full scale, no further
@@ -151,7 +165,7 @@ def test_the_bank_gain_lets_one_very_loud_note_play_softer_rather_than_the_whole
     assert bank_gain(loud, wanted=8.0) == pytest.approx(4.0)  # a few loud ones do not lower the whole bank
     many = quiet + [(2.0, flat, layer)] * 10
     assert bank_gain(many, wanted=8.0) == pytest.approx(0.5)
-    rising = [(0.25, Curve(-10.0, 0.1, -3.6), Layer(1, 127, 8))]  # 6.3 dB over its note at velocity 127
+    rising = [(0.25, Curve(0.1, 0.0, 64.0), Layer(1, 127, 8))]  # 6.3 dB over its note at velocity 127
     assert 4.0 / 10 ** (6.3 / 20) <= bank_gain(rising, wanted=8.0) < 4.0 / 10 ** (6.0 / 20)
 
 
@@ -238,11 +252,12 @@ def test_fluidsynth_plays_a_decaying_looped_note_as_the_engines_voice_does(tmp_p
     data, fall = looped_note(note, loop)
     peak = float(np.max(np.abs(data)))
     gens = {sf2.KEY_RANGE: (0, 127), sf2.SAMPLE_MODES: 1, **envelope_generators(loop, RATE, fall, 1.0)}
-    from singsynth.export.build import NO_DEFAULT_MODULATORS
+    from singsynth.export.build import NO_DEFAULT_FILTER
     sample = sf2.Sample("sine", sf2.to_24bit(data / peak), RATE, 57, 0, (loop[0], loop[1]))  # 220 Hz
     bank = tmp_path / "one.sf2"
+    mods = [NO_DEFAULT_FILTER] + modulators(Curve(0.0, 0.0, 100))
     sf2.save_sf2(bank, "one", [sf2.Preset("p", 0, 0, [sf2.Zone(target=0)])],
-                 [sf2.Instrument("i", [sf2.Zone(gens, list(NO_DEFAULT_MODULATORS), 0)])], [sample])
+                 [sf2.Instrument("i", [sf2.Zone(gens, mods, 0)])], [sample])
     midi = one_note_midi(tmp_path / "n.mid", 57, 100, held=6.0, total=8.0)  # f0 220 Hz is key 57
     theirs, said = fluidsynth(bank, midi, tmp_path / "f.wav", RATE)
     assert not said, said
@@ -258,22 +273,23 @@ def test_fluidsynth_plays_a_decaying_looped_note_as_the_engines_voice_does(tmp_p
 
 @needs_fluidsynth
 def test_velocity_modulator_changes_the_level_in_fluidsynth_as_the_curve_says(tmp_path):
-    curve = Curve(-30.0, 0.25, -10.0)  # 0.25 dB a velocity step: the note's level at velocity 80
+    curve = Curve(0.15, 0.5, 80.0)  # 0.15 dB a velocity step and half the square law
     t = np.arange(2 * RATE) / RATE
     sample = sf2.Sample("sine", sf2.to_24bit(0.5 * np.sin(2 * np.pi * 220 * t)), RATE, 57, 0, (RATE // 2, RATE))
-    from singsynth.export.build import NO_DEFAULT_MODULATORS
-    # 32 dB (800 at FluidSynth's 0.04 dB) that the modulator takes back, at most 30 dB: never under 0 dB, as the
-    # export keeps it (FluidSynth would stop it at -4.4 dB)
-    zone = sf2.Zone({sf2.SAMPLE_MODES: 1, sf2.INITIAL_ATTENUATION: 800}, NO_DEFAULT_MODULATORS + [modulator(curve)], 0)
+    from singsynth.export.build import NO_DEFAULT_FILTER
+    # 32 dB (800 at FluidSynth's 0.04 dB) that the modulators take back, at most 19 dB at velocity 127: never under
+    # 0 dB, as the export keeps it (FluidSynth would stop it at -4.4 dB)
+    zone = sf2.Zone({sf2.SAMPLE_MODES: 1, sf2.INITIAL_ATTENUATION: 800}, [NO_DEFAULT_FILTER] + modulators(curve), 0)
     bank = tmp_path / "v.sf2"
     sf2.save_sf2(bank, "v", [sf2.Preset("p", 0, 0, [sf2.Zone(target=0)])], [sf2.Instrument("i", [zone])], [sample])
     levels = {}
-    for velocity in (40, 120):
+    for velocity in (20, 40, 120):
         midi = one_note_midi(tmp_path / f"{velocity}.mid", 57, velocity, held=1.0, total=1.2)
         audio, said = fluidsynth(bank, midi, tmp_path / f"{velocity}.wav", RATE)
         assert not said, said
         levels[velocity] = levels_db(audio[int(0.2 * RATE):int(0.9 * RATE)], RATE, 0.7)[0]
-    assert levels[120] - levels[40] == pytest.approx(curve.gain_db(120) - curve.gain_db(40), abs=0.3)
+    for velocity in (20, 40):
+        assert levels[120] - levels[velocity] == pytest.approx(curve.gain_db(120) - curve.gain_db(velocity), abs=0.3)
 
 
 @needs_fluidsynth

@@ -25,7 +25,7 @@ from ..synth.note_supply import MAX_BATCH, NoteSupply
 from .layout import Layer, key_runs, root_keys
 from .programs import Entry, Plan
 from .samples import envelope_generators, looped_note, one_shot_note
-from .velocity import Curve, fitted_layers, layer_curve, level_db, modulator
+from .velocity import Curve, fitted_layers, layer_curve, level_db, modulators
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,10 @@ SINGSYNTH_CENTRE = gm.channel_gains(127, 127, 64)[0]
 # the whole bank soft (the default preset: 1 % of them, by 4 dB on average, at FluidSynth's default gain)
 CLIPPED_SHARE = 0.01
 # Velocity passes through the notes themselves (a layer's note is the model's at that velocity): the player's
-# default curves, which would soften and darken it a second time, are switched off in every zone.
-NO_DEFAULT_MODULATORS = [sf2.Modulator(src, dest, 0, amount_src) for src, dest, amount_src in
-                         (sf2.DEFAULT_VELOCITY_TO_ATTENUATION, sf2.DEFAULT_VELOCITY_TO_FILTER)]
+# default curve to the filter, which would darken it a second time, is switched off in every zone (its curve to
+# attenuation is replaced by the layer's own, velocity.py).
+NO_DEFAULT_FILTER = sf2.Modulator(sf2.DEFAULT_VELOCITY_TO_FILTER[0], sf2.DEFAULT_VELOCITY_TO_FILTER[1], 0,
+                                  sf2.DEFAULT_VELOCITY_TO_FILTER[2])
 
 
 @dataclass
@@ -119,8 +120,7 @@ def _zone(run_low: int, run_high: int, layer, sample: int, extra: dict, shift: i
     if shift:
         gens[sf2.COARSE_TUNE] = -shift
     gens.update(extra)
-    by_velocity = modulator(curve)
-    return sf2.Zone(gens, NO_DEFAULT_MODULATORS + ([by_velocity] if by_velocity else []), sample)
+    return sf2.Zone(gens, [NO_DEFAULT_FILTER] + modulators(curve), sample)
 
 
 def _sample(entry: Entry, note, key: int, layer: int, loop, rate: int, release: float):
@@ -179,6 +179,8 @@ def bank_gain(levels: list, wanted: float) -> float:
     CLIPPED_SHARE of the (zone, velocity) pairs able to; those few play as loud as their sample allows."""
     needed = [peak * 10 ** (curve.gain_db(v) / 20) for peak, curve, layer in levels
               for v in range(layer.low, layer.high + 1)]
+    # and the zone's own attenuation may not fall under 0 where the modulators add some at the note's velocity
+    needed += [peak * 10 ** (curve.attenuation_db(curve.velocity) / 20) for peak, curve, _ in levels]
     top = float(np.quantile(needed, 1 - CLIPPED_SHARE)) if needed else 0.0
     return min(wanted, 1.0 / top) if top > 0 else wanted
 
@@ -194,8 +196,8 @@ def _set_levels(bank: Bank, levels: list, playback_gain: float) -> None:
             centibels.append(0)
             sample.data = sf2.to_24bit(sample.data)
             continue
-        # the attenuation where the velocity modulator starts from (velocity 0), in dB
-        target = -20 * math.log10(peak * gain) - curve.gain_db(0)
+        # the zone's own attenuation (dB): with what the modulators add at the note's velocity, the note's level
+        target = -20 * math.log10(peak * gain) - curve.attenuation_db(curve.velocity)
         cb = min(max(math.floor(target / EMU_DB_PER_CENTIBEL), 0), sf2.MAX_ATTENUATION)
         # what whole centibels leave over, made up in the samples, never past full scale
         rest = min(10 ** (-(target - cb * EMU_DB_PER_CENTIBEL) / 20), 1.0)

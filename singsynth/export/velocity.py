@@ -1,12 +1,14 @@
 """Velocity layers: the engine plays each of its 16 velocity steps with its own note, and the notes of one
 instrument grow louder with velocity, by tens of dB from the softest step to the loudest and not evenly (the
 default preset's notes: -70 dB at velocity 1, -29 dB at 26, -10 dB at 35, then a dip, then a steady climb to 0 dB
-at 127). A layer plays one note for several steps; a modulator from velocity to attenuation gives it the loudness
-of the step played, after a straight line (in dB against velocity) fitted to the instrument's notes at one key,
-and the steps are split into layers where such lines fit them best.
+at 127). A layer plays one note for several steps, and two modulators from velocity to attenuation give it the
+loudness of the step played: a straight line in dB, and the square law (the players' own velocity curve, steep at
+low velocities and flat at high ones) in some measure, both fitted to the instrument's notes at one key; the steps
+are split into layers where such curves fit them best.
 
-Modulator amounts are 0.1 dB a centibel in FluidSynth, as the specification has it (only the initialAttenuation
-generator gets the EMU8000's 0.4), and FluidSynth scales velocity by 1/128; both measured.
+Measured in FluidSynth 2.3: modulator amounts are 0.1 dB a centibel, as the specification has it (only the
+initialAttenuation generator gets the EMU8000's 0.04), a linear velocity source is velocity / 128, and the concave
+one is the square law, 40 log10(127 / velocity) dB for 960 centibels.
 """
 from __future__ import annotations
 
@@ -20,31 +22,39 @@ from ..synth.cache import quantize_velocity, step_velocity
 from .layout import Layer
 
 MOD_DB_PER_CENTIBEL = 0.1
-VELOCITY_SCALE = 128  # FluidSynth's: a modulator's velocity source is velocity / 128
+VELOCITY_SCALE = 128  # FluidSynth's: a modulator's linear velocity source is velocity / 128
+SQUARE_LAW_CENTIBELS = 960  # the concave source's full amount: the square law
+MAX_SQUARE_LAW_DB = 96.0  # where the concave source stops (velocity 0)
+MAX_SQUARE = 2.0  # at most twice the square law: a steeper fit is following noise
 LEVEL_FLOOR = 1e-10  # a silent note's level counts as -200 dB
-# Lines are fitted to the levels with those further under the loudest step raised to this: a velocity-1 note 70 dB
-# down and one 40 dB down are both lost in any mix, and fitting the first would bend the line where it is heard.
+# Curves are fitted to the levels with those further under the loudest step raised to this: a velocity-1 note 70 dB
+# down and one 40 dB down are both lost in any mix, and fitting the first would bend the curve where it is heard.
 FIT_RANGE_DB = 40.0
+
+
+def square_law_db(velocity: float) -> float:
+    """The concave velocity source as attenuation in dB at its full amount (960 centibels)."""
+    return MAX_SQUARE_LAW_DB if velocity < 1 else min(40 * math.log10(127 / velocity), MAX_SQUARE_LAW_DB)
 
 
 @dataclass(frozen=True)
 class Curve:
-    """A layer's loudness against velocity: the line level(v) = at_zero + slope * v (dB), and the level of the
-    note the layer plays (dB), which the line is measured from."""
-    at_zero: float
-    slope: float
-    note_level: float
+    """A layer's loudness against velocity: its modulators attenuate by -slope * v + square * square_law_db(v)
+    (dB), measured from its note, played at `velocity` as it is."""
+    slope: float  # dB a velocity step
+    square: float  # the share of the square law
+    velocity: float  # the velocity of the layer's note
+
+    def attenuation_db(self, velocity: float) -> float:
+        """What the modulators add at this velocity."""
+        return -self.slope * velocity + self.square * square_law_db(velocity)
 
     def gain_db(self, velocity: float) -> float:
         """How much louder than its note the layer plays at this velocity."""
-        return self.at_zero + self.slope * velocity - self.note_level
-
-    def headroom_db(self, layer: Layer) -> float:
-        """The most the line raises the note over the layer's velocities (and at 0, where the modulator starts)."""
-        return max(0.0, self.gain_db(0), self.gain_db(layer.high))
+        return self.attenuation_db(self.velocity) - self.attenuation_db(velocity)
 
 
-FLAT = Curve(0.0, 0.0, 0.0)
+FLAT = Curve(0.0, 0.0, 64.0)
 
 
 def level_db(data: np.ndarray) -> float:
@@ -61,42 +71,53 @@ def _middle_step(first: int, last: int, steps: int) -> int:
     return quantize_velocity(round(step_velocity(first, steps) / 2 + step_velocity(last, steps) / 2), steps)
 
 
-def _line(step_levels: list[float], first: int, last: int, steps: int) -> tuple[float, float]:
-    """The line's slope through the levels the engine plays steps first..last at (each velocity its step's note's),
-    held to pass through the middle step's note at its own velocity, so that the layer plays that note as it is;
-    and the squared error left (least squares)."""
+def _fit(step_levels: list[float], first: int, last: int, steps: int) -> tuple[Curve, float]:
+    """The curve through the levels the engine plays steps first..last at (each velocity its step's note's), held
+    to pass through the middle step's note at its own velocity, so that the layer plays that note as it is; and the
+    squared error left (least squares)."""
     middle = _middle_step(first, last, steps)
     v0, y0 = step_velocity(middle, steps), step_levels[middle]
     velocities = np.array([v for v in range(1, 128) if first <= quantize_velocity(v, steps) <= last], dtype=float)
-    levels = np.array([step_levels[quantize_velocity(int(v), steps)] for v in velocities])
-    dv, dy = velocities - v0, levels - y0
-    slope = float(np.dot(dv, dy) / np.dot(dv, dv)) if np.dot(dv, dv) > 0 else 0.0
-    return slope, float(np.sum((dy - slope * dv) ** 2))
+    dy = np.array([step_levels[quantize_velocity(int(v), steps)] for v in velocities]) - y0
+    linear = velocities - v0
+    square = np.array([square_law_db(v0) - square_law_db(v) for v in velocities])
+    best = (Curve(0.0, 0.0, v0), float(np.sum(dy ** 2)))
+    for columns in ([linear], [linear, square]):  # the square law only where it fits better, within bounds
+        a = np.stack(columns, axis=1)
+        if np.linalg.matrix_rank(a) < len(columns):
+            continue
+        coef = np.linalg.lstsq(a, dy, rcond=None)[0]
+        if len(coef) == 2 and not 0 <= coef[1] <= MAX_SQUARE:
+            continue
+        error = float(np.sum((dy - a @ coef) ** 2))
+        if error < best[1]:
+            best = (Curve(float(coef[0]), float(coef[1]) if len(coef) == 2 else 0.0, v0), error)
+    return best
 
 
 def layer_curve(step_levels: list[float], layer: Layer, steps: int) -> Curve:
-    """The layer's line (see _line)."""
-    step_levels = _floored(step_levels)
+    """The layer's curve (see _fit)."""
     first, last = quantize_velocity(layer.low, steps), quantize_velocity(layer.high, steps)
-    slope, _ = _line(step_levels, first, last, steps)
-    level = step_levels[layer.step]
-    return Curve(level - slope * step_velocity(layer.step, steps), slope, level)
+    return _fit(_floored(step_levels), first, last, steps)[0]
 
 
-def modulator(curve: Curve) -> sf2.Modulator | None:
-    """velocity -> initialAttenuation, linear: the line's slope (None for a flat one)."""
-    amount = round(-curve.slope * VELOCITY_SCALE / MOD_DB_PER_CENTIBEL)
-    if amount == 0:
-        return None
-    return sf2.Modulator(sf2.VELOCITY, sf2.INITIAL_ATTENUATION, int(np.clip(amount, -32768, 32767)))
+def modulators(curve: Curve) -> list[sf2.Modulator]:
+    """velocity -> initialAttenuation: linear for the slope, concave for the square law. The concave one has the
+    sources of the players' default velocity curve, so it replaces it (amount 0: switched off)."""
+    linear = round(-curve.slope * VELOCITY_SCALE / MOD_DB_PER_CENTIBEL)
+    source, destination, amount_source = sf2.DEFAULT_VELOCITY_TO_ATTENUATION
+    mods = [sf2.Modulator(source, destination, round(curve.square * SQUARE_LAW_CENTIBELS), amount_source)]
+    if linear:
+        mods.append(sf2.Modulator(sf2.VELOCITY, sf2.INITIAL_ATTENUATION, int(np.clip(linear, -32768, 32767))))
+    return mods
 
 
 def fitted_layers(step_levels: list[float], count: int, steps: int) -> list[Layer]:
-    """`count` layers of whole steps whose lines fit the levels best (least squares, split found by dynamic
+    """`count` layers of whole steps whose curves fit the levels best (least squares, the split found by dynamic
     programming); each plays the note of its middle step."""
     count = min(count, steps)
     step_levels = _floored(step_levels)
-    cost = {(a, b): _line(step_levels, a, b, steps)[1] for a in range(steps) for b in range(a, steps)}
+    cost = {(a, b): _fit(step_levels, a, b, steps)[1] for a in range(steps) for b in range(a, steps)}
     # best[k][j]: the least error splitting steps 0..j-1 into k layers, and where the last one starts
     best = [[(math.inf, 0)] * (steps + 1) for _ in range(count + 1)]
     best[0][0] = (0.0, 0)
