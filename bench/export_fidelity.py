@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from singsynth import gm  # noqa: E402
 from singsynth.export import programs  # noqa: E402
-from singsynth.export.build import Settings, build  # noqa: E402
+from singsynth.export.build import Settings, build, describe  # noqa: E402
 from singsynth.export.layout import root_keys  # noqa: E402
 from singsynth.io.sf2 import save_sf2  # noqa: E402
 from singsynth.io.wav import read_wav  # noqa: E402
@@ -305,10 +305,12 @@ def pitch(args) -> None:
     bank = build(plan, supply, settings)
     with tempfile.TemporaryDirectory() as tmp:
         again = Path(tmp) / "again.sf2"
-        save_sf2(again, args.bank.stem, bank.presets, bank.instruments, bank.samples)
-        same = again.stat().st_size == args.bank.stat().st_size
-    print(f"bank laid out again: {'the same size as' if same else 'NOT the same size as'} {args.bank}",
-          file=sys.stderr)
+        name, comment = describe(preset.name, preset.sample_rate, settings, bank)
+        save_sf2(again, name, bank.presets, bank.instruments, bank.samples, comment=comment)
+        same = again.read_bytes() == args.bank.read_bytes()
+    if not same:
+        raise SystemExit(f"{args.bank} is not the bank these settings make from the cached notes: give the "
+                         "export's --instrument, --keys-per-zone and --velocity-layers")
     fluid = Fluid(args.bank, fluid_gain_of(args.bank))
     apart, unpitched, worst = [], 0, (0.0, "")
     for entry, key, layer in bank.sources:

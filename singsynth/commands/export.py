@@ -97,7 +97,7 @@ def run(args) -> int:
 
 def export(args) -> int:
     from ..export import programs
-    from ..export.build import build, estimate_bytes
+    from ..export.build import build, describe, estimate_bytes
     from ..io.sf2 import SoundFontError, save_sf2
     from ..preset import load_preset
     from ..synth.cache import NoteCache
@@ -123,17 +123,15 @@ def export(args) -> int:
     if estimate > 0xFFFFFFF0:
         raise UsageError(f"about {estimate / 2**30:.1f} GiB: past the 4 GiB a SoundFont can hold; raise "
                          "--keys-per-zone or lower --velocity-layers")
-    logger.info("exporting %d instruments of %s at %d Hz: a sample every %d keys, %d velocity layers, about "
-                "%.0f MiB", len(plan.entries), preset.name, rate, settings.spacing, settings.layers, estimate / 2**20)
+    logger.info("exporting %d instruments of %s at %d Hz: a sample every %d keys, %d velocity layer%s, about "
+                "%.0f MiB", len(plan.entries), preset.name, rate, settings.spacing, settings.layers,
+                "" if settings.layers == 1 else "s", estimate / 2**20)
     for entry in plan.entries:
         logger.debug("%s: %s", entry.name, programs.program_name(entry))
     bank = build(plan, supply, settings, progress=not args.quiet)
-    comment = (f"Rendered by singsynth from preset {preset.name} at {rate} Hz: a sample every {settings.spacing} "
-               f"keys, {settings.layers} velocity layers. At singsynth's level with FluidSynth's synth.gain "
-               f"{bank.fluid_gain:.2f}.")
+    name, comment = describe(preset.name, rate, settings, bank)
     try:
-        size = save_sf2(out, f"singsynth {preset.name}"[:255], bank.presets, bank.instruments, bank.samples,
-                        settings.bits24, comment)
+        size = save_sf2(out, name, bank.presets, bank.instruments, bank.samples, settings.bits24, comment)
     except SoundFontError as exc:
         raise UsageError(f"{out}: {exc}") from None
     except OSError as exc:  # a full disk: the partial file is gone

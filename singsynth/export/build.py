@@ -36,7 +36,7 @@ FLUIDSYNTH_GAIN = 0.2  # FluidSynth's default synth.gain
 FLUIDSYNTH_CENTRE = 10 ** (-1.71 / 20)
 SINGSYNTH_CENTRE = gm.channel_gains(127, 127, 64)[0]
 # The share of (zone, velocity) pairs that may play softer than singsynth, so that a few very loud notes do not make
-# the whole bank soft (the default preset: 1 % of them, by 4 dB on average, at FluidSynth's default gain)
+# the whole bank soft
 CLIPPED_SHARE = 0.01
 # Velocity passes through the notes themselves (a layer's note is the model's at that velocity): the player's
 # default curve to the filter, which would darken it a second time, is switched off in every zone (its curve to
@@ -171,6 +171,14 @@ def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = F
     for (bank_number, program), n in sorted(plan.aliases.items()):
         bank.presets.append(sf2.Preset(gm.PROGRAMS[program], program, bank_number, [sf2.Zone(target=n)]))
     return bank
+
+
+def describe(preset_name: str, rate: int, settings: Settings, bank: Bank) -> tuple[str, str]:
+    """The bank's name and the comment its INFO carries."""
+    return (f"singsynth {preset_name}"[:255],
+            f"Rendered by singsynth from preset {preset_name} at {rate} Hz: a sample every {settings.spacing} keys, "
+            f"{settings.layers} velocity layers. At singsynth's level with FluidSynth's synth.gain "
+            f"{bank.fluid_gain:.2f}.")
 
 
 def bank_gain(levels: list, wanted: float) -> float:
