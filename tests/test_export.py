@@ -321,9 +321,9 @@ def test_round_trip_of_a_tiny_preset_through_fluidsynth(preset_dir, tmp_path, ca
     release = slice(45, 51)  # 4.5 .. 5.1 s, to -36 dB: exponential in both (singsynth ends its curve at exactly 0)
     assert np.max(np.abs(a[release] - b[release])) < 1.0, (a[release] - b[release])
     assert a[56:].max() < b[held].max() - 60  # 1.1 s after note-off
+    # random weights make a buzz at the model's frame rate (62.5 Hz), pitched enough for the estimator
     f_theirs, f_ours = (estimate_f0(x, 48000, (0.3, 2.5)) for x in (theirs, ours))
-    if f_ours is not None:  # random weights need not make a pitched note
-        assert abs(cents(f_theirs, f_ours)) < 5
+    assert f_ours is not None and f_theirs is not None and abs(cents(f_theirs, f_ours)) < 5
 
 
 @needs_fluidsynth
