@@ -301,7 +301,7 @@ def pitch(args) -> None:
     supply = NoteSupply(preset, NoteCache.for_preset(preset, preset.sample_rate), preset.sample_rate, blocking=True)
     whole = not args.instrument
     plan = programs.whole_preset(preset) if whole else programs.named(preset, args.instrument)
-    settings = Settings(args.keys_per_zone or (8 if whole else 3), args.velocity_layers or (1 if whole else 4))
+    settings = Settings(args.keys_per_zone or (16 if whole else 3), args.velocity_layers or (2 if whole else 4))
     bank = build(plan, supply, settings)
     with tempfile.TemporaryDirectory() as tmp:
         again = Path(tmp) / "again.sf2"

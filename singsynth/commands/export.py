@@ -25,9 +25,9 @@ def register(sub) -> None:
                         "repeat for more (default: the whole preset as a General MIDI bank)")
     p.add_argument("--keys-per-zone", type=int, default=None, metavar="N",
                    help="one sample every N keys, played transposed for the keys around it (default: 3 for "
-                        "named instruments, 8 for the whole preset)")
+                        "named instruments, 16 for the whole preset: measured, docs/export.md)")
     p.add_argument("--velocity-layers", type=int, default=None, metavar="N",
-                   help="samples at N velocities (1..16; default: 4 for named instruments, 1 for the whole preset)")
+                   help="samples at N velocities (1..16; default: 4 for named instruments, 2 for the whole preset)")
     p.add_argument("--release", type=float, default=1.0, metavar="S",
                    help="release after note-off, seconds to -60 dB, as render's --release (default 1)")
     p.add_argument("--24-bit", dest="bits24", action="store_true",
@@ -62,8 +62,8 @@ def check_output(path: Path) -> None:
 
 def _settings(args, whole: bool):
     from ..export.build import Settings
-    spacing = args.keys_per_zone if args.keys_per_zone is not None else (8 if whole else 3)
-    layers = args.velocity_layers if args.velocity_layers is not None else (1 if whole else 4)
+    spacing = args.keys_per_zone if args.keys_per_zone is not None else (16 if whole else 3)
+    layers = args.velocity_layers if args.velocity_layers is not None else (2 if whole else 4)
     if not 1 <= spacing <= MAX_SPACING:
         raise UsageError(f"--keys-per-zone {spacing}: give 1..{MAX_SPACING}")
     if not 1 <= layers <= 16:

@@ -54,9 +54,6 @@ class Curve:
         return self.attenuation_db(self.velocity) - self.attenuation_db(velocity)
 
 
-FLAT = Curve(0.0, 0.0, 64.0)
-
-
 def level_db(data: np.ndarray) -> float:
     return 10 * math.log10(max(float(np.mean(np.square(data, dtype=np.float64))), LEVEL_FLOOR))
 
