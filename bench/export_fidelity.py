@@ -12,9 +12,11 @@
         a whole MIDI file, FluidSynth + the exported bank (at the synth gain the bank names) against singsynth's
         render, both 48 kHz (default files: bench/data/k525_mvt1.mid, examples/demo.mid); and FluidR3 Mono, the
         SoundFont the default preset learnt from, against singsynth's render as a yardstick
-    python bench/export_fidelity.py pitch BANK.sf2 [--preset default] [--keys-per-zone N] [--velocity-layers N]
-        every melodic zone's root played by FluidSynth against singsynth's note there (train/pitch.py's estimator):
-        the cents apart; the target is every pitched zone within 5 cents
+    python bench/export_fidelity.py pitch BANK.sf2 [--preset default] [--instrument NAME ...]
+                                          [--keys-per-zone N] [--velocity-layers N]   (the export's own options)
+        every melodic sample's root key at its note's velocity, played by FluidSynth, against singsynth's note as
+        the engine plays it (both 48 kHz; train/pitch.py's estimator): the cents apart; the target is every pitched
+        zone within 5 cents
 
 The distance is the mean absolute difference of log-mel spectrograms (128 bands from 20 Hz to the preset's Nyquist
 frequency, 8 kHz for a 16 kHz preset, at most 16 kHz; 2048-sample frames every 10 ms at 48 kHz), in dB, over the
@@ -317,7 +319,9 @@ def pitch(args) -> None:
         if entry.drums:
             continue
         _, pitch_, step = key
-        ours = estimate_f0(note_of(supply, key).data, preset.sample_rate)
+        # singsynth's note as the engine plays it at 48 kHz: the estimator's octave and fine pitch can differ on the
+        # same note at 16 and 48 kHz, and FluidSynth plays at 48 kHz
+        ours = estimate_f0(resample(note_of(supply, key).data[None, :], preset.sample_rate, RATE)[0], RATE)
         theirs = estimate_f0(fluid.note(entry.bank, entry.program, pitch_, round(step_velocity(step))), RATE)
         if ours is None or theirs is None:
             unpitched += 1
