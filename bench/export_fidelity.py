@@ -1,7 +1,7 @@
 """How close an exported SoundFont plays to singsynth itself, in the real FluidSynth (dry: reverb and chorus off).
 
     python bench/export_fidelity.py zones [--preset default] [--programs 0,24,33,40,56,73,19,81]
-                                          [--spacings 1,2,3,4,6,8,12] [--keys 36-84]
+                                          [--spacings 1,2,3,4,6,8,12,16,24] [--keys 36-84]
         the loss of playing a key from the zone root a few keys away, as FluidSynth resamples it: each key held
         2.5 s, from a bank with a zone every N keys, against singsynth's own note at that key; and the loss of
         playing a velocity step from its layer's note (velocity layers 1..16)
@@ -354,7 +354,7 @@ def main() -> None:
     z = sub.add_parser("zones")
     z.add_argument("--preset", default=None)
     z.add_argument("--programs", default="0,24,33,40,56,73,19,81")
-    z.add_argument("--spacings", default="1,2,3,4,6,8,12")
+    z.add_argument("--spacings", default="1,2,3,4,6,8,12,16,24")
     z.add_argument("--keys", default="36-84")
     z.add_argument("--spacings-only", dest="no_layers", action="store_true", help="leave out the layers table")
     c = sub.add_parser("configs")

@@ -1,5 +1,6 @@
 """singsynth export: the SoundFont writer read back by a reader of its own, the zone layout, and round trips through
 the real FluidSynth against the engine's own notes (pitch, level, loop, release)."""
+import logging
 import os
 import re
 import shutil
@@ -343,6 +344,23 @@ def test_whole_preset_is_a_gm_bank_that_fluidsynth_loads_without_a_warning(prese
     audio, said = fluidsynth(bank, DEMO_MIDI, tmp_path / "demo.wav", 48000)
     assert not said, said
     assert np.sqrt(np.mean(audio ** 2)) > 1e-4
+
+
+def test_named_instruments_keep_their_programs_and_one_without_takes_the_first_free(preset_dir, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    bank = tmp_path / "named.sf2"
+    assert run("export", "--preset", preset_dir, "-o", bank, "--instrument", "violin", "--instrument",
+               "flute:0.5,violin:0.5", "--instrument", "drum kit", "--keys-per-zone", "12", "--velocity-layers", "1",
+               "--no-disk-cache", "--quiet") == 0
+    font = read_sf2(bank.read_bytes())
+    assert sorted((p["name"], p["bank"], p["program"]) for p in font.presets()[:-1]) == [
+        ("Flute:0.5,Violin:0.", 0, 0), ("Standard Drum Kit", 128, 0), ("Violin", 0, 40)]  # names: 19 characters
+    assert "Flute:0.5,Violin:0.5 has no GM program: exported at program 0" in caplog.text
+    # the blend plays the pitches both its instruments play (60..96 and 55..103), folded by octaves outside
+    blend = next(i for i, p in enumerate(font.presets()) if p["name"].startswith("Flute:"))
+    zones = font.zones("i", font.zones("p", blend)[0]["generators"][-1][1])
+    roots = {font.samples()[dict(z["generators"])[53]]["pitch"] for z in zones}
+    assert min(roots) >= 60 and max(roots) <= 96
 
 
 def test_bad_input_is_one_line_exit_2_and_leaves_no_file(preset_dir, tmp_path, capsys):
