@@ -172,7 +172,8 @@ def spacing_table(preset, supply: NoteSupply, by_program: dict, chosen: list[int
     print("| --- | --- | --- | --- |")
     for s in spacings:
         off, on = between[s], at_roots[s]
-        print(f"| {s} | {np.mean(off) if off else float('nan'):.2f} | {np.mean(on):.2f} | {np.mean(off + on):.2f} |")
+        between_cell = f"{np.mean(off):.2f}" if off else "(none)"
+        print(f"| {s} | {between_cell} | {np.mean(on):.2f} | {np.mean(off + on):.2f} |")
 
 
 def configs(args) -> None:
