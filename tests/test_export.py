@@ -12,7 +12,7 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from engine_fixtures import make_preset
+from engine_fixtures import INSTRUMENTS, make_preset
 from sf2_reader import read_sf2
 
 from singsynth.cli import main
@@ -325,6 +325,36 @@ def test_round_trip_of_a_tiny_preset_through_fluidsynth(preset_dir, tmp_path, ca
     # random weights make a buzz at the model's frame rate (62.5 Hz), pitched enough for the estimator
     f_theirs, f_ours = (estimate_f0(x, 48000, (0.3, 2.5)) for x in (theirs, ours))
     assert f_ours is not None and f_theirs is not None and abs(cents(f_theirs, f_ours)) < 5
+
+
+@needs_fluidsynth
+def test_a_48khz_preset_exports_48khz_samples_that_play_as_singsynth_does(tmp_path):
+    import torch
+
+    from singsynth.model.config import get_config
+    from singsynth.model.sing import SING
+    from singsynth.preset import save_preset
+    torch.manual_seed(0)
+    model = SING(get_config("sing-unittest48", n_instruments=len(INSTRUMENTS)))
+    preset = save_preset(tmp_path / "tiny48", model, list(INSTRUMENTS), {"name": "tiny48", "license": "MIT"})
+    bank = tmp_path / "flute48.sf2"
+    assert run("export", "--preset", preset, "-o", bank, "--instrument", "flute", "--keys-per-zone", "12",
+               "--velocity-layers", "16", "--no-disk-cache", "--quiet") == 0
+    font = read_sf2(bank.read_bytes())
+    loop = loop_points(4 * 48000)
+    assert all(s["rate"] == 48000 and s["loop"] == (s["start"] + loop[0], s["start"] + loop[1])
+               for s in font.samples()[:-1])
+    gain = float(re.search(rb"synth.gain ([0-9]+\.[0-9]+)", font.info[b"ICMT"]).group(1))
+    key = 65  # a root: 60..96 every 12 keys puts them at 65, 77, 89
+    assert key in root_keys(60, 96, 12)
+    midi = one_note_midi(tmp_path / "n.mid", key, 100, held=4.0, total=6.0, program=73)
+    theirs, said = fluidsynth(bank, midi, tmp_path / "f.wav", 48000, gain)
+    assert not said, said
+    assert run("render", midi, "-o", tmp_path / "s.wav", "--preset", preset, "--no-disk-cache", "--quiet") == 0
+    ours = read_wav(tmp_path / "s.wav")[1][:, 0]
+    a, b = levels_db(theirs, 48000), levels_db(ours, 48000)
+    held = slice(1, 40)
+    assert np.max(np.abs(a[held] - b[held])) < 1.0, (a[held] - b[held])
 
 
 @needs_fluidsynth
