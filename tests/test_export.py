@@ -363,11 +363,12 @@ def test_whole_preset_is_a_gm_bank_that_fluidsynth_loads_without_a_warning(prese
     assert run("export", "--preset", preset_dir, "-o", bank, "--no-disk-cache", "--quiet") == 0
     font = read_sf2(bank.read_bytes())
     presets = font.presets()[:-1]
-    assert sorted((p["bank"], p["program"]) for p in presets) == [(0, p) for p in range(128)] + [(128, 0)]
+    assert sorted((p["bank"], p["program"]) for p in presets) == [(b, p) for b in (0, 128) for p in range(128)]
     by_place = {(p["bank"], p["program"]): i for i, p in enumerate(presets)}
     instrument = lambda place: font.zones("p", by_place[place])[0]["generators"][-1]  # noqa: E731
     assert instrument((0, 73)) != instrument((0, 40))  # flute, violin: their own instruments
     assert instrument((0, 72)) == instrument((0, 73))  # piccolo plays the flute, as in singsynth
+    assert instrument((128, 25)) == instrument((128, 0))  # channel 10 plays the kit whatever its program
     kit = font.zones("i", instrument((128, 0))[1])
     assert sorted({dict(z["generators"])[43] for z in kit}) == [(k, k) for k in range(35, 82)]
     assert all(dict(z["generators"])[54] == 0 for z in kit)  # one-shot

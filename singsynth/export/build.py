@@ -169,7 +169,8 @@ def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = F
     for n, entry in enumerate(plan.entries):
         bank.presets.append(sf2.Preset(entry.name, entry.program, entry.bank, [sf2.Zone(target=n)]))
     for (bank_number, program), n in sorted(plan.aliases.items()):
-        bank.presets.append(sf2.Preset(gm.PROGRAMS[program], program, bank_number, [sf2.Zone(target=n)]))
+        name = gm.PROGRAMS[program] if bank_number == 0 else f"{plan.entries[n].name} {program}"
+        bank.presets.append(sf2.Preset(name, program, bank_number, [sf2.Zone(target=n)]))
     return bank
 
 

@@ -2,8 +2,8 @@
 
 The whole preset is a General MIDI bank: each instrument at its GM program (bank 0), the drum kit at bank 128
 program 0, where a player looks for channel 10's kit, and every program the preset lacks answering with the
-instrument the engine would play for it (synth/instruments.py's fallback), so that a GM file plays in a SoundFont
-player as it plays in singsynth. Named instruments keep their GM programs; one without a program (a learnt
+instrument the engine would play for it (synth/instruments.py's fallback; on channel 10, every program plays the
+kit), so that a GM file plays in a SoundFont player as it plays in singsynth. Named instruments keep their GM programs; one without a program (a learnt
 instrument, a blend) or whose program is taken takes the first free one, and the log says which.
 """
 from __future__ import annotations
@@ -76,6 +76,8 @@ def whole_preset(preset: Preset) -> Plan:
             aliases[(0, program)] = by_timbre[one_hot(inst.index, count)]
     if aliases:
         logger.info("%d GM programs the preset lacks play the instrument singsynth plays for them", len(aliases))
+    if kit is not None:  # channel 10 plays the kit whatever its program (GM2 files choose other kits there)
+        aliases.update({(DRUM_BANK, program): len(entries) - 1 for program in range(1, 128)})
     return Plan(entries, aliases)
 
 
