@@ -411,6 +411,17 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_file(preset_dir, tmp_path, c
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
+def test_a_bank_too_large_to_index_is_refused_before_any_note_is_made(tmp_path, capsys):
+    from singsynth.preset import Instrument
+    many = [Instrument(i, f"Lead {i}", f"lead{i}", 80 + i) for i in range(12)]
+    preset = make_preset(tmp_path / "many", many)
+    assert run("export", "--preset", preset, "-o", tmp_path / "x.sf2", "--keys-per-zone", "1", "--velocity-layers",
+               "16", "--cache-dir", tmp_path / "cache") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "zones" in err[0] and "--keys-per-zone" in err[0], err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "x.sf2").exists()
+
+
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 def test_a_stopped_export_leaves_no_file(preset_dir, tmp_path, monkeypatch, stop):
     from singsynth.io import sf2 as writer

@@ -97,7 +97,7 @@ def run(args) -> int:
 
 def export(args) -> int:
     from ..export import programs
-    from ..export.build import build, describe, estimate_bytes
+    from ..export.build import MIN_ZONE_GENERATORS, build, describe, estimate_bytes, zone_count
     from ..io.sf2 import SoundFontError, save_sf2
     from ..preset import load_preset
     from ..synth.cache import NoteCache
@@ -120,6 +120,11 @@ def export(args) -> int:
                                  max_bytes=256 << 20)
     supply = NoteSupply(preset, cache, rate, blocking=True, threads=threads)
     estimate = estimate_bytes(plan, supply, settings)
+    zones = zone_count(plan, settings)
+    if zones * MIN_ZONE_GENERATORS > 0xFFFF:  # told now rather than after every note is made
+        raise UsageError(f"{zones} zones: more than a SoundFont's 16-bit indices can count (about "
+                         f"{0xFFFF // MIN_ZONE_GENERATORS}); raise --keys-per-zone, lower --velocity-layers or "
+                         "export fewer instruments")
     if estimate > 0xFFFFFFF0:
         raise UsageError(f"about {estimate / 2**30:.1f} GiB: past the 4 GiB a SoundFont can hold; raise "
                          "--keys-per-zone or lower --velocity-layers")

@@ -38,6 +38,9 @@ SINGSYNTH_CENTRE = gm.channel_gains(127, 127, 64)[0]
 # The share of (zone, velocity) pairs that may play softer than singsynth, so that a few very loud notes do not make
 # the whole bank soft
 CLIPPED_SHARE = 0.01
+# The generators every zone has (keyRange, velRange, initialAttenuation, sampleModes, releaseVolEnv, sampleID): the
+# format indexes at most 65,535 in all, so a bank with more zones than 65,535 / this cannot be written
+MIN_ZONE_GENERATORS = 6
 # Velocity passes through the notes themselves (a layer's note is the model's at that velocity): the player's
 # default curve to the filter, which would darken it a second time, is switched off in every zone (its curve to
 # attenuation is replaced by the layer's own, velocity.py).
@@ -85,6 +88,14 @@ def level_keys(entry: Entry, steps: int) -> list[NoteKey]:
     """The notes an entry's loudness against velocity is measured on: every step at the middle of its range."""
     low, high = entry.pitch_range
     return [(entry.timbre, (low + high) // 2, step) for step in range(steps)]
+
+
+def zone_count(plan: Plan, settings: Settings) -> int:
+    """How many instrument zones the bank will have: a key run (layout.py) or drum key, times the layers."""
+    def runs(e: Entry) -> int:
+        low, high = e.pitch_range
+        return high - low + 1 if e.drums else len(key_runs(low, high, settings.spacing))
+    return sum(runs(e) * settings.layers for e in plan.entries)
 
 
 def estimate_bytes(plan: Plan, supply: NoteSupply, settings: Settings) -> int:
