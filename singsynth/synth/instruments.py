@@ -85,6 +85,10 @@ class ProgramMap:
                            gm.PROGRAMS[program], inst.name)
         return inst
 
+    def quietly(self, program: int) -> Instrument | None:
+        """The instrument a program plays, without a warning: for listing every program's."""
+        return self._fallback(program)
+
     def _fallback(self, program: int) -> Instrument | None:
         if not self.candidates:
             return None
