@@ -125,11 +125,9 @@ def _notes(supply: NoteSupply, keys: list[NoteKey], bar) -> dict:
     return notes
 
 
-def _zone(run_low: int, run_high: int, layer, sample: int, extra: dict, shift: int, curve: Curve) -> sf2.Zone:
+def _zone(run_low: int, run_high: int, layer, sample: int, extra: dict, curve: Curve) -> sf2.Zone:
     gens: dict = {sf2.KEY_RANGE: (run_low, run_high), sf2.VEL_RANGE: (layer.low, layer.high)}
     gens[sf2.INITIAL_ATTENUATION] = 0  # set once the bank's gain is known
-    if shift:
-        gens[sf2.COARSE_TUNE] = -shift
     gens.update(extra)
     return sf2.Zone(gens, [NO_DEFAULT_FILTER] + modulators(curve), sample)
 
@@ -171,10 +169,10 @@ def build(plan: Plan, supply: NoteSupply, settings: Settings, progress: bool = F
                 bank.sources.append((entry, key, layers[n]))
                 levels.append((peak, curves[n], layers[n]))
             low, high = entry.pitch_range
-            runs = ([(k, k, k, 0) for k in range(low, high + 1)] if entry.drums else
-                    [(r.low, r.high, r.root, r.shift) for r in key_runs(low, high, settings.spacing)])
-            zones = [_zone(run_low, run_high, layer, *made[(root, n)], shift, curves[n])
-                     for run_low, run_high, root, shift in runs for n, layer in enumerate(layers)]
+            runs = ([(k, k, k) for k in range(low, high + 1)] if entry.drums else
+                    [(r.low, r.high, r.root) for r in key_runs(low, high, settings.spacing)])
+            zones = [_zone(run_low, run_high, layer, *made[(root, n)], curves[n])
+                     for run_low, run_high, root in runs for n, layer in enumerate(layers)]
             bank.instruments.append(sf2.Instrument(entry.name, zones))
     _set_levels(bank, levels, supply.preset.playback_gain)
     for n, entry in enumerate(plan.entries):

@@ -1,11 +1,9 @@
 """Where an exported instrument's zones lie: a root key every few keys, and the keys outside the instrument's range
-folded by octaves, as the engine folds them. (Velocity layers: velocity.py.)"""
+played by the nearest zone at their own pitch, as the engine plays them from the nearest learnt note. (Velocity
+layers: velocity.py.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from ..synth.instruments import fold_into_range
-
 
 @dataclass(frozen=True)
 class Layer:
@@ -16,12 +14,10 @@ class Layer:
 
 @dataclass(frozen=True)
 class KeyRun:
-    """Keys low..high played by the sample of `root` (a key of the instrument's range), `shift` semitones off:
-    a key folded by octaves into the range sounds `shift` semitones from where it is played (a multiple of 12)."""
+    """Keys low..high played by the sample of `root` (a key of the instrument's range), each at its own pitch."""
     low: int
     high: int
     root: int
-    shift: int = 0
 
 
 def root_keys(low: int, high: int, spacing: int) -> list[int]:
@@ -36,16 +32,15 @@ def root_of(key: int, low: int, spacing: int, roots: list[int]) -> int:
 
 
 def key_runs(low: int, high: int, spacing: int) -> list[KeyRun]:
-    """Every MIDI key 0..127 in runs sharing a root and a shift: the range's keys play their nearest root, keys
-    outside play the root of the key they fold into (the engine's octave rule, synth/instruments.py)."""
+    """Every MIDI key 0..127 in runs sharing a root: the range's keys play their nearest root, keys outside the
+    root of the range's nearest end, at their own pitch (the engine's rule, synth/planner.py and synth/legato.py)."""
     roots = root_keys(low, high, spacing)
     runs: list[KeyRun] = []
     for key in range(128):
-        folded = fold_into_range(key, low, high)
-        root, shift = root_of(folded, low, spacing, roots), key - folded
+        root = root_of(min(max(key, low), high), low, spacing, roots)
         last = runs[-1] if runs else None
-        if last is not None and last.root == root and last.shift == shift and last.high == key - 1:
-            runs[-1] = KeyRun(last.low, key, root, shift)
+        if last is not None and last.root == root and last.high == key - 1:
+            runs[-1] = KeyRun(last.low, key, root)
         else:
-            runs.append(KeyRun(key, key, root, shift))
+            runs.append(KeyRun(key, key, root))
     return runs
