@@ -25,7 +25,7 @@ from processes import ROOT, SINGSYNTH
 
 sys.path.insert(0, str(ROOT))
 from singsynth.io.midi import read_midi  # noqa: E402
-from singsynth.io.soundfont_sends import effect_sends  # noqa: E402
+from singsynth.preset.sf2 import effect_sends  # noqa: E402
 from singsynth.io.wav import read_wav  # noqa: E402
 from singsynth.preset import resolve_path  # noqa: E402
 

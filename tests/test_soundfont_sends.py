@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from singsynth.io.soundfont_sends import CHORUS_SEND, INSTRUMENT, REVERB_SEND, SAMPLE_ID, SoundFontError, effect_sends
+from singsynth.preset.sf2 import CHORUS_SEND, INSTRUMENT, REVERB_SEND, SAMPLE_ID, SoundFontError, effect_sends
 
 SF3 = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
 

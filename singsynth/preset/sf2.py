@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KEY_RANGE, VEL_RANGE, INSTRUMENT, SAMPLE_ID = 43, 44, 41, 53
+CHORUS_SEND, REVERB_SEND = 15, 16  # in 0.1 % units
 DELAY_VIB_LFO, FREQ_VIB_LFO, RELEASE_VOL_ENV = 23, 24, 38
-DEFAULTS = {DELAY_VIB_LFO: -12000, FREQ_VIB_LFO: 0, RELEASE_VOL_ENV: -12000}  # SoundFont 2.01 section 8.1.3
+# SoundFont 2.01 section 8.1.3
+DEFAULTS = {CHORUS_SEND: 0, REVERB_SEND: 0, DELAY_VIB_LFO: -12000, FREQ_VIB_LFO: 0, RELEASE_VOL_ENV: -12000}
 RECORDS = {"phdr": 38, "pbag": 4, "pgen": 4, "inst": 22, "ibag": 4, "igen": 4}
 
 
@@ -125,3 +127,15 @@ def read_zones(path: str | Path) -> dict[tuple[int, int], list[Zone]]:
         return presets
     except (OSError, ValueError, struct.error, IndexError) as exc:
         raise SoundFontError(f"{path}: not a readable SoundFont ({exc}); give a .sf2 or .sf3 file") from None
+
+
+def effect_sends(path: str | Path) -> dict[tuple[int, int], tuple[float, float]]:
+    """{(bank, program): (reverb send, chorus send)}, each 0..1: what FluidSynth adds to a voice's CC91/CC93 sends
+    (generators 16 and 15), averaged over the zones the preset plays, each capped to 0..1000 as FluidSynth caps it."""
+    return {where: zone_sends(zones) for where, zones in read_zones(path).items() if zones}
+
+
+def zone_sends(zones: list[Zone]) -> tuple[float, float]:
+    """(reverb send, chorus send) 0..1 of a preset's zones: each zone's capped to 0..1000, averaged."""
+    values = [[min(max(z.values[g], 0), 1000) for g in (REVERB_SEND, CHORUS_SEND)] for z in zones]
+    return tuple(sum(v[k] for v in values) / len(values) / 1000 for k in (0, 1))

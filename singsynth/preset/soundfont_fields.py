@@ -1,10 +1,12 @@
-"""Add each instrument's release and vibrato LFO, read from its source SoundFont, to a preset's preset.json.
+"""Add each instrument's release, vibrato LFO and effect sends, read from its source SoundFont, to a preset's
+preset.json.
 
     python -m singsynth.preset.soundfont_fields PRESET SOUNDFONT [--dry-run]
 
 An instrument whose "source" names the SoundFont's file (or names none) gets "release_seconds" per key and
 velocity range (generator 38, clipped as FluidSynth clips it) and, where the
-source sets them, "vibrato_hz" and "vibrato_delay" (generators 24 and 23); the drum kit is bank 128,
+source sets them, "vibrato_hz" and "vibrato_delay" (generators 24 and 23) and "reverb_send" and "chorus_send"
+(generators 16 and 15, averaged over its zones, as synth/effects adds them to CC91 and CC93); the drum kit is bank 128,
 program 0; "source_keys" spans the keys its zones play. The fields are what preset/sound.py reads; preset.json
 is rewritten whole or not at all.
 """
@@ -17,14 +19,14 @@ import statistics
 import sys
 from pathlib import Path
 
-from .sf2 import DEFAULTS, DELAY_VIB_LFO, FREQ_VIB_LFO, RELEASE_VOL_ENV, SoundFontError, Zone, read_zones
+from .sf2 import DEFAULTS, DELAY_VIB_LFO, FREQ_VIB_LFO, RELEASE_VOL_ENV, SoundFontError, Zone, read_zones, zone_sends
 from . import METADATA_FILE, PresetError, _load_metadata, resolve_path, update_metadata
 
 logger = logging.getLogger(__name__)
 
 RELEASE_LIMITS = (-7200, 8000)  # timecents: FluidSynth's clip of releaseVolEnv (its lower end avoids clicks)
 LFO_HZ_AT_0 = 8.176  # absolute cents 0
-FIELDS = ("release_seconds", "vibrato_hz", "vibrato_delay", "source_keys")
+FIELDS = ("release_seconds", "vibrato_hz", "vibrato_delay", "source_keys", "reverb_send", "chorus_send")
 
 
 def seconds(timecents: float) -> float:
@@ -82,7 +84,10 @@ def soundfont_fields(meta: dict, soundfont: Path) -> dict[str, dict]:
             logger.warning("%s has no preset %d:%s for %s", soundfont.name, where[0], where[1], inst.get("id"))
             continue
         keys = [min(z.keys[0] for z in zones), max(z.keys[1] for z in zones)]
-        found[inst["id"]] = {"release_seconds": release_ranges(zones), **lfo_fields(zones), "source_keys": keys}
+        reverb, chorus = zone_sends(zones)
+        sends = {k: round(v, 4) for k, v in (("reverb_send", reverb), ("chorus_send", chorus)) if v}
+        found[inst["id"]] = {"release_seconds": release_ranges(zones), **lfo_fields(zones), "source_keys": keys,
+                             **sends}
     return found
 
 
