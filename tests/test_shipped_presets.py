@@ -60,3 +60,22 @@ def test_info_without_arguments_describes_the_default_preset(capsys):
     assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["name"] == "default" and len(info["instruments"]) == 129
+
+
+def test_the_48_khz_preset_loads_fits_32_mib_and_starts_its_notes_without_a_step():
+    """gm48 (docs/full-band.md): the default's instruments at 48 kHz, carried on from its weights."""
+    import torch
+
+    from singsynth.train.attacks import step_and_rise
+    assert (PRESETS / "gm48" / "model.safetensors").stat().st_size <= 32 * 2**20
+    preset = load_preset("gm48")
+    assert preset.sample_rate == 48_000 and preset.config.attack
+    assert [i.id for i in preset.instruments] == [i.id for i in load_preset("default").instruments]
+    assert preset.meta["held_out"] == load_preset("default").meta["held_out"]  # carried on, still held out
+    by_program = {i.gm_program: i.index for i in preset.instruments}
+    programs = [0, 6, 13]  # piano, harpsichord, xylophone: the default starts these with a step
+    notes = preset.generate(preset.model.instrument_weights(torch.tensor([by_program[p] for p in programs])),
+                            [60, 60, 72], [100, 100, 100])
+    for note in notes:
+        assert note[0] == 0.0
+        assert step_and_rise(note, 48_000)[0] <= 0.05
