@@ -155,3 +155,5 @@ def test_a_model_widened_to_48_khz_starts_out_sounding_as_the_16_khz_one():
             band = (hz >= lo) & (hz < hi)
             ratio = 10 * np.log10(spectra[1][band].sum() / spectra[0][band].sum())
             assert abs(ratio) < 1.0, (lo, hi, ratio)
+        above = (hz >= 9000) & (hz < 23000)  # new partials and noise bands start silent, not as a hiss
+        assert 10 * np.log10(spectra[1][above].sum() / spectra[1][hz < 7000].sum()) < -60

@@ -11,8 +11,9 @@ from ..model.config import ModelConfig
 
 # What a warm start may change: the rate and its framing, and the output stage's width and parts.
 WIDENABLE = {"sample_rate", "frame", "stride", "note_samples", "padding", "harmonics", "noise_bands", "attack"}
-# New partials start this far down in logit (exp_sigmoid(-5): -94 dB), so they enter as training asks for them.
-NEW_PARTIAL_LOGIT = -5.0
+# New partials, and noise bands above the old Nyquist, start this far down in logit (a partial at exp_sigmoid(-5):
+# -94 dB; a band, with its own offset, lower still), so they enter as training asks for them rather than as a hiss.
+NEW_CONTROL_LOGIT = -5.0
 
 
 class WarmStartError(ValueError):
@@ -64,7 +65,8 @@ def widen_state(old: dict, old_config: ModelConfig, new: dict, new_config: Model
     tensors of the same shape copied, the output controls (amplitude, partials, noise bands) mapped by what they
     mean. Partials the old model had keep their rows; new ones start silent. Noise bands are spread evenly from 0 Hz
     to Nyquist, so each new band takes the old bands' rows at its frequency (interpolated), and bands above the old
-    Nyquist take the old top band's. What the old model lacks (a rise head) keeps its fresh start."""
+    Nyquist start silent too (the old model's top band, copied up there, is a hiss the source does not have). What
+    the old model lacks (a rise head) keeps its fresh start."""
     out = dict(new)
     for key, value in old.items():
         if key in out and out[key].shape == value.shape:
@@ -77,12 +79,15 @@ def widen_state(old: dict, old_config: ModelConfig, new: dict, new_config: Model
         shared = min(k_old, k_new)
         dst[1:1 + shared] = src[1:1 + shared]
         if k_new > k_old:
-            dst[1 + k_old:1 + k_new] = 0.0 if part == "weight" else NEW_PARTIAL_LOGIT
+            dst[1 + k_old:1 + k_new] = 0.0 if part == "weight" else NEW_CONTROL_LOGIT
         bands_old, bands_new = src[1 + k_old:], dst[1 + k_new:]
         old_top, new_top = old_config.sample_rate / 2, new_config.sample_rate / 2
         for j in range(bands_new.shape[0]):
             hz = new_top * j / (bands_new.shape[0] - 1)
-            at = min(hz / old_top, 1.0) * (bands_old.shape[0] - 1)
+            if hz > old_top:
+                bands_new[j] = 0.0 if part == "weight" else NEW_CONTROL_LOGIT
+                continue
+            at = hz / old_top * (bands_old.shape[0] - 1)
             lo = int(at)
             hi = min(lo + 1, bands_old.shape[0] - 1)
             t = at - lo
