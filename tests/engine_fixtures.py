@@ -26,6 +26,18 @@ def make_preset(folder: Path, instruments=INSTRUMENTS, seed: int = 0) -> Path:
     return save_preset(folder, model, list(instruments), {"name": folder.name, "license": "MIT"})
 
 
+def on(note, velocity=100, channel=0):
+    return mido.Message("note_on", channel=channel, note=note, velocity=velocity)
+
+
+def off(note, channel=0):
+    return mido.Message("note_off", channel=channel, note=note)
+
+
+def cc(control, value, channel=0):
+    return mido.Message("control_change", channel=channel, control=control, value=value)
+
+
 def midi_hz(pitch: float) -> float:
     return 440.0 * 2 ** ((pitch - 69) / 12)
 

@@ -11,7 +11,7 @@ import time
 import mido
 import numpy as np
 import pytest
-from engine_fixtures import INSTRUMENTS, SinePreset, make_preset, midi_hz, sine_preset
+from engine_fixtures import INSTRUMENTS, SinePreset, cc, make_preset, midi_hz, off, on, sine_preset
 
 from singsynth.preset import load_preset
 from singsynth.synth.cache import NoteCache
@@ -40,18 +40,6 @@ def real(tmp_path_factory):
 def engine(preset, **kwargs) -> Engine:
     kwargs.setdefault("cache", NoteCache())
     return make_engine(preset, sample_rate=kwargs.pop("sample_rate", RATE), **kwargs)
-
-
-def on(note, velocity=100, channel=0):
-    return mido.Message("note_on", channel=channel, note=note, velocity=velocity)
-
-
-def off(note, channel=0):
-    return mido.Message("note_off", channel=channel, note=note)
-
-
-def cc(control, value, channel=0):
-    return mido.Message("control_change", channel=channel, control=control, value=value)
 
 
 def play(eng: Engine, timeline, seconds: float, block: int = 1024) -> np.ndarray:

@@ -9,7 +9,7 @@ import json
 import mido
 import numpy as np
 import pytest
-from engine_fixtures import SinePreset, gm_timeline, make_preset, midi_hz, sine_preset
+from engine_fixtures import SinePreset, cc, gm_timeline, make_preset, midi_hz, off, on, sine_preset
 
 from singsynth.io.midi import read_midi
 from singsynth.preset import PresetError, load_preset
@@ -27,18 +27,6 @@ XG_ON = (0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00)
 @pytest.fixture(scope="module")
 def sines(tmp_path_factory):
     return sine_preset(tmp_path_factory.mktemp("sine"))
-
-
-def on(note, velocity=100, channel=0):
-    return mido.Message("note_on", channel=channel, note=note, velocity=velocity)
-
-
-def off(note, channel=0):
-    return mido.Message("note_off", channel=channel, note=note)
-
-
-def cc(control, value, channel=0):
-    return mido.Message("control_change", channel=channel, control=control, value=value)
 
 
 def sysex(data):

@@ -17,7 +17,7 @@ import numpy as np
 from .. import gm
 from ..model.config import SAMPLE_RATE, VELOCITY_CLASSES
 from ..preset import Instrument
-from .data import AUDIO_DIR, EXAMPLES_FILE, DataError, note_samples, write_wav
+from .data import AUDIO_DIR, DATA_RATES, EXAMPLES_FILE, DataError, note_samples, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ STATE_FILE = "render.json"  # instruments and settings, so examples.json can be 
 SILENT_DIR = ".silent"  # one empty marker per note found silent, so it is not rendered again
 TMP_SUFFIX = ".tmp"
 NOTE_FILE = re.compile(r"^(?P<id>[a-z0-9_]+)-(?P<pitch>\d{3})-(?P<velocity>\d{3})\.wav$")
-RATES = (16_000, 48_000)  # the data set's rate: FluidSynth's own, or brought down to SING's 16 kHz
 
 
 def render_settings(rate: int) -> dict:
@@ -364,8 +363,8 @@ def render_dataset(soundfonts: list[Path], out: Path, programs: list[int] | None
     programs = list(range(128)) if programs is None else list(programs)
     velocities = sorted({int(v) for v in velocities})
     _check_arguments(programs, pitches, velocities)
-    if rate not in RATES:
-        raise DataError(f"sample rate {rate} Hz: data sets are rendered at {' or '.join(map(str, RATES))} Hz")
+    if rate not in DATA_RATES:  # FluidSynth's own rate, or brought down to SING's 16 kHz
+        raise DataError(f"sample rate {rate} Hz: data sets are rendered at {' or '.join(map(str, DATA_RATES))} Hz")
     if not soundfonts:
         raise DataError("no SoundFont given")
     for path in soundfonts:
