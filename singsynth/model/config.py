@@ -36,6 +36,7 @@ class ModelConfig:
     residual: bool = False  # harmonic decoder: the paper's transposed convolution added (attacks, drums)
     key_tuning: bool = False  # harmonic decoder: a tuning per instrument and key, not per instrument
     attack: bool = False  # harmonic decoder: a learnt rise from silence at the note's first sample (model/onset.py)
+    vibrato: bool = False  # harmonic decoder: a learnt per-frame time displacement, the note's own vibrato (model/vibrato.py)
     # framing: 4 s at 16 kHz, padded so that 1024-sample frames at stride 256 give 265 steps
     sample_rate: int = SAMPLE_RATE
     frame: int = 1024
@@ -81,9 +82,10 @@ CONFIGS: dict[str, ModelConfig] = {
                            key_tuning=True),
     # sing-gm at 48 kHz: the same 265 steps of 64 ms frames, three times the samples; partials and noise up to
     # 24 kHz, and a rise from silence learnt per note (docs/presets.md)
-    # (193 noise bands: 125 Hz apart as sing-gm's 65 are, so that a warm start from it keeps their shape)
+    # (193 noise bands: 125 Hz apart as sing-gm's 65 are, so that a warm start from it keeps their shape), and
+    # each note's own vibrato (model/vibrato.py)
     "sing-gm48": ModelConfig(lstm_hidden=512, lstm_layers=3, hidden=896, decoder="harmonic", harmonics=256,
-                             noise_bands=193, key_tuning=True, attack=True, sample_rate=48_000,
+                             noise_bands=193, key_tuning=True, attack=True, vibrato=True, sample_rate=48_000,
                              frame=3072, stride=768, note_samples=192_000, padding=6912),
     "sing-cpu": ModelConfig(lstm_hidden=256, lstm_layers=2, hidden=512),
     "sing-tiny": ModelConfig(lstm_hidden=128, lstm_layers=2, hidden=256, embedding_dim=64),
@@ -91,7 +93,7 @@ CONFIGS: dict[str, ModelConfig] = {
     "sing-unittest": ModelConfig(lstm_hidden=16, lstm_layers=1, hidden=32, embedding_dim=16),
     # The 48 kHz harmonic stage at test size.
     "sing-unittest48": ModelConfig(lstm_hidden=16, lstm_layers=1, hidden=32, embedding_dim=16, decoder="harmonic",
-                                   harmonics=32, noise_bands=33, attack=True, sample_rate=48_000,
+                                   harmonics=32, noise_bands=33, attack=True, vibrato=True, sample_rate=48_000,
                                    frame=3072, stride=768, note_samples=192_000, padding=6912),
 }
 

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from .config import ModelConfig
 from .overlap import transposed_overlap_add
+from .vibrato import WarpHead
 
 # Bins kept each side of a partial: a constant sinusoid then comes out 64 dB clean or better (6 bins: 58 dB).
 KERNEL_HALF_WIDTH = 8
@@ -183,6 +184,7 @@ class HarmonicDecoder(nn.Module):
         if config.inharmonicity:
             self.inharmonicity = nn.Parameter(torch.full((config.n_instruments,), INHARMONICITY_START))
         self.residual = nn.ConvTranspose1d(config.hidden, 1, config.frame, config.stride) if config.residual else None
+        self.warp = WarpHead(config.hidden, config.sample_rate) if config.vibrato else None
         self.register_buffer("harmonic_numbers", torch.arange(1, config.harmonics + 1, dtype=torch.float32),
                              persistent=False)
         self.register_buffer("residual_window", torch.hann_window(config.frame, periodic=False) ** 2, persistent=False)
@@ -210,6 +212,12 @@ class HarmonicDecoder(nn.Module):
                first_frame: int = 0) -> torch.Tensor:
         """Embeddings with `context` extra steps each side [B, D, T + 2c] -> overlap-added [B, (T-1)*stride+frame];
         `first_frame` is the absolute index of the first of the T frames. Without the residual's bias."""
+        return self.frames_and_displacement(embeddings, instrument_weights, pitch, first_frame)[0]
+
+    def frames_and_displacement(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor,
+                                first_frame: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """frames(), and each frame's displacement in samples [B, T] where the model learns a vibrato
+        (model/vibrato.py; None where it does not)."""
         features = self.body(embeddings)  # [B, H, T]
         controls = self.controls(features).float().transpose(1, 2)  # [B, T, 1 + K + bands]
         k = self.config.harmonics
@@ -227,7 +235,7 @@ class HarmonicDecoder(nn.Module):
         if self.residual is not None:
             residual = transposed_overlap_add(features, self.residual.weight, self.residual_window, self.config.stride)
             wav = wav + residual.float()
-        return wav
+        return wav, (self.warp(features) if self.warp is not None else None)
 
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
         """[B, D, steps] -> the note [B, note_samples]."""

@@ -5,9 +5,7 @@ NeurIPS 2018 (arXiv:1810.09785).
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator, TypeVar
 
@@ -16,35 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import VELOCITY_CLASSES, ModelConfig
+from .lstm_kernels import lstm_kernels
 from .onset import RiseHead, apply_rise
 from .overlap import transposed_overlap_add
+from .vibrato import WarpStream, start_warp, warp_chunk, warp_note
 
 Chunk = TypeVar("Chunk")  # a stream's chunk [B, n]: a tensor from the model, an array from a preset
-
-
-# oneDNN's CPU LSTM costs about 10 ms a call whatever its size (it lays out all the weights again), and pays
-# that back only on large calls: up to this many notes x steps, torch's own kernels are quicker (a cold note's
-# first 14 steps: 5.6 ms against 12.6 on one core; a later 2-step chunk: 1.9 against 10.5).
-SMALL_LSTM_WORK = 48
-_onednn_switch = threading.Lock()
-
-
-@contextlib.contextmanager
-def lstm_kernels(batch: int, steps: int, device: torch.device, bfloat16: bool = False):
-    """The LSTM kernels that are quickest for this call on the CPU: oneDNN's switched off while a small float32
-    call runs, and on while a bfloat16 one does (torch's own bfloat16 kernels are 4 to 20 times slower past one
-    note). The setting is the process's: such calls switch it under a lock, and a large float32 call in another
-    thread meanwhile runs on the kernels set (slower or quicker, the same result)."""
-    if device.type != "cpu" or (not bfloat16 and batch * steps > SMALL_LSTM_WORK):
-        yield
-        return
-    with _onednn_switch:
-        enabled = torch._C._get_mkldnn_enabled()
-        torch._C._set_mkldnn_enabled(bfloat16)
-        try:
-            yield
-        finally:
-            torch._C._set_mkldnn_enabled(enabled)
 
 
 def squared_hann(length: int) -> torch.Tensor:
@@ -154,6 +129,11 @@ class Decoder(nn.Module):
         Without the output bias: it belongs once to each sample, not once to each frame."""
         return transposed_overlap_add(self.body(embeddings), self.synthesis.weight, self.window, self.config.stride)
 
+    def frames_and_displacement(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None = None,
+                                pitch: torch.Tensor | None = None, first_frame: int = 0) -> tuple[torch.Tensor, None]:
+        """frames(), and no vibrato: the paper's output stage has none."""
+        return self.frames(embeddings), None
+
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None = None,
                 pitch: torch.Tensor | None = None) -> torch.Tensor:
         """[B, D, steps] -> the note [B, note_samples]."""
@@ -164,11 +144,16 @@ def whole_note(decoder: nn.Module, embeddings: torch.Tensor, instrument_weights:
                pitch: torch.Tensor | None) -> torch.Tensor:
     """Either output stage on a whole note: embeddings [B, D, steps] -> [B, note_samples]. The decoder's
     context is zero-padded each side; only the frames that reach the note are decoded (the others would be
-    cropped off with the padding); the decoder's offset is added once."""
+    cropped off with the padding); the decoder's offset is added once. Where the decoder learns a vibrato, the
+    note is read at its displaced times (model/vibrato.py)."""
     cfg, c = decoder.config, decoder.context
     first, last = cfg.note_frames
     padded = F.pad(embeddings, (c, c))[:, :, first:last + 1 + 2 * c]
-    wav = decoder.frames(padded, instrument_weights, pitch, first_frame=first)
+    wav, displacement = decoder.frames_and_displacement(padded, instrument_weights, pitch, first_frame=first)
+    if displacement is not None:
+        note = warp_note(wav.float(), first * cfg.stride, displacement, first, cfg.padding, cfg.note_samples,
+                         cfg.frame, cfg.stride)
+        return note + decoder.offset
     start = cfg.padding - first * cfg.stride
     return wav[:, start:start + cfg.note_samples] + decoder.offset
 
@@ -217,6 +202,7 @@ class StreamState:
     emitted: int  # padded-waveform samples handed out or skipped
     bfloat16: bool = False  # made in bfloat16 (model/precision.py)
     rise: torch.Tensor | None = None  # [B] each note's rise time in samples, where the model learns one
+    warp: WarpStream | None = None  # the displaced reading, where the model learns a vibrato
 
 
 class SING(nn.Module):
@@ -259,8 +245,9 @@ class SING(nn.Module):
         batch, c = cond.shape[0], self.decoder.context
         zeros = cond.new_zeros
         rise = self.rise(cond) if self.rise is not None else None
+        warp = start_warp(batch, cond.device) if getattr(self.decoder, "warp", None) is not None else None
         return StreamState(cond, gain, instrument_weights, pitch, None, 0, zeros(batch, self.config.embedding_dim, c),
-                           0, zeros(batch, self.config.frame - self.config.stride), 0, bfloat16, rise)
+                           0, zeros(batch, self.config.frame - self.config.stride), 0, bfloat16, rise, warp)
 
     def stream_chunk(self, state: StreamState, steps: int) -> torch.Tensor:
         """Advance the LSTM by `steps` and return the note samples now final [B, n] (n may be 0).
@@ -288,18 +275,23 @@ class SING(nn.Module):
             state.embeddings = emb
             return state.conditioning.new_zeros(emb.shape[0], 0)
         with torch.autocast(emb.device.type, dtype=torch.bfloat16, enabled=state.bfloat16):
-            wav = self.decoder.frames(emb[:, :, :ready + 2 * c], state.instrument_weights, state.pitch,
-                                      first_frame=state.decoded)  # [B, (ready-1)*stride + frame]
+            wav, displacement = self.decoder.frames_and_displacement(
+                emb[:, :, :ready + 2 * c], state.instrument_weights, state.pitch,
+                first_frame=state.decoded)  # [B, (ready-1)*stride + frame]
         wav = wav.float()  # the overlap carried to the next chunk stays float32 whatever the decoder gave
         overlap = cfg.frame - cfg.stride
         wav[:, :overlap] += state.tail
         state.embeddings = emb[:, :, ready:]
         state.decoded += ready
-        final = wav[:, :ready * cfg.stride] if not self.stream_done(state) else wav
+        last_chunk = self.stream_done(state)
+        final = wav[:, :ready * cfg.stride] if not last_chunk else wav
         state.tail = wav[:, ready * cfg.stride:]
-        # keep only the note: drop the padding before it and after it
         start = state.emitted
         state.emitted += final.shape[1]
+        if state.warp is not None:
+            final, start = warp_chunk(state.warp, final, start, displacement, state.decoded - ready, last_chunk,
+                                      cfg.frame, cfg.stride, cfg.sample_rate)
+        # keep only the note: drop the padding before it and after it
         lo = max(cfg.padding - start, 0)
         hi = min(cfg.padding + cfg.note_samples - start, final.shape[1])
         note = final[:, lo:max(hi, lo)] + self.decoder.offset
@@ -357,7 +349,8 @@ def split_state(state: StreamState) -> list[StreamState]:
                         state.instrument_weights[i:i + 1].clone(), state.pitch[i:i + 1].clone(),
                         None if lstm is None else (lstm[0][:, i:i + 1].clone(), lstm[1][:, i:i + 1].clone()),
                         state.step, state.embeddings[i:i + 1].clone(), state.decoded, state.tail[i:i + 1].clone(),
-                        state.emitted, state.bfloat16, None if state.rise is None else state.rise[i:i + 1].clone())
+                        state.emitted, state.bfloat16, None if state.rise is None else state.rise[i:i + 1].clone(),
+                        None if state.warp is None else state.warp.split(i))
             for i in range(state.conditioning.shape[0])]
 
 
@@ -374,7 +367,8 @@ def stack_states(states: list[StreamState]) -> StreamState:
                        cat([s.instrument_weights for s in states]), cat([s.pitch for s in states]), lstm,
                        first.step, cat([s.embeddings for s in states]), first.decoded,
                        cat([s.tail for s in states]), first.emitted, first.bfloat16,
-                       None if first.rise is None else cat([s.rise for s in states]))
+                       None if first.rise is None else cat([s.rise for s in states]),
+                       None if first.warp is None else WarpStream.stack([s.warp for s in states]))
 
 
 class Autoencoder(nn.Module):

@@ -24,7 +24,7 @@ MAX_NOTE_SECONDS = 30
 MAY_BE_ZERO = {"time_dim", "padding", "pointwise_layers"}
 # Fields that are no sizes: checked on their own.
 CHOICES = {"decoder": DECODERS}
-SWITCHES = {"inharmonicity", "residual", "key_tuning", "attack"}
+SWITCHES = {"inharmonicity", "residual", "key_tuning", "attack", "vibrato"}
 FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
@@ -158,7 +158,8 @@ def parameter_count(config: ModelConfig) -> int:
     stretch = c.n_instruments if c.inharmonicity else 0
     conditioning = c.instrument_dim + c.pitch_dim + c.velocity_dim
     rise = (conditioning + 1) * RISE_HIDDEN + RISE_HIDDEN + 1 if c.attack else 0  # model/onset.py's RiseHead
-    return embeddings + lstm + output + body + controls + stretch + rise + (transposed if c.residual else 0)
+    warp = c.hidden + 1 if c.vibrato else 0  # model/vibrato.py's WarpHead
+    return embeddings + lstm + output + body + controls + stretch + rise + warp + (transposed if c.residual else 0)
 
 
 def send_levels(d: dict, keep_zero: bool = True) -> dict[str, float]:

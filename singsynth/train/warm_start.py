@@ -10,7 +10,8 @@ from __future__ import annotations
 from ..model.config import ModelConfig
 
 # What a warm start may change: the rate and its framing, and the output stage's width and parts.
-WIDENABLE = {"sample_rate", "frame", "stride", "note_samples", "padding", "harmonics", "noise_bands", "attack"}
+WIDENABLE = {"sample_rate", "frame", "stride", "note_samples", "padding", "harmonics", "noise_bands", "attack",
+              "vibrato"}
 # New partials, and noise bands above the old Nyquist, start this far down in logit (a partial at exp_sigmoid(-5):
 # -94 dB; a band, with its own offset, lower still), so they enter as training asks for them rather than as a hiss.
 NEW_CONTROL_LOGIT = -5.0
@@ -66,7 +67,7 @@ def widen_state(old: dict, old_config: ModelConfig, new: dict, new_config: Model
     mean. Partials the old model had keep their rows; new ones start silent. Noise bands are spread evenly from 0 Hz
     to Nyquist, so each new band takes the old bands' rows at its frequency (interpolated), and bands above the old
     Nyquist start silent too (the old model's top band, copied up there, is a hiss the source does not have). What
-    the old model lacks (a rise head) keeps its fresh start."""
+    the old model lacks (a rise head, a vibrato head at zero) keeps its fresh start."""
     out = dict(new)
     for key, value in old.items():
         if key in out and out[key].shape == value.shape:

@@ -1,0 +1,136 @@
+"""A note's own vibrato (model/vibrato.py): the note read at a displaced time moves every partial's pitch by the
+displacement's slope, a displacement of zero changes nothing, and a streamed note equals the whole note."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from singsynth.model.config import get_config
+from singsynth.model.sing import SING, split_state, stack_states
+from singsynth.model.vibrato import (MAX_DISPLACEMENT_SECONDS, WarpHead, displacement_at, read_displaced,
+                                     warp_note)
+
+RATE = 48_000
+
+
+def tone(hz: float, n: int = RATE // 4) -> torch.Tensor:
+    return torch.sin(2 * math.pi * hz * torch.arange(n, dtype=torch.float64) / RATE).float()[None]
+
+
+def test_no_displacement_reads_the_samples_as_they_are():
+    x = torch.randn(2, 5000)
+    out = read_displaced(x, 100, torch.zeros(2, 4000))
+    torch.testing.assert_close(out, x[:, 100:4100], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("hz", [1000.0, 8000.0, 15000.0])
+def test_a_fractional_displacement_delays_a_tone_by_exactly_that(hz):
+    x = tone(hz)
+    g = torch.full((1, 2000), 0.37)
+    out = read_displaced(x, 3000, g)
+    expected = torch.sin(2 * math.pi * hz * (torch.arange(3000, 5000, dtype=torch.float64) + 0.37) / RATE).float()[None]
+    assert float((out - expected).abs().max()) < 3e-3  # Lanczos-8: flat to 15 kHz at 48 kHz
+
+
+def test_a_row_without_displacement_is_copied_beside_one_with():
+    x = torch.randn(2, 3000)
+    g = torch.zeros(2, 1000)
+    g[1] = 2.5
+    out = read_displaced(x, 500, g)
+    torch.testing.assert_close(out[0], x[0, 500:1500], rtol=0, atol=0)
+    assert float((out[1] - x[1, 500:1500]).abs().max()) > 0.1
+
+
+def instantaneous_cents(wav: np.ndarray, hz: float) -> np.ndarray:
+    """The pitch of a tone from its zero crossings, in cents from hz."""
+    crossings = np.nonzero((wav[:-1] < 0) & (wav[1:] >= 0))[0]
+    exact = crossings + wav[crossings] / (wav[crossings] - wav[crossings + 1])
+    periods = np.diff(exact)
+    return 1200 * np.log2(RATE / periods / hz)
+
+
+def test_a_sinusoidal_displacement_is_a_vibrato_of_the_depth_its_slope_gives():
+    frame, stride, hz, rate_hz = 3072, 768, 440.0, 5.0
+    frames = 80
+    centres = np.arange(frames) * stride + frame / 2
+    depth = 0.11e-3 * RATE  # samples: a 6-cent vibrato at 5 Hz
+    g = torch.tensor(depth * np.sin(2 * np.pi * rate_hz * centres / RATE), dtype=torch.float32)[None]
+    x = tone(hz, frames * stride + frame)
+    out = warp_note(x, 0, g, 0, frame, frames * stride - frame, frame, stride)[0].numpy()
+    cents = instantaneous_cents(out, hz)
+    expected = 1200 * np.log2(1 + depth * 2 * np.pi * rate_hz / RATE)
+    assert abs(cents.max() - expected) < 0.6 and abs(cents.min() + expected) < 0.6
+    assert abs(cents.mean()) < 0.3  # the mean pitch stays the note's
+
+
+def test_the_head_starts_at_zero_and_stays_within_a_millisecond():
+    head = WarpHead(8, RATE)
+    features = torch.randn(3, 8, 20)
+    assert torch.all(head(features) == 0)
+    with torch.no_grad():
+        head.layer.weight.normal_(0, 100)
+    with torch.no_grad():
+        assert float(head(features).abs().max()) <= MAX_DISPLACEMENT_SECONDS * RATE
+
+
+def test_displacement_holds_before_the_first_centre_and_after_the_last():
+    g = torch.tensor([[1.0, 3.0]])
+    at = displacement_at(g, 0, 0, 4000, 3072, 768)
+    assert at[0, 0] == 1.0 and at[0, -1] == 3.0
+    assert at[0, 1536 + 384] == pytest.approx(2.0)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(1)
+    sing = SING(get_config("sing-unittest48", n_instruments=2)).eval()
+    with torch.no_grad():  # a displacement that moves from frame to frame
+        sing.decoder.controls.bias[0] = 3.0
+        sing.decoder.warp.layer.weight.normal_(0, 0.5)
+        sing.decoder.warp.layer.bias.fill_(0.1)
+    return sing
+
+
+def notes(sing):
+    return sing.instrument_weights(torch.tensor([0, 1])), torch.tensor([60, 40]), torch.tensor([100.0, 70.0])
+
+
+@pytest.mark.parametrize("first,steps", [(1, 4), (2, 64), (300, 300)])
+def test_a_streamed_note_with_vibrato_equals_the_whole_note(model, first, steps):
+    with torch.no_grad():
+        whole = model(*notes(model))
+        streamed = torch.cat(list(model.stream(*notes(model), first_steps=first, steps=steps)), dim=1)
+        warp = model.decoder.warp(model.decoder.body(torch.randn(2, 16, 12)))
+    assert float(warp.abs().max()) > 1.0  # the test's displacement is more than a sample
+    assert streamed.shape == whole.shape
+    torch.testing.assert_close(streamed, whole, rtol=0, atol=1e-5)
+
+
+def test_streams_split_and_stacked_mid_note_equal_the_whole_note(model):
+    with torch.no_grad():
+        whole = model(*notes(model))
+        state = model.start_stream(*notes(model))
+        parts = [model.stream_chunk(state, model.first_chunk_steps(3))]
+        a, b = split_state(state)
+        parts.append(torch.cat([model.stream_chunk(a, 5), model.stream_chunk(b, 5)]))
+        joined = stack_states([a, b])
+        while not model.stream_done(joined):
+            parts.append(model.stream_chunk(joined, 16))
+    torch.testing.assert_close(torch.cat(parts, 1), whole, rtol=0, atol=1e-5)
+
+
+def test_a_fresh_head_leaves_the_note_as_the_frames_made_it():
+    torch.manual_seed(2)
+    with_head = SING(get_config("sing-unittest48", n_instruments=2)).eval()
+    without = SING(get_config("sing-unittest48", n_instruments=2, vibrato=False)).eval()
+    without.load_state_dict({k: v for k, v in with_head.state_dict().items() if not k.startswith("decoder.warp.")})
+    with torch.no_grad():
+        torch.testing.assert_close(with_head(*notes(with_head)), without(*notes(without)), rtol=0, atol=0)
+
+
+def test_training_reaches_the_head_from_its_zero_start():
+    torch.manual_seed(3)
+    sing = SING(get_config("sing-unittest48", n_instruments=2)).train()
+    sing(*notes(sing)).pow(2).mean().backward()
+    assert float(sing.decoder.warp.layer.weight.grad.abs().sum()) > 0
