@@ -12,7 +12,8 @@ from singsynth.model.sing import SING
 from singsynth.preset import Instrument, PresetError, load_preset, save_preset
 from singsynth.preset.levels import Levels, note_gains
 from singsynth.synth.cache import preset_hash
-from singsynth.train.calibration import calibration_notes, loudest_window_energy, measure_levels
+from singsynth.train.calibration import (DRUM_KEY_LIMIT_DB, LIMIT_DB, Heard, _levels, calibration_notes,
+                                         loudest_window_energy, measure_levels)
 from singsynth.train.data import NSynthData
 from singsynth.train.evaluate import held_out_pairs
 
@@ -147,3 +148,13 @@ def test_an_instrument_whose_notes_fade_or_die_away_does_not_sustain(synthetic_d
     preset = load_preset(save_preset(tmp_path / "p", model, instruments, {"name": "p"}))
     measured = measure_levels(preset, data, calibration_notes(data))
     assert [i.sustains for i in measured] == [True, False]
+
+
+def test_a_drum_key_far_too_quiet_is_raised_past_the_melodic_limit():
+    """A kit's quiet key (high percussion learnt 18 dB under its source) is brought to its level; a melodic
+    instrument stops at LIMIT_DB, and no key goes past DRUM_KEY_LIMIT_DB."""
+    notes = [Heard(70, 100, 1.0, 10 ** -1.8, False), Heard(36, 100, 1.0, 1.0, False), Heard(75, 100, 1.0, 1e-4, False)]
+    keys = dict(_levels(notes, drums=True).keys)
+    assert keys[70] == ((100, 18.0),) and keys[36] == ((100, 0.0),)
+    assert keys[75] == ((100, DRUM_KEY_LIMIT_DB),)
+    assert _levels(notes[:1], drums=False).curve == ((100, LIMIT_DB),)
