@@ -1,0 +1,72 @@
+"""Measure a preset's level corrections again, without training it: for the instruments a data set holds, against
+their training notes there (train/calibration.py), everything else in preset.json left as it is.
+
+    python -m singsynth.train.recalibrate PRESET DATA
+
+Use it when the calibration's rules change, or with a data set of a few instruments (`singsynth dataset soundfont
+... --programs drums`) to calibrate just those. DATA must be at the preset's rate and name its instruments as
+the preset does."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..preset import METADATA_FILE, PresetError, load_preset, resolve_path, update_metadata
+from .calibration import calibration_notes, measure_levels
+from .data import DataError, NSynthData
+from .evaluate import held_out_pairs
+
+LEVEL_FIELDS = ("level_db", "key_level_db", "register_level_db")
+
+
+def recalibrate(preset_path: str | Path, data_root: str | Path) -> list[str]:
+    """Write new level corrections into the preset's instruments that the data holds; returns their names."""
+    folder = resolve_path(preset_path)
+    preset = load_preset(folder)
+    data = NSynthData(data_root)
+    if data.sample_rate != preset.sample_rate:
+        raise DataError(f"{data.root}: notes at {data.sample_rate} Hz, preset {preset.name!r} plays at "
+                        f"{preset.sample_rate} Hz; give data rendered at the preset's rate")
+    ids = {i.id for i in preset.instruments}
+    unknown = sorted({i.id for i in data.instruments} - ids)
+    if unknown:
+        raise DataError(f"{data.root}: instruments the preset lacks ({', '.join(unknown[:3])}); give data of its "
+                        "own instruments")
+    held = held_out_pairs(preset)
+    if held is not None:  # the notes it never learnt stay out of its calibration, as in training
+        data.hold_out(held)
+    measured = {i.id: i for i in measure_levels(preset, data, calibration_notes(data))}
+    wanted = {i.id for i in data.instruments}
+    raw = json.loads((Path(folder) / METADATA_FILE).read_text())["instruments"]
+    names = []
+    for entry in raw:
+        if entry.get("id") not in wanted:
+            continue
+        for field in LEVEL_FIELDS:
+            entry.pop(field, None)
+        entry.update(measured[entry["id"]].levels.to_dict())
+        names.append(entry.get("name", entry["id"]))
+    update_metadata(folder, instruments=raw)
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m singsynth.train.recalibrate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("preset", help="preset name in presets/ or a preset folder")
+    parser.add_argument("data", help="NSynth-format folder of (some of) the preset's instruments")
+    args = parser.parse_args(argv)
+    try:
+        names = recalibrate(args.preset, args.data)
+    except (PresetError, DataError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.preset}: level corrections measured again for {len(names)} instrument(s): "
+          f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
