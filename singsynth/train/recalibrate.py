@@ -44,9 +44,12 @@ def recalibrate(preset_path: str | Path, data_root: str | Path) -> list[str]:
     for entry in raw:
         if entry.get("id") not in wanted:
             continue
-        for field in LEVEL_FIELDS:
-            entry.pop(field, None)
-        entry.update(measured[entry["id"]].levels.to_dict())
+        levels = measured[entry["id"]].levels.to_dict()
+        for field in LEVEL_FIELDS:  # a field already there keeps its place in the entry
+            if field in levels:
+                entry[field] = levels[field]
+            else:
+                entry.pop(field, None)
         names.append(entry.get("name", entry["id"]))
     update_metadata(folder, instruments=raw)
     return names
