@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from . import UsageError, add_preset_argument
-from ._engine import add_precision_argument, add_threads_argument, offline_threads
+from ._engine import add_precision_argument, add_threads_argument, check_device, offline_threads
 
 logger = logging.getLogger(__name__)
 
@@ -26,27 +26,20 @@ def register(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from ..io.wav import AudioFileError, AudioWriter, check_output
+    from ..io.wav import AudioWriter, check_output
     from ..preset import load_preset
-    from ..synth.instruments import InstrumentError, resolve
+    from ..synth.instruments import resolve
 
     if not 0 <= args.pitch <= 127:
         raise UsageError(f"--pitch {args.pitch}: MIDI pitches run 0..127")
     if not 1 <= args.velocity <= 127:
         raise UsageError(f"--velocity {args.velocity}: MIDI velocities run 1..127")
-    try:
-        check_output(args.output)
-    except AudioFileError as exc:
-        raise UsageError(str(exc)) from None
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
+    check_output(args.output)
+    check_device(args)
     threads = offline_threads(args)  # measures from now what other programs use while the model loads
     preset = load_preset(args.preset, device=args.device)
     preset.full_precision = args.full_precision
-    try:
-        timbre = resolve(preset, args.instrument)
-    except InstrumentError as exc:
-        raise UsageError(str(exc)) from None
+    timbre = resolve(preset, args.instrument)
     lo, hi = min(i.pitch_range[0] for i in preset.instruments), max(i.pitch_range[1] for i in preset.instruments)
     if not lo <= args.pitch <= hi:
         logger.warning("pitch %d is outside the pitches this preset was trained on (%d-%d)", args.pitch, lo, hi)
@@ -56,10 +49,7 @@ def run(args) -> int:
     if peak > 1:  # never write a clipped file
         logger.warning("note peaks at %.2f; scaled down to avoid clipping", peak)
         wav = wav / peak
-    try:
-        with AudioWriter(args.output, preset.sample_rate, channels=1) as writer:
-            writer.write(wav[:, None])
-    except AudioFileError as exc:  # a full disk, say; the writer leaves no partial file
-        raise UsageError(str(exc)) from None
+    with AudioWriter(args.output, preset.sample_rate, channels=1) as writer:
+        writer.write(wav[:, None])
     logger.info("wrote %s (%s, pitch %d, velocity %d)", args.output, args.instrument, args.pitch, args.velocity)
     return 0

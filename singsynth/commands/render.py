@@ -30,21 +30,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..io.midi import MidiError, duration, read_midi
-    from ..io.wav import MAX_WAV_DATA, AudioFileError, AudioWriter, check_output, too_long_for_wav
+    from ..io.midi import duration, read_midi
+    from ..io.wav import MAX_WAV_DATA, AudioWriter, check_output, too_long_for_wav
     from ..preset import load_preset
     from ..synth.memory import keep_freed_memory
     from ..synth.schedule import render_file
     keep_freed_memory()  # a batch process: freed memory is kept for the next batch rather than mapped afresh
-    try:
-        fmt = check_output(args.output)
-    except AudioFileError as exc:
-        raise UsageError(str(exc)) from None
-    effects_config(args)  # a bad setting is told before anything is read
-    try:
-        events = read_midi(args.midi)
-    except MidiError as exc:
-        raise UsageError(str(exc)) from None
+    fmt = check_output(args.output)
+    effects = effects_config(args)  # a bad setting is told before anything is read
+    events = read_midi(args.midi)
     # about this much audio (to the last sound, 0.25 s after it): refuse now what a WAV file cannot hold
     frames = int(duration(events) * args.rate)
     if fmt == "WAV" and frames * 2 * (4 if args.float else 2) > MAX_WAV_DATA:
@@ -53,18 +47,15 @@ def run(args) -> int:
     threads = offline_threads(args)  # a bad --threads is told before the preset is read
     preset = load_preset(args.preset, device=args.device, lazy=True)  # the model: at the first uncached note
     preset.full_precision = args.full_precision
-    engine = build_engine(args, preset, args.rate, threads=threads)
+    engine = build_engine(args, preset, args.rate, effects, threads=threads)
     if engine.effects.needed(msg for _, msg in events):  # numba's import overlaps reading or making the notes
         engine.effects.prepare_in_background()
     if not engine.cache.holds_notes():  # every note is to be generated: read the weights before playing
         preset.load_model()
     started = time.perf_counter()
     with engine:
-        try:
-            with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float) as writer:
-                frames = render_file(engine, events, writer.write, progress=not args.quiet)
-        except AudioFileError as exc:  # past 4 GiB of WAV, a full disk; the partial file is gone
-            raise UsageError(str(exc)) from None
+        with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float) as writer:
+            frames = render_file(engine, events, writer.write, progress=not args.quiet)
         stats = engine.stats
     seconds, took = frames / engine.sample_rate, time.perf_counter() - started
     logger.info("wrote %s: %.1f s at %d Hz in %.1f s (%.1fx real time); %d notes generated, %d cache hits",

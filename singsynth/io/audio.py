@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 
-class AudioDeviceError(Exception):
+class AudioDeviceError(UsageError):
     """No usable audio output; the message is one line saying what to do instead."""
 
 

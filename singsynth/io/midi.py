@@ -24,6 +24,7 @@ from pathlib import Path
 
 import mido
 
+from ..errors import UsageError
 from .sysex import system_reset
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ TimedEvent = tuple[float, mido.Message]
 TrackEvent = tuple[int, mido.Message | int]  # (absolute tick, channel message or new tempo in us/beat)
 
 
-class MidiError(ValueError):
+class MidiError(UsageError, ValueError):
     """A MIDI file that cannot be played; the message is one line naming the file."""
 
 

@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict, deque
 from typing import Callable
 
+from ..errors import UsageError
 from .sysex import system_reset
 
 logger = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ CLIENT_NAME = "singsynth"
 Stamped = tuple[float, "object"]
 
 
-class MidiPortError(Exception):
+class MidiPortError(UsageError):
     """A MIDI port that cannot be used; the message is one line saying what exists."""
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
+
 FORMATS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC"}
 WAVE_FORMAT_PCM = 1
 WAVE_FORMAT_IEEE_FLOAT = 3
@@ -33,7 +35,7 @@ def _umask() -> int:
     return mask
 
 
-class AudioFileError(ValueError):
+class AudioFileError(UsageError, ValueError):
     """An output that cannot be written; the message is one line naming the file."""
 
 

@@ -19,6 +19,7 @@ import math
 from typing import Sequence
 
 from .. import gm
+from ..errors import UsageError
 from ..preset import Instrument, Preset
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ Timbre = tuple[float, ...]
 MORPH_STEPS = 9
 
 
-class InstrumentError(ValueError):
+class InstrumentError(UsageError, ValueError):
     """A spec that names no instrument of the preset; the message is one line."""
 
 
