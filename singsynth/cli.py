@@ -11,6 +11,7 @@ import threading
 
 from . import __version__
 from .errors import UsageError
+from .process import ProcessSettings
 
 logger = logging.getLogger("singsynth")
 
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s" if args.verbose else "%(message)s")
     try:
-        return int(args.func(args) or 0)
+        with ProcessSettings():  # what a command changes in the process is put back when it ends
+            return int(args.func(args) or 0)
     except UsageError as exc:  # the one place a user's mistake becomes one line and exit code 2
         print(f"singsynth {args.command}: error: {exc}", file=sys.stderr)
         return 2

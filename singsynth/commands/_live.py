@@ -9,6 +9,8 @@ import os
 import sys
 import threading
 
+from ..process import ProcessSettings
+from ..process import settings as process_settings
 from . import UsageError, add_preset_argument
 from ._effects import add_effects_arguments, effects_config
 from ._engine import add_instrument_arguments, add_precision_argument, build_engine, check_device, check_threads
@@ -79,7 +81,7 @@ def _latency(text: str) -> float | str:
 def output_device(args):
     """The --audio-device to play on (PortAudio's JACK client named first); UsageError if none."""
     from ..io import audio
-    audio.set_jack_client_name(JACK_AUDIO_CLIENT)
+    process_settings().name_audio_client(JACK_AUDIO_CLIENT)
     return audio.find_output(args.audio_device)
 
 
@@ -116,12 +118,14 @@ def live_session(args, settings: LiveSettings, device=None, preload_events=None)
     generated before the stream opens. `settings`: check_live_arguments(args), done before anything was opened."""
     from ..io import audio
     from ..preset import load_preset
-    from ..synth.live import LiveProcess, Producer
+    from ..synth.live import Producer
 
     device = device or output_device(args)
     rate = int(args.rate or device.default_samplerate)
     stop = threading.Event()
-    with LiveProcess(settings.threads, stop) as process:
+    with ProcessSettings() as process:
+        process.set_torch_threads(settings.threads)
+        process.hand_over_gil_often()
         preset = load_preset(args.preset, device=args.device)
         preset.full_precision = args.full_precision
         engine = build_engine(args, preset, rate, settings.effects, blocking=False)
@@ -138,7 +142,7 @@ def live_session(args, settings: LiveSettings, device=None, preload_events=None)
             status = None if args.quiet else StatusLine(sys.stderr)
             producer = Producer(engine, ring, rate, args.blocksize, args.buffer, status=status,
                                 alive=lambda: stream.active)
-            process.catch_signals()
+            process.catch_signals(stop)
             session = LiveSession(producer, stop)
             process.freeze_garbage()
             logger.info("audio: %s at %d Hz, %d-frame blocks, %g ahead", device.name, rate, args.blocksize,

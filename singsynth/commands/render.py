@@ -33,9 +33,9 @@ def run(args) -> int:
     from ..io.midi import duration, read_midi
     from ..io.wav import MAX_WAV_DATA, AudioWriter, check_output, too_long_for_wav
     from ..preset import load_preset
-    from ..synth.memory import keep_freed_memory
+    from ..process import settings
     from ..synth.schedule import render_file
-    keep_freed_memory()  # a batch process: freed memory is kept for the next batch rather than mapped afresh
+    settings().keep_freed_memory()  # a batch process: freed memory is kept for the next batch rather than mapped afresh
     fmt = check_output(args.output)
     effects = effects_config(args)  # a bad setting is told before anything is read
     events = read_midi(args.midi)
