@@ -12,13 +12,17 @@ PACKAGE = Path(singsynth.__file__).parent
 
 # What each layer may import of singsynth, besides itself. The model is the bottom; presets hold a model;
 # training and playing both build on presets and never on each other; the command line is on top.
+# Beneath them all: the one user-error type and the process settings, which import nothing of singsynth.
+BASE = {"singsynth.errors", "singsynth.process"}
 ALLOWED = {
-    "singsynth.io": set(),
-    "singsynth.gm": set(),
-    "singsynth.model": set(),
-    "singsynth.preset": {"singsynth.model"},
-    "singsynth.train": {"singsynth.model", "singsynth.preset", "singsynth.gm", "singsynth.io"},
-    "singsynth.synth": {"singsynth.model", "singsynth.preset", "singsynth.gm", "singsynth.io"},
+    "singsynth.errors": set(),
+    "singsynth.process": set(),
+    "singsynth.io": BASE,
+    "singsynth.gm": BASE,
+    "singsynth.model": BASE,
+    "singsynth.preset": BASE | {"singsynth.model"},
+    "singsynth.train": BASE | {"singsynth.model", "singsynth.preset", "singsynth.gm", "singsynth.io"},
+    "singsynth.synth": BASE | {"singsynth.model", "singsynth.preset", "singsynth.gm", "singsynth.io"},
 }
 
 
