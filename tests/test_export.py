@@ -21,7 +21,7 @@ from singsynth.export.velocity import Curve, fitted_layers, layer_curve, modulat
 from singsynth.export.samples import envelope_generators, looped_note, release_generator
 from singsynth.io import sf2
 from singsynth.io.wav import read_wav
-from singsynth.preset.sustain_loop import crossfade, loop_decay, loop_points
+from singsynth.model.sustain_loop import crossfade, loop_decay, loop_points
 from singsynth.synth.cache import Note, quantize_velocity, step_velocity
 from singsynth.synth.voice import Voice
 from singsynth.train.pitch import cents, estimate_f0

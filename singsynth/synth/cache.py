@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..preset import Preset
+from ..preset import WEIGHTS_FILE, Preset, file_sha256
 from .half import all_finite, to_half, to_half_precision
 
 logger = logging.getLogger(__name__)
@@ -46,13 +46,8 @@ def preset_hash(preset: Preset) -> str:
     instruments sustain, rate."""
     digest = preset.weights_sha256
     if not digest:
-        weights = preset.path / preset.meta.get("weights", "model.safetensors")
-        h = hashlib.sha256()
-        if weights.is_file():
-            with open(weights, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-        digest = h.hexdigest()
+        weights = preset.path / preset.meta.get("weights", WEIGHTS_FILE)
+        digest = file_sha256(weights) if weights.is_file() else hashlib.sha256().hexdigest()
     ident = {"weights": digest, "model": preset.config.to_dict(), "gain": preset.output_gain,
              "rate": preset.sample_rate, "version": FORMAT_VERSION}
     if any(i.levels for i in preset.instruments):  # else the notes cached before corrections existed stay valid

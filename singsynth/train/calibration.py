@@ -19,7 +19,7 @@ import numpy as np
 
 from ..preset import Instrument, Preset
 from ..preset.levels import Levels
-from ..preset.sustain_loop import loop_decay, loop_points
+from ..model.sustain_loop import loop_decay, loop_points
 from .data import NSynthData
 
 NOTES_PER_VELOCITY = 12
