@@ -61,7 +61,8 @@ def voice_limit_line(engine) -> str:
 
 
 class LiveSession:
-    """What listen and play set up around the producer: engine, ring, stream, signals."""
+    """What a live session hands listen and play: the producer (engine, ring) to run, the Event that stops it,
+    and the run's Summary, set by the command for the exit report."""
 
     def __init__(self, producer, stop: threading.Event):
         self.producer = producer

@@ -9,7 +9,7 @@ loop's crossfade and decay are made again from them when a note is read back (no
 Disk layout: <root>/<preset hash>/<rate>/<sha1 of key>.npy, written with numpy.save
 (allow_pickle=False) to a temporary file then renamed, read with allow_pickle=False; a damaged
 file is ignored and rewritten. The default root is $XDG_CACHE_HOME/singsynth/notes (~/.cache/...).
-Thread-safe: the live engine's generation thread puts while the audio thread gets.
+Thread-safe: the live generation thread puts while the producer thread that makes the blocks gets.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class Note:
         self.data = data
         self.ready = len(data) if ready is None else ready
         self.done = ready is None
-        self.xfade: np.ndarray | None = None  # the loop's crossfade, filled in by the engine
+        self.xfade: np.ndarray | None = None  # the loop's crossfade, filled in by the supply (note_supply.py)
         self.loop_decay = 1.0  # the gain one pass of the loop loses to the note's decay (sustain_loop.loop_decay)
 
     @property

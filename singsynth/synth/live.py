@@ -24,7 +24,7 @@ FADE_SECONDS = 0.02
 # dropped the client, a device unplugged without an error): stop instead of waiting forever.
 STALL_SECONDS = 2.0
 # Live: the most MIDI messages placed in one block; more wait for the next blocks (in a bounded
-# ports.EventQueue), so a flood of events cannot stall the audio on one huge block.
+# midi_ports.EventQueue), so a flood of events cannot stall the audio on one huge block.
 MAX_EVENTS_PER_BLOCK = 512
 # Live: a block with a cold note may wait this share of a block period for the note's first chunk
 # before it is mixed. A block queued ahead still plays meanwhile, so the device never waits; the note
@@ -105,7 +105,7 @@ class Producer:
 
     def run_live(self, messages: "EventQueue", stop: threading.Event,
                  clock: Callable[[], float] = time.monotonic) -> Summary:
-        """Play messages stamped on arrival (ports.stamping into a ports.EventQueue) until `stop` is set.
+        """Play messages stamped on arrival (midi_ports.stamping into a midi_ports.EventQueue) until `stop` is set.
 
         The events that arrived since the last block land in the next one as soon as they can: the first
         at its start, the others after it as far apart as they arrived, so key presses keep their spacing

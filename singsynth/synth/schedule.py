@@ -1,5 +1,5 @@
-"""A timeline of MIDI events fed to the engine block by block: the one loop that render, play, the tests
-and the benchmarks share."""
+"""A timeline of MIDI events fed to the engine block by block (Schedule: render, play, the tests and the benchmarks
+share it), and the offline loop that plays it through as fast as it goes (play_through, render_file)."""
 from __future__ import annotations
 
 import logging
