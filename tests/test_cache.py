@@ -15,8 +15,8 @@ from singsynth.synth.note_supply import NoteSupply
 
 
 @pytest.fixture(scope="module")
-def preset(tmp_path_factory):
-    return load_preset(make_preset(tmp_path_factory.mktemp("cache") / "p"))
+def preset(tiny_preset):
+    return tiny_preset
 
 
 

@@ -33,8 +33,8 @@ DEMO_MIDI = Path(__file__).resolve().parents[1] / "examples" / "demo.mid"
 
 
 @pytest.fixture(scope="module")
-def preset_dir(tmp_path_factory):
-    return make_preset(tmp_path_factory.mktemp("export") / "tiny")
+def preset_dir(tiny_preset_dir):
+    return tiny_preset_dir
 
 
 def run(*argv) -> int:

@@ -7,13 +7,11 @@ import torch
 from singsynth.cli import main
 from singsynth.io.wav import read_wav
 from singsynth.model.precision import low_precision, native_bf16, whole_note_precision
-from singsynth.preset import load_preset
-from engine_fixtures import make_preset
 
 
 @pytest.fixture(scope="module")
-def preset(tmp_path_factory):
-    return load_preset(make_preset(tmp_path_factory.mktemp("precision") / "tiny"))
+def preset(tiny_preset):
+    return tiny_preset
 
 
 def notes(preset, full_precision: bool) -> np.ndarray:

@@ -3,7 +3,7 @@ import json
 import logging
 
 import pytest
-from engine_fixtures import THIRD_PARTY_MIDI, make_preset
+from engine_fixtures import THIRD_PARTY_MIDI
 
 from singsynth.cli import main
 from singsynth.io import wav
@@ -15,8 +15,8 @@ DEMO = THIRD_PARTY_MIDI[0].parents[3] / "examples" / "demo.mid"
 
 
 @pytest.fixture(scope="module")
-def preset_dir(tmp_path_factory):
-    return make_preset(tmp_path_factory.mktemp("render") / "tiny")
+def preset_dir(tiny_preset_dir):
+    return tiny_preset_dir
 
 
 def run(*argv) -> int:
