@@ -65,10 +65,12 @@ def test_cuda_without_a_device_is_one_line(command, capsys, tmp_path, monkeypatc
                    "use --device cpu"]
 
 
-def test_unknown_device_is_one_line(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", ["eval", "train"])
+def test_unknown_device_is_one_line(command, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["note", "--instrument", "flute", "-o", "x.wav", "--device", "gpu"]) == 2
-    assert capsys.readouterr().err.strip() == "singsynth note: error: --device gpu: use cpu or cuda"
+    out = ["--out", "p"] if command == "train" else []
+    assert main([command, "--data", str(tmp_path), "--device", "gpu", *out]) == 2
+    assert capsys.readouterr().err.strip() == f"singsynth {command}: error: --device gpu: use cpu or cuda"
 
 
 def test_listen_checks_its_options_once(monkeypatch, capsys):
