@@ -41,7 +41,7 @@ class ProcessSettings:
       looked up; put back the same way.
     - alsa-lib's error handler (quiet_alsa): silent while MIDI ports are used, as our errors say the same in one
       line; the default handler again on exit.
-    Two process-wide things are not held here, on purpose: oneDNN's LSTM switch (model/sing.py, lstm_kernels)
+    Two process-wide things are not held here, on purpose: oneDNN's LSTM switch (model/lstm_kernels.py)
     is set and put back around each call under a lock, and synth/half.py takes torch's conversion where torch
     is loaded and numpy's elsewhere, which give the same bits (tests/test_half.py).
     """
