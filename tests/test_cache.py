@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from engine_fixtures import SinePreset, make_preset
 
-from singsynth.preset import load_preset
 from singsynth.model.sustain_loop import crossfade, loop_fall
+from singsynth.preset import load_preset
 from singsynth.synth.cache import Note, NoteCache, preset_hash, quantize_velocity, step_velocity
 from singsynth.synth.engine import Engine, make_engine
 from singsynth.synth.note_supply import NoteSupply
