@@ -21,8 +21,8 @@ import mido
 import numpy as np
 
 from singsynth import gm
+from singsynth.model.sustain_loop import LOOP_END
 from singsynth.preset import load_preset
-from singsynth.preset.sustain_loop import LOOP_END
 from singsynth.synth import note_supply
 from singsynth.synth.cache import NoteCache
 from singsynth.synth.engine import Engine, make_engine

@@ -10,7 +10,8 @@ import sys
 import threading
 
 from . import __version__
-from .commands import UsageError
+from .errors import UsageError
+from .process import ProcessSettings
 
 logger = logging.getLogger("singsynth")
 
@@ -30,11 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s" if args.verbose else "%(message)s")
-    from .preset import PresetError
-    from .train.data import DataError
     try:
-        return int(args.func(args) or 0)
-    except (UsageError, PresetError, DataError) as exc:
+        with ProcessSettings():  # what a command changes in the process is put back when it ends
+            return int(args.func(args) or 0)
+    except UsageError as exc:  # the one place a user's mistake becomes one line and exit code 2
         print(f"singsynth {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `singsynth ... | head`: the reader left, which is no error of ours

@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 from engine_fixtures import SinePreset, make_preset
 
+from singsynth.model.sustain_loop import crossfade, loop_fall
 from singsynth.preset import load_preset
-from singsynth.preset.sustain_loop import crossfade, loop_fall
 from singsynth.synth.cache import Note, NoteCache, preset_hash, quantize_velocity, step_velocity
 from singsynth.synth.engine import Engine, make_engine
 from singsynth.synth.note_supply import NoteSupply
 
 
 @pytest.fixture(scope="module")
-def preset(tmp_path_factory):
-    return load_preset(make_preset(tmp_path_factory.mktemp("cache") / "p"))
+def preset(tiny_preset):
+    return tiny_preset
 
 
 

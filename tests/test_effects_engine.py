@@ -43,8 +43,8 @@ def piece() -> list:
 
 
 @pytest.fixture(scope="module")
-def preset(tmp_path_factory):
-    return load_preset(make_preset(tmp_path_factory.mktemp("fx") / "tiny"))
+def preset(tiny_preset):
+    return tiny_preset
 
 
 def render(preset, events, effects=EffectsConfig(), block=None, cache=None) -> np.ndarray:

@@ -11,9 +11,8 @@ import time
 import mido
 import numpy as np
 import pytest
-from engine_fixtures import INSTRUMENTS, SinePreset, cc, make_preset, midi_hz, off, on, sine_preset
+from engine_fixtures import INSTRUMENTS, SinePreset, cc, midi_hz, off, on, sine_preset
 
-from singsynth.preset import load_preset
 from singsynth.synth.cache import NoteCache
 from singsynth.synth.cpu_load import WINDOW, VoiceBudget
 from singsynth.synth.engine import Engine, EngineConfig, InstrumentError, make_engine
@@ -30,9 +29,9 @@ def sines(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory):
+def real(tiny_preset):
     # float32 throughout: the tests compare whole notes with streamed ones, which are float32 (model/precision.py)
-    preset = load_preset(make_preset(tmp_path_factory.mktemp("real")))
+    preset = tiny_preset
     preset.full_precision = True
     return preset
 
@@ -294,7 +293,7 @@ def test_morph_sweeps_between_two_instruments_in_quantised_steps(sines):
 
 
 def test_bad_instrument_specs_are_refused(sines):
-    with pytest.raises(InstrumentError, match="closest"):
+    with pytest.raises(InstrumentError, match="no instrument 'tuba'"):
         engine(sines, instrument="tuba")
     with pytest.raises(InstrumentError):
         engine(sines, instrument="flute", morph="flute,violin")

@@ -29,20 +29,16 @@ from singsynth.train.evaluate import (
 )
 from singsynth.train.pitch import cents, estimate_f0
 
-SOUNDFONT = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
 PIANO, GUITAR, FLUTE, DRUMS = (f"fluidr3mono_{n}" for n in
                                ("acoustic_grand_piano", "acoustic_guitar_nylon", "flute", "standard_drum_kit"))
 PITCHES = range(58, 65)
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> NSynthData:
-    pytest.importorskip("fluidsynth")
-    if not SOUNDFONT.is_file():
-        pytest.skip(f"{SOUNDFONT} not installed")
+def data(tmp_path_factory, soundfont) -> NSynthData:
     from singsynth.train.soundfont import render_dataset
     root = tmp_path_factory.mktemp("nsynth")
-    render_dataset([SOUNDFONT], root, programs=[0, 24, 73], drums=True, pitches=(PITCHES[0], PITCHES[-1]),
+    render_dataset([soundfont], root, programs=[0, 24, 73], drums=True, pitches=(PITCHES[0], PITCHES[-1]),
                    velocities=(100,), jobs=1, progress=False)
     return NSynthData(root)
 

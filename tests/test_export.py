@@ -21,7 +21,7 @@ from singsynth.export.velocity import Curve, fitted_layers, layer_curve, modulat
 from singsynth.export.samples import envelope_generators, looped_note, release_generator
 from singsynth.io import sf2
 from singsynth.io.wav import read_wav
-from singsynth.preset.sustain_loop import crossfade, loop_decay, loop_points
+from singsynth.model.sustain_loop import crossfade, loop_decay, loop_points
 from singsynth.synth.cache import Note, quantize_velocity, step_velocity
 from singsynth.synth.voice import Voice
 from singsynth.train.pitch import cents, estimate_f0
@@ -33,8 +33,8 @@ DEMO_MIDI = Path(__file__).resolve().parents[1] / "examples" / "demo.mid"
 
 
 @pytest.fixture(scope="module")
-def preset_dir(tmp_path_factory):
-    return make_preset(tmp_path_factory.mktemp("export") / "tiny")
+def preset_dir(tiny_preset_dir):
+    return tiny_preset_dir
 
 
 def run(*argv) -> int:

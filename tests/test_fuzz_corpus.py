@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_fixtures import make_preset
 
 from singsynth.io.midi import MAX_EVENTS, read_midi
 from singsynth.io.wav import read_wav
@@ -37,8 +36,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def preset_dir(tmp_path_factory):
-    return make_preset(tmp_path_factory.mktemp("fuzz") / "tiny")
+def preset_dir(tiny_preset_dir):
+    return tiny_preset_dir
 
 
 @pytest.fixture(scope="module")

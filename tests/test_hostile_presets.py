@@ -372,7 +372,7 @@ def test_loading_refuses_with_one_line(preset, damage, named, tmp_path):
     expected = damage(preset)
     if damage.__name__ in IN_THE_TENSORS:
         assert cli("instruments", "--preset", str(preset)).returncode == 0
-        assert_one_line(cli("note", "--instrument", "0", "-o", str(tmp_path / "note.wav"), "--preset", str(preset)),
+        assert_one_line(cli("note", "--instrument", "flute", "-o", str(tmp_path / "note.wav"), "--preset", str(preset)),
                         named, expected)
         assert not (tmp_path / "note.wav").exists()
     else:

@@ -6,9 +6,7 @@ import time
 import mido
 import numpy as np
 import pytest
-from engine_fixtures import make_preset
 
-from singsynth.preset import load_preset
 from singsynth.synth.cache import NoteCache
 from singsynth.synth.engine import make_engine
 from singsynth.synth.instruments import one_hot
@@ -17,9 +15,9 @@ from singsynth.synth.note_supply import NoteSupply
 
 
 @pytest.fixture(scope="module")
-def preset(tmp_path_factory):
+def preset(tiny_preset):
     # float32 throughout: the tests compare whole notes with streamed ones, which are float32 (model/precision.py)
-    preset = load_preset(make_preset(tmp_path_factory.mktemp("starts") / "tiny"))
+    preset = tiny_preset
     preset.full_precision = True
     return preset
 

@@ -7,11 +7,10 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from engine_fixtures import THIRD_PARTY_MIDI, gm_timeline, make_preset
+from engine_fixtures import THIRD_PARTY_MIDI, gm_timeline
 
 from singsynth.gm import CC
 from singsynth.io.midi import read_midi
-from singsynth.preset import load_preset
 from singsynth.synth.cache import NoteCache
 from singsynth.synth.engine import make_engine
 from singsynth.synth.schedule import BLOCK, OFFLINE_BLOCK, Schedule, play_through, render_file
@@ -58,8 +57,8 @@ def loud() -> list:
 
 
 @pytest.fixture(scope="module")
-def preset(tmp_path_factory):
-    return load_preset(make_preset(tmp_path_factory.mktemp("offline") / "tiny"))
+def preset(tiny_preset):
+    return tiny_preset
 
 
 def both(preset, events, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,6 @@
 """f0 estimation: cents on synthetic tones over the piano's range, octave errors, real FluidSynth notes."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ import pytest
 from singsynth.train.pitch import cents, estimate_f0, hz_to_midi, midi_to_hz, within
 
 SR = 16_000
-SOUNDFONT = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
 
 
 def tone(f0: float, harmonics, amplitudes=None, seed: int = 0, noise: float = 1e-3,
@@ -95,12 +93,9 @@ def test_tone_during_the_sustain_only_is_measured_there():
 
 
 @pytest.fixture(scope="module")
-def renderer():
-    pytest.importorskip("fluidsynth")
-    if not SOUNDFONT.is_file():
-        pytest.skip(f"{SOUNDFONT} not installed")
+def renderer(soundfont):
     from singsynth.train.soundfont import FluidRenderer
-    r = FluidRenderer([SOUNDFONT])
+    r = FluidRenderer([soundfont])
     yield r
     r.close()
 

@@ -34,8 +34,8 @@ def rms(x: np.ndarray, t0: float, t1: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def sines(tmp_path_factory):
-    return SinePreset.wrap(load_preset(make_preset(tmp_path_factory.mktemp("sines"))))
+def sines(tiny_preset):
+    return SinePreset.wrap(tiny_preset)
 
 
 def test_the_engine_plays_at_the_presets_playback_gain(sines):

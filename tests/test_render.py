@@ -3,7 +3,7 @@ import json
 import logging
 
 import pytest
-from engine_fixtures import THIRD_PARTY_MIDI, make_preset
+from engine_fixtures import THIRD_PARTY_MIDI
 
 from singsynth.cli import main
 from singsynth.io import wav
@@ -15,8 +15,8 @@ DEMO = THIRD_PARTY_MIDI[0].parents[3] / "examples" / "demo.mid"
 
 
 @pytest.fixture(scope="module")
-def preset_dir(tmp_path_factory):
-    return make_preset(tmp_path_factory.mktemp("render") / "tiny")
+def preset_dir(tiny_preset_dir):
+    return tiny_preset_dir
 
 
 def run(*argv) -> int:
@@ -71,11 +71,11 @@ def test_bad_midi_file_is_one_line_and_exit_2(preset_dir, tmp_path, capsys):
     assert not (tmp_path / "o.wav").exists()
 
 
-def test_unknown_instrument_lists_the_three_closest(preset_dir, tmp_path, capsys):
+def test_unknown_instrument_names_the_close_ones(preset_dir, tmp_path, capsys):
     assert run("render", THIRD_PARTY_MIDI[0], "-o", tmp_path / "o.wav", "--preset", preset_dir,
                "--instrument", "fluet", "--no-disk-cache") == 2
     line = one_error_line(capsys)
-    assert "closest: Flute, " in line and "Violin" in line and "Standard Drum Kit" in line
+    assert "close: Flute (see: singsynth instruments)" in line
 
 
 @pytest.mark.parametrize("output, match", [("o.mp3", "unknown audio file type"), ("nowhere/o.wav", "does not exist")])

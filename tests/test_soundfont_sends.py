@@ -9,7 +9,6 @@ import pytest
 
 from singsynth.preset.sf2 import CHORUS_SEND, INSTRUMENT, REVERB_SEND, SAMPLE_ID, SoundFontError, effect_sends
 
-SF3 = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")
 
 
 def chunk(cid: bytes, data: bytes) -> bytes:
@@ -63,9 +62,8 @@ def test_sends_add_preset_to_instrument_zones_and_average_over_zones(tmp_path, u
     assert sends[(128, 0)] == pytest.approx(((100 + 300 + 900) / 3 / 1000, 50 / 3 / 1000))
 
 
-@pytest.mark.skipif(not SF3.is_file(), reason="needs fluidr3mono-gm-soundfont")
-def test_a_general_midi_soundfont_gives_every_program_its_sends():
-    sends = effect_sends(SF3)
+def test_a_general_midi_soundfont_gives_every_program_its_sends(soundfont_file):
+    sends = effect_sends(soundfont_file)
     assert all((0, program) in sends for program in range(128))
     assert all(0 <= r <= 1 and 0 <= c <= 1 for r, c in sends.values())
     assert sum(r > 0 for r, _ in sends.values()) > 100  # FluidR3 gives most instruments some reverb

@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from singsynth.preset.sustain_loop import crossfade, level_loop, loop_decay, loop_fall, loop_points
+from singsynth.model.sustain_loop import crossfade, level_loop, loop_decay, loop_fall, loop_points
 from singsynth.synth.bank import read_bank, shaped
 from singsynth.synth.cache import Note
 from singsynth.synth.voice import Voice

@@ -6,9 +6,9 @@ import argparse
 import importlib
 import pkgutil
 
+from ..errors import UsageError
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+__all__ = ["UsageError", "add_preset_argument", "register"]
 
 
 def add_preset_argument(parser: argparse.ArgumentParser) -> None:

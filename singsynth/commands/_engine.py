@@ -1,6 +1,8 @@
 """The options and the Engine that render, play and listen build alike."""
 from __future__ import annotations
 
+import re
+
 from . import UsageError
 
 
@@ -54,29 +56,29 @@ def offline_threads(args):
 
 
 def check_device(args) -> None:
-    """--device cuda without a CUDA device -> UsageError (before anything slow is done)."""
-    if args.device == "cpu":  # torch is not imported until a note must be generated
+    """--device of any command: cpu, cuda or cuda:N, CUDA only where there is a device; else UsageError, told
+    before anything slow is done."""
+    device = args.device
+    if device == "cpu":  # torch is not imported until a note must be generated
         return
+    if not re.fullmatch(r"cuda(:\d+)?", device):
+        raise UsageError(f"--device {device}: use cpu or cuda")
     import torch
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device available; use --device cpu")
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA device is available here; use --device cpu")
 
 
-def build_engine(args, preset, rate: int, blocking: bool = True, threads=None):
-    """The Engine and its cache from parsed arguments; bad values -> UsageError. `threads`: the thread policy
-    of an offline engine (offline_threads), None for torch's own setting."""
+def build_engine(args, preset, rate: int, effects, blocking: bool = True, threads=None):
+    """The Engine and its cache from parsed arguments; bad values -> UsageError. `effects`: the EffectsConfig
+    the options asked for (_effects.effects_config, checked before anything was loaded); `threads`: the thread
+    policy of an offline engine (offline_threads), None for torch's own setting."""
     from ..synth.cache import NoteCache
     from ..synth.engine import make_engine
-    from ._effects import effects_config
     if args.cache_size <= 0 or not 2 <= args.velocity_steps <= 127:
         raise UsageError("--cache-size must be positive and --velocity-steps within 2..127")
-    effects = effects_config(args)
-    try:
-        cache = NoteCache.for_preset(preset, rate, root=args.cache_dir, disk=not args.no_disk_cache,
-                                     max_bytes=args.cache_size * 2**20, velocity_steps=args.velocity_steps)
-        return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
-                      morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
-                      master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking,
-                      threads=threads, effects=effects)
-    except ValueError as exc:  # InstrumentError and out-of-range settings
-        raise UsageError(str(exc)) from None
+    cache = NoteCache.for_preset(preset, rate, root=args.cache_dir, disk=not args.no_disk_cache,
+                                 max_bytes=args.cache_size * 2**20, velocity_steps=args.velocity_steps)
+    return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
+                       morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
+                       master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking,
+                       threads=threads, effects=effects)

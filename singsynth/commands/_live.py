@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
 import threading
 
+from ..process import ProcessSettings
+from ..process import settings as process_settings
 from . import UsageError, add_preset_argument
 from ._effects import add_effects_arguments, effects_config
 from ._engine import add_instrument_arguments, add_precision_argument, build_engine, check_device, check_threads
@@ -58,7 +61,8 @@ def voice_limit_line(engine) -> str:
 
 
 class LiveSession:
-    """What listen and play set up around the producer: engine, ring, stream, signals."""
+    """What a live session hands listen and play: the producer (engine, ring) to run, the Event that stops it,
+    and the run's Summary, set by the command for the exit report."""
 
     def __init__(self, producer, stop: threading.Event):
         self.producer = producer
@@ -78,20 +82,24 @@ def _latency(text: str) -> float | str:
 def output_device(args):
     """The --audio-device to play on (PortAudio's JACK client named first); UsageError if none."""
     from ..io import audio
-    try:
-        audio.set_jack_client_name(JACK_AUDIO_CLIENT)
-        return audio.find_output(args.audio_device)
-    except audio.AudioDeviceError as exc:
-        raise UsageError(str(exc)) from None
+    process_settings().name_audio_client(JACK_AUDIO_CLIENT)
+    return audio.find_output(args.audio_device)
 
 
-def check_live_arguments(args) -> int:
-    """--blocksize, --buffer and --threads checked before anything is opened or loaded (UsageError);
-    returns the generation threads."""
+@dataclasses.dataclass(frozen=True)
+class LiveSettings:
+    """What the live options ask for, each checked once (check_live_arguments)."""
+    threads: int  # generation threads
+    effects: object  # the EffectsConfig
+    latency: float | str  # the device latency: low, high or seconds
+
+
+def check_live_arguments(args) -> LiveSettings:
+    """Every option of listen and play checked once, before anything is opened or loaded (UsageError)."""
+    check_device(args)
     if args.blocksize <= 0 or not 0 < args.buffer <= MAX_BUFFER:  # not: NaN fails every comparison
         raise UsageError(f"--blocksize must be positive and --buffer above 0 and at most {MAX_BUFFER}")
-    effects_config(args)
-    return generation_threads(args.threads)
+    return LiveSettings(generation_threads(args.threads), effects_config(args), _latency(args.latency))
 
 
 def generation_threads(threads: int | None) -> int:
@@ -103,26 +111,25 @@ def generation_threads(threads: int | None) -> int:
 
 
 @contextlib.contextmanager
-def live_session(args, device=None, preload_events=None):
+def live_session(args, settings: LiveSettings, device=None, preload_events=None):
     """Load the preset, open the audio output and run until stopped; on the way out: all notes off,
     stream closed, underruns reported, the process as it was. SIGINT and SIGTERM stop it cleanly.
 
     With --preload, the notes of preload_events (or, if None, every note of the instruments) are
-    generated before the stream opens."""
+    generated before the stream opens. `settings`: check_live_arguments(args), done before anything was opened."""
     from ..io import audio
     from ..preset import load_preset
-    from ..synth.live import LiveProcess, Producer
+    from ..synth.live import Producer
 
-    check_device(args)
-    threads = check_live_arguments(args)
-    latency = _latency(args.latency)
     device = device or output_device(args)
     rate = int(args.rate or device.default_samplerate)
     stop = threading.Event()
-    with LiveProcess(threads, stop) as process:
+    with ProcessSettings() as process:
+        process.set_torch_threads(settings.threads)
+        process.hand_over_gil_often()
         preset = load_preset(args.preset, device=args.device)
         preset.full_precision = args.full_precision
-        engine = build_engine(args, preset, rate, blocking=False)
+        engine = build_engine(args, preset, rate, settings.effects, blocking=False)
         try:
             if engine.effects.config.on:  # compiled (or loaded) now: a first send must not stall the mixer
                 engine.effects.prepare()
@@ -132,14 +139,11 @@ def live_session(args, device=None, preload_events=None):
                 engine.start_ahead()
             # a quarter of a second of room: the producer keeps only --buffer blocks in it
             ring = audio.RingBuffer(max(rate // 4, int(4 * args.buffer * args.blocksize)), channels=2)
-            try:
-                stream = audio.open_output(ring, device, rate, args.blocksize, latency)
-            except audio.AudioDeviceError as exc:
-                raise UsageError(str(exc)) from None
+            stream = audio.open_output(ring, device, rate, args.blocksize, settings.latency)
             status = None if args.quiet else StatusLine(sys.stderr)
             producer = Producer(engine, ring, rate, args.blocksize, args.buffer, status=status,
                                 alive=lambda: stream.active)
-            process.catch_signals()
+            process.catch_signals(stop)
             session = LiveSession(producer, stop)
             process.freeze_garbage()
             logger.info("audio: %s at %d Hz, %d-frame blocks, %g ahead", device.name, rate, args.blocksize,

@@ -82,7 +82,6 @@ def parse_range(text: str, what: str) -> tuple[int, int]:
 
 
 def run_soundfont(args) -> int:
-    from ..train.data import DataError
     from ..train.soundfont import render_dataset
     programs, drums_token = parse_programs(args.programs)
     drums = drums_token or not args.no_drums
@@ -94,12 +93,9 @@ def run_soundfont(args) -> int:
     velocities = parse_list(args.velocities, "velocities", 1, 127)
     if args.jobs < 1:
         raise UsageError(f"--jobs: {args.jobs}; give at least 1")
-    try:
-        summary = render_dataset(args.soundfonts, args.out, programs=programs, drums=drums, pitches=pitches,
-                                 velocities=velocities, jobs=args.jobs, progress=not args.quiet,
-                                 rate=args.rate)
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
+    summary = render_dataset(args.soundfonts, args.out, programs=programs, drums=drums, pitches=pitches,
+                             velocities=velocities, jobs=args.jobs, progress=not args.quiet,
+                             rate=args.rate)
     print(f"{summary['out']}: {summary['notes']} notes of {summary['instruments']} instruments; "
           f"rendered {summary['rendered']}, skipped as done {summary['skipped']}, "
           f"dropped silent {summary['silent']}, clipped {summary['clipped']}, {summary['seconds']:.1f} s")
@@ -107,11 +103,8 @@ def run_soundfont(args) -> int:
 
 
 def run_info(args) -> int:
-    from ..train.data import DataError, NSynthData
-    try:
-        data = NSynthData(args.folder)
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
+    from ..train.data import NSynthData
+    data = NSynthData(args.folder)
     splits = {name: data.split(name) for name in ("train", "valid", "test")}
     per_instrument = {name: Counter(data.notes[i].instrument for i in indices) for name, indices in splits.items()}
     print(f"{data.root}: {len(data.notes)} notes, {len(data.instruments)} instruments; "

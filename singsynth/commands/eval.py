@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import UsageError, add_preset_argument
-from ._engine import add_precision_argument, add_threads_argument, offline_threads
+from ._engine import add_precision_argument, add_threads_argument, check_device, offline_threads
 
 
 def register(sub) -> None:
@@ -49,12 +49,7 @@ def _check(args) -> None:
     for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size), ("--plot-count", args.plot_count)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} {value}: give a count of at least 1")
-    if args.device.startswith("cuda"):
-        import torch
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {args.device}: no CUDA device here; use --device cpu")
-    elif args.device != "cpu":
-        raise UsageError(f"--device {args.device}: use cpu or cuda")
+    check_device(args)
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -69,21 +64,18 @@ def _check(args) -> None:
 def run(args) -> int:
     _check(args)
     from ..preset import load_preset
-    from ..train.data import DataError, NSynthData
+    from ..train.data import NSynthData
     from ..train.evaluate import evaluate, format_table
     threads = offline_threads(args)  # measures what other programs use while the preset loads
     preset = load_preset(args.preset, device=args.device)
     preset.full_precision = args.full_precision
     threads.apply()  # once: an evaluation is one long run
-    try:
-        data = NSynthData(args.data)
-        plot_dir = Path(args.plot).expanduser() if args.plot else None
-        result = evaluate(preset, data, split=args.split, cents=args.cents, plot_dir=plot_dir,
-                          batch_size=args.batch_size, limit=args.limit, plot_count=args.plot_count,
-                          progress=not args.json and sys.stderr.isatty(), by_family=args.by_family,
-                          names=args.notes)
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
+    data = NSynthData(args.data)
+    plot_dir = Path(args.plot).expanduser() if args.plot else None
+    result = evaluate(preset, data, split=args.split, cents=args.cents, plot_dir=plot_dir,
+                      batch_size=args.batch_size, limit=args.limit, plot_count=args.plot_count,
+                      progress=not args.json and sys.stderr.isatty(), by_family=args.by_family,
+                      names=args.notes)
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     if args.record:
         from ..preset import update_metadata

@@ -98,10 +98,9 @@ def run(args) -> int:
 def export(args) -> int:
     from ..export import programs
     from ..export.build import MIN_ZONE_GENERATORS, build, describe, estimate_bytes, zone_count
-    from ..io.sf2 import SoundFontError, save_sf2
+    from ..io.sf2 import save_sf2
     from ..preset import load_preset
     from ..synth.cache import NoteCache
-    from ..synth.instruments import InstrumentError
     from ..synth.note_supply import NoteSupply
 
     out = Path(args.output)
@@ -111,10 +110,7 @@ def export(args) -> int:
     threads = offline_threads(args)
     preset = load_preset(args.preset, device=args.device, lazy=True)
     preset.full_precision = args.full_precision
-    try:
-        plan = programs.named(preset, args.instrument) if args.instrument else programs.whole_preset(preset)
-    except (InstrumentError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
+    plan = programs.named(preset, args.instrument) if args.instrument else programs.whole_preset(preset)
     rate = preset.sample_rate
     cache = NoteCache.for_preset(preset, rate, root=args.cache_dir, disk=not args.no_disk_cache,
                                  max_bytes=256 << 20)
@@ -135,12 +131,7 @@ def export(args) -> int:
         logger.debug("%s: %s", entry.name, programs.program_name(entry))
     bank = build(plan, supply, settings, progress=not args.quiet)
     name, comment = describe(preset.name, rate, settings, bank)
-    try:
-        size = save_sf2(out, name, bank.presets, bank.instruments, bank.samples, settings.bits24, comment)
-    except SoundFontError as exc:
-        raise UsageError(f"{out}: {exc}") from None
-    except OSError as exc:  # a full disk: the partial file is gone
-        raise UsageError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    size = save_sf2(out, name, bank.presets, bank.instruments, bank.samples, settings.bits24, comment)
     logger.info("wrote %s: %.1f MiB, %d presets, %d samples; play it at singsynth's level with "
                 "fluidsynth -g %.2f -ni %s song.mid", out, size / 2**20, len(bank.presets), len(bank.samples),
                 bank.fluid_gain, out)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 
-from . import UsageError
 from ._live import add_live_arguments, check_live_arguments, flood_line, live_session, output_device
 
 logger = logging.getLogger(__name__)
@@ -22,18 +21,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..io.midi_ports import EventQueue, MidiPortError, open_input, stamping
-    from ._engine import check_device
-    check_device(args)
-    check_live_arguments(args)
+    from ..io.midi_ports import EventQueue, open_input, stamping
+    settings = check_live_arguments(args)
     messages = EventQueue()
     device = output_device(args)  # first: without audio the MIDI port does not matter
+    port = open_input(args.port, args.virtual, callback=stamping(messages))
     try:
-        port = open_input(args.port, args.virtual, callback=stamping(messages))
-    except MidiPortError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        with live_session(args, device) as session:
+        with live_session(args, settings, device) as session:
             logger.info("listening on %s; Ctrl-C stops", port.name)
             session.summary = session.producer.run_live(messages, session.stop)
     finally:

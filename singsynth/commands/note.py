@@ -1,65 +1,74 @@
-"""singsynth note: generate one 4 s note of an instrument (or a blend) to a WAV file."""
+"""singsynth note: one note of an instrument (or a blend) to an audio file, as render writes it in a song."""
 from __future__ import annotations
 
 import logging
+import math
 
 from . import UsageError, add_preset_argument
-from ._engine import add_precision_argument, add_threads_argument, offline_threads
+from ._effects import add_effects_arguments, effects_config
+from ._engine import (add_instrument_arguments, add_precision_argument, add_threads_argument, build_engine,
+                      check_device, offline_threads)
+from ._output import add_output_arguments
 
 logger = logging.getLogger(__name__)
 
+# --duration: how long the key is held by default (the model's notes last 4 s: 3 s held and a 1 s release
+# show most of one), and at most (past a note's 4 s, a held note loops)
+HELD_SECONDS = 3.0
+MAX_HELD_SECONDS = 600.0
+
 
 def register(sub) -> None:
-    p = sub.add_parser("note", help="generate one note to a WAV file")
-    add_preset_argument(p)
-    p.add_argument("--instrument", required=True,
-                   help="a name (or unique part of one), a GM program 0..127, or a blend such as flute:0.7,violin:0.3")
+    p = sub.add_parser("note", help="render one note to an audio file, as render plays it")
     p.add_argument("--pitch", type=int, default=60, help="MIDI pitch 0..127 (default 60)")
     p.add_argument("--velocity", type=int, default=100, help="MIDI velocity 1..127 (default 100)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--duration", type=float, default=HELD_SECONDS, metavar="S",
+                   help=f"seconds the key is held (default {HELD_SECONDS:g}); the note's release follows")
+    add_output_arguments(p)
+    p.add_argument("--rate", type=int, default=48000, help="output sample rate in Hz (default 48000)")
+    add_instrument_arguments(p)
     add_threads_argument(p)
     add_precision_argument(p)
-    p.add_argument("-o", "--output", required=True, help="output .wav (16 kHz mono, the model's own rate)")
+    add_effects_arguments(p)
+    p.add_argument("--gain", type=float, default=0.0, metavar="DB", help="master gain in dB (default 0)")
+    add_preset_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import torch
+    import mido
 
-    from ..io.wav import AudioFileError, AudioWriter, check_output
+    from ..io.midi import MidiEvents
+    from ..io.wav import AudioWriter, check_output
     from ..preset import load_preset
-    from ..synth.instruments import InstrumentError, resolve
+    from ..process import settings
+    from ..synth.schedule import render_file
 
+    if not args.instrument and not args.morph:
+        raise UsageError("--instrument: give the instrument to play, a name, a GM program 0..127 or a blend "
+                         "(see: singsynth instruments)")
     if not 0 <= args.pitch <= 127:
         raise UsageError(f"--pitch {args.pitch}: MIDI pitches run 0..127")
     if not 1 <= args.velocity <= 127:
         raise UsageError(f"--velocity {args.velocity}: MIDI velocities run 1..127")
-    try:
-        check_output(args.output)
-    except AudioFileError as exc:
-        raise UsageError(str(exc)) from None
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
-    threads = offline_threads(args)  # measures from now what other programs use while the model loads
-    preset = load_preset(args.preset, device=args.device)
+    if not (math.isfinite(args.duration) and 0 < args.duration <= MAX_HELD_SECONDS):
+        raise UsageError(f"--duration {args.duration:g}: give the seconds the key is held, above 0 and at most "
+                         f"{MAX_HELD_SECONDS:g}")
+    check_output(args.output)
+    effects = effects_config(args)
+    check_device(args)
+    threads = offline_threads(args)
+    settings().keep_freed_memory()  # as render: a batch process
+    preset = load_preset(args.preset, device=args.device, lazy=True)  # the model: once the names are known good
     preset.full_precision = args.full_precision
-    try:
-        timbre = resolve(preset, args.instrument)
-    except InstrumentError as exc:
-        raise UsageError(str(exc)) from None
-    lo, hi = min(i.pitch_range[0] for i in preset.instruments), max(i.pitch_range[1] for i in preset.instruments)
-    if not lo <= args.pitch <= hi:
-        logger.warning("pitch %d is outside the pitches this preset was trained on (%d-%d)", args.pitch, lo, hi)
-    threads.apply()
-    wav = preset.generate(torch.tensor([timbre]), [args.pitch], [args.velocity])[0]
-    peak = float(abs(wav).max())
-    if peak > 1:  # never write a clipped file
-        logger.warning("note peaks at %.2f; scaled down to avoid clipping", peak)
-        wav = wav / peak
-    try:
-        with AudioWriter(args.output, preset.sample_rate, channels=1) as writer:
-            writer.write(wav[:, None])
-    except AudioFileError as exc:  # a full disk, say; the writer leaves no partial file
-        raise UsageError(str(exc)) from None
-    logger.info("wrote %s (%s, pitch %d, velocity %d)", args.output, args.instrument, args.pitch, args.velocity)
+    engine = build_engine(args, preset, args.rate, effects, threads=threads)
+    # the one note as a song of one note: what render writes for a file that holds it
+    events = MidiEvents([(0.0, mido.Message("note_on", note=args.pitch, velocity=args.velocity)),
+                         (args.duration, mido.Message("note_off", note=args.pitch))])
+    with engine:
+        with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float, pcm24=args.pcm24) as writer:
+            frames = render_file(engine, events, writer.write)
+    logger.info("wrote %s: %s, pitch %d, velocity %d, held %g s; %.2f s at %d Hz", args.output,
+                args.instrument or args.morph, args.pitch, args.velocity, args.duration, frames / engine.sample_rate,
+                engine.sample_rate)
     return 0

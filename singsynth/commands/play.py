@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from . import UsageError
-from ._live import add_live_arguments, live_session
+from ._live import add_live_arguments, check_live_arguments, live_session
 
 logger = logging.getLogger(__name__)
 
@@ -17,13 +16,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..io.midi import MidiError, duration, read_midi
+    from ..io.midi import duration, read_midi
     from ..synth.schedule import Schedule
-    try:
-        events = read_midi(args.midi)
-    except MidiError as exc:
-        raise UsageError(str(exc)) from None
-    with live_session(args, preload_events=events) as session:
+    settings = check_live_arguments(args)
+    events = read_midi(args.midi)
+    with live_session(args, settings, preload_events=events) as session:
         logger.info("playing %s (%.1f s); Ctrl-C stops", args.midi, duration(events))
         producer = session.producer
         schedule = Schedule(events, producer.sample_rate, producer.block)

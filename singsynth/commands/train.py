@@ -11,6 +11,7 @@ from pathlib import Path
 from ..model.config import DECODERS
 from ..train.config import DECODER_RECIPES, LOSSES, TrainConfig
 from . import UsageError
+from ._engine import check_device
 
 HARMONIC, CONV = DECODER_RECIPES["harmonic"], DECODER_RECIPES["conv"]
 
@@ -109,12 +110,9 @@ def _pitch_range(text: str | None) -> tuple[int, int] | None:
 
 def _start_preset(name: str, data):
     """The preset to train on from, with its held-out pairs taken as the data's split."""
-    from ..preset import PresetError, load_preset
+    from ..preset import load_preset
     from ..train.evaluate import held_out_pairs
-    try:
-        preset = load_preset(name)
-    except PresetError as exc:
-        raise UsageError(str(exc)) from None
+    preset = load_preset(name)
     held = held_out_pairs(preset)
     if held is None:
         logger.warning("%s: lists no held-out pairs; using the data's own split", preset.path)
@@ -125,18 +123,14 @@ def _start_preset(name: str, data):
 
 def run(args) -> int:
     from ..model.config import CONFIGS
-    from ..train.checkpoint import CheckpointError
     from ..train.config import recipe
-    from ..train.data import DataError, NSynthData
+    from ..train.data import NSynthData
     from ..train.export import write_preset
     from ..train.solver import build_trainer, training_process
 
     if args.config not in CONFIGS:
         raise UsageError(f"unknown config {args.config!r}; known: {', '.join(CONFIGS)}")
-    if args.device.startswith("cuda"):
-        import torch
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
+    check_device(args)
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     harmonic = args.decoder == "harmonic"
@@ -150,11 +144,8 @@ def run(args) -> int:
         raise UsageError(f"--harmonics {args.harmonics}: give a count of at least 1")
     if args.target_rms is not None and not args.target_rms > 0:
         raise UsageError(f"--target-rms {args.target_rms:g}: give a level above 0, such as 3")
-    try:
-        data = NSynthData(args.data, instruments=args.instruments.split(",") if args.instruments else None,
-                          pitches=_pitch_range(args.pitches))
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
+    data = NSynthData(args.data, instruments=args.instruments.split(",") if args.instruments else None,
+                      pitches=_pitch_range(args.pitches))
     init = _start_preset(args.init, data) if args.init else None
     out = Path(args.out)
     # what the command line leaves unsaid comes from the decoder's recipe (train/config.py)
@@ -177,7 +168,7 @@ def run(args) -> int:
         try:
             trainer = build_trainer(data, train_args, checkpoint / "checkpoint.safetensors", init, process)
             trainer.resume()
-        except (ValueError, CheckpointError) as exc:
+        except ValueError as exc:  # the data and the recipe disagree (train/solver.py)
             raise UsageError(str(exc)) from None
         if process.rank != 0:  # one process speaks for all under torchrun
             logging.getLogger("singsynth").setLevel(logging.WARNING)

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from .. import gm
+from ..errors import UsageError
 from ..preset import Preset
 from ..synth.instruments import ProgramMap, Timbre, drum_kit, melodic, one_hot, pitch_range, resolve, timbre_name
 
@@ -40,7 +41,7 @@ class Plan:
 def _first_free(used: set[tuple[int, int]]) -> int:
     free = next((p for p in range(128) if (0, p) not in used), None)
     if free is None:
-        raise ValueError("more than 128 melodic instruments: a SoundFont bank holds 128 programs")
+        raise UsageError("more than 128 melodic instruments: a SoundFont bank holds 128 programs")
     return free
 
 

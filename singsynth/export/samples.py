@@ -1,6 +1,6 @@
 """A singsynth note as a SoundFont sample, and the generators that make a player sound it as the engine does.
 
-A melodic note is kept up to its loop end, the loop's crossfade in place before it (preset/sustain_loop.py), and
+A melodic note is kept up to its loop end, the loop's crossfade in place before it (model/sustain_loop.py), and
 loops there for as long as it sounds, through the release too, as a voice does. A note that decays over its loop
 is the one thing a sample loop cannot do by itself: the engine plays each pass at the level the previous one ended
 at. So the exported loop is made level (the fitted fall undone from the loop start on) and the volume envelope
@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from ..io import sf2
-from ..preset.sustain_loop import Loop, crossfade
+from ..model.sustain_loop import Loop, crossfade
 from ..synth.cache import Note
 from ..synth.envelope import RELEASE_FLOOR
 

@@ -1,17 +1,18 @@
 """Audio output: a lock-free ring buffer that a producer fills and a sounddevice callback drains."""
 from __future__ import annotations
 
-import ctypes
 import logging
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 
-class AudioDeviceError(Exception):
+class AudioDeviceError(UsageError):
     """No usable audio output; the message is one line saying what to do instead."""
 
 
@@ -147,30 +148,6 @@ def find_output(spec: str | int | None) -> OutputDevice:
         return match[0]
     what = "matches several outputs" if match else "is not an audio output"
     raise AudioDeviceError(f"audio device {text!r} {what}; outputs are {known}")
-
-
-_jack_name: ctypes.Array | None = None  # PortAudio keeps the pointer, so the buffer must outlive it
-
-
-def set_jack_client_name(name: str) -> bool:
-    """Name the JACK client PortAudio opens (it says "PortAudio" otherwise); True if done.
-
-    PortAudio reads the name when it initialises, so this re-initialises it; call it before
-    opening any stream. Harmless where PortAudio has no JACK support.
-    """
-    global _jack_name
-    sd = _sounddevice()
-    try:
-        lib = ctypes.CDLL(sd._libname)
-        setter = lib.PaJack_SetClientName
-        terminate, initialize = sd._terminate, sd._initialize  # private, so checked before use
-    except (OSError, AttributeError):
-        return False
-    _jack_name = ctypes.create_string_buffer(name.encode())
-    terminate()
-    setter(_jack_name)
-    initialize()
-    return True
 
 
 def open_output(ring: RingBuffer, device: OutputDevice, samplerate: int | None = None, blocksize: int = 256,

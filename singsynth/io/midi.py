@@ -24,6 +24,7 @@ from pathlib import Path
 
 import mido
 
+from ..errors import UsageError
 from .sysex import system_reset
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,22 @@ SYSTEM_DATA_BYTES = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB:
 META_TEMPO, META_END_OF_TRACK = 0x51, 0x2F
 
 TimedEvent = tuple[float, mido.Message]
-TrackEvent = tuple[int, mido.Message | int]  # (absolute tick, channel message or new tempo in us/beat)
+# (absolute tick, channel message, new tempo in us/beat, or END_OF_TRACK)
+TrackEvent = tuple[int, "mido.Message | int | object"]
+END_OF_TRACK = object()  # a track's end, in the events of one track
 
 
-class MidiError(ValueError):
+class MidiEvents(list):
+    """What read_midi returns: the channel messages [(seconds, message)] in order, and `end`, where the file ends
+    in seconds: its tracks' latest end of track, never before the last message (a track without one ends at its
+    last event). A render lasts at least this long, as FluidSynth's does, so the stems of one song line up."""
+
+    def __init__(self, events: list[TimedEvent] = (), end: float = 0.0):
+        super().__init__(events)
+        self.end = max(end, self[-1][0] if self else 0.0)
+
+
+class MidiError(UsageError, ValueError):
     """A MIDI file that cannot be played; the message is one line naming the file."""
 
 
@@ -59,8 +72,8 @@ class _TooBig(Exception):
     """A well-formed file beyond one of the caps, or of a kind singsynth does not play."""
 
 
-def read_midi(path: str | os.PathLike) -> list[TimedEvent]:
-    """Read a standard MIDI file -> channel messages with absolute times in seconds, in order.
+def read_midi(path: str | os.PathLike) -> MidiEvents:
+    """Read a standard MIDI file -> channel messages with absolute times in seconds, in order, and the file's end.
 
     Raises MidiError (one line: file and problem) for unreadable, malformed, type 2 or oversized files.
     """
@@ -83,8 +96,8 @@ def to_frames(events: list[TimedEvent], sample_rate: int) -> list[tuple[int, mid
 
 
 def duration(events: list[TimedEvent]) -> float:
-    """Seconds from the start to the last event."""
-    return events[-1][0] if events else 0.0
+    """Seconds from the start to the file's end (MidiEvents.end), or to the last event of a plain list."""
+    return max(getattr(events, "end", 0.0), events[-1][0] if events else 0.0)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -101,7 +114,7 @@ def _read_bytes(path: Path) -> bytes:
         raise MidiError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def _timed_events(data: bytes, path: Path) -> list[TimedEvent]:
+def _timed_events(data: bytes, path: Path) -> MidiEvents:
     data = _unwrap_riff(data)
     if len(data) > MAX_FILE_BYTES:
         raise _TooBig(f"more than {MAX_FILE_BYTES // 2**20} MiB of MIDI data is too large")
@@ -237,6 +250,7 @@ def _track(data: bytes, pos: int, end: int, number: int, budget: list[int],
             length, pos = _varlen(data, pos + 1, end)
             _need(pos, length, end)
             if kind == META_END_OF_TRACK:
+                events.append((tick, END_OF_TRACK))
                 break
             if kind == META_TEMPO:
                 events.append((tick, _tempo(data[pos:pos + length], number, pos)))
@@ -266,7 +280,7 @@ def _tempo(body: bytes, number: int, pos: int) -> int:
 
 
 def _to_seconds(tracks: list[list[TrackEvent]], seconds_per_tick: float | None,
-                ticks_per_beat: int) -> list[TimedEvent]:
+                ticks_per_beat: int) -> MidiEvents:
     """Merge the tracks by tick (a stable sort: earlier tracks first at equal ticks) and convert ticks to seconds.
 
     Times are measured from the last tempo change, not summed delta by delta, so rounding does not
@@ -275,6 +289,7 @@ def _to_seconds(tracks: list[list[TrackEvent]], seconds_per_tick: float | None,
     if not smpte:
         seconds_per_tick = DEFAULT_TEMPO / 1e6 / ticks_per_beat
     events: list[TimedEvent] = []
+    end = 0.0
     mark_tick, mark_seconds = 0, 0.0
     merged = [event for track in tracks for event in track]
     merged.sort(key=itemgetter(0))
@@ -286,6 +301,8 @@ def _to_seconds(tracks: list[list[TrackEvent]], seconds_per_tick: float | None,
         if type(item) is int:
             if not smpte:  # SMPTE time does not depend on tempo
                 mark_tick, mark_seconds, seconds_per_tick = tick, now, item / 1e6 / ticks_per_beat
+        elif item is END_OF_TRACK:
+            end = now
         else:
             events.append((now, item))
-    return events
+    return MidiEvents(events, end)

@@ -8,6 +8,8 @@ import time
 from collections import OrderedDict, deque
 from typing import Callable
 
+from ..errors import UsageError
+from ..process import settings
 from .sysex import system_reset
 
 logger = logging.getLogger(__name__)
@@ -17,35 +19,14 @@ CLIENT_NAME = "singsynth"
 Stamped = tuple[float, "object"]
 
 
-class MidiPortError(Exception):
+class MidiPortError(UsageError):
     """A MIDI port that cannot be used; the message is one line saying what exists."""
 
 
 def _mido():
-    _quiet_alsa()
+    settings().quiet_alsa()
     import mido
     return mido
-
-
-_alsa_handler = None  # kept alive for as long as alsa-lib may call it
-
-
-def _quiet_alsa() -> None:
-    """alsa-lib prints its own errors to stderr ("ALSA lib seq_hw.c:466:(snd_seq_hw_open) ...") before any
-    error of ours; ours say the same in one line, so its error handler is made silent."""
-    global _alsa_handler
-    if _alsa_handler is not None or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import ctypes.util
-    try:
-        lib = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
-    except OSError:
-        return
-    handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
-                                    ctypes.c_char_p)
-    _alsa_handler = handler_type(lambda *args: None)
-    lib.snd_lib_error_set_handler(_alsa_handler)
 
 
 def _hint(error: str) -> str:

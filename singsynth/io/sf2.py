@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..errors import UsageError
+
 # Generator operators (specification section 8.1.2)
 PAN = 17
 DELAY_VOL_ENV, ATTACK_VOL_ENV, HOLD_VOL_ENV, DECAY_VOL_ENV, SUSTAIN_VOL_ENV, RELEASE_VOL_ENV = 33, 34, 35, 36, 37, 38
@@ -93,7 +95,7 @@ class Sample:
     # sample past the loop
 
 
-class SoundFontError(ValueError):
+class SoundFontError(UsageError, ValueError):
     """What a SoundFont cannot hold; the message is one line."""
 
 
@@ -230,7 +232,8 @@ def write_sf2(out: BinaryIO, name: str, presets: list[Preset], instruments: list
 def save_sf2(path: str | os.PathLike, name: str, presets: list[Preset], instruments: list[Instrument],
              samples: list[Sample], bits24: bool = False, comment: str = "") -> int:
     """Write a SoundFont to a temporary name beside `path`, then rename it: a stopped or failed write leaves no
-    file behind. OSError (a folder that cannot be written, a full disk) goes to the caller."""
+    file behind. What cannot be held or written (a folder that cannot be written, a full disk) is a SoundFontError
+    naming `path`."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".part")
     try:
@@ -240,6 +243,12 @@ def save_sf2(path: str | os.PathLike, name: str, presets: list[Preset], instrume
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)  # mkstemp made it private; a SoundFont is an ordinary file
         os.replace(tmp, path)
+    except SoundFontError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SoundFontError(f"{path}: {exc}") from None
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SoundFontError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

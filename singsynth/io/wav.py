@@ -1,9 +1,10 @@
-"""Write audio files block by block: WAV (16-bit PCM or 32-bit float) built in, FLAC through `soundfile`.
+"""Write audio files block by block: WAV (16-bit or 24-bit PCM, or 32-bit float) built in, FLAC (16 or 24 bits)
+through `soundfile`.
 
 Files are written to a temporary name beside the target and renamed when complete, so an interrupted
 render never leaves a half-written file. What cannot be written (a WAV past the 4 GiB its header can describe,
-a full disk) raises AudioFileError, one line naming the file. FLAC needs the optional `soundfile` package
-(pip install soundfile); without it, asking for .flac raises AudioFileError with that advice.
+a full disk) raises AudioFileError, one line naming the file. `soundfile` is a dependency; where its library
+cannot load, asking for .flac raises AudioFileError saying so.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import UsageError
 
 FORMATS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC"}
 WAVE_FORMAT_PCM = 1
@@ -24,7 +27,12 @@ MAX_WAV_DATA = MAX_RIFF_BYTES - 64  # room for the RIFF, fmt, fact and data chun
 def too_long_for_wav(frames: int, sample_rate: int) -> str:
     """The one-line advice when `frames` of audio would pass the 4 GiB a WAV file can describe."""
     return (f"{frames / sample_rate / 60:.0f} minutes at {sample_rate} Hz pass the 4 GiB a WAV file can hold; "
-            "lower --rate, leave out --float, or write .flac")
+            "lower --rate, write 16-bit samples, or write .flac")
+
+
+def sample_bytes(float32: bool = False, pcm24: bool = False) -> int:
+    """Bytes a WAV sample takes: 4 as float, 3 as 24-bit PCM, else 2."""
+    return 4 if float32 else 3 if pcm24 else 2
 
 
 def _umask() -> int:
@@ -33,7 +41,7 @@ def _umask() -> int:
     return mask
 
 
-class AudioFileError(ValueError):
+class AudioFileError(UsageError, ValueError):
     """An output that cannot be written; the message is one line naming the file."""
 
 
@@ -49,7 +57,7 @@ def check_output(path: str | os.PathLike) -> str:
         try:
             import soundfile  # noqa: F401
         except (ImportError, OSError):
-            raise AudioFileError(f"{path}: writing FLAC needs the optional soundfile package "
+            raise AudioFileError(f"{path}: writing FLAC needs the soundfile package, which does not load here "
                                  "(pip install soundfile); or write a .wav file") from None
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -58,12 +66,18 @@ def check_output(path: str | os.PathLike) -> str:
 
 
 class AudioWriter:
-    """with AudioWriter("out.wav", 48000) as w: w.write(block)  # float32 [frames, channels] in -1..1"""
+    """with AudioWriter("out.wav", 48000) as w: w.write(block)  # float32 [frames, channels] in -1..1
 
-    def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int = 2, float32: bool = False):
+    Samples: 16-bit PCM by default, 24-bit PCM (`pcm24`) or 32-bit float (`float32`, WAV only; a FLAC asked for
+    float is written in 24 bits, the most FLAC holds)."""
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int = 2, float32: bool = False,
+                 pcm24: bool = False):
+        if float32 and pcm24:
+            raise ValueError("float32 or pcm24, not both")
         self.path = Path(path)
         self.format = check_output(self.path)
-        self.sample_rate, self.channels, self.float32 = int(sample_rate), channels, float32
+        self.sample_rate, self.channels, self.float32, self.pcm24 = int(sample_rate), channels, float32, pcm24
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent if str(self.path.parent) else ".",
                                        prefix=f".{self.path.name}.", suffix=".part")
@@ -77,7 +91,7 @@ class AudioWriter:
             if self.format == "FLAC":
                 import soundfile
                 self._sf = soundfile.SoundFile(str(self._tmp), "w", self.sample_rate, channels,
-                                               "PCM_24" if float32 else "PCM_16", format="FLAC")
+                                               "PCM_24" if float32 or pcm24 else "PCM_16", format="FLAC")
             else:
                 self._file = open(self._tmp, "wb")
                 self._file.write(self._header(0))
@@ -87,10 +101,10 @@ class AudioWriter:
 
     @property
     def frame_bytes(self) -> int:
-        return self.channels * (4 if self.float32 else 2)
+        return self.channels * sample_bytes(self.float32, self.pcm24)
 
     def _header(self, frames: int) -> bytes:
-        width = 4 if self.float32 else 2
+        width = sample_bytes(self.float32, self.pcm24)
         data = frames * self.channels * width
         tag = WAVE_FORMAT_IEEE_FLOAT if self.float32 else WAVE_FORMAT_PCM
         fmt = struct.pack("<HHIIHH", tag, self.channels, self.sample_rate, self.sample_rate * self.channels * width,
@@ -112,6 +126,9 @@ class AudioWriter:
                 self._sf.write(block)
             elif self.float32:
                 self._file.write(block.astype("<f4").tobytes())
+            elif self.pcm24:  # the low three bytes of each little-endian int32
+                pcm = np.clip(np.round(block.astype(np.float64) * 8388607.0), -8388608, 8388607).astype("<i4")
+                self._file.write(pcm.view(np.uint8).reshape(-1, 4)[:, :3].tobytes())
             else:
                 pcm = np.clip(np.round(block * 32767.0), -32768, 32767).astype("<i2")
                 self._file.write(pcm.tobytes())
@@ -178,6 +195,11 @@ def read_wav(path: str | os.PathLike) -> tuple[int, np.ndarray]:
         samples = np.frombuffer(data, dtype="<f4").astype(np.float32)
     elif tag == WAVE_FORMAT_PCM and bits == 16:
         samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    elif tag == WAVE_FORMAT_PCM and bits == 24:
+        raw24 = np.frombuffer(data[:len(data) - len(data) % 3], dtype=np.uint8).reshape(-1, 3)
+        wide = np.zeros((len(raw24), 4), dtype=np.uint8)
+        wide[:, 1:] = raw24  # into the top three bytes: the sign comes along
+        samples = (wide.view("<i4")[:, 0] >> 8).astype(np.float32) / 8388608.0
     else:
         raise AudioFileError(f"{path}: {bits}-bit WAV format {tag} is not supported here")
     return rate, samples.reshape(-1, channels)

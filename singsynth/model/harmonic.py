@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from .config import ModelConfig
 from .overlap import transposed_overlap_add
 from .vibrato import WarpHead
+from .whole_note import whole_note
 
 # Bins kept each side of a partial: a constant sinusoid then comes out 64 dB clean or better (6 bins: 58 dB).
 KERNEL_HALF_WIDTH = 8
@@ -239,5 +240,4 @@ class HarmonicDecoder(nn.Module):
 
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
         """[B, D, steps] -> the note [B, note_samples]."""
-        from .sing import whole_note  # sing.py builds this decoder, so it is imported here, not at the top
         return whole_note(self, embeddings, instrument_weights, pitch)

@@ -14,10 +14,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import VELOCITY_CLASSES, ModelConfig
+from .chunks import chunk_steps
+from .harmonic import HarmonicDecoder
 from .lstm_kernels import lstm_kernels
 from .onset import RiseHead, apply_rise
 from .overlap import transposed_overlap_add
-from .vibrato import WarpStream, start_warp, warp_chunk, warp_note
+from .vibrato import WarpStream, start_warp, warp_chunk
+from .whole_note import whole_note
 
 Chunk = TypeVar("Chunk")  # a stream's chunk [B, n]: a tensor from the model, an array from a preset
 
@@ -140,27 +143,8 @@ class Decoder(nn.Module):
         return whole_note(self, embeddings, instrument_weights, pitch)
 
 
-def whole_note(decoder: nn.Module, embeddings: torch.Tensor, instrument_weights: torch.Tensor | None,
-               pitch: torch.Tensor | None) -> torch.Tensor:
-    """Either output stage on a whole note: embeddings [B, D, steps] -> [B, note_samples]. The decoder's
-    context is zero-padded each side; only the frames that reach the note are decoded (the others would be
-    cropped off with the padding); the decoder's offset is added once. Where the decoder learns a vibrato, the
-    note is read at its displaced times (model/vibrato.py)."""
-    cfg, c = decoder.config, decoder.context
-    first, last = cfg.note_frames
-    padded = F.pad(embeddings, (c, c))[:, :, first:last + 1 + 2 * c]
-    wav, displacement = decoder.frames_and_displacement(padded, instrument_weights, pitch, first_frame=first)
-    if displacement is not None:
-        note = warp_note(wav.float(), first * cfg.stride, displacement, first, cfg.padding, cfg.note_samples,
-                         cfg.frame, cfg.stride)
-        return note + decoder.offset
-    start = cfg.padding - first * cfg.stride
-    return wav[:, start:start + cfg.note_samples] + decoder.offset
-
-
 def build_decoder(config: ModelConfig) -> nn.Module:
     """The output stage that `config.decoder` names, on SING's decoder body."""
-    from .harmonic import HarmonicDecoder
     decoders = {"conv": Decoder, "harmonic": HarmonicDecoder}
     if config.decoder not in decoders:
         raise ValueError(f"unknown decoder {config.decoder!r}; known: {', '.join(decoders)}")
@@ -316,18 +300,6 @@ class SING(nn.Module):
         state = self.start_stream(instrument_weights, pitch, velocity, bfloat16)
         yield from stream_chunks(lambda n: self.stream_chunk(state, n), lambda: self.stream_done(state),
                                  self.first_chunk_steps(first_steps), first_steps, steps)
-
-
-def chunk_steps(first_chunk: int, first_steps: int, steps: int) -> Iterator[int]:
-    """The LSTM steps of each chunk of a stream, without end: `first_chunk` (holding `first_steps` frames of the
-    note), then twice as many as the last, up to `steps`."""
-    if first_steps < 1 or steps < 1:
-        raise ValueError(f"a stream's chunks need at least one step (first_steps={first_steps}, steps={steps})")
-    yield first_chunk
-    size = first_steps
-    while True:
-        size = min(2 * size, steps)
-        yield size
 
 
 def stream_chunks(make: Callable[[int], Chunk], done: Callable[[], bool], first_chunk: int, first_steps: int,

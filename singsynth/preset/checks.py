@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import UsageError
 from ..model.config import DECODERS, RISE_HIDDEN, VELOCITY_CLASSES, ModelConfig
 
 # A real header of a model this size is a few kB; refuse to parse anything absurd.
@@ -29,7 +30,7 @@ FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a
               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
 
-class PresetError(Exception):
+class PresetError(UsageError):
     """A preset that cannot be used; the message is one line naming the file."""
 
 

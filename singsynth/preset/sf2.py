@@ -10,6 +10,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError
+
 KEY_RANGE, VEL_RANGE, INSTRUMENT, SAMPLE_ID = 43, 44, 41, 53
 CHORUS_SEND, REVERB_SEND = 15, 16  # in 0.1 % units
 DELAY_VIB_LFO, FREQ_VIB_LFO, RELEASE_VOL_ENV = 23, 24, 38
@@ -18,7 +20,7 @@ DEFAULTS = {CHORUS_SEND: 0, REVERB_SEND: 0, DELAY_VIB_LFO: -12000, FREQ_VIB_LFO:
 RECORDS = {"phdr": 38, "pbag": 4, "pgen": 4, "inst": 22, "ibag": 4, "igen": 4}
 
 
-class SoundFontError(ValueError):
+class SoundFontError(UsageError, ValueError):
     """A file that is not a readable SoundFont; the message is one line naming the file."""
 
 

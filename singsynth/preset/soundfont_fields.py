@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from .sf2 import DEFAULTS, DELAY_VIB_LFO, FREQ_VIB_LFO, RELEASE_VOL_ENV, SoundFontError, Zone, read_zones, zone_sends
-from . import METADATA_FILE, PresetError, _load_metadata, resolve_path, update_metadata
+from .store import METADATA_FILE, PresetError, load_metadata, resolve_path, update_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def soundfont_fields(meta: dict, soundfont: Path) -> dict[str, dict]:
 def add_fields(preset: str | Path, soundfont: Path, dry_run: bool = False) -> dict[str, dict]:
     """Write the fields into the preset's preset.json (atomically), replacing any earlier ones; returns them."""
     folder = resolve_path(preset)
-    meta = _load_metadata(folder)
+    meta = load_metadata(folder)
     found = soundfont_fields(meta, soundfont)
     for inst in meta["instruments"]:
         for name in FIELDS:

@@ -9,7 +9,7 @@ loop's crossfade and decay are made again from them when a note is read back (no
 Disk layout: <root>/<preset hash>/<rate>/<sha1 of key>.npy, written with numpy.save
 (allow_pickle=False) to a temporary file then renamed, read with allow_pickle=False; a damaged
 file is ignored and rewritten. The default root is $XDG_CACHE_HOME/singsynth/notes (~/.cache/...).
-Thread-safe: the live engine's generation thread puts while the audio thread gets.
+Thread-safe: the live generation thread puts while the producer thread that makes the blocks gets.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..preset import Preset
+from ..preset import WEIGHTS_FILE, Preset, file_sha256
 from .half import all_finite, to_half, to_half_precision
 
 logger = logging.getLogger(__name__)
@@ -46,13 +46,8 @@ def preset_hash(preset: Preset) -> str:
     instruments sustain, rate."""
     digest = preset.weights_sha256
     if not digest:
-        weights = preset.path / preset.meta.get("weights", "model.safetensors")
-        h = hashlib.sha256()
-        if weights.is_file():
-            with open(weights, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-        digest = h.hexdigest()
+        weights = preset.path / preset.meta.get("weights", WEIGHTS_FILE)
+        digest = file_sha256(weights) if weights.is_file() else hashlib.sha256().hexdigest()
     ident = {"weights": digest, "model": preset.config.to_dict(), "gain": preset.output_gain,
              "rate": preset.sample_rate, "version": FORMAT_VERSION}
     if any(i.levels for i in preset.instruments):  # else the notes cached before corrections existed stay valid
@@ -82,7 +77,7 @@ class Note:
         self.data = data
         self.ready = len(data) if ready is None else ready
         self.done = ready is None
-        self.xfade: np.ndarray | None = None  # the loop's crossfade, filled in by the engine
+        self.xfade: np.ndarray | None = None  # the loop's crossfade, filled in by the supply (note_supply.py)
         self.loop_decay = 1.0  # the gain one pass of the loop loses to the note's decay (sustain_loop.loop_decay)
 
     @property

@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 import mido
 import numpy as np
 
+from ..errors import SettingError
 from ..gm import CC, DRUM_CHANNEL, channel_gains
 from ..io.sysex import system_reset
 from ..preset import Preset
@@ -111,15 +112,15 @@ class EngineConfig:
 
     def __post_init__(self):
         if not 8000 <= int(self.sample_rate) <= 384000:
-            raise ValueError(f"sample rate {self.sample_rate} is out of range (8000..384000)")
+            raise SettingError(f"sample rate {self.sample_rate} is out of range (8000..384000)")
         if self.polyphony < 1:
-            raise ValueError("polyphony must be at least 1")
+            raise SettingError("polyphony must be at least 1")
         if not 220.0 <= self.tuning_a4 <= 880.0:
-            raise ValueError(f"tuning A4={self.tuning_a4} Hz is out of range (220..880)")
+            raise SettingError(f"tuning A4={self.tuning_a4} Hz is out of range (220..880)")
         if self.release <= 0 or self.master_gain < 0:
-            raise ValueError("release must be > 0 and master gain >= 0")
+            raise SettingError("release must be > 0 and master gain >= 0")
         if not 0 <= self.morph_cc <= CC.LAST_CONTROLLER:
-            raise ValueError(f"morph controller {self.morph_cc} is not a controller number (0..119)")
+            raise SettingError(f"morph controller {self.morph_cc} is not a controller number (0..119)")
 
 
 def make_engine(preset: Preset, sample_rate: int = 48000, polyphony: int = 256, instrument: str | None = None,

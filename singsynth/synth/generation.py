@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..model.chunks import next_chunk_steps
 from .cache import Note, to_cached_precision
 from .resample import StreamResampler
 
@@ -81,7 +82,7 @@ class StreamingBatch:
         """The steps of the next chunk: the first holds `first_frames` frames of the note, then twice as many."""
         if self.step == 0:
             return self.stream.first_chunk_steps(self.size)
-        return min(2 * self.size, MAX_CHUNK_STEPS)
+        return next_chunk_steps(self.size, MAX_CHUNK_STEPS)
 
     def advance(self, steps: int | None = None) -> bool:
         """Hand out the next chunk (the one made ahead first; `steps`: other than next_steps(), to meet another

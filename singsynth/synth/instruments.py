@@ -3,8 +3,10 @@
 A timbre is a tuple of weights over the preset's instruments (one-hot for one instrument, summing
 to 1 for a blend): exactly what Preset.generate takes as a row, and hashable for the note cache.
 
-Specs: a name (case-insensitive; an exact name or id, else a unique prefix, else a unique
-substring), a GM program number 0..127 (that program's instrument, with the fallback below), or a
+Specs: a name (case-insensitive; an exact name or id; else the instruments whose name starts with it or
+holds its words as whole words ("guitar": all nine guitars); else those with a word starting with each of its
+words ("acou guit"); else those holding it anywhere; one such is the one, more are listed), a GM program
+number 0..127 (that program's instrument, with the fallback below), or a
 blend "flute:0.7,violin:0.3" (weights >= 0, normalised to sum 1; a part without ":w" weighs 1).
 
 Program fallback: the preset's instrument with that GM program; else one of the same GM family
@@ -16,9 +18,11 @@ import difflib
 import functools
 import logging
 import math
+import re
 from typing import Sequence
 
 from .. import gm
+from ..errors import UsageError
 from ..preset import Instrument, Preset
 
 logger = logging.getLogger(__name__)
@@ -27,7 +31,7 @@ Timbre = tuple[float, ...]
 MORPH_STEPS = 9
 
 
-class InstrumentError(ValueError):
+class InstrumentError(UsageError, ValueError):
     """A spec that names no instrument of the preset; the message is one line."""
 
 
@@ -45,6 +49,15 @@ def drum_kit(preset: Preset) -> Instrument | None:
     return next((inst for inst in preset.instruments if inst.drums), None)
 
 
+# A name a user gave that is this like an instrument's name, or one of its words, is suggested (difflib's ratio:
+# "fluet" is 0.8 like "flute", "kazooxyz" 0.36 like "koto").
+CLOSE = 0.7
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9+]+", text.lower())
+
+
 def _by_name(preset: Preset, name: str) -> Instrument:
     wanted = name.strip().lower()
     if not wanted:
@@ -53,18 +66,33 @@ def _by_name(preset: Preset, name: str) -> Instrument:
     for inst in insts:
         if wanted in (inst.name.lower(), inst.id.lower(), gm.slug(inst.name)):
             return inst
-    for matches in ([i for i in insts if i.name.lower().startswith(wanted)],
-                    [i for i in insts if wanted in i.name.lower() or wanted in i.id.lower()]):
+    words = _words(wanted)
+    tiers = ([i for i in insts if i.name.lower().startswith(wanted) or (words and set(words) <= set(_words(i.name)))],
+             [i for i in insts if words and all(any(w.startswith(q) for w in _words(i.name)) for q in words)],
+             [i for i in insts if wanted in i.name.lower() or wanted in i.id.lower()])
+    for matches in tiers:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            names = ", ".join(i.name for i in matches[:6])
-            raise InstrumentError(f"instrument {name!r} is ambiguous in preset {preset.name!r}: {names}")
-    close = difflib.get_close_matches(wanted, [i.name.lower() for i in insts], n=3, cutoff=0.0)
-    by_lower = {i.name.lower(): i.name for i in insts}
-    hint = ", ".join(by_lower[c] for c in close) or "none"
-    raise InstrumentError(f"no instrument {name!r} in preset {preset.name!r}; closest: {hint} "
-                          "(see: singsynth instruments)")
+            names = ", ".join(i.name for i in matches)
+            raise InstrumentError(f"instrument {name!r} is ambiguous in preset {preset.name!r}: {len(matches)} "
+                                  f"instruments match ({names}); give more of the name")
+    close = suggestions(insts, wanted)
+    hint = f"; close: {', '.join(close)}" if close else ""
+    raise InstrumentError(f"no instrument {name!r} in preset {preset.name!r}{hint} (see: singsynth instruments)")
+
+
+def suggestions(instruments: Sequence[Instrument], wanted: str, count: int = 5) -> list[str]:
+    """The names a person would call close to `wanted`: the whole name, or one of its words, spelt nearly alike
+    (difflib's ratio at least CLOSE), the closest first."""
+    scored = []
+    for inst in instruments:
+        lower = inst.name.lower()
+        whole = difflib.SequenceMatcher(None, wanted, lower).ratio()
+        score = max([whole] + [difflib.SequenceMatcher(None, wanted, w).ratio() for w in _words(lower) if len(w) > 2])
+        if score >= CLOSE:
+            scored.append((-score, -whole, inst.name))  # at a tie, the name that is most nearly the whole of it
+    return [name for *_, name in sorted(scored)[:count]]
 
 
 class ProgramMap:

@@ -1,10 +1,7 @@
 """The producer loop: MIDI events -> Engine.process -> ring buffer, with a status line and a clean stop."""
 from __future__ import annotations
 
-import gc
 import logging
-import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -26,11 +23,8 @@ FADE_SECONDS = 0.02
 # The device has stopped taking audio if its clock stands still this long (a JACK server that
 # dropped the client, a device unplugged without an error): stop instead of waiting forever.
 STALL_SECONDS = 2.0
-# The audio callback needs the GIL; by default a busy thread keeps it up to 5 ms, about one 256-frame
-# period at 48 kHz. Handing it over every 0.5 ms keeps the callback on time.
-SWITCH_INTERVAL = 0.0005
 # Live: the most MIDI messages placed in one block; more wait for the next blocks (in a bounded
-# ports.EventQueue), so a flood of events cannot stall the audio on one huge block.
+# midi_ports.EventQueue), so a flood of events cannot stall the audio on one huge block.
 MAX_EVENTS_PER_BLOCK = 512
 # Live: a block with a cold note may wait this share of a block period for the note's first chunk
 # before it is mixed. A block queued ahead still plays meanwhile, so the device never waits; the note
@@ -38,54 +32,6 @@ MAX_EVENTS_PER_BLOCK = 512
 # longer than a period less RENDER_MARGIN times the time blocks have been taking.
 FIRST_CHUNK_WAIT = 0.5
 RENDER_MARGIN = 1.5
-
-
-class LiveProcess:
-    """What playing live changes in this process, changed on entry and put back as it was on exit:
-    torch's thread count for generating notes, the interpreter's switch interval, SIGINT and SIGTERM
-    (catch_signals: they set `stop` instead of raising) and the garbage collector (freeze_garbage)."""
-
-    def __init__(self, threads: int, stop: threading.Event):
-        if threads < 1:
-            raise ValueError(f"{threads} threads: give at least 1")
-        self.threads = threads
-        self.stop = stop
-        self._saved_threads = 0
-        self._saved_interval = 0.0
-        self._saved_signals: dict = {}
-        self._frozen = False
-
-    def __enter__(self) -> "LiveProcess":
-        import torch
-        self._saved_threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        self._saved_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._saved_interval, SWITCH_INTERVAL))
-        return self
-
-    def catch_signals(self) -> None:
-        """From now on SIGINT and SIGTERM stop playing cleanly (before, Ctrl-C is an ordinary interrupt)."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._saved_signals[sig] = signal.signal(sig, lambda signum, frame: self.stop.set())
-
-    def freeze_garbage(self) -> None:
-        """Python's full garbage collections walk every object, the model's included, while holding the GIL:
-        up to 85 ms, some 16 blocks without audio. What exists now lives as long as playing does, so it is
-        set aside and later collections walk only what playing makes."""
-        gc.collect()
-        gc.freeze()
-        self._frozen = True
-
-    def __exit__(self, *exc) -> None:
-        import torch
-        for sig, handler in self._saved_signals.items():
-            signal.signal(sig, handler)
-        self._saved_signals.clear()
-        sys.setswitchinterval(self._saved_interval)
-        torch.set_num_threads(self._saved_threads)
-        if self._frozen:
-            gc.unfreeze()
-            self._frozen = False
 
 
 class EngineLike(Protocol):
@@ -159,7 +105,7 @@ class Producer:
 
     def run_live(self, messages: "EventQueue", stop: threading.Event,
                  clock: Callable[[], float] = time.monotonic) -> Summary:
-        """Play messages stamped on arrival (ports.stamping into a ports.EventQueue) until `stop` is set.
+        """Play messages stamped on arrival (midi_ports.stamping into a midi_ports.EventQueue) until `stop` is set.
 
         The events that arrived since the last block land in the next one as soon as they can: the first
         at its start, the others after it as far apart as they arrived, so key presses keep their spacing

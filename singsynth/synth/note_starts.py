@@ -22,7 +22,7 @@ MAX_STARTS = 3072  # about 105 MB with sing-gm: an instrument's whole range and 
 
 class NoteStarts:
     """Notes' first chunks (at the model's rate, at the preset's loudness) and their streams past them (a
-    NoteStream of one note each, preset/streaming.py), and the keys still wanted. Thread-safe: the engine wants
+    NoteStream of one note each, model/streaming.py), and the keys still wanted. Thread-safe: the engine wants
     keys from the producer, the generation thread makes and takes them."""
 
     def __init__(self, max_starts: int = MAX_STARTS):

@@ -25,8 +25,8 @@ from typing import Sequence
 import numpy as np
 
 from ..io.progress import progress_bar
+from ..model.sustain_loop import crossfade, level_loop, loop_decay, loop_points
 from ..preset import Preset
-from ..preset.sustain_loop import crossfade, level_loop, loop_decay, loop_points
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .generation import GenerationThread, StreamingBatch
 from .half import widen

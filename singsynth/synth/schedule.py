@@ -1,5 +1,5 @@
-"""A timeline of MIDI events fed to the engine block by block: the one loop that render, play, the tests
-and the benchmarks share."""
+"""A timeline of MIDI events fed to the engine block by block (Schedule: render, play, the tests and the benchmarks
+share it), and the offline loop that plays it through as fast as it goes (play_through, render_file)."""
 from __future__ import annotations
 
 import logging
@@ -33,7 +33,8 @@ class Schedule:
     """(seconds, message) events placed into blocks of `block` frames, at their offsets within each block.
 
     Without `frames` it plays a whole file: after the last event, end_of_file(), then until the engine
-    has been idle IDLE_TAIL_SECONDS. With `frames` it plays exactly that many frames (rounded up to whole
+    has been idle IDLE_TAIL_SECONDS; `end_frame` is where the file ends (its end of track: io.midi.MidiEvents),
+    which play_through's audio reaches whatever sounds before it. With `frames` it plays exactly that many frames (rounded up to whole
     blocks) and releases nothing: a moment of a performance, as the tests play it.
 
         schedule = Schedule(events, rate, block)
@@ -49,6 +50,7 @@ class Schedule:
         self.block = block
         self.frames = frames
         self.last_event = self.timed[-1][0] if self.timed else 0
+        self.end_frame = max(int(round(getattr(events, "end", 0.0) * sample_rate)), self.last_event)
         self.frame = 0  # frames played so far
         self.finished = frames is not None and frames <= 0
         self._next = 0  # index of the first event not yet taken
@@ -90,7 +92,8 @@ class Schedule:
 def play_through(engine, schedule: Schedule, write: Callable[[np.ndarray], None], progress: bool = False) -> int:
     """Play a schedule through the engine as fast as it goes, handing the audio to `write`; returns frames.
 
-    A whole file ends IDLE_TAIL_SECONDS after its last sound, to the sample, whatever the block size."""
+    A whole file ends at the later of its own end (Schedule.end_frame: its end of track) and IDLE_TAIL_SECONDS
+    after its last sound (the effects' tail included), to the sample, whatever the block size."""
     rate = schedule.sample_rate
     out = TrailingSilence(write, schedule.block) if schedule.frames is None else None
     frames = 0
@@ -109,7 +112,8 @@ def play_through(engine, schedule: Schedule, write: Callable[[np.ndarray], None]
         return frames
     # idle: what follows is silence; else (stopped at MAX_TAIL_SECONDS) nothing past what was played
     tail = int(IDLE_TAIL_SECONDS * rate)
-    return out.finish(tail if engine.idle else min(out.held, tail))
+    tail = tail if engine.idle else min(out.held, tail)
+    return out.finish(max(tail, schedule.end_frame - out.written))
 
 
 class TrailingSilence:

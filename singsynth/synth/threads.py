@@ -16,6 +16,8 @@ import os
 import time
 from typing import Callable
 
+from ..process import settings
+
 # Others using more than this share of a core take it: a thread there would wait on them.
 BUSY_SHARE = 0.25
 # Below this much time since the last measure, the CPU times are too coarse (10 ms ticks): keep the choice.
@@ -81,11 +83,10 @@ class GenerationThreads:
         return self._choice
 
     def apply(self) -> int:
-        """Set torch's thread count for the next batch; returns it."""
-        import torch
+        """Set torch's thread count for the next batch (through the process settings, which put it back when the
+        command ends); returns it."""
         count = self.threads()
-        if torch.get_num_threads() != count:
-            torch.set_num_threads(count)
+        settings().set_torch_threads(count)
         return count
 
     def _sample(self) -> tuple[float, float, float] | None:

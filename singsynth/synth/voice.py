@@ -1,6 +1,6 @@
 """One sounding note: reading a Note at a rate, its sustain loop, release envelope and quick fade.
 
-A melodic voice loops while it sounds (preset/sustain_loop.py): reading past the loop end jumps back to its start,
+A melodic voice loops while it sounds (model/sustain_loop.py): reading past the loop end jumps back to its start,
 and the voice's loop_gain takes one pass's decay at each jump back, so a held note decays on smoothly.
 The release is an exponential fade reaching -60 dB after `release_len` samples, ending exactly at 0.
 Reading at a rate other than 1 (pitch bend, tuning) interpolates linearly between samples; at rate 1
@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from ..preset.sustain_loop import Loop
+from ..model.sustain_loop import Loop
 from .cache import Note
 from .envelope import Envelope
 

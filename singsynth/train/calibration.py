@@ -17,9 +17,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..model.sustain_loop import loop_decay, loop_points
 from ..preset import Instrument, Preset
 from ..preset.levels import Levels
-from ..preset.sustain_loop import loop_decay, loop_points
 from .data import NSynthData
 
 NOTES_PER_VELOCITY = 12

@@ -8,10 +8,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import UsageError
+
 PROGRESS_KEY = "singsynth_progress"
 
 
-class CheckpointError(Exception):
+class CheckpointError(UsageError):
     """An unreadable checkpoint; the message is one line naming the file."""
 
 

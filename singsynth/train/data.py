@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
 from ..gm import slug
 from ..model.config import SAMPLE_RATE
 from ..preset import Instrument
@@ -28,7 +29,7 @@ MEMORY_LIMIT = 8 << 30
 REQUIRED_KEYS = ("note_str", "instrument_str", "pitch", "velocity", "sample_rate")
 
 
-class DataError(Exception):
+class DataError(UsageError):
     """A data set that cannot be used; the message is one line naming the file."""
 
 

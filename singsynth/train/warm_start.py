@@ -7,6 +7,7 @@ controls are widened so that the new model starts out sounding as the old one di
 or at its neutral value (widen_state)."""
 from __future__ import annotations
 
+from ..errors import UsageError
 from ..model.config import ModelConfig
 
 # What a warm start may change: the rate and its framing, and the output stage's width and parts.
@@ -17,7 +18,7 @@ WIDENABLE = {"sample_rate", "frame", "stride", "note_samples", "padding", "harmo
 NEW_CONTROL_LOGIT = -5.0
 
 
-class WarmStartError(ValueError):
+class WarmStartError(UsageError, ValueError):
     """A preset that training cannot start from; the message is one line naming the preset."""
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...errors import SettingError
+
 
 def _check(name: str, value: float, low: float, high: float) -> None:
     # `not low <= value <= high` is also true of NaN, which fails every comparison
     if not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{name} {value!r} is out of range ({low:g}..{high:g})")
+        raise SettingError(f"{name} {value!r} is out of range ({low:g}..{high:g})")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class ChorusSettings:
 
     def __post_init__(self):
         if isinstance(self.voices, bool) or not isinstance(self.voices, int):
-            raise ValueError(f"chorus voices {self.voices!r} is not a whole number")
+            raise SettingError(f"chorus voices {self.voices!r} is not a whole number")
         _check("chorus voices", self.voices, 1, 99)
         _check("chorus rate", self.rate, 0.1, 5.0)
         _check("chorus depth", self.depth, 0.0, 21.0)
@@ -52,7 +54,7 @@ class EffectsConfig:
         for name in ("reverb_send", "chorus_send"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
-                raise ValueError(f"{name.replace('_', ' ')} {value!r} is not a controller value 0..127")
+                raise SettingError(f"{name.replace('_', ' ')} {value!r} is not a controller value 0..127")
 
     @property
     def on(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..model.sing import SING, StreamState, split_state, stack_states
+from .sing import SING, StreamState, split_state, stack_states
 
 
 class NoteStream:
