@@ -4,8 +4,8 @@ as the slope its displacement should have.
 A spectral loss barely sees a 6-cent vibrato: at 48 kHz and 3072-sample frames a partial at 4 kHz moves by 14 Hz,
 within one bin, and from a head at zero its gradient finds no direction in hundreds of steps (measured on the
 48 kHz model: the model's pitch curves stayed uncorrelated with the source's). So the source's pitch is tracked in
-the model's own framing: per frame, the peak of the note's strongest low partial, placed between bins by a
-parabola through its log magnitudes; its ratio to the note's median is the pitch the frame should have. The
+the model's own framing: per frame, the peak of one of the note's partials (the one whose pitch the spectrum
+tells most precisely), placed between bins by a parabola through its log magnitudes; its ratio to the note's median is the pitch the frame should have. The
 displacement between two frame centres then has a slope of (ratio - 1): the loss is the squared difference of the
 model's displacement steps from those, in samples. Frames without a clear partial (silence, noise, drums) ask for
 no movement, with a tenth of the weight, so a note's tail does not wander.
@@ -17,7 +17,11 @@ from torch.nn import functional as F
 
 from .config import ModelConfig
 
-PARTIALS = 6  # the strongest of the first six partials is tracked (every partial moves by the same cents)
+# Every partial moves by the same cents, and a peak placed to a tenth of a bin is a smaller share of a higher one:
+# the tracked partial is the one of the first PARTIALS, under HIGHEST_HZ, with the most energy times frequency
+# squared (the precision of its pitch).
+PARTIALS = 16
+HIGHEST_HZ = 8000.0
 QUIET_DB = -30.0  # frames whose partial is further under the note's loudest are not tracked
 LARGEST_DEVIATION = 0.03  # 51 cents: further off is a wrong peak, not a vibrato
 UNTRACKED_WEIGHT = 0.1
@@ -34,11 +38,12 @@ def frame_ratios(target: torch.Tensor, f0: torch.Tensor, config: ModelConfig, fi
     bins = torch.arange(spectrum.shape[2], device=target.device, dtype=torch.float32)
     hz_per_bin = rate / n
     centre = f0[:, None] * torch.arange(1, PARTIALS + 1, device=target.device)  # [B, K]
-    # the partial with the most energy over the note
+    # the partial whose pitch the spectrum tells most precisely
     lo, hi = (centre - f0[:, None] / 2) / hz_per_bin, (centre + f0[:, None] / 2) / hz_per_bin
     band = (bins[None, None, :] >= lo[:, :, None]) & (bins[None, None, :] < hi[:, :, None])  # [B, K, bins]
     energy = torch.einsum("btf,bkf->bk", spectrum.square(), band.float())
-    k = energy.argmax(1)  # [B]
+    usable = centre < min(HIGHEST_HZ, rate / 2 - f0.max().item())
+    k = torch.where(usable, energy * centre.square(), torch.zeros_like(energy)).argmax(1)  # [B]
     rows = torch.arange(target.shape[0], device=target.device)
     inside = band[rows, k]  # [B, bins]
     masked = torch.where(inside[:, None, :], spectrum, torch.zeros_like(spectrum))
