@@ -130,7 +130,7 @@ def reference(supply: NoteSupply, timbre, key: int, step: int, gain: float, hold
 
 def zones(args) -> None:
     preset = load_preset(args.preset, lazy=True)
-    supply = NoteSupply(preset, NoteCache.for_preset(preset, preset.sample_rate), preset.sample_rate, blocking=True)
+    supply = NoteSupply(preset, NoteCache.for_preset(preset, preset.sample_rate), preset.sample_rate)
     plan = programs.whole_preset(preset)
     by_program = {e.program: e for e in plan.entries if not e.drums}
     chosen = [int(p) for p in args.programs.split(",")]
@@ -181,7 +181,7 @@ def configs(args) -> None:
     bank with those settings, against singsynth's note there; and the size of the whole preset's bank with them."""
     from singsynth.export.build import estimate_bytes
     preset = load_preset(args.preset, lazy=True)
-    supply = NoteSupply(preset, NoteCache.for_preset(preset, preset.sample_rate), preset.sample_rate, blocking=True)
+    supply = NoteSupply(preset, NoteCache.for_preset(preset, preset.sample_rate), preset.sample_rate)
     plan = programs.whole_preset(preset)
     by_program = {e.program: e for e in plan.entries if not e.drums}
     low, high = (int(k) for k in args.keys.split("-"))
@@ -301,7 +301,7 @@ def pitch(args) -> None:
     """The bank is laid out again from the cached notes with the export's settings (and checked to be the same
     bytes as BANK.sf2), so that each sample's key and velocity are known; FluidSynth plays BANK.sf2 itself."""
     preset = load_preset(args.preset, lazy=True)
-    supply = NoteSupply(preset, NoteCache.for_preset(preset, preset.sample_rate), preset.sample_rate, blocking=True)
+    supply = NoteSupply(preset, NoteCache.for_preset(preset, preset.sample_rate), preset.sample_rate)
     whole = not args.instrument
     plan = programs.whole_preset(preset) if whole else programs.named(preset, args.instrument)
     settings = Settings(args.keys_per_zone or (16 if whole else 3), args.velocity_layers or (2 if whole else 4))

@@ -23,7 +23,7 @@ from jack_helpers import JackServer, Rig  # noqa: E402
 
 SOUNDFONT = "/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"
 STATUS = re.compile(r"voices\s+(\d+) \| cache (\d+) hits (\d+) misses \| underruns (\d+)(?: \| generating (\d+))?"
-                    r"(?: \| voice limit (\d+), (\d+) faded early)?")
+                    r"(?: \| voice limit (\d+), (\d+) faded early)?(?: \| stood in (\d+))?")
 # the line `listen` logs when it stops (live.Summary.line)
 SUMMARY = re.compile(r"(\d+) MIDI events, (\d+) blocks, (\d+) underruns \((\d+) frames of silence\)")
 SILENCE_DBFS = -60.0
@@ -123,8 +123,22 @@ class StatusReader:
         return None
 
 
+def children(pid: int) -> list[int]:
+    """The process's child processes (their parent's id, from /proc/*/stat)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):
+            found.append(int(stat.parent.name))
+    return found
+
+
 class MemoryProbe:
-    """Samples a process's resident memory (/proc/PID/status VmRSS) every `interval` seconds in a thread.
+    """Samples a process's resident memory with its children's (/proc/PID/status VmRSS) every `interval` seconds
+    in a thread.
 
     `samples` holds (seconds since start, RSS MiB); peak() is the kernel's high-water mark (VmHWM), which
     also catches peaks between samples."""
@@ -140,9 +154,21 @@ class MemoryProbe:
         self._thread.start()
 
     def read(self) -> tuple[float, float] | None:
-        """(VmRSS, VmHWM) in MiB now, or None once the process is gone."""
+        """(VmRSS, VmHWM) in MiB now, of the process and its children (singsynth's note generator runs in a
+        child process: synth/worker.py; the high-water marks summed, an upper bound), or None once it is gone."""
+        own = self._read(self.pid)
+        if own is None:
+            return None
+        for child in children(self.pid):
+            more = self._read(child)
+            if more is not None:
+                own = (own[0] + more[0], own[1] + more[1])
+        return own
+
+    @staticmethod
+    def _read(pid: int) -> tuple[float, float] | None:
         try:
-            text = Path(f"/proc/{self.pid}/status").read_text()
+            text = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             return None
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)

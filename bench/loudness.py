@@ -21,7 +21,8 @@ import numpy as np
 from singsynth.io.midi import read_midi
 from singsynth.preset import load_preset
 from singsynth.synth.cache import NoteCache
-from singsynth.synth.engine import LIMIT_THRESHOLD, make_engine
+from singsynth.synth.engine import make_engine
+from singsynth.synth.mixer import LIMIT_THRESHOLD
 from singsynth.synth.schedule import Schedule, play_through
 
 REPO = Path(__file__).resolve().parent.parent

@@ -76,7 +76,7 @@ def test_disk_cache_makes_a_second_run_start_warm_and_identical(preset, tmp_path
 
 def test_a_note_read_back_from_disk_gets_its_loop_decay_and_crossfade_made_again(preset, tmp_path):
     cache = NoteCache.for_preset(preset, 16000, root=tmp_path)
-    supply = NoteSupply(preset, cache, 16000, blocking=True)
+    supply = NoteSupply(preset, cache, 16000)
     t = np.arange(supply.note_len) / 16000
     fading = (0.3 * np.sin(2 * np.pi * 220 * t) * 10 ** (-12 * t / 20)).astype(np.float32)  # -12 dB a second
     cache.put(key(60), Note(fading))  # only the samples go to disk
@@ -95,7 +95,7 @@ def test_a_note_of_an_instrument_that_sustains_holds_its_loop_steady(preset, tmp
     first, *rest = preset.instruments
     sustaining = dataclasses.replace(preset, instruments=[dataclasses.replace(first, sustains=True), *rest])
     cache = NoteCache.for_preset(sustaining, 16000, root=tmp_path)
-    supply = NoteSupply(sustaining, cache, 16000, blocking=True)
+    supply = NoteSupply(sustaining, cache, 16000)
     t = np.arange(supply.note_len) / 16000
     fading = (0.3 * np.sin(2 * np.pi * 220 * t) * 10 ** (-3 * t / 20)).astype(np.float32)  # -3 dB a second
     blend = ((0.5, 0.5), 60, 5)
@@ -112,16 +112,16 @@ def test_a_sustaining_instruments_new_note_is_levelled_once_and_read_back_the_sa
     base = load_preset(make_preset(tmp_path / "p"))
     marked = [dataclasses.replace(i, sustains=not i.drums) for i in base.instruments]
     sagging = SaggingSine.wrap(base, marked)
-    cold_supply = NoteSupply(sagging, NoteCache.for_preset(sagging, 16000, root=tmp_path), 16000, blocking=True)
+    cold_supply = NoteSupply(sagging, NoteCache.for_preset(sagging, 16000, root=tmp_path), 16000)
     cold = cold_supply.generate([key(60)])[key(60)]
     assert abs(loop_fall(cold.data, cold_supply.loop)) < 0.1 and cold.loop_decay == 1.0
-    warm_supply = NoteSupply(sagging, NoteCache.for_preset(sagging, 16000, root=tmp_path), 16000, blocking=True)
+    warm_supply = NoteSupply(sagging, NoteCache.for_preset(sagging, 16000, root=tmp_path), 16000)
     warm = warm_supply.cached(key(60))
     np.testing.assert_array_equal(warm.data, cold.data)
     np.testing.assert_array_equal(warm.xfade, cold.xfade)
     plain = SaggingSine.wrap(base)
     assert preset_hash(plain) != preset_hash(sagging)
-    note = NoteSupply(plain, NoteCache.for_preset(plain, 16000, root=tmp_path), 16000, blocking=True).generate(
+    note = NoteSupply(plain, NoteCache.for_preset(plain, 16000, root=tmp_path), 16000).generate(
         [key(60)])[key(60)]
     assert loop_fall(note.data, cold_supply.loop) > 1.0 and note.loop_decay < 1.0
 

@@ -16,7 +16,7 @@ from engine_fixtures import INSTRUMENTS, SinePreset, cc, midi_hz, off, on, sine_
 from singsynth.synth.cache import NoteCache
 from singsynth.synth.cpu_load import WINDOW, VoiceBudget
 from singsynth.synth.engine import Engine, EngineConfig, InstrumentError, make_engine
-from singsynth.synth.note_supply import NoteSupply
+from singsynth.synth.live_supply import LiveSupply
 from singsynth.synth.planner import NotePlanner
 from singsynth.synth.schedule import Schedule, play_through
 
@@ -358,7 +358,7 @@ def test_a_live_cold_note_is_planned_once(sines):
     plan = planner._plan
     planner._plan = lambda *args: made.append(args) or plan(*args)
     live = Engine(sines, EngineConfig(RATE, blocking=False), planner,
-                  NoteSupply(sines, cache, RATE, blocking=False))
+                  LiveSupply(sines, cache, RATE, process=False))
     try:
         live.prefetch(on(64))
         deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
@@ -373,8 +373,8 @@ def test_a_live_cold_note_is_planned_once(sines):
 def test_live_generation_waits_for_a_bounded_number_of_notes_and_drops_the_rest(sines, monkeypatch, caplog):
     import threading
 
-    from singsynth.synth import note_supply
-    monkeypatch.setattr(note_supply, "MAX_PENDING", 8)
+    from singsynth.synth import generator
+    monkeypatch.setattr(generator, "MAX_PENDING", 8)
     gate = threading.Event()
     gated = type(sines).wrap(sines)
     real_stream = gated.stream
@@ -388,7 +388,7 @@ def test_live_generation_waits_for_a_bounded_number_of_notes_and_drops_the_rest(
     try:
         for block in range(10):
             live.process([(0, on(60 + i, 20 + 10 * block)) for i in range(30)], 64)
-            assert live.stats["pending"] <= 8 and live.supply.queued <= 8
+            assert live.stats["pending"] <= 8
         assert live.stats["dropped"] > 0
         assert sum("cannot keep up" in r.getMessage() for r in caplog.records) == 1
         gate.set()
@@ -527,7 +527,7 @@ def test_live_voices_over_the_load_limit_fade_out_as_stolen_ones(sines):
     config = EngineConfig(RATE, polyphony=64, blocking=False)
     cache = NoteCache()
     live = Engine(sines, config, NotePlanner(sines, "violin", None, 1, cache.velocity_steps),
-                  NoteSupply(sines, cache, RATE, blocking=False, block_limit=64), budget)
+                  LiveSupply(sines, cache, RATE, process=False), budget)
     try:
         chord = [on(key, 100) for key in range(55, 85)]
         for message in chord:

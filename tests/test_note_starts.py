@@ -11,7 +11,9 @@ from singsynth.synth.cache import NoteCache
 from singsynth.synth.engine import make_engine
 from singsynth.synth.instruments import one_hot
 from singsynth.synth.note_starts import NoteStarts
+from singsynth.synth.live_supply import LiveSupply
 from singsynth.synth.note_supply import NoteSupply
+from singsynth.synth.plan import NotePlan
 
 
 @pytest.fixture(scope="module")
@@ -31,21 +33,21 @@ def wait_for(condition, seconds: float = 30.0) -> None:
 
 def test_a_note_started_ahead_sounds_at_once_and_equals_the_note_generated_whole(preset):
     keys = [(one_hot(0, 3), 64, 12), (one_hot(1, 3), 57, 3)]
-    live = NoteSupply(preset, NoteCache(), 48_000, blocking=False)
+    live = LiveSupply(preset, NoteCache(), 48_000, process=False)
     opened = []  # the streams opened from nothing once the starts are made: none
     try:
         live.start_ahead(keys)
-        wait_for(lambda: len(live.starts) == 2)
-        live.preset = SpyPreset(preset, opened)
-        notes = [live.note(k) for k in keys]
+        wait_for(lambda: len(live.generator.starts) == 2)
+        live.generator.preset = SpyPreset(preset, opened)
+        notes = [live.note(NotePlan(k, False)) for k in keys]
         # the first chunk was made ahead: there is sound as soon as the generation thread has taken the key
         wait_for(lambda: all(n.ready > 0 for n in notes), seconds=1.0)
         wait_for(lambda: all(n.done for n in notes))
-        assert len(live.starts) == 0, "a start is used once"
+        assert len(live.generator.starts) == 0, "a start is used once"
         assert not opened, "the notes were generated from nothing, not from their starts"
     finally:
         live.close()
-    whole = NoteSupply(preset, NoteCache(), 48_000, blocking=True).generate(keys)
+    whole = NoteSupply(preset, NoteCache(), 48_000).generate(keys)
     for key, note in zip(keys, notes):
         expected = whole[key].data
         assert np.abs(expected).max() > 1e-3
@@ -76,9 +78,9 @@ def test_the_engine_starts_ahead_the_channels_programs_and_a_new_program(preset,
     engine = make_engine(preset, blocking=False)
     try:
         # the keys' order as wanted: no generation thread yet to make any meanwhile
-        monkeypatch.setattr(engine.supply, "_generation_thread", lambda: NoThread())
+        monkeypatch.setattr(engine.supply.generator, "_generation_thread", lambda: NoThread())
         engine.start_ahead()
-        starts = engine.supply.starts
+        starts = engine.supply.generator.starts
         flute, violin, drums = (one_hot(i, 3) for i in range(3))
         wanted = set(starts.next_keys(10_000))
         # program 0 (not in this preset) plays the violin; channel 10 the kit
@@ -128,11 +130,11 @@ class FailingPreset(SpyPreset):
 
 
 def test_a_note_whose_generation_fails_is_silent_and_not_cached(preset, tmp_path):
-    live = NoteSupply(preset, NoteCache(disk_dir=tmp_path), 48_000, blocking=False)
-    live.preset = FailingPreset(preset, [])
+    live = LiveSupply(preset, NoteCache(disk_dir=tmp_path), 48_000, process=False)
+    live.generator.preset = FailingPreset(preset, [])
     try:
         key = (one_hot(0, 3), 64, 12)
-        note = live.note(key)
+        note = live.note(NotePlan(key, False))
         wait_for(lambda: note.done)
         assert not note.data.any() and note.ready == len(note.data)
         assert not live.cache.stored(key) and live.pending == 0  # generated again when next played

@@ -68,10 +68,12 @@ def check_device(args) -> None:
         raise UsageError(f"--device {device}: no CUDA device is available here; use --device cpu")
 
 
-def build_engine(args, preset, rate: int, effects, blocking: bool = True, threads=None):
+def build_engine(args, preset, rate: int, effects, blocking: bool = True, threads=None, worker: bool = False,
+                 live_threads: int = 1):
     """The Engine and its cache from parsed arguments; bad values -> UsageError. `effects`: the EffectsConfig
     the options asked for (_effects.effects_config, checked before anything was loaded); `threads`: the thread
-    policy of an offline engine (offline_threads), None for torch's own setting."""
+    policy of an offline engine (offline_threads), None for torch's own setting; live, `worker` and
+    `live_threads`: make_engine's."""
     from ..synth.cache import NoteCache
     from ..synth.engine import make_engine
     if args.cache_size <= 0 or not 2 <= args.velocity_steps <= 127:
@@ -81,4 +83,4 @@ def build_engine(args, preset, rate: int, effects, blocking: bool = True, thread
     return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
                        morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
                        master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking,
-                       threads=threads, effects=effects)
+                       threads=threads, effects=effects, worker=worker, live_threads=live_threads)

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 JACK_AUDIO_CLIENT = "singsynth-out"
 # --buffer: blocks of lead; past this many the latency is seconds, which no one playing wants
 MAX_BUFFER = 64
+# how long the audio waits for the note generator's process to load the preset before it starts anyway
+WORKER_READY_SECONDS = 60
 
 
 def add_live_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,6 +53,14 @@ def flood_line(dropped_messages: int, session: LiveSession) -> str:
             f"their own), "
             f"{stats['dropped']} new notes dropped (generation behind); note cache {len(engine.cache)} notes, "
             f"{stats['cache_bytes'] / 2**20:.0f} of {engine.cache.max_bytes / 2**20:.0f} MiB")
+
+
+def stand_in_line(engine) -> str:
+    """How cold notes were played, for the exit report (synth/stand_in.py, synth/worker.py)."""
+    stats = engine.stats
+    line = (f"{stats['stood_in']} notes stood in for by a ready note until their own arrived "
+            f"({stats['replaced']} crossfaded into it), {stats['generated']} generated")
+    return line + (f"; the note generator was restarted {stats['restarts']} times" if stats["restarts"] else "")
 
 
 def voice_limit_line(engine) -> str:
@@ -125,11 +135,13 @@ def live_session(args, settings: LiveSettings, device=None, preload_events=None)
     rate = int(args.rate or device.default_samplerate)
     stop = threading.Event()
     with ProcessSettings() as process:
-        process.set_torch_threads(settings.threads)
+        if args.preload:  # the model is built here only for --preload: live, notes are made in the worker process
+            process.set_torch_threads(settings.threads)
         process.hand_over_gil_often()
-        preset = load_preset(args.preset, device=args.device)
+        preset = load_preset(args.preset, device=args.device, lazy=True)
         preset.full_precision = args.full_precision
-        engine = build_engine(args, preset, rate, settings.effects, blocking=False)
+        engine = build_engine(args, preset, rate, settings.effects, blocking=False, worker=True,
+                              live_threads=settings.threads)
         try:
             if engine.effects.config.on:  # compiled (or loaded) now: a first send must not stall the mixer
                 engine.effects.prepare()
@@ -137,6 +149,9 @@ def live_session(args, settings: LiveSettings, device=None, preload_events=None)
                 engine.preload(preload_events, progress=not args.quiet)
             elif getattr(args, "start_ahead", False):
                 engine.start_ahead()
+            if not engine.supply.wait_ready(WORKER_READY_SECONDS):
+                logger.warning("the note generator is not ready after %d s: cold notes wait for it",
+                               WORKER_READY_SECONDS)
             # a quarter of a second of room: the producer keeps only --buffer blocks in it
             ring = audio.RingBuffer(max(rate // 4, int(4 * args.buffer * args.blocksize)), channels=2)
             stream = audio.open_output(ring, device, rate, args.blocksize, settings.latency)
@@ -161,6 +176,7 @@ def live_session(args, settings: LiveSettings, device=None, preload_events=None)
                 else:
                     logger.info("%d underruns", ring.underruns)
                 logger.info("%s", voice_limit_line(engine))
+                logger.info("%s", stand_in_line(engine))
                 if dead:
                     raise UsageError("the audio device stopped (device removed or audio server gone)")
         finally:

@@ -114,7 +114,7 @@ def export(args) -> int:
     rate = preset.sample_rate
     cache = NoteCache.for_preset(preset, rate, root=args.cache_dir, disk=not args.no_disk_cache,
                                  max_bytes=256 << 20)
-    supply = NoteSupply(preset, cache, rate, blocking=True, threads=threads)
+    supply = NoteSupply(preset, cache, rate, threads=threads)
     estimate = estimate_bytes(plan, supply, settings)
     zones = zone_count(plan, settings)
     if zones * MIN_ZONE_GENERATORS > 0xFFFF:  # told now rather than after every note is made

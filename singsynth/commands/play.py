@@ -17,6 +17,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..io.midi import duration, read_midi
+    from ..synth.ahead import PlayAhead
     from ..synth.schedule import Schedule
     settings = check_live_arguments(args)
     events = read_midi(args.midi)
@@ -24,5 +25,7 @@ def run(args) -> int:
         logger.info("playing %s (%.1f s); Ctrl-C stops", args.midi, duration(events))
         producer = session.producer
         schedule = Schedule(events, producer.sample_rate, producer.block)
-        session.summary = producer.run_schedule(schedule, session.stop)
+        # without --preload, the file's notes are generated seconds ahead of the playhead, in its order
+        ahead = None if args.preload else PlayAhead(producer.engine, schedule.timed)
+        session.summary = producer.run_schedule(schedule, session.stop, ahead)
     return 0

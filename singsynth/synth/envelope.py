@@ -19,7 +19,10 @@ def release_tau(release_len: int) -> float:
     return release_len / math.log(1 / RELEASE_FLOOR)
 
 
-@functools.lru_cache(maxsize=8)
+# Instruments release at their own source's rate, per key and velocity range: a flood or a full GM song
+# meets dozens of release lengths at once, and a table missed costs a few ms to make (a whole block's time
+# live). 128 tables of a 1 s release at 48 kHz hold 25 MB.
+@functools.lru_cache(maxsize=128)
 def release_curve(release_len: int) -> np.ndarray:
     """The release's gain at each sample since note-off, 0 .. release_len (float32): an exponential fall to
     RELEASE_FLOOR at release_len, less the floor and rescaled, so it starts at 1 and ends at exactly 0.

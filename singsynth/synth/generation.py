@@ -48,10 +48,12 @@ class StreamingBatch:
     the notes' buffers, their `ready` moved on. Two batches at the same step merge into one."""
 
     def __init__(self, notes: Sequence[Note], stream, first_frames: int, in_rate: int, out_rate: int,
-                 finished: Callable[[bool], None], made_ahead: np.ndarray | None = None):
+                 finished: Callable[[bool], None], made_ahead: np.ndarray | None = None,
+                 wrote: Callable[[Note, int, int], None] | None = None):
         """first_frames: the frames of the note in the first chunk; made_ahead: that first chunk [B, n] when it
         was made ahead (the stream is past it); finished(ok): called once every note is complete (ok), or once
-        generating them failed (not ok: their voices are to be silenced)."""
+        generating them failed (not ok: their voices are to be silenced); wrote(note, start, end): called after
+        each chunk is written into a note's samples [start, end)."""
         self.notes = list(notes)
         self.stream = stream
         self.resamplers = [StreamResampler(1, in_rate, out_rate) for _ in self.notes]
@@ -61,6 +63,7 @@ class StreamingBatch:
         self.made = [0] * len(self.notes)  # output samples each note holds
         self.size = first_frames  # steps of the last chunk: the next is twice as many
         self.made_ahead = made_ahead
+        self.wrote = wrote
 
     def __len__(self) -> int:
         return len(self.notes)
@@ -120,6 +123,8 @@ class StreamingBatch:
             note.data[start:start + m] = to_cached_precision(row[:m])
             note.ready = start + m
             self.made[i] += len(row)
+            if self.wrote is not None and m:
+                self.wrote(note, start, start + m)
 
     def merge(self, other: StreamingBatch) -> None:
         """Take in a batch at the same step: its notes go on in this one's stream."""

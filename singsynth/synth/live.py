@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 import numpy as np
 
 from ..io.audio import RingBuffer
+from .ahead import PlayAhead
+from .coalesce import coalesce
 from .schedule import Schedule
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class Summary:
     blocks: int = 0
     events: int = 0
     late_events: int = 0  # live events that waited longer than a block before being placed
+    coalesced: int = 0  # controllers, bends and pressures merged into a later one of the same block (coalesce.py)
     underruns: int = 0
     missing_frames: int = 0
 
@@ -70,7 +73,9 @@ def status_line(stats: dict, ring: RingBuffer) -> str:
     pending = int(stats.get("pending", 0))
     line += f" | generating {pending}" if pending else ""
     shed = int(stats.get("shed", 0))
-    return line + (f" | voice limit {int(stats.get('voice_limit', 0))}, {shed} faded early" if shed else "")
+    line += f" | voice limit {int(stats.get('voice_limit', 0))}, {shed} faded early" if shed else ""
+    stood_in = int(stats.get("stood_in", 0))
+    return line + (f" | stood in {stood_in}" if stood_in else "")
 
 
 class Producer:
@@ -118,6 +123,9 @@ class Producer:
             now = clock()
             placed = []
             taken = messages.take(MAX_EVENTS_PER_BLOCK)
+            kept = coalesce(taken)
+            self.summary.coalesced += len(taken) - len(kept)
+            taken = kept
             first = max(min((stamp for stamp, _ in taken), default=now), now - period)
             for stamp, message in taken:
                 offset = round((stamp - first) * self.sample_rate)
@@ -137,12 +145,20 @@ class Producer:
             messages.on_arrival = None
         return self._stop()
 
-    def run_schedule(self, schedule: Schedule, stop: threading.Event) -> Summary:
+    def run_schedule(self, schedule: Schedule, stop: threading.Event, ahead: PlayAhead | None = None) -> Summary:
         """Play a file's schedule against the audio clock: an event at t seconds sounds t * sample_rate
-        frames after the first frame written, whatever the producer's own timing."""
+        frames after the first frame written, whatever the producer's own timing. `ahead`: the file's notes
+        asked of the generator ahead of the playhead, in the file's order (ahead.py)."""
         if schedule.block != self.block:
             raise ValueError(f"a schedule of {schedule.block}-frame blocks for a producer of {self.block}")
-        self._loop(lambda: schedule.take(), lambda: stop.is_set() or schedule.finished, schedule.played)
+        played = schedule.played
+        if ahead is not None:
+            ahead.advance(0)
+
+            def played(idle: bool) -> None:
+                schedule.played(idle)
+                ahead.advance(schedule.frame)
+        self._loop(lambda: schedule.take(), lambda: stop.is_set() or schedule.finished, played)
         return self._stop()
 
     def _await_first_chunks(self, placed: list[tuple[int, object]], deadline: float,

@@ -34,10 +34,11 @@ from .instruments import (
     timbre_name,
 )
 from .legato import instrument_of
+from .plan import NotePlan
 
 logger = logging.getLogger(__name__)
 
-Plan = tuple[NoteKey, bool]  # (note key, one-shot)
+Plan = NotePlan
 MAX_PLANS = 1 << 16
 _UNPLANNED = object()
 
@@ -94,7 +95,7 @@ class NotePlanner:
                 self._warn_once(("drum key", key), "drum key %d is outside the kit's keys %d-%d: silent",
                                 key, low, high)
                 return None
-            return (one_hot(self._kit.index, self._count), key, step), True
+            return NotePlan((one_hot(self._kit.index, self._count), key, step), True)
         timbre = self._timbre(program, morph_value)
         if timbre is None:
             return None
@@ -107,7 +108,7 @@ class NotePlanner:
         if pitch != key:
             self._warn_once(("range", timbre, key), "%s learnt pitches %d-%d: note %d played from note %d, "
                             "resampled", timbre_name(self.preset, timbre), low, high, key, pitch)
-        return (timbre, pitch, step), False
+        return NotePlan((timbre, pitch, step), False)
 
     def _timbre(self, program: int, morph_value: int) -> Timbre | None:
         """A melodic channel's timbre: --instrument's, else the --morph blend at this value, else the program's;
@@ -161,7 +162,7 @@ class NotePlanner:
             elif msg.type == "note_on" and msg.velocity > 0:
                 plan = self.plan(msg.channel, programs[msg.channel], morphs[msg.channel], msg.note, msg.velocity)
                 if plan is not None:
-                    keys[plan[0]] = None
+                    keys[plan.key] = None
         return list(keys)
 
     def all_keys(self) -> list[NoteKey]:

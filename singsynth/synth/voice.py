@@ -67,7 +67,7 @@ class Voice:
     """
 
     __slots__ = ("note", "channel", "key", "one_shot", "serial", "held", "sustained", "pos", "loop_gain", "env",
-                 "pitch", "release_len")
+                 "pitch", "release_len", "rise_left", "rise_len")
 
     def __init__(self, note: Note, channel: int, key: int, one_shot: bool, serial: int, start_at: int = 0):
         self.note, self.channel, self.key, self.one_shot, self.serial = note, channel, key, one_shot, serial
@@ -78,6 +78,21 @@ class Voice:
         self.env = Envelope(start_at)
         self.pitch = None  # its own pitch movement (modulation.Pitch), set by the engine
         self.release_len: int | None = None  # its instrument's release in samples; None: the engine's
+        self.rise_left = 0  # samples of its fade-in still to go (taking over from a stand-in: stand_in.py)
+        self.rise_len = 1
+
+    def rise(self, samples: int) -> None:
+        """Fade in linearly over `samples` from its first sample."""
+        self.rise_left = self.rise_len = max(int(samples), 1)
+
+    def _rising(self, count: int) -> np.ndarray:
+        """The fade-in's gains over the next `count` samples (1 past its end)."""
+        gains = np.ones(count, dtype=np.float32)
+        k = min(count, self.rise_left)
+        done = self.rise_len - self.rise_left
+        gains[:k] = np.arange(done + 1, done + k + 1, dtype=np.float32) / np.float32(self.rise_len)
+        self.rise_left -= k
+        return gains
 
     @property
     def finished(self) -> bool:
@@ -139,7 +154,7 @@ class Voice:
     def plain(self, advance: float, loop: Loop) -> bool:
         """Whether this block reads the note between samples up to `advance` far with nothing in the way:
         no loop crossfade or jump, no end of what has arrived, no cut (a bank's voices, bank.py)."""
-        if self.finished or self.env.cut_at is not None:
+        if self.finished or self.env.cut_at is not None or self.rise_left:
             return False
         limit = self._read_end(loop)
         if not self.one_shot:
@@ -166,6 +181,8 @@ class Voice:
             seg = data[start:start + n]
             if self.loop_gain != 1.0:
                 seg = seg * np.float32(self.loop_gain)
+            if self.rise_left:
+                seg = seg * self._rising(n)
             self.pos += n
             if self.env.release_at < 0 and self.env.kill_left is None:  # held, as most voices are: no envelope
                 out += seg
@@ -183,6 +200,8 @@ class Voice:
                 seg, count = data[:0], 0
             else:
                 seg, count = self._interpolate(phase if phase is not None else steps(1.0, n), n, limit, looping, loop)
+            if self.rise_left and count:
+                seg = seg[:count] * self._rising(count)
         if count < n and self.one_shot and note.done:
             self.finished = True  # played to its end
         fading = self.env.fading
