@@ -66,12 +66,29 @@ def test_disk_cache_makes_a_second_run_start_warm_and_identical(preset, tmp_path
     first = make_engine(preset, 44100, cache=NoteCache.for_preset(preset, 44100, root=tmp_path))
     cold = _render(first)
     assert first.stats["generated"] == 5
-    files = list(tmp_path.rglob("*.npy"))
-    assert len(files) == 5 and all(preset_hash(preset) in str(f) and "44100" in str(f) for f in files)
+    # stored at the preset's rate, in a folder a person can tell: the preset's name and the start of its hash, and as
+    # played at 44.1 kHz beside them
+    folder = tmp_path / f"{preset.name}-{preset_hash(preset)[:12]}"
+    assert len(list((folder / str(preset.sample_rate)).glob("*.npy"))) == 5
+    assert len(list((folder / "played-44100").glob("*.npy"))) == 5 and len(list(tmp_path.rglob("*.npy"))) == 10
     second = make_engine(preset, 44100, cache=NoteCache.for_preset(preset, 44100, root=tmp_path))
     warm = _render(second)
     assert second.stats["generated"] == 0 and second.stats["disk_hits"] == 5
     np.testing.assert_array_equal(warm, cold)
+
+
+def test_notes_cached_at_one_rate_play_warm_at_any_other(preset, tmp_path):
+    _render(make_engine(preset, 44100, cache=NoteCache.for_preset(preset, 44100, root=tmp_path)))
+    for rate in (48000, 22050):
+        other = make_engine(preset, rate, cache=NoteCache.for_preset(preset, rate, root=tmp_path))
+        out = _render(other)
+        assert other.stats["generated"] == 0 and other.stats["disk_hits"] == 5 and np.abs(out).max() > 0.01
+        fresh = make_engine(preset, rate, cache=NoteCache())  # the same notes generated for this rate
+        np.testing.assert_array_equal(out, _render(fresh))
+        again = make_engine(preset, rate, cache=NoteCache.for_preset(preset, rate, root=tmp_path))
+        np.testing.assert_array_equal(_render(again), out)  # read back as played at this rate: the same
+    assert sorted(p.name for p in next(tmp_path.iterdir()).iterdir()) == [
+        "16000", "played-22050", "played-44100", "played-48000"]
 
 
 def test_a_note_read_back_from_disk_gets_its_loop_decay_and_crossfade_made_again(preset, tmp_path):
@@ -79,7 +96,7 @@ def test_a_note_read_back_from_disk_gets_its_loop_decay_and_crossfade_made_again
     supply = NoteSupply(preset, cache, 16000)
     t = np.arange(supply.note_len) / 16000
     fading = (0.3 * np.sin(2 * np.pi * 220 * t) * 10 ** (-12 * t / 20)).astype(np.float32)  # -12 dB a second
-    cache.put(key(60), Note(fading))  # only the samples go to disk
+    cache.save(key(60), fading)  # only the samples go to disk
     cache.clear()
     note = supply.cached(key(60))
     assert cache.disk_hits == 1 and note.done
@@ -100,7 +117,7 @@ def test_a_note_of_an_instrument_that_sustains_holds_its_loop_steady(preset, tmp
     fading = (0.3 * np.sin(2 * np.pi * 220 * t) * 10 ** (-3 * t / 20)).astype(np.float32)  # -3 dB a second
     blend = ((0.5, 0.5), 60, 5)
     for k in (key(60), blend):
-        cache.put(k, Note(fading))
+        cache.save(k, fading)
     cache.clear()
     assert supply.cached(key(60)).loop_decay == 1.0
     assert supply.cached(blend).loop_decay < 0.9
@@ -136,8 +153,8 @@ def test_damaged_or_pickled_cache_files_are_ignored_and_rewritten(preset, tmp_pa
     engine.process([(0, mido.Message("note_on", note=60, velocity=100)),
                     (0, mido.Message("note_on", note=62, velocity=100))], 64)
     assert engine.stats["generated"] == 2 and engine.stats["disk_hits"] == 0
-    assert np.load(first, allow_pickle=False).dtype == np.float16
-    assert np.load(second, allow_pickle=False).dtype == np.float16
+    assert np.load(first, allow_pickle=False).dtype == np.float32  # the samples as the model made them
+    assert np.load(second, allow_pickle=False).dtype == np.float32
 
 
 def test_preset_hash_changes_with_the_weights(tmp_path):

@@ -24,6 +24,8 @@ def add_instrument_arguments(p) -> None:
                        help="keep generated notes here (default ~/.cache/singsynth/notes)")
     group.add_argument("--no-disk-cache", action="store_true", help="keep generated notes in memory only")
     p.add_argument("--cache-size", type=int, default=1024, metavar="MIB", help="note cache in memory (default 1024)")
+    p.add_argument("--cache-max", type=int, default=2048, metavar="MIB", help="note cache on disk, every preset "
+                   "together: the notes used longest ago are deleted past it (default 2048)")
     p.add_argument("--velocity-steps", type=int, default=16, metavar="N",
                    help="velocities share a note within 127/N steps (default 16)")
 
@@ -76,10 +78,11 @@ def build_engine(args, preset, rate: int, effects, blocking: bool = True, thread
     `live_threads`: make_engine's."""
     from ..synth.cache import NoteCache
     from ..synth.engine import make_engine
-    if args.cache_size <= 0 or not 2 <= args.velocity_steps <= 127:
-        raise UsageError("--cache-size must be positive and --velocity-steps within 2..127")
+    if args.cache_size <= 0 or args.cache_max <= 0 or not 2 <= args.velocity_steps <= 127:
+        raise UsageError("--cache-size and --cache-max must be positive and --velocity-steps within 2..127")
     cache = NoteCache.for_preset(preset, rate, root=args.cache_dir, disk=not args.no_disk_cache,
-                                 max_bytes=args.cache_size * 2**20, velocity_steps=args.velocity_steps)
+                                 max_bytes=args.cache_size * 2**20, velocity_steps=args.velocity_steps,
+                                 disk_max=args.cache_max * 2**20)
     return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
                        morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
                        master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking,

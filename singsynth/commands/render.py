@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from typing import Callable
 
 from . import UsageError, add_preset_argument
 from ._effects import add_effects_arguments, effects_config
@@ -28,6 +30,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def in_background(work: Callable[[], object]) -> Callable[[], None]:
+    """Start `work` in a thread; the returned wait() joins it, raising here what it raised there."""
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as exc:  # told by wait(), in the thread that needs the result
+            failed.append(exc)
+
+    thread = threading.Thread(target=target, name="model-load", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+    return wait
+
+
 def run(args) -> int:
     from ..io.midi import duration, read_midi
     from ..io.wav import MAX_WAV_DATA, AudioWriter, check_output, sample_bytes, too_long_for_wav
@@ -49,8 +71,11 @@ def run(args) -> int:
     engine = build_engine(args, preset, args.rate, effects, threads=threads)
     if engine.effects.needed(msg for _, msg in events):  # numba's import overlaps reading or making the notes
         engine.effects.prepare_in_background()
-    if not engine.cache.holds_notes():  # every note is to be generated: read the weights before playing
+    if not engine.cache.holds_notes():  # every note is to be generated: read the weights (a bad file is told) first
         preset.load_model()
+    elif engine.supply.missing_on_disk(engine.planner.keys((m for _, m in events), [0] * 16, [0] * 16)):
+        # some notes are new: torch's import and the weights (a second or more) load while the others are read
+        engine.supply.before_generating = in_background(preset.load_model)
     started = time.perf_counter()
     with engine:
         with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float, pcm24=args.pcm24) as writer:
@@ -58,7 +83,7 @@ def run(args) -> int:
         stats = engine.stats
     seconds, took = frames / engine.sample_rate, time.perf_counter() - started
     # each note counted once: made by the model, or found in the note cache (memory or disk)
-    logger.info("wrote %s: %.1f s at %d Hz in %.1f s (%.1fx real time); %d notes generated, %d from the cache",
-                args.output, seconds, engine.sample_rate, took, seconds / max(took, 1e-9), stats["generated"],
-                stats["from_cache"])
+    logger.info("wrote %s: %.1f s at %d Hz in %.1f s (%.1fx real time); %d notes generated, %d extended, "
+                "%d from the cache", args.output, seconds, engine.sample_rate, took, seconds / max(took, 1e-9),
+                stats["generated"], engine.supply.extended, stats["from_cache"])
     return 0

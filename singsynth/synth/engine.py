@@ -130,6 +130,8 @@ class Engine:
         self._at = 0  # offset of the event being handled
         self.mixer = Mixer(self.sample_rate, max(int(config.release * self.sample_rate), 1),
                            max(int(GAIN_RAMP * self.sample_rate), 1), self.effects)
+        if config.blocking:  # notes generated short reach as far as each block reads them (note_length.py)
+            self.mixer.reach = supply.reach
         self.limiter = Limiter(self.sample_rate, self.master_gain)
         self._requests: list[str] = []
         self.starts_ahead = StartsAhead(planner, supply)  # live: notes' first chunks made ahead (ahead.py)

@@ -124,7 +124,7 @@ class LiveGenerator:
             for key, note in todo:
                 if starts[key] is not None:
                     started.append((key, note))
-                elif (data := self.cache.load(key)) is not None:
+                elif (data := self.cache.load_played(key)) is not None and len(data) >= self.note_len:  # as played
                     fit(data, self.note_len, out=note.data)
                     self._done(key, note, save=False)
                 else:

@@ -31,6 +31,9 @@ class Mixer:
         self.ramp = ramp
         self.effects = effects
         self._frame = 0  # absolute frame at the start of the block being mixed: voices' LFOs and glides count from it
+        # render: before a channel is mixed, reach(voices, own advances, channel advance, release) makes the notes
+        # generated short hold what the block reads (BlockingSupply.reach); None: every note is whole
+        self.reach = None
 
     def mix(self, out: np.ndarray, channels: list[Channel], pool: VoicePool, frame: int, loop: Loop) -> None:
         """Render every channel's voices over the block, each event at its own offset, into out.
@@ -61,6 +64,8 @@ class Mixer:
             phases.append(phase if phase is not None else steps(1.0, n))
             advance = float(phases[read][n])
             own = moving_phases([v.pitch for v in voices], self._frame, n, depth, self.sample_rate, phase)
+            if self.reach is not None:  # notes generated short reach as far as this block reads them (note_length.py)
+                self.reach(voices, own, phases[read], self.release_len)
             alone = []  # (voice, its reading advance)
             for k, v in enumerate(voices):
                 mine = own.get(k)

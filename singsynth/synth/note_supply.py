@@ -27,6 +27,7 @@ from ..model.sustain_loop import Loop, crossfade, level_loop, loop_decay, loop_p
 from ..preset import Preset
 from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .half import widen
+from .note_maker import NoteMaker
 from .plan import NotePlan, Planned, planned_keys
 from .resample import out_length, resample
 from .threads import GenerationThreads
@@ -81,8 +82,10 @@ def model_inputs(keys: Sequence[NoteKey], velocity_steps: int):
 class NoteSupply:
     """The notes of one preset at one output rate: from the cache, else generated now, in batches."""
 
-    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, threads: GenerationThreads | None = None):
-        """threads: chooses torch's thread count before each batch (None: torch's own setting)."""
+    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, threads: GenerationThreads | None = None,
+                 blocking: bool = False):
+        """threads: chooses torch's thread count before each batch (None: torch's own setting); blocking: notes
+        may be made short of the whole (render), else only whole notes are played."""
         self.preset = preset
         self.threads = threads
         self.cache = cache
@@ -90,6 +93,18 @@ class NoteSupply:
         self.note_len = out_length(preset.config.note_samples, preset.sample_rate, sample_rate)
         self.loop = loop_points(self.note_len)
         self.generated = 0  # notes the model made
+        # notes made to length, read back, extended, finished (note_maker.py)
+        self.maker = NoteMaker(preset, cache, sample_rate, self.note_len, blocking, self._finish,
+                               lambda key: sustains(preset, key), lambda keys: model_inputs(keys, cache.velocity_steps),
+                               threads, MAX_BATCH)
+
+    # what the maker holds, read and set here: the lengths wanted, the notes held short, those extended, and a wait
+    # for the model where it loads meanwhile
+    lengths = property(lambda self: self.maker.lengths, lambda self, v: setattr(self.maker, "lengths", v))
+    shorts = property(lambda self: self.maker.shorts)
+    extended = property(lambda self: self.maker.extended)
+    before_generating = property(lambda self: self.maker.before_generating,
+                                 lambda self, v: setattr(self.maker, "before_generating", v))
         self.reused = 0  # notes found in the cache (memory or disk) the first time they were needed
         self._met: set[NoteKey] = set()  # notes needed so far: each counts once, generated or reused
 
@@ -98,36 +113,35 @@ class NoteSupply:
     dropped = 0
 
     def missing(self, keys: Sequence[NoteKey]) -> list[NoteKey]:
-        """The keys neither in memory nor on disk."""
-        return [k for k in keys if self.cached(k) is None]
+        """The keys neither in memory nor on disk, or held there shorter than `lengths` wants them."""
+        return [k for k in keys if self.cached(k) is None or self.maker.too_short(k)]
+
+    def missing_on_disk(self, keys: Sequence[NoteKey]) -> bool:
+        """Whether any of these notes has no file in the cache (nothing is read: a quick look before any work)."""
+        return any(not self.cache.stored(k) for k in keys)
+
+    def reach(self, voices: Sequence, own: dict, phase: np.ndarray, release_len: int) -> None:
+        """Blocking, before a channel's block is mixed: the notes made short hold what their voices read in it."""
+        made = self.maker.reach(voices, own, phase, release_len)
+        self.generated += made
 
     def cached(self, key: NoteKey, disk: bool = True) -> Note | None:
         """The note from memory, or from disk (then kept in memory); None if it must be generated."""
         note = self.cache.get(key)
         if note is None and disk:
-            data = self.cache.load(key)
-            if data is not None:
-                note = Note(fit(data, self.note_len))
-                self._finish(key, note, save=False)
+            note = self.maker.from_disk(key)
         if note is not None and key not in self._met:
             self._met.add(key)
             self.reused += 1
         return note
 
     def generate(self, keys: Sequence[NoteKey]) -> dict[NoteKey, Note]:
-        """Generate notes now, in batches, and cache them."""
-        notes: dict[NoteKey, Note] = {}
-        for i in range(0, len(keys), MAX_BATCH):
-            batch = keys[i:i + MAX_BATCH]
-            if self.threads is not None:
-                self.threads.apply()
-            wav = self.preset.generate(*model_inputs(batch, self.cache.velocity_steps))
-            wav = resample(wav, self.preset.sample_rate, self.sample_rate)
-            for key, row in zip(batch, wav):
-                notes[key] = Note(fit(row, self.note_len))
-                self._finish(key, notes[key])
-            self.generated += len(batch)
-            self._met.update(batch)
+        """Generate notes now, in batches, as far as `lengths` wants each (notes held short are extended), and
+        cache them (note_maker.py)."""
+        before = self.maker.generated
+        notes = self.maker.generate(keys)
+        self.generated += self.maker.generated - before
+        self._met.update(keys)
         return notes
 
     def preload(self, keys: Sequence[NoteKey], progress: bool = False) -> int:
@@ -148,7 +162,8 @@ class NoteSupply:
         return len(keys)
 
     def close(self) -> None:
-        """Nothing to stop (the live supply stops its generator)."""
+        """Nothing to stop (the live supply stops its generator); the disk cache kept under its cap."""
+        self.cache.prune()
 
     def _finish(self, key: NoteKey, note: Note, save: bool = True) -> None:
         """Make the note complete (finish_note) and cache it; a note read back from disk is not saved again."""
@@ -161,7 +176,7 @@ class BlockingSupply(NoteSupply):
 
     def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, block_limit: int = 256,
                  threads: GenerationThreads | None = None):
-        super().__init__(preset, cache, sample_rate, threads)
+        super().__init__(preset, cache, sample_rate, threads, blocking=True)
         self.block_limit = max(int(block_limit), 1)
         self._block_notes: dict[NoteKey, Note] = {}
 
@@ -169,8 +184,9 @@ class BlockingSupply(NoteSupply):
         """The block's notes, each looked up once (memory, then disk), the missing ones generated in one batch."""
         keys = planned_keys(planned)[-self.block_limit:]
         found = {k: self.cached(k) for k in keys}
-        self._block_notes = {k: n for k, n in found.items() if n is not None}
-        self._block_notes.update(self.generate([k for k, n in found.items() if n is None]))
+        short = {k for k, n in found.items() if n is not None and self.maker.too_short(k)}
+        self._block_notes = {k: n for k, n in found.items() if n is not None and k not in short}
+        self._block_notes.update(self.generate([k for k, n in found.items() if n is None or k in short]))
 
     def end_block(self) -> None:
         self._block_notes = {}

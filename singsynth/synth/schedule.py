@@ -150,10 +150,14 @@ class TrailingSilence:
         self.written += frames
 
 
-def render_file(engine, events, write: Callable[[np.ndarray], None], progress: bool = False) -> int:
-    """Render a whole file offline: every note it needs made first (in batches, cached ones read back),
-    then mixed in OFFLINE_BLOCK-frame blocks. The same sound as BLOCK-frame blocks (within float rounding,
-    tests/test_offline_render.py) while no voice is stolen; long blocks spread the per-block work of the
-    mix over more samples. Returns frames written."""
+def render_file(engine, events, write: Callable[[np.ndarray], None], progress: bool = False,
+                whole_notes: bool = False) -> int:
+    """Render a whole file offline: every note it needs made first (in batches, cached ones read back; each
+    only as long as the file plays it, note_uses.py, unless `whole_notes`), then mixed in OFFLINE_BLOCK-frame
+    blocks. The same sound as BLOCK-frame blocks (within float rounding, tests/test_offline_render.py) while no
+    voice is stolen; long blocks spread the per-block work of the mix over more samples. Returns frames written."""
+    if not whole_notes:
+        from .note_uses import note_seconds
+        engine.supply.lengths.update(note_seconds(engine.planner, events, engine.config.release, engine.tuning_a4))
     engine.preload(events, progress=progress)
     return play_through(engine, Schedule(events, engine.sample_rate, OFFLINE_BLOCK), write, progress)
