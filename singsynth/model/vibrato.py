@@ -72,13 +72,15 @@ def farrow_coefficients() -> torch.Tensor:
     [0, 1)): [degree + 1, 2A], fitted once by least squares, normalised so that the taps sum to 1 at every u.
     A Farrow structure then filters the samples with each row once (a convolution) and only evaluates the
     polynomial per sample, instead of building 2A weights per sample: several times quicker, within 1e-7."""
-    u = torch.linspace(0, 1, 4097, dtype=torch.float64)
-    taps = torch.arange(-LANCZOS_A + 1, LANCZOS_A + 1, dtype=torch.float64)
-    distance = u[:, None] - taps
-    w = torch.sinc(distance) * torch.sinc(distance / LANCZOS_A)
-    w = w / w.sum(1, keepdim=True)
-    powers = (u - 0.5)[:, None] ** torch.arange(FARROW_DEGREE + 1, dtype=torch.float64)
-    return torch.linalg.lstsq(powers, w).solution.float()
+    # kept for the process: made under inference mode (a note generated first), it could not be trained through
+    with torch.inference_mode(False):
+        u = torch.linspace(0, 1, 4097, dtype=torch.float64)
+        taps = torch.arange(-LANCZOS_A + 1, LANCZOS_A + 1, dtype=torch.float64)
+        distance = u[:, None] - taps
+        w = torch.sinc(distance) * torch.sinc(distance / LANCZOS_A)
+        w = w / w.sum(1, keepdim=True)
+        powers = (u - 0.5)[:, None] ** torch.arange(FARROW_DEGREE + 1, dtype=torch.float64)
+        return torch.linalg.lstsq(powers, w).solution.float()
 
 
 def read_displaced(x: torch.Tensor, offset: int, g: torch.Tensor) -> torch.Tensor:
