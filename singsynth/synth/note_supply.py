@@ -97,6 +97,8 @@ class NoteSupply:
         self.maker = NoteMaker(preset, cache, sample_rate, self.note_len, blocking, self._finish,
                                lambda key: sustains(preset, key), lambda keys: model_inputs(keys, cache.velocity_steps),
                                threads, MAX_BATCH)
+        self.reused = 0  # notes found in the cache (memory or disk) the first time they were needed
+        self._met: set[NoteKey] = set()  # notes needed so far: each counts once, generated or reused
 
     # what the maker holds, read and set here: the lengths wanted, the notes held short, those extended, and a wait
     # for the model where it loads meanwhile
@@ -105,8 +107,6 @@ class NoteSupply:
     extended = property(lambda self: self.maker.extended)
     before_generating = property(lambda self: self.maker.before_generating,
                                  lambda self, v: setattr(self.maker, "before_generating", v))
-        self.reused = 0  # notes found in the cache (memory or disk) the first time they were needed
-        self._met: set[NoteKey] = set()  # notes needed so far: each counts once, generated or reused
 
     # what live play adds (live_supply.py); blocking, nothing is ever being streamed in
     pending = 0
