@@ -87,7 +87,7 @@ def step_velocity(step: int, steps: int = DEFAULT_VELOCITY_STEPS) -> float:
 class Note:
     """A generated note (mono float32, output rate). While it streams in, only data[:ready] is final."""
 
-    __slots__ = ("data", "ready", "done", "xfade", "loop_decay", "short_key", "made", "source")
+    __slots__ = ("data", "ready", "done", "xfade", "loop_decay", "short_key", "made")
 
     def __init__(self, data: np.ndarray, ready: int | None = None):
         self.data = data
@@ -97,7 +97,6 @@ class Note:
         self.loop_decay = 1.0  # the gain one pass of the loop loses to the note's decay (sustain_loop.loop_decay)
         self.short_key: NoteKey | None = None  # generated short of the whole note (note_length.py): its key
         self.made = len(data)  # a short note: the samples generated (the rest of data is silence to read ahead into)
-        self.source: list[np.ndarray] | None = None  # streamed live: its chunks at the preset's rate, for the disk
 
     @property
     def nbytes(self) -> int:

@@ -117,8 +117,6 @@ class StreamingBatch:
 
     def _write(self, chunk: np.ndarray, last: bool) -> None:
         for i, (note, resampler) in enumerate(zip(self.notes, self.resamplers)):
-            if note.source is not None and chunk.shape[1]:  # kept at the preset's rate for the disk cache
-                note.source.append(chunk[i].copy())
             row = resampler(chunk[i:i + 1], last=last)[0]
             start = note.ready
             m = min(len(row), len(note.data) - start)

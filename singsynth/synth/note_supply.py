@@ -1,19 +1,21 @@
 """Where voices get their notes: the note cache, else the model, in batches.
 
-NoteSupply generates notes in batches (MAX_BATCH notes at most per model call) and reads them back from the
-cache: what preloading, exporting and rendering share. Notes are resampled once to the output rate by soxr,
-rounded to the cache's precision, given their loop's decay and crossfade (finish_note) and cached (memory, and
-disk if the cache has one; the disk keeps only the samples: a note read back gets its decay and crossfade made
-again, the same as when generated). Made in bfloat16 or float32 as the CPU and --full-precision had it
-(model/precision.py; the two are alike within -45 dB).
+NoteSupply finds notes in the cache and generates the missing ones in batches (MAX_BATCH notes at most per model
+call): what preloading, exporting and rendering share. The making and the reading back are the note maker's
+(note_maker.py): a note's samples at the preset's rate go to the disk as the model made them, and, at another
+output rate, the note as played there (resampled, rounded to float16, given its loop's decay and crossfade by
+finish_note); a note read back gets its decay and crossfade made again, the same as when generated. Made in
+bfloat16 or float32 as the CPU and --full-precision had it (model/precision.py; the two are alike within -45 dB).
 
 Two supplies play from it, each asking the cache once per note:
 - BlockingSupply (render): prepare() takes a block's planned notes, finds each once (memory, disk) and
   generates the missing ones in one batch before the block is mixed, so the output depends only on the events
-  and on the notes already cached. At most `block_limit` notes are generated per block (the block's last ones:
-  earlier ones are stolen within the block anyway; any of those still played is generated on its own).
+  and on the notes already cached. Each note only as far as `lengths` wants it (a file's longest use of it,
+  note_uses.py), extended where a voice is about to read past that (reach(), asked by the mixer). At most
+  `block_limit` notes are generated per block (the block's last ones: earlier ones are stolen within the block
+  anyway; any of those still played is generated on its own).
 - LiveSupply (live_supply.py): never runs the model in the caller's thread; a cold note streams in from the
-  live generator and a ready note of the same instrument stands in for it meanwhile.
+  live generator and a ready note of the same instrument stands in for it meanwhile. It plays whole notes.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from .cache import Note, NoteCache, NoteKey, step_velocity, to_cached_precision
 from .half import widen
 from .note_maker import NoteMaker
 from .plan import NotePlan, Planned, planned_keys
-from .resample import out_length, resample
+from .resample import out_length
 from .threads import GenerationThreads
 
 logger = logging.getLogger(__name__)
