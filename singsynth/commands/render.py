@@ -83,7 +83,7 @@ def run(args) -> int:
         stats = engine.stats
     seconds, took = frames / engine.sample_rate, time.perf_counter() - started
     # each note counted once: made by the model, or found in the note cache (memory or disk)
-    logger.info("wrote %s: %.1f s at %d Hz in %.1f s (%.1fx real time); %d notes generated, %d extended, "
-                "%d from the cache", args.output, seconds, engine.sample_rate, took, seconds / max(took, 1e-9),
-                stats["generated"], engine.supply.extended, stats["from_cache"])
+    logger.info("wrote %s: %.1f s at %d Hz in %.1f s (%.1fx real time); %d notes generated, %d from the cache, "
+                "%d extended", args.output, seconds, engine.sample_rate, took, seconds / max(took, 1e-9),
+                stats["generated"], stats["from_cache"], engine.supply.extended)
     return 0
