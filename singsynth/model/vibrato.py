@@ -91,28 +91,32 @@ def read_displaced(x: torch.Tensor, offset: int, g: torch.Tensor) -> torch.Tenso
     length = x.shape[1]
     positions = torch.arange(offset, offset + count, device=x.device)
     moving = (g != 0).any(1) | g.requires_grad
+    if bool(moving.all()):
+        return _displaced(x, positions, g)
     plain = x.new_zeros(batch, count)
     inside = (positions >= 0) & (positions < length)
     plain[:, inside] = x[:, positions[inside]]
     if not bool(moving.any()):
         return plain
-    rows = moving.nonzero()[:, 0] if not bool(moving.all()) else None
-    xs, gs = (x, g) if rows is None else (x[rows], g[rows])
+    rows = moving.nonzero()[:, 0]
+    return plain.index_copy(0, rows, _displaced(x[rows], positions, g[rows]))
+
+
+def _displaced(xs: torch.Tensor, positions: torch.Tensor, gs: torch.Tensor) -> torch.Tensor:
+    """read_displaced() for rows that all move: the Farrow filter and its polynomial per sample."""
+    length = xs.shape[1]
     whole = torch.floor(gs)
-    u = (gs - whole - 0.5).to(x.dtype)
+    u = (gs - whole - 0.5).to(xs.dtype)
     base = positions[None, :] + whole.long()
     valid = (base >= 0) & (base < length)
     base = base.clamp(0, length - 1)
-    coefficients = farrow_coefficients().to(x.device, x.dtype)
+    coefficients = farrow_coefficients().to(xs.device, xs.dtype)
     # filtered[:, m, j] = sum over taps t of coefficients[m, t] * x[j - A + 1 + t]
     filtered = F.conv1d(F.pad(xs, (LANCZOS_A - 1, LANCZOS_A))[:, None], coefficients[:, None, :])
     moved = torch.zeros_like(u)
     for m in reversed(range(FARROW_DEGREE + 1)):  # Horner
         moved = moved * u + filtered[:, m].gather(1, base)
-    moved = moved * valid
-    if rows is None:
-        return moved
-    return plain.index_copy(0, rows, moved)
+    return moved * valid
 
 
 def warp_note(wav: torch.Tensor, wav_start: int, displacement: torch.Tensor, first_frame: int, start: int,
