@@ -1,12 +1,13 @@
 """The source's own pitch movement as the vibrato head's target (model/pitch_loss.py): tracked in the model's
-framing, and the displacement that reproduces it scores far better than none."""
+framing, its depth and rate recovered, and the head that says them scores far better than one without vibrato."""
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from singsynth.model.config import get_config
-from singsynth.model.pitch_loss import frame_ratios, pitch_slope_loss
+from singsynth.model.pitch_loss import frame_ratios, vibrato_loss, vibrato_targets
 
 CONFIG = get_config("sing-unittest48")
 RATE, STRIDE, FRAME = CONFIG.sample_rate, CONFIG.stride, CONFIG.frame
@@ -40,21 +41,25 @@ def test_the_tracked_pitch_follows_the_vibrato():
     assert 0.7 * CENTS < np.percentile(np.abs(cents), 99) <= 1.05 * CENTS
 
 
-def test_the_displacement_that_makes_the_vibrato_scores_far_better_than_none():
-    first, count = CONFIG.note_frames[0], 200
-    frames = np.arange(first, first + count)
-    ratio = expected_ratio(frames)
-    steps = (ratio[1:] + ratio[:-1]) / 2 - 1
-    moving = torch.tensor(np.concatenate([[0.0], np.cumsum(steps * STRIDE)]), dtype=torch.float32)[None]
+def test_the_targets_are_the_depth_and_rate_of_the_vibrato():
+    depth, rate, enough = vibrato_targets(vibrato_note(), torch.tensor([F0]), CONFIG)
+    assert bool(enough[0])
+    # a 64 ms frame averages the pitch over its length: a little under the depth
+    assert 0.85 * CENTS < float(depth[0]) <= 1.02 * CENTS
+    assert float(rate[0]) == pytest.approx(VIBRATO_HZ, rel=0.03)
+
+
+def test_the_right_depth_and_rate_score_far_better_than_none_or_another_rate():
     note, f0 = vibrato_note(), torch.tensor([F0])
-    still = pitch_slope_loss(torch.zeros(1, count), note, f0, CONFIG, first)
-    right = pitch_slope_loss(moving, note, f0, CONFIG, first)
-    assert float(still) > 0.5 and float(right) < 0.2 * float(still)
+    target_depth, _, _ = vibrato_targets(note, f0, CONFIG)
+    loss = lambda depth, rate: float(vibrato_loss(torch.tensor([depth]), torch.tensor([rate]), note, f0, CONFIG))
+    right, none, slower = loss(float(target_depth[0]), VIBRATO_HZ), loss(0.0, VIBRATO_HZ), loss(CENTS, 2.5)
+    assert right < 0.05 and none > 20 * right + 1 and slower > 0.5
 
 
-def test_silence_asks_for_no_movement_and_a_drift_costs():
-    first, count = CONFIG.note_frames[0], 50
+def test_silence_asks_for_no_vibrato_with_little_weight():
     silence = torch.zeros(1, CONFIG.note_samples)
-    assert float(pitch_slope_loss(torch.zeros(1, count), silence, torch.tensor([F0]), CONFIG, first)) == 0.0
-    drift = torch.linspace(0, 20, count)[None]
-    assert float(pitch_slope_loss(drift, silence, torch.tensor([F0]), CONFIG, first)) > 0.1
+    depth, _, enough = vibrato_targets(silence, torch.tensor([F0]), CONFIG)
+    assert not bool(enough[0]) and float(depth[0]) == 0.0
+    loss = vibrato_loss(torch.tensor([6.0]), torch.tensor([5.0]), silence, torch.tensor([F0]), CONFIG)
+    assert float(loss) == pytest.approx((6.0 / 3.0) ** 2)  # alone in its batch, its small weight divides out

@@ -1,5 +1,6 @@
 """A note's own vibrato (model/vibrato.py): the note read at a displaced time moves every partial's pitch by the
-displacement's slope, a displacement of zero changes nothing, and a streamed note equals the whole note."""
+displacement's slope, the head's oscillator gives the depth and rate it says, a displacement of zero changes
+nothing, and a streamed note equals the whole note."""
 import math
 
 import numpy as np
@@ -8,8 +9,8 @@ import torch
 
 from singsynth.model.config import get_config
 from singsynth.model.sing import SING, split_state, stack_states
-from singsynth.model.vibrato import (MAX_DISPLACEMENT_SECONDS, WarpHead, displacement_at, read_displaced,
-                                     warp_note)
+from singsynth.model.vibrato import (DEEPEST_CENTS, HIGHEST_RATE_HZ, LOWEST_RATE_HZ, MAX_DISPLACEMENT_SECONDS,
+                                     Framing, VibratoHead, displacement_at, oscillator, read_displaced, warp_note)
 
 RATE = 48_000
 
@@ -64,14 +65,38 @@ def test_a_sinusoidal_displacement_is_a_vibrato_of_the_depth_its_slope_gives():
     assert abs(cents.mean()) < 0.3  # the mean pitch stays the note's
 
 
-def test_the_head_starts_at_zero_and_stays_within_a_millisecond():
-    head = WarpHead(8, RATE)
-    features = torch.randn(3, 8, 20)
-    assert torch.all(head(features) == 0)
+@pytest.mark.parametrize("cents,rate_hz", [(6.0, 5.0), (25.0, 1.0), (12.0, 9.0)])
+def test_the_oscillator_is_a_vibrato_of_its_depth_and_rate_from_the_note_s_first_sample(cents, rate_hz):
+    frame, stride, hz, padding = 3072, 768, 440.0, 3072
+    framing = Framing(frame, stride, padding, RATE)
+    frames = 330
+    g = oscillator(torch.tensor([cents]), torch.tensor([rate_hz]), 0, frames, framing)
+    assert torch.all(g[0, :3] == 0) and g[0, 3] > 0  # frames centred before or at the note's first sample
+    x = tone(hz, frames * stride + frame)
+    start, count = padding, frames * stride - frame - padding
+    out = warp_note(x, 0, g, 0, start, count, frame, stride)[0].numpy()
+    cents_seen = instantaneous_cents(out, hz)
+    # the pitch between frame centres is the slope of a line: a staircase under the sine, a little shallower; a
+    # pitch from zero crossings is good to about half a cent
+    low, high = cents * 0.9 - 0.6, cents + 0.6
+    assert low < cents_seen.max() < high and -high < cents_seen.min() < -low
+    spectrum = np.abs(np.fft.rfft(cents_seen - cents_seen.mean(), 1 << 16))
+    seen_rate = np.fft.rfftfreq(1 << 16, 1 / hz)[np.argmax(spectrum[1:]) + 1]  # one value per period of the tone
+    assert seen_rate == pytest.approx(rate_hz, rel=0.05)
+
+
+def test_the_head_starts_without_vibrato_and_stays_within_its_range():
+    framing = Framing(3072, 768, 3072, RATE)
+    head = VibratoHead(3, framing).eval()
+    weights, pitch = torch.eye(3), torch.tensor([30, 60, 100])
+    assert torch.all(head.displacement(weights, pitch, 0, 300) == 0)  # under the play dead zone
     with torch.no_grad():
-        head.layer.weight.normal_(0, 100)
-    with torch.no_grad():
-        assert float(head(features).abs().max()) <= MAX_DISPLACEMENT_SECONDS * RATE
+        for p in head.parameters():
+            p.normal_(0, 30)
+        depth, rate = head(weights, pitch)
+        g = head.displacement(weights, pitch, 0, 300)
+    assert torch.all(depth <= DEEPEST_CENTS) and torch.all((rate >= LOWEST_RATE_HZ) & (rate <= HIGHEST_RATE_HZ))
+    assert float(g.max()) <= MAX_DISPLACEMENT_SECONDS * RATE + 1e-3
 
 
 def test_displacement_holds_before_the_first_centre_and_after_the_last():
@@ -85,10 +110,10 @@ def test_displacement_holds_before_the_first_centre_and_after_the_last():
 def model():
     torch.manual_seed(1)
     sing = SING(get_config("sing-unittest48", n_instruments=2)).eval()
-    with torch.no_grad():  # a displacement that moves from frame to frame
+    with torch.no_grad():  # a vibrato of several samples' displacement
         sing.decoder.controls.bias[0] = 3.0
-        sing.decoder.warp.layer.weight.normal_(0, 0.5)
-        sing.decoder.warp.layer.bias.fill_(0.1)
+        sing.decoder.warp.layers[2].bias.copy_(torch.tensor([2.0, 0.5]))
+        sing.decoder.warp.layers[2].weight.normal_(0, 0.5)
     return sing
 
 
@@ -101,7 +126,7 @@ def test_a_streamed_note_with_vibrato_equals_the_whole_note(model, first, steps)
     with torch.no_grad():
         whole = model(*notes(model))
         streamed = torch.cat(list(model.stream(*notes(model), first_steps=first, steps=steps)), dim=1)
-        warp = model.decoder.warp(model.decoder.body(torch.randn(2, 16, 12)))
+        warp = model.decoder.warp.displacement(*notes(model)[:2], 0, model.config.steps)
     assert float(warp.abs().max()) > 1.0  # the test's displacement is more than a sample
     assert streamed.shape == whole.shape
     torch.testing.assert_close(streamed, whole, rtol=0, atol=1e-5)
@@ -133,4 +158,4 @@ def test_training_reaches_the_head_from_its_zero_start():
     torch.manual_seed(3)
     sing = SING(get_config("sing-unittest48", n_instruments=2)).train()
     sing(*notes(sing)).pow(2).mean().backward()
-    assert float(sing.decoder.warp.layer.weight.grad.abs().sum()) > 0
+    assert float(sing.decoder.warp.layers[2].bias.grad.abs().sum()) > 0

@@ -9,6 +9,9 @@ VELOCITY_CLASSES = (25, 50, 75, 100, 127)
 SAMPLE_RATE = 16_000
 # The hidden width of the small head that gives each note its rise time (model/onset.py)
 RISE_HIDDEN = 64
+# model/vibrato.py's VibratoHead: each instrument's vibrato embedding, and the hidden layer over it and the key
+VIBRATO_WIDTH = 8
+VIBRATO_HIDDEN = 32
 
 
 @dataclass(frozen=True)

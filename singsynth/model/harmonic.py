@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from .config import ModelConfig
 from .overlap import transposed_overlap_add
-from .vibrato import WarpHead
+from .vibrato import Framing, VibratoHead
 from .whole_note import whole_note
 
 # Bins kept each side of a partial: a constant sinusoid then comes out 64 dB clean or better (6 bins: 58 dB).
@@ -185,7 +185,9 @@ class HarmonicDecoder(nn.Module):
         if config.inharmonicity:
             self.inharmonicity = nn.Parameter(torch.full((config.n_instruments,), INHARMONICITY_START))
         self.residual = nn.ConvTranspose1d(config.hidden, 1, config.frame, config.stride) if config.residual else None
-        self.warp = WarpHead(config.hidden, config.sample_rate) if config.vibrato else None
+        self.warp = (VibratoHead(config.n_instruments, Framing(config.frame, config.stride, config.padding,
+                                                             config.sample_rate))
+                     if config.vibrato else None)
         self.register_buffer("harmonic_numbers", torch.arange(1, config.harmonics + 1, dtype=torch.float32),
                              persistent=False)
         self.register_buffer("residual_window", torch.hann_window(config.frame, periodic=False) ** 2, persistent=False)
@@ -236,7 +238,9 @@ class HarmonicDecoder(nn.Module):
         if self.residual is not None:
             residual = transposed_overlap_add(features, self.residual.weight, self.residual_window, self.config.stride)
             wav = wav + residual.float()
-        return wav, (self.warp(features) if self.warp is not None else None)
+        if self.warp is None:
+            return wav, None
+        return wav, self.warp.displacement(instrument_weights, pitch, first_frame, features.shape[2])
 
     def forward(self, embeddings: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
         """[B, D, steps] -> the note [B, note_samples]."""

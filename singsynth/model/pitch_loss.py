@@ -1,21 +1,22 @@
-"""What teaches the vibrato head (model/vibrato.py): the source note's own pitch movement, measured frame by frame,
-as the slope its displacement should have.
+"""What teaches the vibrato head (model/vibrato.py): the depth and rate of the source note's own pitch movement.
 
 A spectral loss barely sees a 6-cent vibrato: at 48 kHz and 3072-sample frames a partial at 4 kHz moves by 14 Hz,
-within one bin, and from a head at zero its gradient finds no direction in hundreds of steps (measured on the
-48 kHz model: the model's pitch curves stayed uncorrelated with the source's). So the source's pitch is tracked in
-the model's own framing: per frame, the peak of one of the note's partials (the one whose pitch the spectrum
-tells most precisely), placed between bins by a parabola through its log magnitudes; its ratio to the note's median is the pitch the frame should have. The
-displacement between two frame centres then has a slope of (ratio - 1): the loss is the squared difference of the
-model's displacement steps from those, in samples. Frames without a clear partial (silence, noise, drums) ask for
-no movement, with a tenth of the weight, so a note's tail does not wander.
+within one bin. So the source's pitch is tracked in the model's own framing: per frame, the peak of one of the
+note's partials (the one whose pitch the spectrum tells most precisely), placed between bins by a parabola through
+its log magnitudes; its ratio to the note's median is the pitch the frame has (frame_ratios). The sine that fits
+that curve best over the note's tracked frames gives the depth (its amplitude, cents) and the rate (Hz) the head
+is taught (vibrato_targets); its phase is not asked for (model/vibrato.py says why). Notes without enough tracked
+frames (silence, noise, drums) ask for no vibrato, with a tenth of the weight.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch.nn import functional as F
 
 from .config import ModelConfig
+from .vibrato import DEEPEST_CENTS, HIGHEST_RATE_HZ, LOWEST_RATE_HZ
 
 # Every partial moves by the same cents, and a peak placed to a tenth of a bin is a smaller share of a higher one:
 # the tracked partial is the one of the first PARTIALS, under HIGHEST_HZ, with the most energy times frequency
@@ -25,6 +26,9 @@ HIGHEST_HZ = 8000.0
 QUIET_DB = -30.0  # frames whose partial is further under the note's loudest are not tracked
 LARGEST_DEVIATION = 0.03  # 51 cents: further off is a wrong peak, not a vibrato
 UNTRACKED_WEIGHT = 0.1
+MIN_TRACKED_SECONDS = 0.5  # fewer tracked frames cannot tell a vibrato's rate
+RATE_STEPS = 160  # rates tried, evenly in log frequency: 1.6 % apart
+DEPTH_SCALE_CENTS = 3.0  # a depth error of this much weighs as much as an octave of rate
 
 
 def frame_ratios(target: torch.Tensor, f0: torch.Tensor, config: ModelConfig, first: int,
@@ -63,15 +67,39 @@ def frame_ratios(target: torch.Tensor, f0: torch.Tensor, config: ModelConfig, fi
     return ratio, tracked & (freq / median[:, None] - 1).abs().lt(LARGEST_DEVIATION)
 
 
-def pitch_slope_loss(displacement: torch.Tensor, target: torch.Tensor, f0: torch.Tensor, config: ModelConfig,
-                     first: int) -> torch.Tensor:
-    """The model's per-frame displacements [B, T] (frames first..) against the slopes the target's pitch asks
-    for: the weighted mean squared difference of each step between frame centres, in samples."""
+def vibrato_targets(target: torch.Tensor, f0: torch.Tensor,
+                    config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Notes [B, note_samples] and their f0 [B] -> the depth (cents) and rate (Hz) of the sine that fits each
+    one's pitch curve best [B] each, and whether the note had enough tracked frames to tell [B] (bool)."""
+    first, last = config.note_frames
+    ratio, tracked = frame_ratios(target, f0, config, first, last - first + 1)
+    cents = 1200 * torch.log2(ratio.double())
+    mask = tracked.double()
+    count = mask.sum(1)
+    mean = (cents * mask).sum(1) / count.clamp(min=1)
+    centred = (cents - mean[:, None]) * mask
+    t = (torch.arange(first, last + 1, device=target.device, dtype=torch.float64) * config.stride
+         + config.frame / 2 - config.padding) / config.sample_rate
+    rates = torch.exp(torch.linspace(math.log(LOWEST_RATE_HZ), math.log(HIGHEST_RATE_HZ), RATE_STEPS,
+                                     device=target.device, dtype=torch.float64))
+    basis = torch.exp(-2j * math.pi * rates[None, :] * t[:, None])  # [T, rates]
+    amplitude = 2 * (centred.to(basis.dtype) @ basis).abs() / count.clamp(min=1)[:, None]  # [B, rates]
+    best = amplitude.argmax(1)
+    rows = torch.arange(target.shape[0], device=target.device)
+    enough = count >= MIN_TRACKED_SECONDS * config.sample_rate / config.stride
+    depth = torch.where(enough, amplitude[rows, best], torch.zeros_like(count)).clamp(max=DEEPEST_CENTS)
+    return depth.float(), rates[best].float(), enough
+
+
+def vibrato_loss(depth: torch.Tensor, rate: torch.Tensor, target: torch.Tensor, f0: torch.Tensor,
+                 config: ModelConfig) -> torch.Tensor:
+    """The head's depths (cents) and rates (Hz) [B] against the source notes' [B, note_samples]: the weighted mean of
+    the squared depth error in DEPTH_SCALE_CENTS and the squared rate error in octaves, the latter counted as much
+    as the source's vibrato can be heard (depth / (depth + DEPTH_SCALE_CENTS))."""
     with torch.no_grad():
-        ratio, tracked = frame_ratios(target, f0, config, first, displacement.shape[1])
-        wanted = ((ratio[:, 1:] + ratio[:, :-1]) / 2 - 1) * config.stride
-        both = tracked[:, 1:] & tracked[:, :-1]
-        wanted = torch.where(both, wanted, torch.zeros_like(wanted))
-        weight = torch.where(both, torch.ones_like(wanted), torch.full_like(wanted, UNTRACKED_WEIGHT))
-    steps = displacement[:, 1:] - displacement[:, :-1]
-    return (weight * (steps - wanted).square()).sum() / weight.sum()
+        want_depth, want_rate, enough = vibrato_targets(target, f0, config)
+        weight = torch.where(enough, torch.ones_like(want_depth), torch.full_like(want_depth, UNTRACKED_WEIGHT))
+        heard = torch.where(enough, want_depth / (want_depth + DEPTH_SCALE_CENTS), torch.zeros_like(want_depth))
+    depth_error = ((depth.float() - want_depth) / DEPTH_SCALE_CENTS).square()
+    rate_error = torch.log2(rate.float() / want_rate).square()
+    return (weight * depth_error + heard * rate_error).sum() / weight.sum()

@@ -1,11 +1,17 @@
-"""A note's own vibrato: the whole note read at a time displaced by a small, learnt amount that changes per frame.
+"""A note's own vibrato: the whole note read at a time displaced by a small amount that moves as a sine.
 
 Frame synthesis cannot move a note's pitch by itself: frames of 64 ms with pitches of their own put the partials
 of overlapping frames out of phase, a comb filter on the upper partials (docs/full-band.md). Reading the finished
 note at n + g(n) instead moves every partial together, as a sampler's vibrato does: the pitch is scaled by
-1 + g'(n). g is learnt per frame, bounded by MAX_DISPLACEMENT_SECONDS and interpolated linearly between frame
-centres; the mean pitch over a note then stays within (2 ms / the note's length) of its tuning, under a cent
-for a note of a second or more. A 6-cent vibrato at 5 Hz needs a displacement of 0.11 ms.
+1 + g'(n).
+
+g is an oscillator whose depth and rate the model learns per note, from its instrument and key (VibratoHead):
+g(t) = a / (2 pi f) (1 - cos(2 pi f t)) seconds from the note's first sample, so the pitch is 1 + a sin(2 pi f t),
+starting at the note's own pitch and moving over whole cycles around it. A vibrato is learnt for its depth and
+rate, not its phase: a sample's recorded vibrato has a phase of its own at every key (two neighbouring keys of the
+source's flute correlate by -0.1), so a phase learnt from some keys says nothing of the keys between them, and a
+loss that asks for the phase teaches a held-out key to have no vibrato at all (model/pitch_loss.py). g is taken at
+frame centres and interpolated linearly between them, as the streamed note needs it frame by frame.
 
 The note is read with a Lanczos kernel of LANCZOS_A lobes: linear interpolation would take the top octave away,
 and at a displacement of 0 the kernel is the identity, so a note without vibrato comes out as the frames made it.
@@ -20,31 +26,80 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-MAX_DISPLACEMENT_SECONDS = 1e-3
+from .config import VIBRATO_HIDDEN, VIBRATO_WIDTH
+
+# The oscillator's range: a sample's recorded vibrato played far from its key moves slower or faster with it
+# (FluidR3's flute: 0.9 Hz two octaves down, 9 Hz two up), and the deepest source vibrato is a choir's 25-30 cents.
+LOWEST_RATE_HZ = 0.8
+HIGHEST_RATE_HZ = 10.0
+DEEPEST_CENTS = 30.0
+# the largest displacement the range allows: 2 a / (2 pi f) at the deepest and slowest
+MAX_DISPLACEMENT_SECONDS = 2 * (2 ** (DEEPEST_CENTS / 1200) - 1) / (2 * math.pi * LOWEST_RATE_HZ)
 LANCZOS_A = 8
 FARROW_DEGREE = 8
 # When playing, displacements within this many samples of 0 are 0 (a soft threshold, so g stays continuous): a
 # note whose instrument learnt no vibrato is then not resampled at all. 0.01 samples moves a 20 kHz partial by
 # 0.03 rad.
 PLAY_DEAD_ZONE = 0.01
+# A fresh head starts without vibrato: DEEPEST_CENTS * sigmoid(-10) is 0.0014 cents, a displacement under
+# PLAY_DEAD_ZONE at 48 kHz. The depth's logit is the layer's output times DEPTH_GAIN, so training moves it as fast
+# as a logit near 0 moves from a far start.
+DEPTH_GAIN = 4.0
+DEPTH_START = -10.0
 
 
-class WarpHead(nn.Module):
-    """The decoder's per-frame features [B, H, T] -> each frame's displacement in samples [B, T], within
-    +-MAX_DISPLACEMENT_SECONDS. It starts at zero everywhere: a model without vibrato."""
+@dataclass(frozen=True)
+class Framing:
+    """Where a note's frames lie: frame k's centre is k * stride + frame / 2 padded samples, and the note's first
+    sample is padded sample `padding`."""
+    frame: int
+    stride: int
+    padding: int
+    sample_rate: int
 
-    def __init__(self, hidden: int, sample_rate: int):
+
+class VibratoHead(nn.Module):
+    """Each note's instrument weights [B, I] and key [B] -> its vibrato's depth in cents and rate in Hz ([B] each);
+    and from those, each frame's displacement (displacement()). Blended instruments blend their embeddings."""
+
+    def __init__(self, n_instruments: int, framing: Framing):
         super().__init__()
-        self.layer = nn.Conv1d(hidden, 1, 1)
-        nn.init.zeros_(self.layer.weight)
-        nn.init.zeros_(self.layer.bias)
-        self.reach = MAX_DISPLACEMENT_SECONDS * sample_rate
+        self.framing = framing
+        self.instrument = nn.Parameter(torch.randn(n_instruments, VIBRATO_WIDTH) * 0.5)
+        self.layers = nn.Sequential(nn.Linear(VIBRATO_WIDTH + 2, VIBRATO_HIDDEN), nn.ReLU(), nn.Linear(VIBRATO_HIDDEN, 2))
+        nn.init.zeros_(self.layers[2].weight)
+        with torch.no_grad():
+            self.layers[2].bias.copy_(torch.tensor([DEPTH_START / DEPTH_GAIN, 0.0]))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        g = self.reach * torch.tanh(self.layer(features).float()[:, 0])
-        if not self.training:
-            g = torch.sign(g) * torch.relu(g.abs() - PLAY_DEAD_ZONE)
-        return g
+    def forward(self, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (pitch.float() - 64.0) / 32.0
+        x = torch.cat([instrument_weights.float() @ self.instrument, key[:, None], key[:, None].square()], dim=1)
+        out = self.layers(x)
+        depth = DEEPEST_CENTS * torch.sigmoid(DEPTH_GAIN * out[:, 0])
+        rate = LOWEST_RATE_HZ * (HIGHEST_RATE_HZ / LOWEST_RATE_HZ) ** torch.sigmoid(out[:, 1])
+        return depth, rate
+
+    def displacement(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, first_frame: int,
+                     frames: int) -> torch.Tensor:
+        """Frames first_frame.. first_frame + frames - 1 -> each one's displacement in samples [B, frames]: 0
+        before the note's first sample, the oscillator from there on."""
+        depth, rate = self(instrument_weights, pitch)
+        return oscillator(depth, rate, first_frame, frames, self.framing, dead_zone=not self.training)
+
+
+def oscillator(depth: torch.Tensor, rate: torch.Tensor, first_frame: int, frames: int, framing: Framing,
+               dead_zone: bool = False) -> torch.Tensor:
+    """Depths (cents) and rates (Hz) [B] -> the displacement in samples at frame centres [B, frames] of a pitch
+    1 + a sin(2 pi f t), t from the note's first sample (a = 2^(depth/1200) - 1)."""
+    k = torch.arange(first_frame, first_frame + frames, device=depth.device, dtype=torch.float64)
+    t = ((k * framing.stride + framing.frame / 2 - framing.padding) / framing.sample_rate).clamp(min=0)
+    a = torch.exp2(depth.double() / 1200) - 1
+    w = 2 * math.pi * rate.double()
+    g = (framing.sample_rate * a / w)[:, None] * (1 - torch.cos(w[:, None] * t[None, :]))
+    g = g.to(depth.dtype)
+    if dead_zone:
+        g = torch.relu(g - PLAY_DEAD_ZONE)  # g >= 0 by its form
+    return g
 
 
 def reach_samples(sample_rate: int) -> int:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import UsageError
-from ..model.config import DECODERS, RISE_HIDDEN, VELOCITY_CLASSES, ModelConfig
+from ..model.config import (DECODERS, RISE_HIDDEN, VELOCITY_CLASSES, VIBRATO_HIDDEN, VIBRATO_WIDTH,
+                            ModelConfig)
 
 # A real header of a model this size is a few kB; refuse to parse anything absurd.
 MAX_HEADER_BYTES = 16 * 1024 * 1024
@@ -159,7 +160,9 @@ def parameter_count(config: ModelConfig) -> int:
     stretch = c.n_instruments if c.inharmonicity else 0
     conditioning = c.instrument_dim + c.pitch_dim + c.velocity_dim
     rise = (conditioning + 1) * RISE_HIDDEN + RISE_HIDDEN + 1 if c.attack else 0  # model/onset.py's RiseHead
-    warp = c.hidden + 1 if c.vibrato else 0  # model/vibrato.py's WarpHead
+    # model/vibrato.py's VibratoHead: an embedding per instrument and two layers over it and the key
+    warp = (c.n_instruments * VIBRATO_WIDTH + (VIBRATO_WIDTH + 3) * VIBRATO_HIDDEN + (VIBRATO_HIDDEN + 1) * 2
+            if c.vibrato else 0)
     return embeddings + lstm + output + body + controls + stretch + rise + warp + (transposed if c.residual else 0)
 
 

@@ -31,7 +31,7 @@ class TrainConfig:
     init: str = ""  # the preset training started from, if any
     eps: float = 1.0  # inside log(eps + |STFT|^2)
     onset_weight: float = 1.0  # models that learn a rise (config.attack): weight of the loss on each note's first 50 ms
-    vibrato_weight: float = 1.0  # models that learn a vibrato (config.vibrato): weight of the source's pitch slopes (model/pitch_loss.py)
+    vibrato_weight: float = 1.0  # models that learn a vibrato (config.vibrato): weight of its depth and rate loss (model/pitch_loss.py)
     tbptt: int = 32  # truncated back-propagation steps in stage 2
     time_embedding: bool = True  # False is the paper's ablation
     normalize: bool = False  # scale the data to target_rms; the preset restores it (docs/training.md)

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from ..model import losses
 from ..model.config import get_config
-from ..model.pitch_loss import pitch_slope_loss
+from ..model.pitch_loss import vibrato_loss
 from ..model.sing import SING, Autoencoder, Encoder, velocity_weights
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -250,30 +250,16 @@ class Trainer:
 
     def _step_end_to_end(self, batch: dict) -> float:
         weights = self.sing.instrument_weights(batch["instrument"])
-        with self._autocast(), self._displacements() as moved:
+        with self._autocast():
             out = self.generator(weights, batch["pitch"], batch["velocity"])
         loss = self._end_to_end_loss(self.args.end_to_end_loss, out.float(), batch["wav"])
-        if moved:  # training only: validation stays the figure earlier runs reported
+        warp = getattr(self.sing.decoder, "warp", None)
+        if warp is not None and self.args.vibrato_weight:  # training only: validation stays the figure it was
             f0 = self.sing.decoder.partial_frequencies(weights, batch["pitch"])[:, 0].detach()
-            loss = loss + self.args.vibrato_weight * pitch_slope_loss(
-                moved[0], batch["wav"], f0, self.config, self.config.note_frames[0])
+            depth, rate = warp(weights, batch["pitch"])
+            loss = loss + self.args.vibrato_weight * vibrato_loss(depth, rate, batch["wav"], f0, self.config)
         self._optimize("end_to_end", loss)
         return loss.item()
-
-    @contextmanager
-    def _displacements(self):
-        """The vibrato head's output of the forward pass inside, where the model learns a vibrato and its loss
-        counts (a hook: the model's call is the same whether or not training looks)."""
-        moved: list[torch.Tensor] = []
-        warp = getattr(self.sing.decoder, "warp", None)
-        if warp is None or not self.args.vibrato_weight:
-            yield moved
-            return
-        handle = warp.register_forward_hook(lambda module, args, out: moved.append(out))
-        try:
-            yield moved
-        finally:
-            handle.remove()
 
     def train_step(self, stage: str, index: torch.Tensor) -> float:
         """Train one batch of training notes (indices into the training set) in `stage`; returns its loss."""
