@@ -1,5 +1,5 @@
 """Fitting a preset's vibrato head to its source (train/fit_vibrato.py): an instrument whose notes have a vibrato
-gets its depth and rate, at the keys it learnt and between them; one without gets none; nothing else in the
+gets its depth, rate and phase, at the keys it learnt and between them; one without gets none; nothing else in the
 weights file changes; bad input is one line and exit 2."""
 import json
 import wave
@@ -65,10 +65,11 @@ def test_the_head_learns_each_instrument_s_depth_and_rate_and_nothing_else_chang
     assert changed and all(k.startswith("decoder.warp.") for k in changed)
     head = load_preset(preset).model.decoder.warp  # the checksum was updated: it loads
     with torch.no_grad():
-        depth, rate = head(torch.eye(2)[[0, 0, 1]], torch.tensor([60, 63, 60]))  # 60 and 63 were not in the data
+        depth, rate, phase = head(torch.eye(2)[[0, 0, 1]], torch.tensor([60, 63, 60]))  # 60, 63: not in the data
     # the measure sees a 64 ms frame's average pitch: a little under the vibrato's depth
     assert 0.8 * CENTS < float(depth[0]) < 1.05 * CENTS and 0.8 * CENTS < float(depth[1]) < 1.05 * CENTS
     assert float(rate[0]) == pytest.approx(VIBRATO_HZ, rel=0.05)
+    assert abs(float(phase[0])) < 0.3  # every note's vibrato starts at phase 0
     assert float(depth[2]) < 1.0
 
 
@@ -78,3 +79,24 @@ def test_data_at_another_rate_is_one_line_and_exit_2(preset, synthetic_data, cap
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Hz" in err and err.count("\n") == 1
     assert (preset / "model.safetensors").read_bytes() == before
+
+
+def test_training_teaches_the_head_towards_the_source_s_vibrato(data, tmp_path):
+    from singsynth.train.config import TrainConfig
+    from singsynth.train.data import NSynthData
+    from singsynth.train.solver import build_trainer
+    torch.manual_seed(0)
+    trainer = build_trainer(NSynthData(data), TrainConfig(config="sing-unittest48", batch_size=4, lr=1e-2,
+                                                          show_progress=False, checkpoint_every=1e9),
+                            tmp_path / "ck.safetensors")
+    head = trainer.sing.decoder.warp
+    order = [i.id for i in trainer.data.instruments]
+    weights, keys = torch.eye(2)[[order.index(IDS[0]), order.index(IDS[1])]], torch.tensor([61, 61])
+    with torch.no_grad():
+        before = head(weights, keys).depth
+    for _ in range(16):
+        trainer.train_step("end_to_end", torch.randint(0, len(trainer.train_index), (4,)))
+    with torch.no_grad():
+        after = head(weights, keys).depth
+    assert float(after[0]) > 10 * float(before[0])  # the instrument with a vibrato grows one
+    assert float(after[0]) > 3 * float(after[1])  # more than the one without

@@ -35,7 +35,7 @@ def vibrato_preset(tmp_path_factory):
     model = SING(get_config("sing-unittest48", n_instruments=len(INSTRUMENTS))).eval()
     with torch.no_grad():
         model.decoder.warp.layers[2].weight.normal_(0, 0.5)
-        model.decoder.warp.layers[2].bias.copy_(torch.tensor([2.0, 0.5]))
+        model.decoder.warp.layers[2].bias.copy_(torch.tensor([2.0, 0.5, 0.3, 1.0]))
     folder = tmp_path_factory.mktemp("length48") / "tiny48"
     return load_preset(save_preset(folder, model, list(INSTRUMENTS), {"name": "tiny48", "license": "MIT"}))
 

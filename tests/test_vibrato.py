@@ -10,7 +10,8 @@ import torch
 from singsynth.model.config import get_config
 from singsynth.model.sing import SING, split_state, stack_states
 from singsynth.model.vibrato import (DEEPEST_CENTS, HIGHEST_RATE_HZ, LOWEST_RATE_HZ, MAX_DISPLACEMENT_SECONDS,
-                                     Framing, VibratoHead, displacement_at, oscillator, read_displaced, warp_note)
+                                     Framing, Vibrato, VibratoHead, displacement_at, oscillator, read_displaced,
+                                     warp_note)
 
 RATE = 48_000
 
@@ -65,13 +66,13 @@ def test_a_sinusoidal_displacement_is_a_vibrato_of_the_depth_its_slope_gives():
     assert abs(cents.mean()) < 0.3  # the mean pitch stays the note's
 
 
-@pytest.mark.parametrize("cents,rate_hz", [(6.0, 5.0), (25.0, 1.0), (12.0, 9.0)])
-def test_the_oscillator_is_a_vibrato_of_its_depth_and_rate_from_the_note_s_first_sample(cents, rate_hz):
+@pytest.mark.parametrize("cents,rate_hz,phase", [(6.0, 5.0, 0.0), (25.0, 1.0, 2.0), (12.0, 9.0, -1.0)])
+def test_the_oscillator_is_a_vibrato_of_its_depth_rate_and_phase_from_the_note_s_first_sample(cents, rate_hz, phase):
     frame, stride, hz, padding = 3072, 768, 440.0, 3072
     framing = Framing(frame, stride, padding, RATE)
     frames = 330
-    g = oscillator(torch.tensor([cents]), torch.tensor([rate_hz]), 0, frames, framing)
-    assert torch.all(g[0, :3] == 0) and g[0, 3] > 0  # frames centred before or at the note's first sample
+    g = oscillator(Vibrato(torch.tensor([cents]), torch.tensor([rate_hz]), torch.tensor([phase])), 0, frames, framing)
+    assert torch.all(g[0, :3] == 0) and g[0, 3] != 0  # frames centred before or at the note's first sample
     x = tone(hz, frames * stride + frame)
     start, count = padding, frames * stride - frame - padding
     out = warp_note(x, 0, g, 0, start, count, frame, stride)[0].numpy()
@@ -83,6 +84,10 @@ def test_the_oscillator_is_a_vibrato_of_its_depth_and_rate_from_the_note_s_first
     spectrum = np.abs(np.fft.rfft(cents_seen - cents_seen.mean(), 1 << 16))
     seen_rate = np.fft.rfftfreq(1 << 16, 1 / hz)[np.argmax(spectrum[1:]) + 1]  # one value per period of the tone
     assert seen_rate == pytest.approx(rate_hz, rel=0.05)
+    # in phase with cents * sin(w t + phase), t from the note's first sample
+    t = np.arange(len(cents_seen)) / hz
+    expected = cents * np.sin(2 * np.pi * rate_hz * t + phase)
+    assert np.corrcoef(cents_seen, expected)[0, 1] > 0.95
 
 
 def test_the_head_starts_without_vibrato_and_stays_within_its_range():
@@ -93,10 +98,10 @@ def test_the_head_starts_without_vibrato_and_stays_within_its_range():
     with torch.no_grad():
         for p in head.parameters():
             p.normal_(0, 30)
-        depth, rate = head(weights, pitch)
+        depth, rate, _ = head(weights, pitch)
         g = head.displacement(weights, pitch, 0, 300)
     assert torch.all(depth <= DEEPEST_CENTS) and torch.all((rate >= LOWEST_RATE_HZ) & (rate <= HIGHEST_RATE_HZ))
-    assert float(g.max()) <= MAX_DISPLACEMENT_SECONDS * RATE + 1e-3
+    assert float(g.abs().max()) <= MAX_DISPLACEMENT_SECONDS * RATE + 1e-3
 
 
 def test_displacement_holds_before_the_first_centre_and_after_the_last():
@@ -112,7 +117,7 @@ def model():
     sing = SING(get_config("sing-unittest48", n_instruments=2)).eval()
     with torch.no_grad():  # a vibrato of several samples' displacement
         sing.decoder.controls.bias[0] = 3.0
-        sing.decoder.warp.layers[2].bias.copy_(torch.tensor([2.0, 0.5]))
+        sing.decoder.warp.layers[2].bias.copy_(torch.tensor([2.0, 0.5, 0.3, 1.0]))
         sing.decoder.warp.layers[2].weight.normal_(0, 0.5)
     return sing
 

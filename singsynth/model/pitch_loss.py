@@ -1,11 +1,12 @@
-"""What teaches the vibrato head (model/vibrato.py): the depth and rate of the source note's own pitch movement.
+"""What teaches the vibrato head (model/vibrato.py): the depth, rate and phase of the source note's own pitch movement.
 
 A spectral loss barely sees a 6-cent vibrato: at 48 kHz and 3072-sample frames a partial at 4 kHz moves by 14 Hz,
 within one bin. So the source's pitch is tracked in the model's own framing: per frame, the peak of one of the
 note's partials (the one whose pitch the spectrum tells most precisely), placed between bins by a parabola through
 its log magnitudes; its ratio to the note's median is the pitch the frame has (frame_ratios). The sine that fits
-that curve best over the note's tracked frames gives the depth (its amplitude, cents) and the rate (Hz) the head
-is taught (vibrato_targets); its phase is not asked for (model/vibrato.py says why). Notes without enough tracked
+that curve best over the note's tracked frames gives the depth (its amplitude, cents), the rate (Hz) and the phase
+the head is taught (vibrato_targets); depth is one term and rate and phase others, so a phase that neighbouring
+keys do not share cannot pull the depth to nothing (model/vibrato.py). Notes without enough tracked
 frames (silence, noise, drums) ask for no vibrato, with a tenth of the weight.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from .config import ModelConfig
-from .vibrato import DEEPEST_CENTS, HIGHEST_RATE_HZ, LOWEST_RATE_HZ
+from .vibrato import DEEPEST_CENTS, HIGHEST_RATE_HZ, LOWEST_RATE_HZ, Vibrato
 
 # Every partial moves by the same cents, and a peak placed to a tenth of a bin is a smaller share of a higher one:
 # the tracked partial is the one of the first PARTIALS, under HIGHEST_HZ, with the most energy times frequency
@@ -67,10 +68,10 @@ def frame_ratios(target: torch.Tensor, f0: torch.Tensor, config: ModelConfig, fi
     return ratio, tracked & (freq / median[:, None] - 1).abs().lt(LARGEST_DEVIATION)
 
 
-def vibrato_targets(target: torch.Tensor, f0: torch.Tensor,
-                    config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Notes [B, note_samples] and their f0 [B] -> the depth (cents) and rate (Hz) of the sine that fits each
-    one's pitch curve best [B] each, and whether the note had enough tracked frames to tell [B] (bool)."""
+def vibrato_targets(target: torch.Tensor, f0: torch.Tensor, config: ModelConfig) -> tuple[Vibrato, torch.Tensor]:
+    """Notes [B, note_samples] and their f0 [B] -> the Vibrato (depth in cents, rate in Hz, phase at the note's
+    first sample) of the sine that fits each one's pitch curve best, and whether the note had enough tracked
+    frames to tell [B] (bool)."""
     first, last = config.note_frames
     ratio, tracked = frame_ratios(target, f0, config, first, last - first + 1)
     cents = 1200 * torch.log2(ratio.double())
@@ -83,23 +84,38 @@ def vibrato_targets(target: torch.Tensor, f0: torch.Tensor,
     rates = torch.exp(torch.linspace(math.log(LOWEST_RATE_HZ), math.log(HIGHEST_RATE_HZ), RATE_STEPS,
                                      device=target.device, dtype=torch.float64))
     basis = torch.exp(-2j * math.pi * rates[None, :] * t[:, None])  # [T, rates]
-    amplitude = 2 * (centred.to(basis.dtype) @ basis).abs() / count.clamp(min=1)[:, None]  # [B, rates]
-    best = amplitude.argmax(1)
+    fitted = (centred.to(basis.dtype) @ basis).abs()  # [B, rates]
+    best = fitted.argmax(1).clamp(1, RATE_STEPS - 2)
+    # the peak placed between the rates tried by a parabola: a rate 1 % off turns the phase at the note's start
+    # by 2 pi 0.01 f t over the t of the frames the fit sees, 0.5 rad at 5 Hz
     rows = torch.arange(target.shape[0], device=target.device)
+    a, b, c = (fitted[rows, best + d] for d in (-1, 0, 1))
+    curvature = a - 2 * b + c
+    offset = torch.where(curvature < 0, 0.5 * (a - c) / curvature.clamp(max=-1e-12), torch.zeros_like(a))
+    step = math.log(HIGHEST_RATE_HZ / LOWEST_RATE_HZ) / (RATE_STEPS - 1)
+    rate = rates[best] * torch.exp(offset.clamp(-0.5, 0.5) * step)
+    at_rate = torch.exp(-2j * math.pi * rate[:, None] * t[None, :])  # [B, T]
+    amplitude = (centred.to(at_rate.dtype) * at_rate).sum(1) / count.clamp(min=1)
     enough = count >= MIN_TRACKED_SECONDS * config.sample_rate / config.stride
-    depth = torch.where(enough, amplitude[rows, best], torch.zeros_like(count)).clamp(max=DEEPEST_CENTS)
-    return depth.float(), rates[best].float(), enough
+    depth = torch.where(enough, 2 * amplitude.abs(), torch.zeros_like(count)).clamp(max=DEEPEST_CENTS)
+    phase = torch.angle(1j * amplitude)  # A sin(w t + p) correlates with exp(-i w t) as A exp(i p) / 2i
+    return Vibrato(depth.float(), rate.float(), phase.float()), enough
 
 
-def vibrato_loss(depth: torch.Tensor, rate: torch.Tensor, target: torch.Tensor, f0: torch.Tensor,
-                 config: ModelConfig) -> torch.Tensor:
-    """The head's depths (cents) and rates (Hz) [B] against the source notes' [B, note_samples]: the weighted mean of
-    the squared depth error in DEPTH_SCALE_CENTS and the squared rate error in octaves, the latter counted as much
-    as the source's vibrato can be heard (depth / (depth + DEPTH_SCALE_CENTS))."""
+def vibrato_error(predicted: Vibrato, wanted: Vibrato, enough: torch.Tensor) -> torch.Tensor:
+    """The weighted mean over notes of the squared depth error in DEPTH_SCALE_CENTS, the squared rate error in
+    octaves and the phase error (1 - cos), the latter two counted as much as the source's vibrato can be heard
+    (depth / (depth + DEPTH_SCALE_CENTS)). Notes not tracked ask for no vibrato, with UNTRACKED_WEIGHT."""
+    weight = torch.where(enough, torch.ones_like(wanted.depth), torch.full_like(wanted.depth, UNTRACKED_WEIGHT))
+    heard = torch.where(enough, wanted.depth / (wanted.depth + DEPTH_SCALE_CENTS), torch.zeros_like(wanted.depth))
+    depth_error = ((predicted.depth.float() - wanted.depth) / DEPTH_SCALE_CENTS).square()
+    rate_error = torch.log2(predicted.rate.float() / wanted.rate).square()
+    phase_error = 1 - torch.cos(predicted.phase.float() - wanted.phase)
+    return (weight * depth_error + heard * (rate_error + phase_error)).sum() / weight.sum()
+
+
+def vibrato_loss(predicted: Vibrato, target: torch.Tensor, f0: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """The head's Vibrato per note against the source notes' [B, note_samples] (vibrato_error)."""
     with torch.no_grad():
-        want_depth, want_rate, enough = vibrato_targets(target, f0, config)
-        weight = torch.where(enough, torch.ones_like(want_depth), torch.full_like(want_depth, UNTRACKED_WEIGHT))
-        heard = torch.where(enough, want_depth / (want_depth + DEPTH_SCALE_CENTS), torch.zeros_like(want_depth))
-    depth_error = ((depth.float() - want_depth) / DEPTH_SCALE_CENTS).square()
-    rate_error = torch.log2(rate.float() / want_rate).square()
-    return (weight * depth_error + heard * rate_error).sum() / weight.sum()
+        wanted, enough = vibrato_targets(target, f0, config)
+    return vibrato_error(predicted, wanted, enough)

@@ -5,13 +5,13 @@ of overlapping frames out of phase, a comb filter on the upper partials (docs/fu
 note at n + g(n) instead moves every partial together, as a sampler's vibrato does: the pitch is scaled by
 1 + g'(n).
 
-g is an oscillator whose depth and rate the model learns per note, from its instrument and key (VibratoHead):
-g(t) = a / (2 pi f) (1 - cos(2 pi f t)) seconds from the note's first sample, so the pitch is 1 + a sin(2 pi f t),
-starting at the note's own pitch and moving over whole cycles around it. A vibrato is learnt for its depth and
-rate, not its phase: a sample's recorded vibrato has a phase of its own at every key (two neighbouring keys of the
-source's flute correlate by -0.1), so a phase learnt from some keys says nothing of the keys between them, and a
-loss that asks for the phase teaches a held-out key to have no vibrato at all (model/pitch_loss.py). g is taken at
-frame centres and interpolated linearly between them, as the streamed note needs it frame by frame.
+g is an oscillator whose depth, rate and phase the model learns per note, from its instrument and key
+(VibratoHead): g(t) = a / w (cos p - cos(w t + p)) seconds from the note's first sample (w = 2 pi f), so the pitch
+is 1 + a sin(w t + p), moving over whole cycles around the note's own pitch. Depth and rate are taught apart from
+the phase (model/pitch_loss.py): where a source's neighbouring keys share their vibrato's phase (a sample played a
+little faster or slower) it can be learnt, where they do not (an ensemble, a choir) a loss asking for the phase in
+the same breath as the depth would teach a held-out key to have no vibrato at all. g is taken at frame centres
+and interpolated linearly between them, as the streamed note needs it frame by frame.
 
 The note is read with a Lanczos kernel of LANCZOS_A lobes: linear interpolation would take the top octave away,
 and at a displacement of 0 the kernel is the identity, so a note without vibrato comes out as the frames made it.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -58,47 +59,56 @@ class Framing:
     sample_rate: int
 
 
+class Vibrato(NamedTuple):
+    """Per note [B]: depth (cents), rate (Hz) and phase (radians, at the note's first sample)."""
+    depth: torch.Tensor
+    rate: torch.Tensor
+    phase: torch.Tensor
+
+
 class VibratoHead(nn.Module):
-    """Each note's instrument weights [B, I] and key [B] -> its vibrato's depth in cents and rate in Hz ([B] each);
-    and from those, each frame's displacement (displacement()). Blended instruments blend their embeddings."""
+    """Each note's instrument weights [B, I] and key [B] -> its Vibrato; and from that, each frame's displacement
+    (displacement()). Blended instruments blend their embeddings."""
 
     def __init__(self, n_instruments: int, framing: Framing):
         super().__init__()
         self.framing = framing
         self.instrument = nn.Parameter(torch.randn(n_instruments, VIBRATO_WIDTH) * 0.5)
-        self.layers = nn.Sequential(nn.Linear(VIBRATO_WIDTH + 2, VIBRATO_HIDDEN), nn.ReLU(), nn.Linear(VIBRATO_HIDDEN, 2))
+        self.layers = nn.Sequential(nn.Linear(VIBRATO_WIDTH + 2, VIBRATO_HIDDEN), nn.ReLU(), nn.Linear(VIBRATO_HIDDEN, 4))
         nn.init.zeros_(self.layers[2].weight)
-        with torch.no_grad():
-            self.layers[2].bias.copy_(torch.tensor([DEPTH_START / DEPTH_GAIN, 0.0]))
+        with torch.no_grad():  # the phase as a point on the plane: (1, 0) is 0
+            self.layers[2].bias.copy_(torch.tensor([DEPTH_START / DEPTH_GAIN, 0.0, 1.0, 0.0]))
 
-    def forward(self, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> Vibrato:
         key = (pitch.float() - 64.0) / 32.0
         x = torch.cat([instrument_weights.float() @ self.instrument, key[:, None], key[:, None].square()], dim=1)
         out = self.layers(x)
         depth = DEEPEST_CENTS * torch.sigmoid(DEPTH_GAIN * out[:, 0])
         rate = LOWEST_RATE_HZ * (HIGHEST_RATE_HZ / LOWEST_RATE_HZ) ** torch.sigmoid(out[:, 1])
-        return depth, rate
+        return Vibrato(depth, rate, torch.atan2(out[:, 3], out[:, 2]))
 
     def displacement(self, instrument_weights: torch.Tensor, pitch: torch.Tensor, first_frame: int,
                      frames: int) -> torch.Tensor:
         """Frames first_frame.. first_frame + frames - 1 -> each one's displacement in samples [B, frames]: 0
         before the note's first sample, the oscillator from there on."""
-        depth, rate = self(instrument_weights, pitch)
-        return oscillator(depth, rate, first_frame, frames, self.framing, dead_zone=not self.training)
+        return oscillator(self(instrument_weights, pitch), first_frame, frames, self.framing,
+                          dead_zone=not self.training)
 
 
-def oscillator(depth: torch.Tensor, rate: torch.Tensor, first_frame: int, frames: int, framing: Framing,
+def oscillator(vibrato: Vibrato, first_frame: int, frames: int, framing: Framing,
                dead_zone: bool = False) -> torch.Tensor:
-    """Depths (cents) and rates (Hz) [B] -> the displacement in samples at frame centres [B, frames] of a pitch
-    1 + a sin(2 pi f t), t from the note's first sample (a = 2^(depth/1200) - 1)."""
+    """Each note's Vibrato -> the displacement in samples at frame centres [B, frames] of a pitch
+    1 + a sin(w t + p), t from the note's first sample (a = 2^(depth/1200) - 1), 0 before it."""
+    depth = vibrato.depth
     k = torch.arange(first_frame, first_frame + frames, device=depth.device, dtype=torch.float64)
     t = ((k * framing.stride + framing.frame / 2 - framing.padding) / framing.sample_rate).clamp(min=0)
     a = torch.exp2(depth.double() / 1200) - 1
-    w = 2 * math.pi * rate.double()
-    g = (framing.sample_rate * a / w)[:, None] * (1 - torch.cos(w[:, None] * t[None, :]))
+    w = 2 * math.pi * vibrato.rate.double()
+    p = vibrato.phase.double()[:, None]
+    g = (framing.sample_rate * a / w)[:, None] * (torch.cos(p) - torch.cos(w[:, None] * t[None, :] + p))
     g = g.to(depth.dtype)
     if dead_zone:
-        g = torch.relu(g - PLAY_DEAD_ZONE)  # g >= 0 by its form
+        g = torch.sign(g) * torch.relu(g.abs() - PLAY_DEAD_ZONE)
     return g
 
 

@@ -161,7 +161,7 @@ def parameter_count(config: ModelConfig) -> int:
     conditioning = c.instrument_dim + c.pitch_dim + c.velocity_dim
     rise = (conditioning + 1) * RISE_HIDDEN + RISE_HIDDEN + 1 if c.attack else 0  # model/onset.py's RiseHead
     # model/vibrato.py's VibratoHead: an embedding per instrument and two layers over it and the key
-    warp = (c.n_instruments * VIBRATO_WIDTH + (VIBRATO_WIDTH + 3) * VIBRATO_HIDDEN + (VIBRATO_HIDDEN + 1) * 2
+    warp = (c.n_instruments * VIBRATO_WIDTH + (VIBRATO_WIDTH + 3) * VIBRATO_HIDDEN + (VIBRATO_HIDDEN + 1) * 4
             if c.vibrato else 0)
     return embeddings + lstm + output + body + controls + stretch + rise + warp + (transposed if c.residual else 0)
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..model.pitch_loss import DEPTH_SCALE_CENTS, UNTRACKED_WEIGHT, vibrato_targets
+from ..model.pitch_loss import vibrato_error, vibrato_targets
+from ..model.vibrato import Vibrato
 from ..preset import PresetError, load_preset, resolve_path, update_metadata
 from ..preset.files import file_sha256
 from .data import DataError, NSynthData
@@ -30,20 +31,20 @@ BATCH = 64  # notes measured at once: 4 s at 48 kHz each
 
 @dataclass
 class Targets:
-    """Per training note: its instrument index in the preset, key, measured depth (cents), rate (Hz), and whether
-    it was tracked well enough to tell."""
+    """Per training note: its instrument index in the preset, key, measured Vibrato, and whether it was tracked
+    well enough to tell."""
     instrument: torch.Tensor
     pitch: torch.Tensor
-    depth: torch.Tensor
-    rate: torch.Tensor
+    vibrato: Vibrato
     enough: torch.Tensor
 
 
 def measure(preset, data: NSynthData, indices: list[int]) -> Targets:
-    """The depth and rate of every note's own vibrato, in the preset's framing, from its tuned f0."""
+    """The depth, rate and phase of every note's own vibrato, in the preset's framing, from its tuned f0."""
     index_of = {inst.id: inst.index for inst in preset.instruments}
     model, config = preset.model, preset.model.config
-    columns: dict[str, list[torch.Tensor]] = {"instrument": [], "pitch": [], "depth": [], "rate": [], "enough": []}
+    columns: dict[str, list[torch.Tensor]] = {"instrument": [], "pitch": [], "depth": [], "rate": [], "phase": [],
+                                              "enough": []}
     audio = data.load_audio(indices)
     for start in range(0, len(indices), BATCH):
         chosen = indices[start:start + BATCH]
@@ -54,26 +55,23 @@ def measure(preset, data: NSynthData, indices: list[int]) -> Targets:
         wav = torch.from_numpy(np.asarray(audio[rows], dtype=np.float32) / 32768.0)
         with torch.no_grad():
             f0 = model.decoder.partial_frequencies(model.instrument_weights(instrument), pitch)[:, 0]
-            depth, rate, enough = vibrato_targets(wav, f0, config)
-        for key, value in zip(columns, (instrument, pitch, depth, rate, enough)):
+            vibrato, enough = vibrato_targets(wav, f0, config)
+        for key, value in zip(columns, (instrument, pitch, *vibrato, enough)):
             columns[key].append(value)
-    return Targets(*(torch.cat(columns[key]) for key in columns))
+    joined = {key: torch.cat(value) for key, value in columns.items()}
+    return Targets(joined["instrument"], joined["pitch"],
+                   Vibrato(joined["depth"], joined["rate"], joined["phase"]), joined["enough"])
 
 
 def fit(head: torch.nn.Module, targets: Targets, n_instruments: int, steps: int, lr: float) -> float:
-    """Fit the head to the targets (full batch, Adam); returns the final loss (model/pitch_loss.py's measure)."""
+    """Fit the head to the targets (full batch, Adam); returns the final loss (model/pitch_loss.py's
+    vibrato_error, as training counts it)."""
     weights = torch.nn.functional.one_hot(targets.instrument, n_instruments).float()
-    weight = torch.where(targets.enough, torch.ones_like(targets.depth), torch.full_like(targets.depth,
-                                                                                          UNTRACKED_WEIGHT))
-    heard = torch.where(targets.enough, targets.depth / (targets.depth + DEPTH_SCALE_CENTS),
-                        torch.zeros_like(targets.depth))
     optimizer = torch.optim.Adam(head.parameters(), lr=lr)
     head.train()
     loss = torch.zeros(())
     for _ in range(steps):
-        depth, rate = head(weights, targets.pitch)
-        loss = (weight * ((depth - targets.depth) / DEPTH_SCALE_CENTS).square()
-                + heard * torch.log2(rate / targets.rate).square()).sum() / weight.sum()
+        loss = vibrato_error(head(weights, targets.pitch), targets.vibrato, targets.enough)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -256,8 +256,8 @@ class Trainer:
         warp = getattr(self.sing.decoder, "warp", None)
         if warp is not None and self.args.vibrato_weight:  # training only: validation stays the figure it was
             f0 = self.sing.decoder.partial_frequencies(weights, batch["pitch"])[:, 0].detach()
-            depth, rate = warp(weights, batch["pitch"])
-            loss = loss + self.args.vibrato_weight * vibrato_loss(depth, rate, batch["wav"], f0, self.config)
+            loss = loss + self.args.vibrato_weight * vibrato_loss(warp(weights, batch["pitch"]), batch["wav"], f0,
+                                                                  self.config)
         self._optimize("end_to_end", loss)
         return loss.item()
 
