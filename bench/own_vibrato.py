@@ -133,7 +133,7 @@ def main() -> None:
         f0s = preset.model.decoder.partial_frequencies(preset.instrument_weights([n.instrument for n in batch]),
                                                        torch.tensor([m.pitch for m in meta]))[:, 0].detach()
         fits = [vibrato_targets(torch.as_tensor(np.asarray(x, dtype=np.float32)), f0s, config) for x in (truth, model)]
-        (depth_a, rate_a, told_a), (depth_b, rate_b, _) = fits
+        ((depth_a, rate_a, _), told_a), ((depth_b, rate_b, _), _) = fits
         told = told_a.numpy()
         rate_a, rate_b = rate_a.numpy()[told], rate_b.numpy()[told]
         close = np.abs(rate_b / rate_a - 1) <= 0.2
