@@ -23,7 +23,7 @@ from pathlib import Path
 from singsynth import gm
 from singsynth.preset import load_preset
 from singsynth.train.attacks import step_and_rise
-from singsynth.train.soundfont import FluidRenderer
+from singsynth.train.fluid_render import FluidRenderer
 
 RATE = 48_000
 SOURCE = Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3")

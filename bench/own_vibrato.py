@@ -28,7 +28,7 @@ import torch
 from singsynth.model.pitch_loss import vibrato_targets
 from singsynth.preset import load_preset
 from singsynth.train.data import NSynthData
-from singsynth.train.evaluate import select_notes
+from singsynth.train.eval_notes import select_notes
 from singsynth.train.pitch import estimate_f0
 
 INSTRUMENTS = "flute,violin,viola,cello,string ensemble 1,oboe,clarinet,trumpet,choir aahs,synth voice,pan flute"

@@ -15,7 +15,7 @@ from singsynth.synth.cache import preset_hash
 from singsynth.train.calibration import (DRUM_KEY_LIMIT_DB, LIMIT_DB, Heard, _levels, calibration_notes,
                                          loudest_window_energy, measure_levels)
 from singsynth.train.data import NSynthData
-from singsynth.train.evaluate import held_out_pairs
+from singsynth.train.eval_notes import held_out_pairs
 
 PIANO = Levels(((25, -2.0), (127, 4.0)))
 KIT = Levels(((25, 6.0), (127, 6.0)), keys=((36, ((25, 10.0), (127, 12.0))),))

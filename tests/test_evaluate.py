@@ -16,17 +16,9 @@ from singsynth.model.config import get_config
 from singsynth.model.sing import SING
 from singsynth.preset import Instrument, load_preset, save_preset
 from singsynth.train.data import NSynthData, split_of
-from singsynth.train.evaluate import (
-    PITCH_KEYS,
-    SYSTEMS,
-    EvalNote,
-    evaluate,
-    family_of,
-    family_order,
-    nearest_source,
-    select_notes,
-    shift_pitch,
-)
+from singsynth.train.eval_figures import PITCH_KEYS, SYSTEMS, shift_pitch
+from singsynth.train.eval_notes import EvalNote, family_of, family_order, nearest_source, select_notes
+from singsynth.train.evaluate import evaluate
 from singsynth.train.pitch import cents, estimate_f0
 
 PIANO, GUITAR, FLUTE, DRUMS = (f"fluidr3mono_{n}" for n in

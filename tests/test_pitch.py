@@ -94,7 +94,7 @@ def test_tone_during_the_sustain_only_is_measured_there():
 
 @pytest.fixture(scope="module")
 def renderer(soundfont):
-    from singsynth.train.soundfont import FluidRenderer
+    from singsynth.train.fluid_render import FluidRenderer
     r = FluidRenderer([soundfont])
     yield r
     r.close()

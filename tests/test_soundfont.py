@@ -15,7 +15,8 @@ import pytest
 
 from singsynth.cli import main
 from singsynth.train.data import NSynthData
-from singsynth.train.soundfont import FluidRenderer, render_dataset
+from singsynth.train.fluid_render import FluidRenderer
+from singsynth.train.soundfont import render_dataset
 
 
 def f0_autocorrelation(x: np.ndarray, sr: int = 16000) -> float:
@@ -151,7 +152,7 @@ def test_resume_after_sigkill(soundfont: Path, tmp_path: Path):
 def test_a_worker_whose_parent_is_already_gone_exits(soundfont: Path):
     # A run killed while its pool starts: the worker cannot ask to die with a parent that is gone, so it
     # must notice and leave instead of rendering its queued notes as an orphan.
-    code = "import sys; from singsynth.train.soundfont import _init_worker; _init_worker([sys.argv[1]], 20, parent=-1)"
+    code = "import sys; from singsynth.train.render_workers import init_worker; init_worker([sys.argv[1]], 20, parent=-1)"
     result = subprocess.run([sys.executable, "-c", code, str(soundfont)], capture_output=True, timeout=120)
     assert result.returncode == 1, result.stderr
 

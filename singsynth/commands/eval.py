@@ -65,7 +65,8 @@ def run(args) -> int:
     _check(args)
     from ..preset import load_preset
     from ..train.data import NSynthData
-    from ..train.evaluate import evaluate, format_table
+    from ..train.eval_report import format_table
+    from ..train.evaluate import evaluate
     threads = offline_threads(args)  # measures what other programs use while the preset loads
     preset = load_preset(args.preset, device=args.device)
     preset.full_precision = args.full_precision

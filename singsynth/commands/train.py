@@ -111,7 +111,7 @@ def _pitch_range(text: str | None) -> tuple[int, int] | None:
 def _start_preset(name: str, data):
     """The preset to train on from, with its held-out pairs taken as the data's split."""
     from ..preset import load_preset
-    from ..train.evaluate import held_out_pairs
+    from ..train.eval_notes import held_out_pairs
     preset = load_preset(name)
     held = held_out_pairs(preset)
     if held is None:
@@ -125,8 +125,9 @@ def run(args) -> int:
     from ..model.config import CONFIGS
     from ..train.config import recipe
     from ..train.data import NSynthData
+    from ..train.distributed import training_process
     from ..train.export import write_preset
-    from ..train.solver import build_trainer, training_process
+    from ..train.solver import build_trainer
 
     if args.config not in CONFIGS:
         raise UsageError(f"unknown config {args.config!r}; known: {', '.join(CONFIGS)}")

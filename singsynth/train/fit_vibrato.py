@@ -5,7 +5,7 @@ training note's depth and rate are measured once (model/pitch_loss.py), and the 
 
 The head depends only on a note's instrument and key, so a few thousand steps over every training note take a
 minute, where the whole model's training would need thousands of its own steps to move it that far. Training goes
-on teaching it with the same loss (train/solver.py). DATA must be at the preset's rate and name its instruments as
+on teaching it with the same loss (train/vibrato_loss.py). DATA must be at the preset's rate and name its instruments as
 the preset does; the notes the preset holds out stay out. Only the head's tensors in the weights file change."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ..model.vibrato import Vibrato
 from ..preset import PresetError, load_preset, resolve_path, update_metadata
 from ..preset.files import file_sha256
 from .data import DataError, NSynthData
-from .evaluate import held_out_pairs
+from .eval_notes import held_out_pairs
 
 HEAD = "decoder.warp."
 BATCH = 64  # notes measured at once: 4 s at 48 kHz each

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..preset import METADATA_FILE, PresetError, load_preset, resolve_path, update_metadata
 from .calibration import calibration_notes, measure_levels
 from .data import DataError, NSynthData
-from .evaluate import held_out_pairs
+from .eval_notes import held_out_pairs
 
 LEVEL_FIELDS = ("level_db", "key_level_db", "register_level_db")
 

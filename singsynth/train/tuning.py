@@ -6,8 +6,9 @@ import math
 from typing import Callable
 
 import numpy as np
+import torch
 
-from ..model.config import SAMPLE_RATE
+from ..model.config import SAMPLE_RATE, ModelConfig
 from .pitch import estimate_f0, midi_to_hz
 
 logger = logging.getLogger(__name__)
@@ -79,3 +80,26 @@ def measure_key_tuning(audio: NoteAudio, instruments: list[int], pitches: list[i
         logger.debug("instrument %d: key tuning from %d keys, %+.0f to %+.0f cents", inst, len(keys),
                      1200 * min(smoothed), 1200 * max(smoothed))
     return tables
+
+
+def tune_decoder(decoder: torch.nn.Module, config: ModelConfig, notes, drums: list[bool]) -> None:
+    """Set the harmonic decoder's tuning per instrument (or per instrument and key, config.key_tuning) from the
+    training notes of `notes` (a DeviceNotes); `drums[i]` marks a kit. Measured, never learnt."""
+    train = notes.train_index.numpy()
+    count = len(drums)
+
+    def audio(i: int):  # one training note at a time: the whole set may not fit twice
+        return notes.notes(int(train[i])).cpu().numpy().astype("float32") / 32768
+    labels = notes.labels
+    instruments, pitches = labels["instrument"][train].tolist(), labels["pitch"][train].tolist()
+    if config.key_tuning:
+        tables = measure_key_tuning(audio, instruments, pitches, labels["velocity"][train].tolist(),
+                                    drums, count, config.sample_rate)
+        decoder.tuning.copy_(torch.tensor(tables))
+        logger.info("tuning against the keys, per key, in cents: %s", ", ".join(
+            f"{1200 * min(t):+.0f}..{1200 * max(t):+.0f}" for t, d in zip(tables, drums) if not d))
+        return
+    offsets = measure_tuning(audio, instruments, pitches, drums, count, config.sample_rate)
+    decoder.tuning.copy_(torch.tensor(offsets))
+    logger.info("tuning against the keys, in cents: %s",
+                ", ".join(f"{1200 * o:+.0f}" for o, d in zip(offsets, drums) if not d))
