@@ -8,7 +8,6 @@ generator runs in the worker process (worker.py), where its sink sends the notes
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -20,6 +19,7 @@ from .generation import GenerationThread, StreamingBatch
 from .memory import give_back_freed_memory
 from .note_starts import NoteStarts
 from .note_supply import MAX_BATCH, finish_note, fit, model_inputs, sustains
+from .pending import PendingNotes
 from .resample import first_output_after
 
 logger = logging.getLogger(__name__)
@@ -61,8 +61,7 @@ class LiveGenerator:
         self.sink = sink
         self.generated = 0
         self.starts = NoteStarts() if starts else None  # notes' first chunks made ahead
-        self._pending: dict[NoteKey, Note] = {}
-        self._lock = threading.Lock()
+        self._pending = PendingNotes(note_len, MAX_PENDING)
         self._thread: GenerationThread | None = None
         self._starts_made = 0  # batches of starts made since freed memory was last given back
         self._key_of: dict[int, NoteKey] = {}  # the notes streaming, by id: their keys
@@ -74,20 +73,11 @@ class LiveGenerator:
 
     def want(self, key: NoteKey) -> Note | None:
         """The note's buffer, streaming in (queued if new); None while MAX_PENDING notes wait. Any thread."""
-        with self._lock:
-            note = self._pending.get(key)
-            if note is None:
-                if len(self._pending) >= MAX_PENDING:
-                    return None
-                note = self._pending[key] = Note(np.zeros(self.note_len, dtype=np.float32), ready=0)
-                self._generation_thread().queue.put(key)
-        return note
+        return self._pending.want(key, self._queue)
 
     def starting(self, key: NoteKey) -> bool:
         """The note is being streamed in and its first chunk has not arrived yet."""
-        with self._lock:
-            note = self._pending.get(key)
-        return note is not None and note.ready == 0
+        return self._pending.starting(key)
 
     def start_ahead(self, keys: Sequence[NoteKey]) -> None:
         """Make these notes' first chunks ahead (those not cached) when the thread is idle (note_starts.py)."""
@@ -106,6 +96,9 @@ class LiveGenerator:
             self._thread.stop()
             self._thread = None
 
+    def _queue(self, key: NoteKey) -> None:
+        self._generation_thread().queue.put(key)
+
     def _generation_thread(self) -> GenerationThread:
         if self._thread is None:
             self._thread = GenerationThread(self._start_batches, MAX_BATCH, self._make_starts)
@@ -116,8 +109,7 @@ class LiveGenerator:
     def _start_batches(self, keys: list[NoteKey]) -> list[StreamingBatch]:
         """Notes found on disk are complete at once; the others are streamed in, those whose first chunk was
         made ahead in one batch (going on from there), the rest in another."""
-        with self._lock:
-            todo = [(k, self._pending[k]) for k in keys]
+        todo = self._pending.of(keys)
         try:
             starts = {key: self.starts.take(key) if self.starts is not None else None for key in keys}
             started, cold = [], []
@@ -171,8 +163,7 @@ class LiveGenerator:
         if self.starts is None or not self.starts.waiting:
             return False
         keys = self.starts.next_keys(START_BATCH)
-        with self._lock:
-            unwanted = {k for k in keys if k in self._pending}  # being generated already
+        unwanted = self._pending.among(keys)  # being generated already
         unwanted |= {k for k in keys if k not in unwanted and self.cache.stored(k)}  # generated already
         self.starts.forget(list(unwanted))
         keys = [k for k in keys if k not in unwanted]
@@ -189,8 +180,7 @@ class LiveGenerator:
     def _done(self, key: NoteKey, note: Note, save: bool = True) -> None:
         finish_note(note, self.loop, sustains(self.preset, key), level=save)
         self._key_of.pop(id(note), None)
-        with self._lock:
-            self._pending.pop(key, None)
+        self._pending.release(key)
         self.sink.done(key, note, save)
 
     def _failed(self, key: NoteKey, note: Note) -> None:
@@ -200,6 +190,5 @@ class LiveGenerator:
         note.ready = len(note.data)
         note.done = True
         self._key_of.pop(id(note), None)
-        with self._lock:
-            self._pending.pop(key, None)
+        self._pending.release(key)
         self.sink.failed(key, note)

@@ -9,10 +9,10 @@ process only copies what it sends back into the notes' buffers:
     player: reader thread <--replies-- worker: ("chunk", key, start, samples) ... ("done", key, ...)
 
 Requests go out through a thread of their own, so that a caller (the block being made, the MIDI input) never waits
-on a full pipe. Each reply is small (a chunk is a few thousand samples); the reader thread holds the lock only to
-copy it. If
-the worker dies, the reader starts another (at most MAX_RESTARTS times) and asks it again for every note still
-pending; voices meanwhile play on, from what has arrived or from their stand-in (live_supply.py).
+on a full pipe. Each reply is small (a chunk is a few thousand samples); the reader thread copies it into the note's
+buffer, found among the pending notes (pending.py, kept as the generator in the worker keeps its own). If the worker
+dies, the reader starts another (at most MAX_RESTARTS times) and asks it again for every note still pending;
+voices meanwhile play on, from what has arrived or from their stand-in (live_supply.py).
 """
 from __future__ import annotations
 
@@ -23,11 +23,10 @@ import queue
 import threading
 from typing import Sequence
 
-import numpy as np
-
 from ..preset import Preset
 from .cache import Note, NoteCache, NoteKey
 from .generator import MAX_PENDING, LiveGenerator, Sink
+from .pending import PendingNotes
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +52,10 @@ class GeneratorProcess:
         self.sink = sink
         self.generated = 0
         self.restarts = 0
-        self._pending: dict[NoteKey, Note] = {}
-        self._lock = threading.Lock()
+        self._pending = PendingNotes(note_len, MAX_PENDING)  # closed once the worker cannot be kept running
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()  # requests, sent by the sender thread
         self._ready = threading.Event()
         self._closing = False
-        self._broken = False
         self._start()
         threading.Thread(target=self._send_all, name="singsynth-notes-out", daemon=True).start()
 
@@ -77,20 +74,10 @@ class GeneratorProcess:
     def want(self, key: NoteKey) -> Note | None:
         """The note's buffer, streaming in (asked of the worker if new); None while MAX_PENDING notes wait or
         the worker could not be kept running."""
-        with self._lock:
-            note = self._pending.get(key)
-            if note is not None:
-                return note
-            if len(self._pending) >= MAX_PENDING or self._broken:
-                return None
-            note = self._pending[key] = Note(np.zeros(self.note_len, dtype=np.float32), ready=0)
-        self._send(("want", key))
-        return note
+        return self._pending.want(key, self._want)
 
     def starting(self, key: NoteKey) -> bool:
-        with self._lock:
-            note = self._pending.get(key)
-        return note is not None and note.ready == 0
+        return self._pending.starting(key)
 
     def start_ahead(self, keys: Sequence[NoteKey]) -> None:
         if keys:
@@ -122,10 +109,11 @@ class GeneratorProcess:
         requests_in.close()
         replies_out.close()  # the worker holds the only writing end: its death reads as the end of the pipe
         threading.Thread(target=self._read, args=(replies,), name="singsynth-notes-in", daemon=True).start()
-        with self._lock:
-            again = list(self._pending)
-        for key in again:  # a restarted worker: every note still pending, asked again
-            self._send(("want", key))
+        for key in self._pending.keys():  # a restarted worker: every note still pending, asked again
+            self._want(key)
+
+    def _want(self, key: NoteKey) -> None:
+        self._send(("want", key))
 
     def _send(self, message: tuple) -> None:
         self._outbox.put(message)
@@ -157,10 +145,7 @@ class GeneratorProcess:
         if self.restarts >= MAX_RESTARTS:
             logger.error("the note generator stopped %d times: cold notes now play only from stand-ins",
                          self.restarts + 1)
-            self._broken = True
-            with self._lock:
-                lost, self._pending = list(self._pending.items()), {}
-            for key, note in lost:
+            for key, note in self._pending.close():
                 note.ready = len(note.data)  # what has not arrived stays silent
                 note.done = True
                 self.sink.failed(key, note)
@@ -175,8 +160,7 @@ class GeneratorProcess:
             self._ready.set()
             return
         key = message[1]
-        with self._lock:
-            note = self._pending.get(key)
+        note = self._pending.get(key)
         if note is None:
             return
         if kind == "chunk":
@@ -192,15 +176,13 @@ class GeneratorProcess:
             note.xfade = xfade
             note.ready = len(note.data)
             note.done = True
-            with self._lock:
-                self._pending.pop(key, None)
+            self._pending.release(key)
             self.generated += save
             self.sink.done(key, note, save)
         elif kind in ("failed", "refused"):
             note.ready = len(note.data)
             note.done = True
-            with self._lock:
-                self._pending.pop(key, None)
+            self._pending.release(key)
             self.sink.failed(key, note)
 
 
