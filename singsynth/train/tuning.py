@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..model.config import SAMPLE_RATE, ModelConfig
+from .device_notes import DeviceNotes
 from .pitch import estimate_f0, midi_to_hz
 
 logger = logging.getLogger(__name__)
@@ -82,9 +83,9 @@ def measure_key_tuning(audio: NoteAudio, instruments: list[int], pitches: list[i
     return tables
 
 
-def tune_decoder(decoder: torch.nn.Module, config: ModelConfig, notes, drums: list[bool]) -> None:
+def tune_decoder(decoder: torch.nn.Module, config: ModelConfig, notes: DeviceNotes, drums: list[bool]) -> None:
     """Set the harmonic decoder's tuning per instrument (or per instrument and key, config.key_tuning) from the
-    training notes of `notes` (a DeviceNotes); `drums[i]` marks a kit. Measured, never learnt."""
+    training notes of `notes`; `drums[i]` marks a kit. Measured, never learnt."""
     train = notes.train_index.numpy()
     count = len(drums)
 
