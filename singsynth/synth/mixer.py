@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..model.sustain_loop import Loop
-from .bank import read_bank, shaped
+from .bank import shaped, sum_bank
 from .channels import Channel, gain_curve
 from .channels import phase as channel_phase
 from .effects import Effects
@@ -121,18 +121,11 @@ class Mixer:
         """Each mixed channel's bank voices summed [channels, n]: the steady voices, then those with an
         envelope this block, each part ordered by channel; each voice's rows are (its channel's index among
         the mixed, the index in phases of the reading advance it reads at)."""
-        sums = np.zeros((channels, n), dtype=np.float32)
         if not steady and not changing:
-            return sums
-        both = np.array(steady_rows + changing_rows).reshape(-1, 2)
-        rows = both[:, 0]
-        seg = read_bank(steady + changing, np.stack(phases), both[:, 1], self.release_len, len(steady))
-        for part in (slice(0, len(steady)), slice(len(steady), len(rows))):
-            part_rows = rows[part]
-            if len(part_rows):  # a channel's rows are consecutive within each part
-                starts = np.flatnonzero(np.r_[True, part_rows[1:] != part_rows[:-1]])
-                sums[part_rows[starts]] += np.add.reduceat(seg[part], starts, axis=0)
-        return sums
+            return np.zeros((channels, n), dtype=np.float32)
+        both = np.array(steady_rows + changing_rows, dtype=np.int64).reshape(-1, 2)
+        return sum_bank(steady + changing, np.stack(phases), both[:, 1], both[:, 0], channels, self.release_len,
+                        len(steady))
 
 
 class Limiter:

@@ -1,0 +1,76 @@
+"""The compiled bank (bank_kernel.py) sums every bank voice into its channel to numpy's figures, bit for bit, so a
+render that starts with numpy and goes on compiled is the render that numpy alone makes."""
+import copy
+
+import numpy as np
+import pytest
+
+from singsynth.synth import bank
+from singsynth.synth.bank import shaped, sum_bank
+from singsynth.synth.bank_kernel import bank_sums
+
+from test_voice import LOOP, RELEASE, bent_phase, voices
+
+
+def by_channel(rng, block: int, channels: int):
+    """Voices in every state, dealt over `channels` channels (each reading at its own bent phase) in the mixer's
+    order: the plain ones, then the shaped ones, each part by channel."""
+    made = voices(rng, block)
+    channel = rng.integers(0, channels, len(made))
+    order = sorted(range(len(made)), key=lambda r: (shaped(made[r]), channel[r]))
+    which = np.array([channel[r] for r in order], dtype=np.int64)
+    return [made[r] for r in order], which
+
+
+@pytest.mark.parametrize("seed, block, release", [(0, 256, RELEASE), (1, 64, RELEASE), (2, 257, 10), (3, 3, 1),
+                                                  (4, 1024, RELEASE)])
+def test_compiled_bank_equals_numpys_to_the_bit(seed, block, release, monkeypatch):
+    rng = np.random.default_rng(seed)
+    channels = 3
+    phases = np.stack([bent_phase(rng, block) if block % 4 == 0 else np.arange(block + 1) * 1.01
+                       for _ in range(channels)])
+    made, which = by_channel(rng, block, channels)
+    rows = which.copy()
+    plain = sum(not shaped(v) for v in made)
+    other = copy.deepcopy(made)
+    monkeypatch.setattr(bank, "_kernel", None)
+    with_numpy = sum_bank(made, phases, which, rows, channels, release, plain)
+    monkeypatch.setattr(bank, "_kernel", bank_sums)
+    compiled = sum_bank(other, phases, which, rows, channels, release, plain)
+    assert np.abs(with_numpy).max() > 1
+    np.testing.assert_array_equal(compiled, with_numpy)
+    for a, b in zip(made, other):  # and the voices move on alike
+        assert (a.pos, a.env.release_at, a.env.kill_left, a.finished, a.start_at) == \
+            (b.pos, b.env.release_at, b.env.kill_left, b.finished, b.start_at)
+
+
+def test_its_python_twin_gives_the_same_figures():
+    """The kernel's own source, run as plain Python (numba's py_func), agrees: what is compiled is what is read."""
+    rng = np.random.default_rng(5)
+    phases = np.stack([bent_phase(rng, 64) for _ in range(2)])
+    made, which = by_channel(rng, 64, 2)
+    plain = sum(not shaped(v) for v in made)
+    window, base, begin = bank._windows(made, phases, which)
+    args = dict(released=np.array([v.env.released for v in made]), since=np.array(
+        [v.env.release_at if v.env.release_at >= 0 else -(v.env.release_from or 0) for v in made]),
+        fading=np.array([v.env.kill_left is not None for v in made]))
+    fade_len = np.array([float(v.env.kill_len) for v in made])
+    fade_start = np.array([float(v.env.kill_from if v.env.kill_from is not None else
+                                 (v.env.kill_left or 0) - v.env.kill_len) for v in made])
+    out = [np.zeros((2, 64), np.float32) for _ in range(2)]
+    for kernel, sums in zip((bank_sums, bank_sums.py_func), out):
+        kernel(window, phases, which, begin, base, bool(begin.any()), which, plain, args["released"],
+               args["since"], args["fading"], fade_len, fade_start, begin,
+               bank.release_curve(RELEASE), sums)
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("voices", [1, 2, 8, 9, 16, 17, 129, 136, 300])
+def test_a_channels_voices_add_up_as_numpys_reduceat_adds_them(voices):
+    """numpy sums a run of rows in a fixed order of its own (pairwise beyond 8); the kernel follows it, so that a
+    channel of many voices sums to the same bits (the order is not numpy's promise: this test says if it moves)."""
+    from singsynth.synth.bank_kernel import _pairwise
+    rows = np.random.default_rng(voices).standard_normal((voices, 7)).astype(np.float32) * 1e3
+    want = np.add.reduceat(rows, [0], axis=0)[0]
+    got = [rows[0, k] + (_pairwise(rows, 1, voices - 1, k) if voices > 1 else np.float32(0)) for k in range(7)]
+    np.testing.assert_array_equal(np.array(got, dtype=np.float32), want)
