@@ -17,6 +17,10 @@ from .envelope import bank_gains, release_curve
 from .voice import Voice
 
 _kernel = None  # bank_kernel.bank_sums once load_kernel() has run: then every block reads its bank through it
+_loading: threading.Thread | None = None
+# A bank this large loads the compiled bank (in the background) if nothing loaded it before: a render of a few
+# voices never pays numba's import, a dense one reads most of its blocks compiled.
+KERNEL_FROM = 32
 
 
 def load_kernel() -> None:
@@ -36,9 +40,11 @@ def load_kernel() -> None:
 def load_kernel_in_background() -> threading.Thread:
     """load_kernel() in a thread of its own: numba's import (about 0.5 s) overlaps the notes' making; blocks mixed
     meanwhile read their banks with numpy, to the same figures."""
-    thread = threading.Thread(target=load_kernel, name="bank-compile", daemon=True)
-    thread.start()
-    return thread
+    global _loading
+    if _loading is None:
+        _loading = threading.Thread(target=load_kernel, name="bank-compile", daemon=True)
+        _loading.start()
+    return _loading
 
 
 def shaped(v: Voice) -> bool:
@@ -117,6 +123,8 @@ def sum_bank(voices: list[Voice], phases: np.ndarray, which: np.ndarray, rows: n
     if not voices:
         return sums
     if _kernel is None:
+        if len(voices) >= KERNEL_FROM:
+            load_kernel_in_background()
         seg = read_bank(voices, phases, which, release_len, shaped_from)
         for part in (slice(0, shaped_from), slice(shaped_from, len(rows))):
             part_rows = rows[part]
