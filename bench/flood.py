@@ -16,6 +16,7 @@ once the output is quiet: seconds until it sounds. Also counted: the synthesizer
 reports them when it stops), and whether it stopped on SIGTERM.
 
     python bench/flood.py [--seconds 60] [--rate 10000] [--seed 0] [--preset default] [--skip-fluidsynth]
+                          [--cache-size MIB]
 """
 from __future__ import annotations
 
@@ -235,6 +236,7 @@ def main() -> int:
     parser.add_argument("--buffer", type=int, default=2, help="singsynth --buffer (blocks ahead)")
     parser.add_argument("--soundfont", default=SOUNDFONT)
     parser.add_argument("--skip-fluidsynth", action="store_true")
+    parser.add_argument("--cache-size", type=int, default=None, metavar="MIB", help="singsynth's --cache-size")
     parser.add_argument("--save-audio", metavar="DIR", help="write each flood's recording (and its ending) as a "
                         "float WAV here: singsynth-flood1.wav, ...")
     args = parser.parse_args()
@@ -246,7 +248,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as cache:
             env = {**server.env, "XDG_CACHE_HOME": cache}
             proc = start([*SINGSYNTH, "listen", "--virtual", "flood", "--preset", args.preset,
-                          "--blocksize", str(args.period), "--buffer", str(args.buffer), "--no-disk-cache"], env)
+                          "--blocksize", str(args.period), "--buffer", str(args.buffer), "--no-disk-cache",
+                          *(["--cache-size", str(args.cache_size)] if args.cache_size else [])], env)
             print("singsynth:", file=sys.stderr)
             table["singsynth"] = measure(server, proc, "singsynth:flood", "singsynth-out:", args, True, "singsynth")
         if not args.skip_fluidsynth:
