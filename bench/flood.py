@@ -194,6 +194,7 @@ def measure(server: JackServer, proc: subprocess.Popen, midi_pattern: str, audio
                   f"below {SILENCE_DBFS:g} dBFS from {seconds(quiet_after)} s, probe {answer} ms", file=sys.stderr)
         rows["RSS at the end (MiB)"] = f"{memory.sample() or math.nan:.0f}"
         rows["peak RSS, kernel high-water mark (MiB)"] = f"{memory.peak():.0f}"
+        rows["high-water mark by process (MiB)"] = ", ".join(f"{kind} {mib:.0f}" for kind, mib in memory.parts())
         rows["MIDI messages sent"] = f"{rig.sent:,}"
     finally:
         rig.close()
