@@ -9,7 +9,7 @@ from singsynth.synth import bank
 from singsynth.synth.bank import shaped, sum_bank
 from singsynth.synth.bank_kernel import bank_sums
 
-from test_voice import LOOP, RELEASE, bent_phase, voices
+from test_voice import RELEASE, bent_phase, voices
 
 
 def by_channel(rng, block: int, channels: int):

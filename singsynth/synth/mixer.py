@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..model.sustain_loop import Loop
-from .bank import shaped, sum_bank
+from .bank import sum_bank
 from .channels import Channel, gain_curve
 from .channels import phase as channel_phase
 from .effects import Effects
