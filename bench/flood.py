@@ -16,6 +16,7 @@ once the output is quiet: seconds until it sounds. Also counted: the synthesizer
 reports them when it stops), and whether it stopped on SIGTERM.
 
     python bench/flood.py [--seconds 60] [--rate 10000] [--seed 0] [--preset default] [--skip-fluidsynth]
+                          [--cache-size MIB] [--dry]
 """
 from __future__ import annotations
 
@@ -193,6 +194,7 @@ def measure(server: JackServer, proc: subprocess.Popen, midi_pattern: str, audio
                   f"below {SILENCE_DBFS:g} dBFS from {seconds(quiet_after)} s, probe {answer} ms", file=sys.stderr)
         rows["RSS at the end (MiB)"] = f"{memory.sample() or math.nan:.0f}"
         rows["peak RSS, kernel high-water mark (MiB)"] = f"{memory.peak():.0f}"
+        rows["high-water mark by process (MiB)"] = ", ".join(f"{kind} {mib:.0f}" for kind, mib in memory.parts())
         rows["MIDI messages sent"] = f"{rig.sent:,}"
     finally:
         rig.close()
@@ -235,6 +237,8 @@ def main() -> int:
     parser.add_argument("--buffer", type=int, default=2, help="singsynth --buffer (blocks ahead)")
     parser.add_argument("--soundfont", default=SOUNDFONT)
     parser.add_argument("--skip-fluidsynth", action="store_true")
+    parser.add_argument("--dry", action="store_true", help="reverb and chorus off in both synthesizers")
+    parser.add_argument("--cache-size", type=int, default=None, metavar="MIB", help="singsynth's --cache-size")
     parser.add_argument("--save-audio", metavar="DIR", help="write each flood's recording (and its ending) as a "
                         "float WAV here: singsynth-flood1.wav, ...")
     args = parser.parse_args()
@@ -246,11 +250,14 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as cache:
             env = {**server.env, "XDG_CACHE_HOME": cache}
             proc = start([*SINGSYNTH, "listen", "--virtual", "flood", "--preset", args.preset,
-                          "--blocksize", str(args.period), "--buffer", str(args.buffer), "--no-disk-cache"], env)
+                          "--blocksize", str(args.period), "--buffer", str(args.buffer), "--no-disk-cache",
+                          *(["--cache-size", str(args.cache_size)] if args.cache_size else []),
+                          *(["--no-reverb", "--no-chorus"] if args.dry else [])], env)
             print("singsynth:", file=sys.stderr)
             table["singsynth"] = measure(server, proc, "singsynth:flood", "singsynth-out:", args, True, "singsynth")
         if not args.skip_fluidsynth:
-            proc = start(fluidsynth_command(args.soundfont, "fluidflood", server.rate), server.env,
+            dry = ("synth.reverb.active=0", "synth.chorus.active=0") if args.dry else ()
+            proc = start(fluidsynth_command(args.soundfont, "fluidflood", server.rate, *dry), server.env,
                          stdin=subprocess.PIPE)
             print("FluidSynth:", file=sys.stderr)
             table["FluidSynth"] = measure(server, proc, "fluidflood", "fluidflood", args, False, "fluidsynth")
@@ -259,7 +266,7 @@ def main() -> int:
 
     print(f"\nJACK dummy at {server.rate} Hz, {args.period}-frame period; {args.rate:g} MIDI messages/s for "
           f"{args.seconds:g} s, twice (seed {args.seed}); singsynth --buffer {args.buffer}, preset {args.preset}; "
-          f"FluidSynth with {Path(args.soundfont).name}. Flood 1 ends with {ENDINGS[0][0]}, flood 2 with "
+          f"FluidSynth with {Path(args.soundfont).name}; effects {'off' if args.dry else 'on'}. Flood 1 ends with {ENDINGS[0][0]}, flood 2 with "
           f"{ENDINGS[1][0]}, on all 16 channels.\n")
     names = list(table)
     labels = list(dict.fromkeys(label for rows in table.values() for label in rows))

@@ -198,6 +198,21 @@ class MemoryProbe:
         self.sample()
         return self.hwm
 
+    def parts(self) -> list[tuple[str, float]]:
+        """Each process's own high-water mark (VmHWM, MiB) now: the process's, then its children's by name."""
+        found = []
+        for pid in [self.pid, *children(self.pid)]:
+            try:
+                name = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            own = self._read(pid)
+            if own is not None:
+                kind = "player" if pid == self.pid else ("worker" if "spawn_main" in name else
+                                                          "resource tracker" if "resource_tracker" in name else "child")
+                found.append((kind, own[1]))
+        return found
+
     def stop(self) -> None:
         self.sample()
         self._stop.set()

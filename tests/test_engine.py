@@ -349,6 +349,28 @@ def test_a_flood_of_note_ons_in_one_block_keeps_voices_and_the_batch_bounded(sin
     assert eng.idle  # nothing left hanging
 
 
+def test_the_wait_for_first_chunks_plans_a_block_once_however_often_it_asks(sines):
+    """The producer asks again and again, while a block waits, whether its cold notes have their first chunk: the
+    block's events are planned once, and the check then turns true when the note arrives."""
+    cache = NoteCache()
+    live = Engine(sines, EngineConfig(RATE, blocking=False), NotePlanner(sines, "flute", None, 1, cache.velocity_steps),
+                  LiveSupply(sines, cache, RATE, process=False))
+    try:
+        planned = []
+        keys = live._keys
+        live._keys = lambda events: planned.append(len(events)) or keys(events)
+        events = [(0, on(64)), (0, cc(7, 90)), (3, on(65))]
+        live.prefetch(on(64))
+        live.prefetch(on(65))
+        ready = live.first_chunks(events)
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert ready() and planned == [3] and live.notes_ready(events)
+    finally:
+        live.close()
+
+
 def test_a_live_cold_note_is_planned_once(sines):
     """The MIDI thread plans a note-on when it arrives (prefetch), the producer when it waits for its first
     chunk (notes_ready) and the block when it starts the voice: the plan is made once and looked up after."""

@@ -99,6 +99,28 @@ def test_the_engine_starts_ahead_the_channels_programs_and_a_new_program(preset,
         engine.close()
 
 
+def test_a_flood_of_program_changes_and_mod_wheel_lists_each_programs_notes_once(preset, monkeypatch):
+    """Without --morph the mod wheel (the morph controller) does not move a timbre: program changes under a storm of
+    CC1, on every channel, list each program's notes once (on the drum channel, the kit once whatever the program)."""
+    engine = make_engine(preset, blocking=False)
+    try:
+        monkeypatch.setattr(engine.supply.generator, "_generation_thread", lambda: NoThread())
+        engine.start_ahead()
+        listed = []
+        keys = engine.planner.channel_keys
+        monkeypatch.setattr(engine.planner, "channel_keys", lambda *a: listed.append(a) or keys(*a))
+        events = [(k % 256, mido.Message("control_change", channel=k % 16, control=1, value=k % 128))
+                  for k in range(0, 400, 2)]
+        events += [(k % 256, mido.Message("program_change", channel=k % 16, program=(k // 16) % 3 + 72))
+                   for k in range(1, 400, 2)]
+        for start in range(0, len(events), 40):
+            engine.process(sorted(events[start:start + 40], key=lambda e: e[0]), 256)
+        programs = {(a[0] == 9, a[1]) for a in listed}
+        assert len(listed) == len(programs) and len(listed) <= 4
+    finally:
+        engine.close()
+
+
 def test_starts_are_bounded_and_the_least_recently_wanted_go_first():
     starts = NoteStarts(max_starts=3)
     keys = [((1.0,), p, 0) for p in range(5)]

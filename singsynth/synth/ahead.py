@@ -69,7 +69,10 @@ class StartsAhead:
 
     def span(self, channel: int, program: int, morph_value: int) -> tuple | None:
         """(timbre, lowest key, highest key) a note-on on this channel can play; None where it is silent."""
-        known = (channel == DRUM_CHANNEL, program, morph_value)
+        # the morph controller moves a timbre only with --morph, and the kit is the kit whatever the program: a flood
+        # of CC1 and program changes must not make each span again (1,400 keys listed for two of them)
+        drums = channel == DRUM_CHANNEL
+        known = (drums, None if drums else program, morph_value if self.planner.morphing and not drums else None)
         if known not in self._spans:
             playable = self.planner.channel_keys(channel, program, morph_value)
             self._spans[known] = (playable[0][0], min(k[1] for k in playable), max(k[1] for k in playable)) \

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import mido
 import numpy as np
@@ -237,9 +237,16 @@ class Engine:
     def notes_ready(self, events: Sequence[tuple[int, mido.Message]]) -> bool:
         """Live: whether every note these events start has sound to play now (False while a cold note
         waits for its first streamed chunk). Always True when blocking."""
+        return self.first_chunks(events)()
+
+    def first_chunks(self, events: Sequence[tuple[int, mido.Message]]) -> Callable[[], bool]:
+        """Live: notes_ready(events) as a check that is cheap to repeat: the events are planned once, here (a
+        flood's block of 50 messages costs a few hundred microseconds to plan), and the check then asks only
+        after the notes still waiting for their first chunk."""
         if self.blocking or not self.supply.pending:  # nothing streaming in: no need to plan the events
-            return True
-        return not any(self.supply.starting(key) for key in self._keys(events))
+            return lambda: True
+        waiting = [key for key in self._keys(events) if self.supply.starting(key)]
+        return lambda: not any(self.supply.starting(key) for key in waiting)
 
     def preload(self, events: Iterable[tuple[object, mido.Message]] | None = None, progress: bool = False) -> int:
         """Generate ahead: the notes `events` will need, or else the chosen instruments' whole range

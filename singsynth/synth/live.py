@@ -165,10 +165,16 @@ class Producer:
                             clock: Callable[[], float]) -> None:
         """Wait (until `deadline`, and only while a block is still queued for the device) for the cold
         notes of these events to have their first streamed chunk."""
-        ready = getattr(self.engine, "notes_ready", None)
-        if ready is None or not placed:
+        if not placed:
             return
-        while (not ready(placed) and clock() < deadline and self.ring.available() >= self.block
+        checks = getattr(self.engine, "first_chunks", None)  # planned once, then cheap to ask again
+        if checks is not None:
+            ready = checks(placed)
+        elif hasattr(self.engine, "notes_ready"):
+            ready = lambda: self.engine.notes_ready(placed)  # noqa: E731
+        else:
+            return
+        while (not ready() and clock() < deadline and self.ring.available() >= self.block
                and self.alive()):
             time.sleep(self.block / self.sample_rate / 16)
 

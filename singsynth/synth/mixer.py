@@ -7,11 +7,11 @@ import math
 import numpy as np
 
 from ..model.sustain_loop import Loop
-from .bank import read_bank, shaped
+from .bank import sum_bank
 from .channels import Channel, gain_curve
 from .channels import phase as channel_phase
 from .effects import Effects
-from .modulation import moving_phases, voice_phase
+from .modulation import channels_moving_phases, voice_phase
 from .voice import Voice, steps
 from .voices import VoicePool
 
@@ -51,34 +51,39 @@ class Mixer:
         phases = []
         # the bank: voices without an envelope this block, then those with one, each part by channel
         steady, steady_rows, changing, changing_rows = [], [], [], []
+        playing = []  # (channel, its phase, its gain curve, its vibrato depth): the channels with voices to mix
         for channel in range(16):
             ch = channels[channel]
             phase = channel_phase(ch, n)
             gains = gain_curve(ch, n, self.ramp)
             depth = ch.vibrato.curve(n)
+            if pool.voices[channel] or pool.cut[channel]:
+                playing.append((channel, phase, gains, depth))
+        # every channel's voices that move on their own, in one go (modulation.py)
+        owns = channels_moving_phases([([v.pitch for v in pool.voices[channel]], depth, phase)
+                                       for channel, phase, _, depth in playing], self._frame, n, self.sample_rate)
+        for (channel, phase, gains, depth), own in zip(playing, owns):
             voices = pool.voices[channel]
-            if not voices and not pool.cut[channel]:
-                continue
             row = len(mixed)
             read = len(phases)  # the channel's reading advance; a voice with its own pitch movement has its own
             phases.append(phase if phase is not None else steps(1.0, n))
             advance = float(phases[read][n])
-            own = moving_phases([v.pitch for v in voices], self._frame, n, depth, self.sample_rate, phase)
             if self.reach is not None:  # notes generated short reach as far as this block reads them (note_length.py)
                 self.reach(voices, own, phases[read], self.release_len)
             alone = []  # (voice, its reading advance)
             for k, v in enumerate(voices):
                 mine = own.get(k)
-                if mine is not None and v.plain(float(mine[n]), loop) and (v.release_len is None or not shaped(v)):
-                    (changing if shaped(v) else steady).append(v)
-                    (changing_rows if shaped(v) else steady_rows).append((row, len(phases)))
+                has_envelope = v.env.shaped()
+                if mine is not None and v.plain(float(mine[n]), loop) and (v.release_len is None or not has_envelope):
+                    (changing if has_envelope else steady).append(v)
+                    (changing_rows if has_envelope else steady_rows).append((row, len(phases)))
                     phases.append(mine)
-                elif mine is not None or (v.release_len is not None and shaped(v)):  # its own pitch or release
+                elif mine is not None or (v.release_len is not None and has_envelope):  # its own pitch or release
                     alone.append((v, phase if mine is None else mine))
                 # at rate 1 a voice reads its samples exactly: alone, by slices, is quicker
                 elif phase is None or not v.plain(advance, loop):
                     alone.append((v, phase))
-                elif shaped(v):
+                elif has_envelope:
                     changing.append(v)
                     changing_rows.append((row, read))
                 else:
@@ -121,18 +126,11 @@ class Mixer:
         """Each mixed channel's bank voices summed [channels, n]: the steady voices, then those with an
         envelope this block, each part ordered by channel; each voice's rows are (its channel's index among
         the mixed, the index in phases of the reading advance it reads at)."""
-        sums = np.zeros((channels, n), dtype=np.float32)
         if not steady and not changing:
-            return sums
-        both = np.array(steady_rows + changing_rows).reshape(-1, 2)
-        rows = both[:, 0]
-        seg = read_bank(steady + changing, np.stack(phases), both[:, 1], self.release_len, len(steady))
-        for part in (slice(0, len(steady)), slice(len(steady), len(rows))):
-            part_rows = rows[part]
-            if len(part_rows):  # a channel's rows are consecutive within each part
-                starts = np.flatnonzero(np.r_[True, part_rows[1:] != part_rows[:-1]])
-                sums[part_rows[starts]] += np.add.reduceat(seg[part], starts, axis=0)
-        return sums
+            return np.zeros((channels, n), dtype=np.float32)
+        both = np.array(steady_rows + changing_rows, dtype=np.int64).reshape(-1, 2)
+        return sum_bank(steady + changing, np.stack(phases), both[:, 1], both[:, 0], channels, self.release_len,
+                        len(steady))
 
 
 class Limiter:

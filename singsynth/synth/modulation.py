@@ -142,43 +142,60 @@ class Pitch:
 def moving_phases(pitches: list[Pitch], frame: int, n: int, depth: float | np.ndarray, sample_rate: int,
                   channel_phase: np.ndarray | None) -> dict[int, np.ndarray]:
     """The reading advance [n + 1] of each of one channel's voices that moves on its own over frames
-    [frame, frame + n), by its index in `pitches`: the same figures as voice_phase(Pitch.cents()), made for all
-    the plain ones at once (a vibrato on a chord costs a few array operations, not a few per voice)."""
-    vibrato = bool(np.any(depth)) if isinstance(depth, np.ndarray) else depth != 0
-    plain, others, rows = [], [], []
-    for k, p in enumerate(pitches):
-        if p.plain(frame):
-            if vibrato or p.segments[0][1] != 0:
-                plain.append(k)
-        else:
-            row = p.cents(frame, n, depth, sample_rate)
-            if row is not None:
-                others.append(k)
-                rows.append(row)
-    order = plain + others
+    [frame, frame + n), by its index in `pitches`: the same figures as voice_phase(Pitch.cents())."""
+    return channels_moving_phases([(pitches, depth, channel_phase)], frame, n, sample_rate)[0]
+
+
+def channels_moving_phases(channels: list[tuple[list[Pitch], float | np.ndarray, np.ndarray | None]], frame: int,
+                           n: int, sample_rate: int) -> list[dict[int, np.ndarray]]:
+    """moving_phases() for many channels at once, each given as (its voices' pitches, its vibrato depth, its
+    reading advance): every plain voice of every channel with a steady depth in one array, so a block costs a few
+    array operations however many channels move (each figure made by the same operations as one channel alone)."""
+    plain, others, rows = [], [], []  # plain: (channel, voice); others: (channel, voice) and its row of cents
+    swept = []  # (channel, voice) of plain voices on channels whose depth changes within the block
+    for c, (pitches, depth, _) in enumerate(channels):
+        sweeping = isinstance(depth, np.ndarray)
+        vibrato = bool(np.any(depth)) if sweeping else depth != 0
+        for k, p in enumerate(pitches):
+            if p.plain(frame):
+                if vibrato or p.segments[0][1] != 0:
+                    (swept if sweeping else plain).append((c, k))
+            else:
+                row = p.cents(frame, n, depth, sample_rate)
+                if row is not None:
+                    others.append((c, k))
+                    rows.append(row)
+    order = plain + swept + others
+    found: list[dict[int, np.ndarray]] = [{} for _ in channels]
     if not order:
-        return {}
+        return found
     rates = np.empty((len(order), n + 1), dtype=np.float64)  # then summed into the advances
     rates[:, 0] = 0.0
-    if plain:
-        voices = [pitches[k] for k in plain]
+    if plain or swept:
+        steps, at = lfo_steps(frame, n)
+        both = plain + swept
+        voices = [channels[c][0][k] for c, k in both]
         offsets = np.array([p.segments[0][1] for p in voices], dtype=np.float64)[:, None]
-        if vibrato:
-            steps, at = lfo_steps(frame, n)
-            params = np.array([(p.born, p.lfo_hz, p.lfo_delay) for p in voices], dtype=np.float64)
-            wave = lfo(params[:, :1], params[:, 1:2], params[:, 2:], steps, sample_rate)  # [voices, steps]
-            if isinstance(depth, np.ndarray):
-                rates[:len(plain), 1:] = np.exp2((offsets + depth * wave[:, at]) / 1200.0)
-            else:  # the few steps' rates, then spread over the samples
-                rates[:len(plain), 1:] = np.exp2((offsets + depth * wave) / 1200.0)[:, at]
-        else:
-            rates[:len(plain), 1:] = np.exp2(offsets / 1200.0)
+        params = np.array([(p.born, p.lfo_hz, p.lfo_delay) for p in voices], dtype=np.float64)
+        wave = lfo(params[:, :1], params[:, 1:2], params[:, 2:], steps, sample_rate)  # [voices, steps]
+        if plain:  # the few steps' rates, then spread over the samples; 0 x the wave where a channel has no vibrato
+            depths = np.array([channels[c][1] for c, _ in plain], dtype=np.float64)[:, None]
+            rates[:len(plain), 1:] = np.exp2((offsets[:len(plain)] + depths * wave[:len(plain)]) / 1200.0)[:, at]
+        for r, (c, _) in enumerate(swept, start=len(plain)):
+            rates[r, 1:] = np.exp2((offsets[r] + channels[c][1] * wave[r, at]) / 1200.0)
     if rows:
-        rates[len(plain):, 1:] = np.exp2(np.stack(rows) / 1200.0)
-    if channel_phase is not None:
-        rates[:, 1:] *= np.diff(channel_phase)
+        rates[len(plain) + len(swept):, 1:] = np.exp2(np.stack(rows) / 1200.0)
+    moved = [r for r, (c, _) in enumerate(order) if channels[c][2] is not None]
+    if moved:
+        bends = {c: np.diff(channels[c][2]) for c in {order[r][0] for r in moved}}
+        if len(moved) == len(order):
+            rates[:, 1:] *= np.stack([bends[order[r][0]] for r in moved])
+        else:
+            rates[moved, 1:] *= np.stack([bends[order[r][0]] for r in moved])
     phases = np.cumsum(rates, axis=1, out=rates)
-    return {k: phases[i] for i, k in enumerate(order)}
+    for r, (c, k) in enumerate(order):
+        found[c][k] = phases[r]
+    return found
 
 
 def voice_phase(cents: np.ndarray, channel_phase: np.ndarray | None) -> np.ndarray:

@@ -41,6 +41,7 @@ class Effects:
         self._cc = np.tile(self._start, (channels, 1))  # each channel's CC91, CC93
         self._inst = np.zeros((channels, 2))  # each channel's instrument's sends
         self._timbres: dict[tuple, np.ndarray] = {}
+        self._timbre: list[tuple | None] = [None] * channels  # the timbre each channel's sends were last set for
         # an effect that is off sends nothing: its column of the levels stays 0
         self._on = np.array([config.reverb is not None, config.chorus is not None], dtype=np.float64)
         self._level = [self._levels(c) for c in range(channels)]  # current (reverb, chorus) send fractions
@@ -71,9 +72,13 @@ class Effects:
         """The channel plays this timbre from `at`: its instrument's own sends apply (a no-op without any)."""
         if self._inst_table is None:
             return
+        timbre = timbre if isinstance(timbre, tuple) else tuple(timbre)
+        if timbre == self._timbre[channel]:  # a channel's note-ons mostly play the timbre of the one before
+            return
+        self._timbre[channel] = timbre
         sends = self._timbres.get(timbre)
         if sends is None:
-            sends = self._timbres[tuple(timbre)] = np.asarray(timbre, dtype=np.float64) @ self._inst_table
+            sends = self._timbres[timbre] = np.asarray(timbre, dtype=np.float64) @ self._inst_table
         if not np.array_equal(sends, self._inst[channel]):
             self._inst[channel] = sends
             self._changed(channel, at)
