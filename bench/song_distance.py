@@ -22,17 +22,21 @@ What is done to each song, and the same to every renderer:
 - Log-mel: STFT with a 2048-sample periodic Hann window, hop 512, no centring (frame i covers samples
   512 i .. 512 i + 2047 of every clip, so the frames of all renderers line up), power |X|^2; 128 triangular mel
   filters (HTK mel scale, 2595 log10(1 + f / 700)) with edges equally spaced in mel from 0 Hz to 22.05 kHz, each
-  filter's peak 1; to dB as 10 log10(max(P, 1e-20)); then each clip's values below its own maximum minus 80 dB are
-  raised to that floor.
-- Distance: the mean over every frame and every mel band of |dB(render) - dB(reference)|.
+  a triangle of height 1 at its centre (no area normalisation) taken at the FFT bins' frequencies; to dB as
+  10 log10(max(P, 1e-20)); then each clip's values below its own maximum minus 80 dB are raised to that floor.
+- Distance: the mean over every frame and every mel band of |dB(render) - dB(reference)|; also over the bands whose
+  filter peaks at or below 8 kHz (the first 93 of 128) and over those above it, apart.
 - Energy above 8 kHz: the share of the clip's STFT power in bins above 8 kHz, divided by the reference's share
   (100 % = as much top octave as the reference has, relative to the rest of the clip).
-Prints one markdown table per measure: a row per song, a column per renderer, a median row.
+Prints the songs and SoundFonts (each file's SHA-256, so that a run elsewhere can be checked to use the same ones),
+then one markdown table per measure: a row per song, a column per renderer, a median row. A render's wall time goes
+to the standard error with each song's figures as it finishes.
 """
 from __future__ import annotations
 
 import argparse
 import filecmp
+import hashlib
 import json
 import statistics
 import subprocess
@@ -198,6 +202,8 @@ def top_share(power: np.ndarray) -> float:
 def measure(clips: dict[str, np.ndarray], reference: str) -> dict[str, dict[str, float]]:
     """Each renderer's distance (dB) and top-octave share relative to the reference's (a fraction)."""
     filters = mel_filters()
+    # mel bands by their peak's frequency: what lies below the top octave and what lies in it
+    top = np.fft.rfftfreq(N_FFT, 1.0 / RATE)[filters.argmax(axis=1)] > TOP_HZ
     ref = clips[reference]
     ref_rms = np.sqrt(np.mean(ref ** 2))
     ref_power = power_spectrogram(ref)
@@ -208,7 +214,9 @@ def measure(clips: dict[str, np.ndarray], reference: str) -> dict[str, dict[str,
         if rms == 0:
             raise SystemExit(f"{name}: a silent render")
         power = power_spectrogram(clip * (ref_rms / rms))
-        out[name] = {"distance_db": float(np.mean(np.abs(log_mel(power, filters) - ref_db))),
+        diff = np.abs(log_mel(power, filters) - ref_db)
+        out[name] = {"distance_db": float(diff.mean()), "below_8k_db": float(diff[:, ~top].mean()),
+                     "above_8k_db": float(diff[:, top].mean()),
                      "top_share": top_share(power), "top_relative": top_share(power) / ref_top if ref_top else 0.0}
     return out
 
@@ -216,21 +224,27 @@ def measure(clips: dict[str, np.ndarray], reference: str) -> dict[str, dict[str,
 def tables(results: dict[str, dict[str, dict[str, float]]], renderers: list[str], reference: str) -> str:
     others = [r for r in renderers if r != reference]
 
-    def table(title: str, key: str, fmt: str, ref_key: str | None) -> list[str]:
+    def table(title: str, keys: tuple[str, ...], fmt: str, ref_key: str | None) -> list[str]:
         head = ["song"] + ([f"{reference} (own share)"] if ref_key else []) + others
         rows = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+        def cell(values: list[float]) -> str:
+            return " / ".join(fmt.format(v) for v in values)
         for song, by in list(results.items()) + [("median", None)]:
-            if by is None:
-                cells = ([statistics.median(results[s][reference][ref_key] for s in results)] if ref_key else []) + \
-                    [statistics.median(results[s][r][key] for s in results) for r in others]
-            else:
-                cells = ([by[reference][ref_key]] if ref_key else []) + [by[r][key] for r in others]
-            rows.append(f"| {song} | " + " | ".join(fmt.format(c) for c in cells) + " |")
+            def value(renderer: str, key: str) -> float:
+                if by is None:
+                    return statistics.median(results[s][renderer][key] for s in results)
+                return by[renderer][key]
+            cells = ([f"{value(reference, ref_key):.1%}"] if ref_key else []) + \
+                [cell([value(r, k) for k in keys]) for r in others]
+            rows.append(f"| {song} | " + " | ".join(cells) + " |")
         return rows + [""]
     return "\n".join(
-        table(f"Log-mel distance to {reference} (dB, lower is closer)", "distance_db", "{:.2f}", None)
-        + table(f"Energy above 8 kHz, as a share of {reference}'s (its own share of the clip in its column)",
-                "top_relative", "{:.0%}", "top_share"))
+        table(f"Log-mel distance to {reference} (dB, lower is closer)", ("distance_db",), "{:.2f}", None)
+        + table(f"The same distance in the mel bands below / above {TOP_HZ / 1000:g} kHz (dB)",
+                ("below_8k_db", "above_8k_db"), "{:.1f}", None)
+        + table(f"Energy above {TOP_HZ / 1000:g} kHz, as a share of {reference}'s (its own share of the clip in "
+                f"its column)", ("top_relative",), "{:.0%}", "top_share"))
 
 
 def spectrogram_png(clips: dict[str, np.ndarray], names: list[str], song: str, seconds: float, out: Path) -> None:
@@ -337,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
                             Path(args.png))
     print(f"{len(songs)} songs, first {args.seconds:g} s, {RATE} Hz, mono, level-matched (RMS), dry; "
           f"reference: FluidSynth with {Path(args.reference).name}")
+    print()
+    for path in songs + [Path(p) for p in soundfonts.values()]:
+        print(f"- {path.name}: sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]}")
     print()
     print(tables(results, renderers, reference))
     if args.json:
