@@ -287,7 +287,7 @@ def check_inputs(args: argparse.Namespace) -> tuple[list[Path], list[str], dict[
         try:
             load_preset(preset, lazy=True)
         except (PresetError, OSError, ValueError) as err:
-            raise BadInput(f"--presets: {preset}: {err}".replace("\n", " ")) from None
+            raise BadInput(f"--presets: {err}".replace("\n", " ")) from None
     reference_name = Path(args.reference).stem
     soundfonts = {reference_name: args.reference, **parse_calibration(args.calibration)}
     for name, path in soundfonts.items():
@@ -300,6 +300,13 @@ def check_inputs(args: argparse.Namespace) -> tuple[list[Path], list[str], dict[
                            f"give the file that SoundFont really is")
     if args.png_song and args.png_song not in {s.name for s in songs}:
         raise BadInput(f"--png-song: {args.png_song} is not one of the songs asked for")
+    if args.png:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise BadInput("--png needs matplotlib (pip install matplotlib); leave --png out to measure only") from None
+        if not Path(args.png).parent.is_dir():
+            raise BadInput(f"--png: {Path(args.png).parent} is not a folder; give a path in an existing folder")
     if args.seconds <= 0:
         raise BadInput("--seconds: give a positive number of seconds")
     return songs, presets, soundfonts
