@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import hashlib
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -301,10 +302,8 @@ def check_inputs(args: argparse.Namespace) -> tuple[list[Path], list[str], dict[
     if args.png_song and args.png_song not in {s.name for s in songs}:
         raise BadInput(f"--png-song: {args.png_song} is not one of the songs asked for")
     if args.png:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise BadInput("--png needs matplotlib (pip install matplotlib); leave --png out to measure only") from None
+        if importlib.util.find_spec("matplotlib") is None:
+            raise BadInput("--png needs matplotlib (pip install matplotlib); leave --png out to measure only")
         if not Path(args.png).parent.is_dir():
             raise BadInput(f"--png: {Path(args.png).parent} is not a folder; give a path in an existing folder")
     if args.seconds <= 0:
