@@ -92,7 +92,6 @@ def _latency(text: str) -> float | str:
 def output_device(args):
     """The --audio-device to play on (PortAudio's JACK client named first); UsageError if none."""
     from ..io import audio
-    from ..synth.bank import load_kernel
     process_settings().name_audio_client(JACK_AUDIO_CLIENT)
     return audio.find_output(args.audio_device)
 
@@ -129,7 +128,6 @@ def live_session(args, settings: LiveSettings, device=None, preload_events=None)
     With --preload, the notes of preload_events (or, if None, every note of the instruments) are
     generated before the stream opens. `settings`: check_live_arguments(args), done before anything was opened."""
     from ..io import audio
-    from ..synth.bank import load_kernel
     from ..preset import load_preset
     from ..synth.live import Producer
 
@@ -147,7 +145,6 @@ def live_session(args, settings: LiveSettings, device=None, preload_events=None)
         try:
             if engine.effects.config.on:  # compiled (or loaded) now: a first send must not stall the mixer
                 engine.effects.prepare()
-            load_kernel()  # the compiled bank too, before the first dense block
             if args.preload:
                 engine.preload(preload_events, progress=not args.quiet)
             elif getattr(args, "start_ahead", False):
