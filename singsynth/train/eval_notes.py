@@ -35,6 +35,23 @@ def held_out_pairs(preset: Preset) -> dict[str, set[tuple[str, int]]] | None:
         return None
 
 
+
+def preset_data(preset: Preset, data_root) -> NSynthData:
+    """The data set at data_root as a tool that measures a preset against it needs it: at the preset's rate, of its
+    instruments only, with the pairs the preset held out held out here too. DataError (one line) otherwise."""
+    data = NSynthData(data_root)
+    if data.sample_rate != preset.sample_rate:
+        raise DataError(f"{data.root}: notes at {data.sample_rate} Hz, preset {preset.name!r} plays at "
+                        f"{preset.sample_rate} Hz; give data rendered at the preset's rate")
+    unknown = sorted({i.id for i in data.instruments} - {i.id for i in preset.instruments})
+    if unknown:
+        raise DataError(f"{data.root}: instruments the preset lacks ({', '.join(unknown[:3])}); give data of its "
+                        "own instruments")
+    held = held_out_pairs(preset)
+    if held is not None:  # the notes it never learnt stay unheard, as in training
+        data.hold_out(held)
+    return data
+
 def pair_split(instrument_id: str, pitch: int, held: dict[str, set[tuple[str, int]]] | None) -> str:
     """'train', 'valid' or 'test' of a pair: the preset's lists when it has them, else the data's hash."""
     if held is None:

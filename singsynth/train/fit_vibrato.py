@@ -23,7 +23,7 @@ from ..model.vibrato import Vibrato
 from ..preset import PresetError, load_preset, resolve_path, update_metadata
 from ..preset.files import file_sha256
 from .data import DataError, NSynthData
-from .eval_notes import held_out_pairs
+from .eval_notes import preset_data
 
 HEAD = "decoder.warp."
 BATCH = 64  # notes measured at once: 4 s at 48 kHz each
@@ -98,18 +98,7 @@ def fit_vibrato(preset_path: str | Path, data_root: str | Path, steps: int, lr: 
     head = getattr(preset.model.decoder, "warp", None)
     if head is None:
         raise PresetError(f"{folder}: its model has no vibrato head (config 'vibrato' is off); nothing to fit")
-    data = NSynthData(data_root)
-    if data.sample_rate != preset.sample_rate:
-        raise DataError(f"{data.root}: notes at {data.sample_rate} Hz, preset {preset.name!r} plays at "
-                        f"{preset.sample_rate} Hz; give data rendered at the preset's rate")
-    ids = {i.id for i in preset.instruments}
-    unknown = sorted({i.id for i in data.instruments} - ids)
-    if unknown:
-        raise DataError(f"{data.root}: instruments the preset lacks ({', '.join(unknown[:3])}); give data of its "
-                        "own instruments")
-    held = held_out_pairs(preset)
-    if held is not None:  # the pairs it never learnt stay unheard by the head too
-        data.hold_out(held)
+    data = preset_data(preset, data_root)
     indices = data.split("train")
     if not indices:
         raise DataError(f"{data.root}: no training notes to fit the vibrato to")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ..preset import METADATA_FILE, PresetError, load_preset, resolve_path, update_metadata
 from .calibration import calibration_notes, measure_levels
-from .data import DataError, NSynthData
-from .eval_notes import held_out_pairs
+from .data import DataError
+from .eval_notes import preset_data
 
 LEVEL_FIELDS = ("level_db", "key_level_db", "register_level_db")
 
@@ -25,18 +25,7 @@ def recalibrate(preset_path: str | Path, data_root: str | Path) -> list[str]:
     """Write new level corrections into the preset's instruments that the data holds; returns their names."""
     folder = resolve_path(preset_path)
     preset = load_preset(folder)
-    data = NSynthData(data_root)
-    if data.sample_rate != preset.sample_rate:
-        raise DataError(f"{data.root}: notes at {data.sample_rate} Hz, preset {preset.name!r} plays at "
-                        f"{preset.sample_rate} Hz; give data rendered at the preset's rate")
-    ids = {i.id for i in preset.instruments}
-    unknown = sorted({i.id for i in data.instruments} - ids)
-    if unknown:
-        raise DataError(f"{data.root}: instruments the preset lacks ({', '.join(unknown[:3])}); give data of its "
-                        "own instruments")
-    held = held_out_pairs(preset)
-    if held is not None:  # the notes it never learnt stay out of its calibration, as in training
-        data.hold_out(held)
+    data = preset_data(preset, data_root)
     measured = {i.id: i for i in measure_levels(preset, data, calibration_notes(data))}
     wanted = {i.id for i in data.instruments}
     raw = json.loads((Path(folder) / METADATA_FILE).read_text())["instruments"]
