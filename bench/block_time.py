@@ -54,7 +54,7 @@ def block_time(preset, voices: int, frames: int, rate: int, cache_dir, vibrato: 
                effects: EffectsConfig = EffectsConfig()) -> tuple[int, float]:
     """Voices sounding, and the best seconds per block."""
     cache = NoteCache.for_preset(preset, rate, root=cache_dir)
-    engine = make_engine(preset, rate, polyphony=max(voices, 256), cache=cache, blocking=True, effects=effects)
+    engine = make_engine(preset, rate, polyphony=max(voices, 256), cache=cache, effects=effects)
     with engine:
         engine.process(held_chord(voices, vibrato), frames)
         best = float("inf")

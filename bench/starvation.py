@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from singsynth.preset import load_preset  # noqa: E402
 from singsynth.synth.cache import NoteCache  # noqa: E402
-from singsynth.synth.engine import make_engine  # noqa: E402
+from singsynth.synth.engine import make_engine, make_live_engine  # noqa: E402
 
 RATE, BLOCK = 48000, 256
 CHANNELS = 8  # melodic channels holding the voices (program 0 on each)
@@ -40,8 +40,8 @@ def run(preset, held: dict, mode: str, voices: int, seconds: float) -> dict:
     cache = NoteCache(max_bytes=2 << 30)
     for key, note in held.items():
         cache.put(key, note, disk=False)
-    live = make_engine(preset, RATE, polyphony=max(voices, 256), cache=cache, blocking=False,
-                       worker=mode == "process", instrument=None)
+    live = make_live_engine(preset, RATE, polyphony=max(voices, 256), cache=cache,
+                            worker=mode == "process", instrument=None)
     try:
         if mode == "process":
             live.supply.wait_ready(120)

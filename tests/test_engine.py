@@ -15,7 +15,7 @@ from engine_fixtures import INSTRUMENTS, SinePreset, cc, midi_hz, off, on, sine_
 
 from singsynth.synth.cache import NoteCache
 from singsynth.synth.cpu_load import WINDOW, VoiceBudget
-from singsynth.synth.engine import Engine, EngineConfig, InstrumentError, make_engine
+from singsynth.synth.engine import Engine, EngineConfig, InstrumentError, make_engine, make_live_engine
 from singsynth.synth.live_supply import LiveSupply
 from singsynth.synth.planner import NotePlanner
 from singsynth.synth.schedule import Schedule, play_through
@@ -39,6 +39,12 @@ def real(tiny_preset):
 def engine(preset, **kwargs) -> Engine:
     kwargs.setdefault("cache", NoteCache())
     return make_engine(preset, sample_rate=kwargs.pop("sample_rate", RATE), **kwargs)
+
+
+def live_engine(preset, **kwargs) -> Engine:
+    """A live engine generating in a thread of this process."""
+    kwargs.setdefault("cache", NoteCache())
+    return make_live_engine(preset, sample_rate=kwargs.pop("sample_rate", RATE), **kwargs)
 
 
 def play(eng: Engine, timeline, seconds: float, block: int = 1024) -> np.ndarray:
@@ -317,7 +323,7 @@ def test_every_note_of_a_block_is_generated_in_one_batch(sines):
 def test_live_mode_streams_cold_notes_from_a_worker_thread(real):
     reference = engine(real, instrument="violin")
     reference.preload([(0, on(67, 90)), (0, on(71, 90))])
-    live = engine(real, instrument="violin", blocking=False)
+    live = live_engine(real, instrument="violin")
     try:
         live.process([(0, on(67, 90)), (0, on(71, 90))], 256)
         deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
@@ -353,7 +359,7 @@ def test_the_wait_for_first_chunks_plans_a_block_once_however_often_it_asks(sine
     """The producer asks again and again, while a block waits, whether its cold notes have their first chunk: the
     block's events are planned once, and the check then turns true when the note arrives."""
     cache = NoteCache()
-    live = Engine(sines, EngineConfig(RATE, blocking=False), NotePlanner(sines, "flute", None, 1, cache.velocity_steps),
+    live = Engine(sines, EngineConfig(RATE), NotePlanner(sines, "flute", None, 1, cache.velocity_steps),
                   LiveSupply(sines, cache, RATE, process=False))
     try:
         planned = []
@@ -379,7 +385,7 @@ def test_a_live_cold_note_is_planned_once(sines):
     made = []
     plan = planner._plan
     planner._plan = lambda *args: made.append(args) or plan(*args)
-    live = Engine(sines, EngineConfig(RATE, blocking=False), planner,
+    live = Engine(sines, EngineConfig(RATE), planner,
                   LiveSupply(sines, cache, RATE, process=False))
     try:
         live.prefetch(on(64))
@@ -406,7 +412,7 @@ def test_live_generation_waits_for_a_bounded_number_of_notes_and_drops_the_rest(
         yield from real_stream(*args, **kwargs)
     gated.stream = stream
     caplog.set_level(logging.WARNING)
-    live = engine(gated, instrument="flute", blocking=False)
+    live = live_engine(gated, instrument="flute")
     try:
         for block in range(10):
             live.process([(0, on(60 + i, 20 + 10 * block)) for i in range(30)], 64)
@@ -496,7 +502,7 @@ def test_a_flood_of_random_events_at_a_low_polyphony_plays_through(sines):
 
 
 def test_live_prefetch_starts_a_cold_note_before_its_block(sines):
-    live = engine(sines, instrument="flute", blocking=False)
+    live = live_engine(sines, instrument="flute")
     try:
         live.prefetch(on(62, 90))
         live.prefetch(on(62, 0))  # a note-off: nothing to fetch
@@ -509,9 +515,9 @@ def test_live_prefetch_starts_a_cold_note_before_its_block(sines):
         assert np.abs(live.process([], 4096)).max() > 0
     finally:
         live.close()
-    blocking = engine(sines, instrument="flute")
-    blocking.prefetch(on(62, 90))
-    assert blocking.stats["pending"] == 0 and blocking.stats["generated"] == 0
+    render = engine(sines, instrument="flute")
+    render.prefetch(on(62, 90))
+    assert render.stats["pending"] == 0 and render.stats["generated"] == 0
 
 
 def test_all_notes_off_fades_drum_hits_and_notes_released_while_still_generating(sines):
@@ -524,7 +530,7 @@ def test_all_notes_off_fades_drum_hits_and_notes_released_while_still_generating
         gate.wait(60)  # the model is busy: the notes arrive only after the keys are let go
         yield from real_stream(*args, **kwargs)
     gated.stream = stream
-    live = engine(gated, instrument="flute", blocking=False, release=0.5)
+    live = live_engine(gated, instrument="flute", release=0.5)
     try:
         live.process([(0, on(60 + i)) for i in range(6)] + [(0, on(36, channel=9))], 256)
         live.process([(0, cc(123, 0)), (0, cc(123, 0, channel=9))], 256)
@@ -546,7 +552,7 @@ def test_all_notes_off_fades_drum_hits_and_notes_released_while_still_generating
 
 def test_live_voices_over_the_load_limit_fade_out_as_stolen_ones(sines):
     budget = VoiceBudget(64, share=0.0, floor=8)  # every block takes longer than its budget
-    config = EngineConfig(RATE, polyphony=64, blocking=False)
+    config = EngineConfig(RATE, polyphony=64)
     cache = NoteCache()
     live = Engine(sines, config, NotePlanner(sines, "violin", None, 1, cache.velocity_steps),
                   LiveSupply(sines, cache, RATE, process=False), budget)

@@ -18,7 +18,7 @@ from singsynth.synth import note_length
 from singsynth.synth.cache import NoteCache
 from singsynth.synth.engine import make_engine
 from singsynth.synth.instruments import one_hot
-from singsynth.synth.note_supply import NoteSupply
+from singsynth.synth.note_supply import BlockingSupply
 from singsynth.synth.note_uses import note_seconds
 from singsynth.synth.schedule import render_file
 
@@ -91,19 +91,19 @@ def test_a_note_made_short_then_extended_from_the_disk_is_the_note_made_whole(pr
     preset = preset if which == "16 kHz" else vibrato_preset
     key = (one_hot(0, 3), 72, 12)
     cache = NoteCache.for_preset(preset, 44100, root=tmp_path)
-    first = NoteSupply(preset, cache, 44100, blocking=True)
+    first = BlockingSupply(preset, cache, 44100)
     first.lengths[key] = 0.4
     short = first.generate([key])[key]
     assert short.short_key == key and short.xfade is None and short.made < first.note_len // 3
     assert not short.data[short.made:].any()  # silence to read ahead into
     assert cache.load_state(key) is not None  # where the stream stopped, beside the samples
     # another process: reads the short note back, wants it longer, goes on from the stored state
-    later = NoteSupply(preset, NoteCache.for_preset(preset, 44100, root=tmp_path), 44100, blocking=True)
+    later = BlockingSupply(preset, NoteCache.for_preset(preset, 44100, root=tmp_path), 44100)
     later.lengths[key] = 1.2
     assert later.missing([key]) == [key]
     longer = later.generate([key])[key]
     assert later.extended == 1 and later.generated == 0 and longer.made >= 1.2 * 44100 > short.made
-    whole = NoteSupply(preset, NoteCache(), 44100, blocking=True).generate([key])[key]
+    whole = BlockingSupply(preset, NoteCache(), 44100).generate([key])[key]
     assert whole.xfade is not None
     np.testing.assert_allclose(longer.data[:longer.made], whole.data[:longer.made], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(short.data[:short.made], longer.data[:short.made])
@@ -116,7 +116,7 @@ def test_a_note_made_short_then_extended_from_the_disk_is_the_note_made_whole(pr
     np.testing.assert_allclose(looped.xfade, whole.xfade, rtol=0, atol=1e-6)
     assert looped.loop_decay == pytest.approx(whole.loop_decay, abs=1e-6)
     # wanted whole (a supply told no lengths, as the SoundFont export's): on to the end, the state gone
-    done = NoteSupply(preset, NoteCache.for_preset(preset, 44100, root=tmp_path), 44100, blocking=True).generate(
+    done = BlockingSupply(preset, NoteCache.for_preset(preset, 44100, root=tmp_path), 44100).generate(
         [key])[key]
     assert cache.load_state(key) is None
     np.testing.assert_allclose(done.data, whole.data, rtol=0, atol=1e-6)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from singsynth.synth.cache import NoteCache
-from singsynth.synth.engine import make_engine
+from singsynth.synth.engine import make_live_engine
 from singsynth.synth.instruments import one_hot
 from singsynth.synth.note_starts import NoteStarts
 from singsynth.synth.live_supply import LiveSupply
@@ -75,7 +75,7 @@ class SpyPreset:
 
 
 def test_the_engine_starts_ahead_the_channels_programs_and_a_new_program(preset, monkeypatch):
-    engine = make_engine(preset, blocking=False)
+    engine = make_live_engine(preset)
     try:
         # the keys' order as wanted: no generation thread yet to make any meanwhile
         monkeypatch.setattr(engine.supply.generator, "_generation_thread", lambda: NoThread())
@@ -102,7 +102,7 @@ def test_the_engine_starts_ahead_the_channels_programs_and_a_new_program(preset,
 def test_a_flood_of_program_changes_and_mod_wheel_lists_each_programs_notes_once(preset, monkeypatch):
     """Without --morph the mod wheel (the morph controller) does not move a timbre: program changes under a storm of
     CC1, on every channel, list each program's notes once (on the drum channel, the kit once whatever the program)."""
-    engine = make_engine(preset, blocking=False)
+    engine = make_live_engine(preset)
     try:
         monkeypatch.setattr(engine.supply.generator, "_generation_thread", lambda: NoThread())
         engine.start_ahead()

@@ -9,7 +9,7 @@ import pytest
 from engine_fixtures import midi_hz, on, sine_preset
 
 from singsynth.synth.cache import NoteCache
-from singsynth.synth.engine import make_engine
+from singsynth.synth.engine import make_live_engine
 from singsynth.synth.plan import NotePlan
 
 RATE = 16000
@@ -48,7 +48,7 @@ def peak_hz(x: np.ndarray) -> float:
 
 def test_a_cold_note_sounds_at_once_from_a_stand_in_then_from_its_own_note(gated):
     preset, gate = gated
-    live = make_engine(preset, sample_rate=RATE, instrument="flute", blocking=False, cache=NoteCache())
+    live = make_live_engine(preset, sample_rate=RATE, instrument="flute", cache=NoteCache())
     try:
         live.process([(0, on(60))], BLOCK)
         wait_until(live, lambda: live.stats["pending"] == 0)  # note 60 is ready: it can stand in
@@ -80,7 +80,7 @@ def test_a_cold_note_sounds_at_once_from_a_stand_in_then_from_its_own_note(gated
 
 def test_the_stand_in_is_the_nearest_ready_note_and_scaled_to_the_velocity(gated):
     preset, _ = gated
-    live = make_engine(preset, sample_rate=RATE, instrument="flute", blocking=False, cache=NoteCache())
+    live = make_live_engine(preset, sample_rate=RATE, instrument="flute", cache=NoteCache())
     try:
         supply = live.supply
         assert supply.stand_in(live.planner.plan(0, 0, 0, 64, 100), 100) is None, "nothing ready: no stand-in"
@@ -99,7 +99,7 @@ def test_the_stand_in_is_the_nearest_ready_note_and_scaled_to_the_velocity(gated
 
 def test_a_stand_in_released_before_its_note_arrives_plays_its_release_out(gated):
     preset, gate = gated
-    live = make_engine(preset, sample_rate=RATE, instrument="flute", blocking=False, cache=NoteCache())
+    live = make_live_engine(preset, sample_rate=RATE, instrument="flute", cache=NoteCache())
     try:
         live.process([(0, on(60))], BLOCK)
         wait_until(live, lambda: live.stats["pending"] == 0)

@@ -12,7 +12,7 @@ from engine_fixtures import make_preset, on
 
 from singsynth.preset import load_preset
 from singsynth.synth.cache import NoteCache
-from singsynth.synth.engine import make_engine
+from singsynth.synth.engine import make_live_engine
 
 RATE = 48000
 BLOCK = 256
@@ -34,8 +34,8 @@ def play_until(engine, condition, seconds: float = 120.0) -> list[np.ndarray]:
 
 
 def test_a_killed_worker_is_started_again_and_its_notes_arrive_while_a_stand_in_plays(preset, tmp_path):
-    live = make_engine(preset, sample_rate=RATE, instrument="violin", blocking=False, worker=True,
-                       cache=NoteCache(disk_dir=tmp_path))
+    live = make_live_engine(preset, sample_rate=RATE, instrument="violin", worker=True,
+                            cache=NoteCache(disk_dir=tmp_path))
     try:
         generator = live.supply.generator
         assert live.supply.wait_ready(120)
@@ -63,8 +63,8 @@ def test_a_killed_worker_is_started_again_and_its_notes_arrive_while_a_stand_in_
 def test_a_note_from_the_worker_equals_the_note_streamed_in_this_process(preset):
     notes = []
     for worker in (True, False):
-        engine = make_engine(preset, sample_rate=RATE, instrument="flute", blocking=False, worker=worker,
-                             cache=NoteCache())
+        engine = make_live_engine(preset, sample_rate=RATE, instrument="flute", worker=worker,
+                                  cache=NoteCache())
         try:
             engine.process([(0, on(72, 90))], BLOCK)
             play_until(engine, lambda: engine.stats["pending"] == 0)

@@ -70,20 +70,30 @@ def check_device(args) -> None:
         raise UsageError(f"--device {device}: no CUDA device is available here; use --device cpu")
 
 
-def build_engine(args, preset, rate: int, effects, blocking: bool = True, threads=None, worker: bool = False,
-                 live_threads: int = 1):
-    """The Engine and its cache from parsed arguments; bad values -> UsageError. `effects`: the EffectsConfig
+def build_engine(args, preset, rate: int, effects, threads=None):
+    """Render's Engine and its cache from parsed arguments; bad values -> UsageError. `effects`: the EffectsConfig
     the options asked for (_effects.effects_config, checked before anything was loaded); `threads`: the thread
-    policy of an offline engine (offline_threads), None for torch's own setting; live, `worker` and
-    `live_threads`: make_engine's."""
-    from ..synth.cache import NoteCache
+    policy (offline_threads), None for torch's own setting."""
     from ..synth.engine import make_engine
+    return make_engine(preset, threads=threads, **_engine_options(args, preset, rate, effects))
+
+
+def build_live_engine(args, preset, rate: int, effects, live_threads: int = 1):
+    """Live play's Engine (generating in a worker process with `live_threads` of torch's) from parsed arguments,
+    as build_engine."""
+    from ..synth.engine import make_live_engine
+    return make_live_engine(preset, worker=True, live_threads=live_threads,
+                            **_engine_options(args, preset, rate, effects))
+
+
+def _engine_options(args, preset, rate: int, effects) -> dict:
+    """What both engines take from the options: the cache, the polyphony, the instrument, tuning, gain..."""
+    from ..synth.cache import NoteCache
     if args.cache_size <= 0 or args.cache_max <= 0 or not 2 <= args.velocity_steps <= 127:
         raise UsageError("--cache-size and --cache-max must be positive and --velocity-steps within 2..127")
     cache = NoteCache.for_preset(preset, rate, root=args.cache_dir, disk=not args.no_disk_cache,
                                  max_bytes=args.cache_size * 2**20, velocity_steps=args.velocity_steps,
                                  disk_max=args.cache_max * 2**20)
-    return make_engine(preset, sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument,
-                       morph=args.morph, morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
-                       master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, blocking=blocking,
-                       threads=threads, effects=effects, worker=worker, live_threads=live_threads)
+    return dict(sample_rate=rate, polyphony=args.polyphony, instrument=args.instrument, morph=args.morph,
+                morph_cc=args.morph_cc, cache=cache, tuning_a4=args.tuning,
+                master_gain=10 ** (getattr(args, "gain", 0.0) / 20), release=args.release, effects=effects)

@@ -13,7 +13,7 @@ from ..process import ProcessSettings
 from ..process import settings as process_settings
 from . import UsageError, add_preset_argument
 from ._effects import add_effects_arguments, effects_config
-from ._engine import add_instrument_arguments, add_precision_argument, build_engine, check_device, check_threads
+from ._engine import add_instrument_arguments, add_precision_argument, build_live_engine, check_device, check_threads
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +140,7 @@ def live_session(args, settings: LiveSettings, device=None, preload_events=None)
         process.hand_over_gil_often()
         preset = load_preset(args.preset, device=args.device, lazy=True)
         preset.full_precision = args.full_precision
-        engine = build_engine(args, preset, rate, settings.effects, blocking=False, worker=True,
-                              live_threads=settings.threads)
+        engine = build_live_engine(args, preset, rate, settings.effects, live_threads=settings.threads)
         try:
             if engine.effects.config.on:  # compiled (or loaded) now: a first send must not stall the mixer
                 engine.effects.prepare()

@@ -22,7 +22,7 @@ from .threads import GenerationThreads
 
 
 class NoteMaker:
-    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, note_len: int, blocking: bool,
+    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, note_len: int,
                  finish: Callable[[NoteKey, Note, bool], None], sustains: Callable[[NoteKey], bool],
                  inputs: Callable[[Sequence[NoteKey]], tuple], threads: GenerationThreads | None = None,
                  max_batch: int = 32):
@@ -33,12 +33,13 @@ class NoteMaker:
         self.cache = cache
         self.sample_rate = sample_rate
         self.note_len = note_len  # a whole note at the output rate
-        self.blocking = blocking
         self.finish, self.sustains, self.inputs = finish, sustains, inputs
         self.threads = threads
         self.max_batch = max_batch
         self.source_len = preset.config.note_samples  # a whole note's samples at the preset's rate
-        self.lengths: dict[NoteKey, float] = {}  # blocking: seconds of each note wanted (note_uses.py); else whole
+        # seconds of each note wanted (note_uses.py; a note it does not name is made whole); None: only whole notes
+        # are made or read back (live play, export). The blocking supply gives it a dict.
+        self.lengths: dict[NoteKey, float] | None = None
         self.shorts: dict[NoteKey, note_length.Short] = {}  # notes in memory made short of the whole note
         self.generated = 0  # notes the model made from their start
         self.extended = 0  # notes taken further from where their stream stopped
@@ -49,19 +50,20 @@ class NoteMaker:
 
     def from_disk(self, key: NoteKey) -> Note | None:
         """The note from disk (then kept in memory): as played at this rate where it was before, else from its
-        samples at the preset's rate; live, only a whole note; None if there is none."""
+        samples at the preset's rate; only a whole note where `lengths` is None; None if there is none."""
+        short_too = self.lengths is not None
         played = self.cache.load_played(key)
-        if played is not None and (self.blocking or len(played) >= self.note_len):
+        if played is not None and (short_too or len(played) >= self.note_len):
             return self.played(key, widen(played))
         data = self.cache.load(key)
-        if data is not None and (self.blocking or len(data) >= self.source_len):
+        if data is not None and (short_too or len(data) >= self.source_len):
             return self.made(key, data, None, save=False)
         return None
 
     def wanted_steps(self, key: NoteKey) -> int | None:
         """The stream steps a note is wanted to (whole chunks, or to its loop end, all that a held voice reads);
         None: the whole note (live, a drum hit, a note `lengths` does not name)."""
-        seconds = self.lengths.get(key) if self.blocking else None
+        seconds = self.lengths.get(key) if self.lengths is not None else None
         if seconds is None:
             return None
         known = self._steps.get((key, seconds), False)

@@ -84,10 +84,9 @@ def model_inputs(keys: Sequence[NoteKey], velocity_steps: int):
 class NoteSupply:
     """The notes of one preset at one output rate: from the cache, else generated now, in batches."""
 
-    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, threads: GenerationThreads | None = None,
-                 blocking: bool = False):
-        """threads: chooses torch's thread count before each batch (None: torch's own setting); blocking: notes
-        may be made short of the whole (render), else only whole notes are played."""
+    def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, threads: GenerationThreads | None = None):
+        """threads: chooses torch's thread count before each batch (None: torch's own setting). Whole notes only:
+        the blocking supply below makes them as short as a file plays them."""
         self.preset = preset
         self.threads = threads
         self.cache = cache
@@ -96,7 +95,7 @@ class NoteSupply:
         self.loop = loop_points(self.note_len)
         self.generated = 0  # notes the model made
         # notes made to length, read back, extended, finished (note_maker.py)
-        self.maker = NoteMaker(preset, cache, sample_rate, self.note_len, blocking, self._finish,
+        self.maker = NoteMaker(preset, cache, sample_rate, self.note_len, self._finish,
                                lambda key: sustains(preset, key), lambda keys: model_inputs(keys, cache.velocity_steps),
                                threads, MAX_BATCH)
         self.reused = 0  # notes found in the cache (memory or disk) the first time they were needed
@@ -113,6 +112,8 @@ class NoteSupply:
     # what live play adds (live_supply.py); blocking, nothing is ever being streamed in
     pending = 0
     dropped = 0
+    # render's: before a channel's block is mixed, the notes made short reach as far as it reads (BlockingSupply)
+    reach = None
 
     def missing(self, keys: Sequence[NoteKey]) -> list[NoteKey]:
         """The keys neither in memory nor on disk, or held there shorter than `lengths` wants them."""
@@ -121,11 +122,6 @@ class NoteSupply:
     def missing_on_disk(self, keys: Sequence[NoteKey]) -> bool:
         """Whether any of these notes has no file in the cache (nothing is read: a quick look before any work)."""
         return any(not self.cache.stored(k) for k in keys)
-
-    def reach(self, voices: Sequence, own: dict, phase: np.ndarray, release_len: int) -> None:
-        """Blocking, before a channel's block is mixed: the notes made short hold what their voices read in it."""
-        made = self.maker.reach(voices, own, phase, release_len)
-        self.generated += made
 
     def cached(self, key: NoteKey, disk: bool = True) -> Note | None:
         """The note from memory, or from disk (then kept in memory); None if it must be generated."""
@@ -178,9 +174,22 @@ class BlockingSupply(NoteSupply):
 
     def __init__(self, preset: Preset, cache: NoteCache, sample_rate: int, block_limit: int = 256,
                  threads: GenerationThreads | None = None):
-        super().__init__(preset, cache, sample_rate, threads, blocking=True)
+        super().__init__(preset, cache, sample_rate, threads)
+        self.maker.lengths = {}  # notes made as long as a file plays them (render_file), else whole
         self.block_limit = max(int(block_limit), 1)
         self._block_notes: dict[NoteKey, Note] = {}
+
+    def reach(self, voices: Sequence, own: dict, phase: np.ndarray, release_len: int) -> None:
+        """Before a channel's block is mixed: the notes made short hold what their voices read in it."""
+        self.generated += self.maker.reach(voices, own, phase, release_len)
+
+    def prefetch(self, plan: NotePlan) -> bool:
+        """Nothing to start ahead: prepare() makes every note before its block."""
+        return False
+
+    def starting(self, key: NoteKey) -> bool:
+        """No note is ever streaming in."""
+        return False
 
     def prepare(self, planned: Sequence[Planned]) -> None:
         """The block's notes, each looked up once (memory, then disk), the missing ones generated in one batch."""
