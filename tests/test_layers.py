@@ -118,3 +118,10 @@ def test_no_two_modules_import_each_other():
     pairs = sorted({tuple(sorted((a, b))) for a, deps in graph.items() for b in deps
                     if a != b and a in graph.get(b, ()) and not (a.startswith(b + ".") or b.startswith(a + "."))})
     assert pairs == []
+
+
+def test_no_module_holds_more_than_400_lines():
+    """A module that grows past this holds more than one concern: split it (docs/engine.md draws the parts)."""
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
