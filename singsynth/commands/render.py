@@ -50,6 +50,20 @@ def in_background(work: Callable[[], object]) -> Callable[[], None]:
     return wait
 
 
+def choose_runtime(engine, preset, events) -> bool:
+    """Whether numpy makes the notes this file has to generate (synth/runtime.py), from how many LSTM steps of notes
+    that is: each note as far as the file uses it (note_uses.py; render_file counts the same again)."""
+    from ..synth import runtime
+    from ..synth.note_uses import note_seconds
+    lengths = note_seconds(engine.planner, events, engine.config.release, engine.tuning_a4)
+    engine.supply.lengths.update(lengths)
+    todo = [key for key in lengths if not engine.cache.stored(key)]
+    if not todo:
+        return False
+    steps = sum(engine.supply.maker.wanted_steps(key) or preset.config.steps for key in todo)
+    return runtime.choose(preset, steps)
+
+
 def run(args) -> int:
     from ..io.midi import duration, read_midi
     from ..io.wav import MAX_WAV_DATA, AudioWriter, check_output, sample_bytes, too_long_for_wav
@@ -71,7 +85,9 @@ def run(args) -> int:
     engine = build_engine(args, preset, args.rate, effects, threads=threads)
     if engine.effects.needed(msg for _, msg in events):  # numba's import overlaps reading or making the notes
         engine.effects.prepare_in_background()
-    if not engine.cache.holds_notes():  # every note is to be generated: read the weights (a bad file is told) first
+    if choose_runtime(engine, preset, events):  # numpy makes the notes: its model reads in 0.1 s, no torch
+        pass
+    elif not engine.cache.holds_notes():  # every note is to be generated: read the weights (a bad file is told) first
         preset.load_model()
     elif engine.supply.missing_on_disk(engine.planner.keys((m for _, m in events), [0] * 16, [0] * 16)):
         # some notes are new: torch's import and the weights (a second or more) load while the others are read

@@ -15,6 +15,8 @@ from .levels import Levels, note_gains
 if TYPE_CHECKING:  # torch is imported only where a model runs: listing or playing cached notes needs none
     import torch
 
+    from ..model.numpy_forward import ArraySING
+    from ..model.numpy_stream import ArrayNoteStream
     from ..model.sing import SING
     from ..model.streaming import NoteStream
 
@@ -61,6 +63,9 @@ class Preset:
     # True: notes, whole or streamed, in float32 throughout, even where the CPU could multiply in bfloat16
     # (model/precision.py)
     full_precision: bool = False
+    # The same model as float32 arrays (model/numpy_forward.py) where use_arrays() chose it: streams then run in
+    # numpy, and a process that only plays never imports torch.
+    _arrays: ArraySING | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -85,6 +90,23 @@ class Preset:
             self._model = read_model(self.config, self.weights_path, self._device)
         return self._model
 
+    def use_arrays(self) -> bool:
+        """Run streams in numpy from now on, where the weights file is one the numpy forward pass reads (checked as
+        load_model checks it); False: it is not (a part it does not know, a damaged file), and torch plays."""
+        if self._arrays is None:
+            if self.weights_path is None or self._device != "cpu" or self._model is not None:
+                return False
+            if self.weights_sha256 and file_sha256(self.weights_path) != self.weights_sha256:
+                return False  # load_model tells what is wrong
+            from ..model.numpy_forward import ArraySING
+            self._arrays = ArraySING.from_file(self.config, self.weights_path)
+        return self._arrays is not None
+
+    @property
+    def runs_arrays(self) -> bool:
+        """Whether streams run in numpy (use_arrays)."""
+        return self._arrays is not None
+
     @property
     def device(self) -> torch.device:
         return self.model.device
@@ -104,14 +126,24 @@ class Preset:
     def gains(self, instrument_weights: torch.Tensor, pitch, velocity) -> torch.Tensor | float:
         """What each note [B] is multiplied by: the output gain and, where the preset has them, its
         instruments' level corrections ([B, 1])."""
-        import torch
         levels = [i.levels for i in self.instruments]
         if not any(levels):
             return self.output_gain
+        if self._arrays is not None:
+            return self.array_gains(np.asarray(instrument_weights, np.float32), pitch, velocity)
+        import torch
         gains = note_gains(levels, instrument_weights.float().cpu().numpy(),
                            torch.as_tensor(pitch).reshape(-1).cpu().numpy(),
                            torch.as_tensor(velocity).reshape(-1).cpu().numpy())
         return torch.as_tensor(gains * self.output_gain, dtype=torch.float32, device=self.device).view(-1, 1)
+
+    def array_gains(self, instrument_weights: np.ndarray, pitch, velocity) -> np.ndarray | float:
+        """gains() as float32 [B, 1] (or a number), without torch."""
+        levels = [i.levels for i in self.instruments]
+        if not any(levels):
+            return self.output_gain
+        gains = note_gains(levels, instrument_weights, np.asarray(pitch).reshape(-1), np.asarray(velocity).reshape(-1))
+        return (gains * self.output_gain).astype(np.float32).reshape(-1, 1)
 
     def generate(self, instrument_weights: torch.Tensor, pitch, velocity) -> np.ndarray:
         """Weights over instruments [B, I] (one-hot or a blend), MIDI pitches and velocities [B]
@@ -126,10 +158,15 @@ class Preset:
                              torch.as_tensor(velocity, dtype=torch.float32, device=dev))
             return (wav * self.gains(instrument_weights, pitch, velocity)).float().cpu().numpy()
 
-    def open_stream(self, instrument_weights: torch.Tensor, pitch, velocity) -> NoteStream:
+    def open_stream(self, instrument_weights: torch.Tensor | np.ndarray, pitch, velocity) -> NoteStream | ArrayNoteStream:
         """The notes, to be generated chunk by chunk at the preset's loudness (model/streaming.py), in bfloat16 as
-        whole notes are (model/precision.py)."""
+        whole notes are (model/precision.py); in numpy where use_arrays() chose it (model/numpy_stream.py)."""
+        if self._arrays is not None:
+            from ..model.numpy_stream import open_stream
+            weights = np.asarray(instrument_weights, np.float32)
+            return open_stream(self._arrays, weights, pitch, velocity, self.array_gains(weights, pitch, velocity))
         import torch
+        instrument_weights = torch.as_tensor(instrument_weights, dtype=torch.float32)
 
         from ..model.precision import low_precision
         from ..model.streaming import NoteStream

@@ -51,7 +51,7 @@ def chunk_output(preset, steps: int) -> int:
     context = cfg.decoder_kernel // 2
     held_back = 0
     if getattr(cfg, "vibrato", False):  # the displaced reading holds back what a later frame could still move
-        from ..model.vibrato import reach_samples
+        from ..model.numpy_harmonic import reach_samples  # vibrato.py's, without importing torch
         held_back = reach_samples(cfg.sample_rate)
     return max((steps - context) * cfg.stride - cfg.padding - held_back, 0)
 
@@ -115,7 +115,10 @@ BALLAST = -1  # a note run along in a batch only to keep it from running alone; 
 
 def _alone_differs(stream) -> bool:
     """Whether one note alone would run on other LSTM kernels than in a batch (float32 on the CPU, where one note's
-    small call takes torch's own kernels: model/sing.py's lstm_kernels), so that it would round differently."""
+    small call takes torch's own kernels: model/sing.py's lstm_kernels), so that it would round differently. A numpy
+    stream (model/numpy_stream.py) rounds each note alike in any batch."""
+    if getattr(stream, "batch_independent", False):
+        return False
     state = getattr(stream, "state", None)
     return state is not None and not state.bfloat16 and state.conditioning.device.type == "cpu"
 
@@ -192,6 +195,8 @@ def extend(preset, shorts: Sequence[Short], steps: Sequence[int | None]) -> list
 def state_arrays(stream) -> dict[str, np.ndarray] | None:
     """A one-note NoteStream's state as arrays for the disk (bfloat16 tensors as their bits); None for a stream
     that cannot be stored (a test double's)."""
+    if hasattr(stream, "state_arrays"):  # a numpy stream's: the same arrays
+        return stream.state_arrays()
     state = getattr(stream, "state", None)
     if state is None or state.lstm is None:
         return None
@@ -213,6 +218,8 @@ def state_arrays(stream) -> dict[str, np.ndarray] | None:
 
 def restore(stream, arrays: dict[str, np.ndarray]) -> bool:
     """Put a stored state into a freshly opened one-note stream of the same note; False if it does not fit."""
+    if hasattr(stream, "restore"):  # a numpy stream's
+        return stream.restore(arrays)
     import torch
     state = stream.state
     try:

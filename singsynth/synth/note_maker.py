@@ -171,7 +171,7 @@ class NoteMaker:
         return resample(samples[None], self.preset.sample_rate, self.sample_rate)[0]
 
     def _apply_threads(self) -> None:
-        if self.threads is not None:
+        if self.threads is not None and not getattr(self.preset, "runs_arrays", False):  # torch's threads
             self.threads.apply()
 
     def _short(self, key: NoteKey) -> note_length.Short | None:

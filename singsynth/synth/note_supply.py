@@ -73,9 +73,8 @@ def sustains(preset: Preset, key: NoteKey) -> bool:
 
 
 def model_inputs(keys: Sequence[NoteKey], velocity_steps: int):
-    """The model's inputs for these notes: timbre weights [B, instruments], pitches, velocities."""
-    import torch
-    weights = torch.tensor([k[0] for k in keys], dtype=torch.float32)
+    """The model's inputs for these notes: timbre weights [B, instruments] (float32), pitches, velocities."""
+    weights = np.array([k[0] for k in keys], dtype=np.float32)
     pitches = [k[1] for k in keys]
     velocities = [step_velocity(k[2], velocity_steps) for k in keys]
     return weights, pitches, velocities
