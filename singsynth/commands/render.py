@@ -59,7 +59,7 @@ def choose_runtime(engine, preset, events) -> bool:
     engine.supply.lengths.update(lengths)
     todo = [key for key in lengths if not engine.cache.stored(key)]
     if not todo:
-        return False
+        return preset.runs_arrays
     steps = sum(engine.supply.maker.wanted_steps(key) or preset.config.steps for key in todo)
     return runtime.choose(preset, steps)
 
@@ -85,10 +85,11 @@ def run(args) -> int:
     engine = build_engine(args, preset, args.rate, effects, threads=threads)
     if engine.effects.needed(msg for _, msg in events):  # numba's import overlaps reading or making the notes
         engine.effects.prepare_in_background()
-    if choose_runtime(engine, preset, events):  # numpy makes the notes: its model reads in 0.1 s, no torch
+    # every note is to be generated: the weights read first (numpy's in 0.1 s), so that a bad file is told first
+    if not engine.cache.holds_notes() and not preset.use_arrays():
+        preset.load_model()  # a file the numpy forward pass does not read: torch reads it, or tells what is wrong
+    if choose_runtime(engine, preset, events) or preset.model_loaded:  # numpy makes the notes, or torch is ready
         pass
-    elif not engine.cache.holds_notes():  # every note is to be generated: read the weights (a bad file is told) first
-        preset.load_model()
     elif engine.supply.missing_on_disk(engine.planner.keys((m for _, m in events), [0] * 16, [0] * 16)):
         # some notes are new: torch's import and the weights (a second or more) load while the others are read
         engine.supply.before_generating = in_background(preset.load_model)

@@ -102,6 +102,15 @@ class Preset:
             self._arrays = ArraySING.from_file(self.config, self.weights_path)
         return self._arrays is not None
 
+    def release_arrays(self) -> None:
+        """Streams run in torch again (the arrays' memory freed)."""
+        self._arrays = None
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether torch's model is built (load_model)."""
+        return self._model is not None
+
     @property
     def runs_arrays(self) -> bool:
         """Whether streams run in numpy (use_arrays)."""

@@ -48,5 +48,9 @@ def prefer_arrays(preset, note_steps: int) -> bool:
 
 def choose(preset, note_steps: int) -> bool:
     """Set the preset to run its streams in numpy where prefer_arrays() says so and the numpy forward reads its
-    weights; returns whether it does. torch stays for a model on another device or already loaded."""
-    return prefer_arrays(preset, note_steps) and preset.use_arrays()
+    weights, else in torch; returns whether numpy runs them. torch stays for a model on another device or already
+    loaded."""
+    if prefer_arrays(preset, note_steps) and preset.use_arrays():
+        return True
+    preset.release_arrays()
+    return False
