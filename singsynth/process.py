@@ -23,6 +23,31 @@ LIVE_SWITCH_INTERVAL = 0.0005
 PORTAUDIO_JACK_NAME = "PortAudio"
 
 
+@functools.lru_cache(maxsize=1)
+def _openblas() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """The thread-count getter and setter of the OpenBLAS numpy loaded (its wheels ship one, its symbols prefixed
+    and suffixed by build), found among the process's mapped libraries; None where there is none (numpy on MKL or
+    Accelerate)."""
+    import numpy  # noqa: F401  -- its BLAS mapped
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                get, set_ = (getattr(lib, f"{prefix}{what}_num_threads{suffix}", None) for what in ("get", "set"))
+                if get is not None and set_ is not None:
+                    get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+                    return get, set_
+    return None
+
+
 class ProcessSettings:
     """What singsynth changes in its own process, changed only through this context and put back, newest first,
     when the context that changed it exits. cli.main() runs every command inside one; a live session opens its
@@ -30,7 +55,8 @@ class ProcessSettings:
     a change lasts for the process, as an ordinary library call would).
 
     - torch's thread count (set_torch_threads): a live session fixes it at --threads; an offline render's
-      GenerationThreads sets it before each batch of notes to the cores other programs leave idle.
+      GenerationThreads sets it before each batch of notes to the cores other programs leave idle; numpy's BLAS
+      threads (set_blas_threads) the same way where numpy makes the notes.
     - the interpreter's switch interval (hand_over_gil_often): live, so the audio callback gets the GIL in time.
     - SIGINT and SIGTERM (catch_signals): live, they set an Event, so playing stops cleanly.
     - the garbage collector (freeze_garbage): live, what exists at the start is set aside from full collections
@@ -71,6 +97,21 @@ class ProcessSettings:
         if before != count:
             self._change("torch threads", lambda: torch.set_num_threads(before))
             torch.set_num_threads(count)
+
+    def set_blas_threads(self, count: int) -> None:
+        """numpy's BLAS thread count (OpenBLAS's, where numpy's is found; elsewhere nothing): the numpy forward
+        pass's matrix products (model/numpy_forward.py). OpenBLAS's threads spin while they wait, so on a core
+        another program keeps busy they burn CPU time for nothing: the count follows the idle cores, as torch's."""
+        if count < 1:
+            raise ValueError(f"{count} threads: give at least 1")
+        calls = _openblas()
+        if calls is None:
+            return
+        get, set_ = calls
+        before = int(get())
+        if before != count:
+            self._change("BLAS threads", lambda: set_(before))
+            set_(count)
 
     def hand_over_gil_often(self, interval: float = LIVE_SWITCH_INTERVAL) -> None:
         before = sys.getswitchinterval()

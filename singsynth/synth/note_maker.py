@@ -171,8 +171,8 @@ class NoteMaker:
         return resample(samples[None], self.preset.sample_rate, self.sample_rate)[0]
 
     def _apply_threads(self) -> None:
-        if self.threads is not None and not getattr(self.preset, "runs_arrays", False):  # torch's threads
-            self.threads.apply()
+        if self.threads is not None:  # torch's threads, or numpy's BLAS threads where numpy makes the notes
+            self.threads.apply(blas=getattr(self.preset, "runs_arrays", False))
 
     def _short(self, key: NoteKey) -> note_length.Short | None:
         """A note held short, with its stream (read back from the disk's state) to go on from; None: none."""

@@ -82,11 +82,14 @@ class GenerationThreads:
             self._mark = now
         return self._choice
 
-    def apply(self) -> int:
+    def apply(self, blas: bool = False) -> int:
         """Set torch's thread count for the next batch (through the process settings, which put it back when the
-        command ends); returns it."""
+        command ends), or numpy's BLAS threads' where `blas` (the numpy forward pass makes the notes); returns it."""
         count = self.threads()
-        settings().set_torch_threads(count)
+        if blas:
+            settings().set_blas_threads(count)
+        else:
+            settings().set_torch_threads(count)
         return count
 
     def _sample(self) -> tuple[float, float, float] | None:
