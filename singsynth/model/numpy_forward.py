@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import RISE_HIDDEN, VELOCITY_CLASSES, ModelConfig
+from .config import RISE_HIDDEN, VELOCITY_CLASSES, VIBRATO_HIDDEN, VIBRATO_WIDTH, ModelConfig
 
 # Up to this many notes, the LSTM's products run a row at a time (a vector product reads 8 MB of weights in 0.15 ms
 # on one core; a matrix product of 2 to 8 rows takes 1.0-1.3 ms, of 32 rows 2.4 ms)
@@ -54,8 +54,11 @@ def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
             shapes["decoder.inharmonicity"] = (c.n_instruments,)
         if c.residual:
             shapes.update({f"decoder.residual.{k}": v for k, v in transposed.items()})
-        if c.vibrato:
-            shapes.update({"decoder.warp.layer.weight": (1, c.hidden, 1), "decoder.warp.layer.bias": (1,)})
+        if c.vibrato:  # model/vibrato.py's VibratoHead
+            shapes.update({"decoder.warp.instrument": (c.n_instruments, VIBRATO_WIDTH),
+                           "decoder.warp.layers.0.weight": (VIBRATO_HIDDEN, VIBRATO_WIDTH + 2),
+                           "decoder.warp.layers.0.bias": (VIBRATO_HIDDEN,),
+                           "decoder.warp.layers.2.weight": (4, VIBRATO_HIDDEN), "decoder.warp.layers.2.bias": (4,)})
     if c.attack:
         shapes.update({"rise.layers.0.weight": (RISE_HIDDEN, conditioning), "rise.layers.0.bias": (RISE_HIDDEN,),
                        "rise.layers.2.weight": (1, RISE_HIDDEN), "rise.layers.2.bias": (1,)})

@@ -1,5 +1,5 @@
-"""The harmonic-plus-noise output stage (model/harmonic.py) and the displaced reading of a note's own vibrato
-(model/vibrato.py), in numpy, for model/numpy_forward.py.
+"""The harmonic-plus-noise output stage (model/harmonic.py) and a note's own vibrato, its oscillator and displaced
+reading (model/vibrato.py), in numpy, for model/numpy_forward.py.
 
 Each note's partial spread over the bins is the same in every frame: it is laid out once a stream (ArrayHarmonic.spread)
 and kept with the stream's state, where torch lays it out again every chunk. Only a note's audible partials are
@@ -24,11 +24,6 @@ NOISE_OFFSET = -5.0
 NOISE_LEVEL = 16.0
 NOISE_SEED = 20181203
 INHARMONICITY_SCALE = 0.02
-# model/vibrato.py
-MAX_DISPLACEMENT_SECONDS = 1e-3
-LANCZOS_A = 8
-FARROW_DEGREE = 8
-PLAY_DEAD_ZONE = 0.01
 
 
 def squared_hann(length: int) -> np.ndarray:
@@ -101,11 +96,7 @@ class ArrayHarmonic:
             window = squared_hann(config.frame)
             self.residual = np.ascontiguousarray(w["decoder.residual.weight"][:, 0, :] * window)
             self.offset = float(w["decoder.residual.bias"][0])
-        self.warp = None
-        if config.vibrato:
-            weight, bias = w["decoder.warp.layer.weight"][0, :, 0], w["decoder.warp.layer.bias"]
-            # a head at zero gives no displacement anywhere: the reading is then a plain copy, and skipped
-            self.warp = (weight, bias) if weight.any() or bias.any() else None
+        self.warp = ArrayVibrato(config, w) if config.vibrato else None
         self.noise = noise_table(config.steps, self.bins)
 
     def frequencies(self, instrument_weights: np.ndarray, pitch: np.ndarray) -> np.ndarray:
@@ -166,18 +157,14 @@ class ArrayHarmonic:
         if self.residual is not None:
             from .numpy_forward import overlap_add
             wav += overlap_add(features @ self.residual, cfg.stride)
-        return wav, self.displacement(features)
+        return wav, self.displacement(instrument_weights, pitch, first_frame, features.shape[1])
 
-    def displacement(self, features: np.ndarray) -> np.ndarray | None:
-        """WarpHead in play: each frame's displacement in samples [B, T], within the dead zone exactly 0."""
-        if not self.config.vibrato:
-            return None
+    def displacement(self, instrument_weights: np.ndarray, pitch: np.ndarray, first_frame: int,
+                     frames: int) -> np.ndarray | None:
+        """Each frame's displacement in samples [B, frames] where the model learns a vibrato, else None."""
         if self.warp is None:
-            return np.zeros(features.shape[:2], np.float32)
-        weight, bias = self.warp
-        reach = np.float32(MAX_DISPLACEMENT_SECONDS * self.config.sample_rate)
-        g = reach * np.tanh(features @ weight + bias)
-        return (np.sign(g) * np.maximum(np.abs(g) - np.float32(PLAY_DEAD_ZONE), 0)).astype(np.float32)
+            return None
+        return self.warp.displacement(instrument_weights, pitch, first_frame, frames)
 
     def synth(self, amplitudes: np.ndarray, freqs: np.ndarray, spread: list[np.ndarray], noise: np.ndarray,
               first_frame: int) -> np.ndarray:
@@ -219,7 +206,61 @@ def interpolate(bands: np.ndarray, size: int) -> np.ndarray:
     return bands[:, :, lo] * (1 - lam) + bands[:, :, hi] * lam
 
 
-# -- the displaced reading (model/vibrato.py) --
+# -- a note's own vibrato (model/vibrato.py): an oscillator per note, and the displaced reading --
+
+# model/vibrato.py's constants (tests/test_numpy_forward.py holds them equal)
+LOWEST_RATE_HZ = 0.8
+HIGHEST_RATE_HZ = 10.0
+DEEPEST_CENTS = 30.0
+MAX_DISPLACEMENT_SECONDS = 2 * (2 ** (DEEPEST_CENTS / 1200) - 1) / (2 * math.pi * LOWEST_RATE_HZ)
+LANCZOS_A = 8
+FARROW_DEGREE = 8
+PLAY_DEAD_ZONE = 0.01
+DEPTH_GAIN = 4.0
+
+
+class ArrayVibrato:
+    """VibratoHead in play: each note's depth, rate and phase from its instrument and key, and the displacement at
+    frame centres they make."""
+
+    def __init__(self, config: ModelConfig, w: dict[str, np.ndarray]):
+        self.config = config
+        self.instrument = w["decoder.warp.instrument"]
+        self.layers = (np.ascontiguousarray(w["decoder.warp.layers.0.weight"].T), w["decoder.warp.layers.0.bias"],
+                       np.ascontiguousarray(w["decoder.warp.layers.2.weight"].T), w["decoder.warp.layers.2.bias"])
+
+    def parameters(self, instrument_weights: np.ndarray, pitch: np.ndarray):
+        """[B, I], [B] -> depth (cents), rate (Hz) and phase (radians) [B] each (VibratoHead.forward)."""
+        from .numpy_forward import sigmoid
+        key = (pitch.astype(np.float32) - np.float32(64.0)) / np.float32(32.0)
+        x = np.concatenate([instrument_weights.astype(np.float32) @ self.instrument, key[:, None],
+                            np.square(key)[:, None]], axis=1)
+        w0, b0, w2, b2 = self.layers
+        out = np.maximum(x @ w0 + b0, 0) @ w2 + b2
+        depth = np.float32(DEEPEST_CENTS) * sigmoid(np.float32(DEPTH_GAIN) * out[:, 0])
+        rate = np.float32(LOWEST_RATE_HZ) * (np.float32(HIGHEST_RATE_HZ / LOWEST_RATE_HZ) **
+                                             sigmoid(out[:, 1].copy()).astype(np.float64)).astype(np.float32)
+        return depth, rate, np.arctan2(out[:, 3], out[:, 2])
+
+    def displacement(self, instrument_weights: np.ndarray, pitch: np.ndarray, first_frame: int,
+                     frames: int) -> np.ndarray:
+        """Frames first_frame.. -> each one's displacement in samples [B, frames] (vibrato.oscillator, in play: within
+        the dead zone exactly 0). Notes whose oscillator cannot leave the dead zone get 0 without computing it."""
+        cfg = self.config
+        depth, rate, phase = self.parameters(instrument_weights, pitch)
+        a = np.exp2(depth.astype(np.float64) / 1200) - 1
+        w = 2 * math.pi * rate.astype(np.float64)
+        g = np.zeros((len(depth), frames), np.float32)
+        moving = np.flatnonzero(2 * cfg.sample_rate * a / w > PLAY_DEAD_ZONE)  # |g| is at most 2 sr a / w
+        if len(moving):
+            k = np.arange(first_frame, first_frame + frames, dtype=np.float64)
+            t = np.maximum((k * cfg.stride + cfg.frame / 2 - cfg.padding) / cfg.sample_rate, 0)
+            p = phase[moving].astype(np.float64)[:, None]
+            moved = ((cfg.sample_rate * a[moving] / w[moving])[:, None]
+                     * (np.cos(p) - np.cos(w[moving][:, None] * t[None, :] + p))).astype(np.float32)
+            g[moving] = np.sign(moved) * np.maximum(np.abs(moved) - np.float32(PLAY_DEAD_ZONE), 0)
+        return g
+
 
 def reach_samples(sample_rate: int) -> int:
     return math.ceil(MAX_DISPLACEMENT_SECONDS * sample_rate) + LANCZOS_A + 1
