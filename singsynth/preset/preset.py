@@ -138,8 +138,6 @@ class Preset:
         levels = [i.levels for i in self.instruments]
         if not any(levels):
             return self.output_gain
-        if self._arrays is not None:
-            return self.array_gains(np.asarray(instrument_weights, np.float32), pitch, velocity)
         import torch
         gains = note_gains(levels, instrument_weights.float().cpu().numpy(),
                            torch.as_tensor(pitch).reshape(-1).cpu().numpy(),
@@ -175,10 +173,10 @@ class Preset:
             weights = np.asarray(instrument_weights, np.float32)
             return open_stream(self._arrays, weights, pitch, velocity, self.array_gains(weights, pitch, velocity))
         import torch
-        instrument_weights = torch.as_tensor(instrument_weights, dtype=torch.float32)
 
         from ..model.precision import low_precision
         from ..model.streaming import NoteStream
+        instrument_weights = torch.as_tensor(instrument_weights, dtype=torch.float32)  # model_inputs gives arrays
         with torch.inference_mode():
             dev = self.device
             pitches = torch.as_tensor(pitch, dtype=torch.long, device=dev).reshape(-1)
