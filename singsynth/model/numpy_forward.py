@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import RISE_HIDDEN, VELOCITY_CLASSES, VIBRATO_HIDDEN, VIBRATO_WIDTH, ModelConfig
+from .numpy_harmonic import ArrayHarmonic
+from .numpy_ops import overlap_add, sigmoid, squared_hann
 
 # Up to this many notes, the LSTM's products run a row at a time (a vector product reads 8 MB of weights in 0.15 ms
 # on one core; a matrix product of 2 to 8 rows takes 1.0-1.3 ms, of 32 rows 2.4 ms)
@@ -63,16 +65,6 @@ def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes.update({"rise.layers.0.weight": (RISE_HIDDEN, conditioning), "rise.layers.0.bias": (RISE_HIDDEN,),
                        "rise.layers.2.weight": (1, RISE_HIDDEN), "rise.layers.2.bias": (1,)})
     return shapes
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-x), its input held within +-80 first: e^-x of a larger one is subnormal, dozens of times slower
-    to compute on x86, and the sigmoid there is 1 (or under 2e-35) either way."""
-    out = np.clip(x, -80.0, 80.0)
-    np.negative(out, out=out)
-    np.exp(out, out=out)
-    out += 1
-    return np.reciprocal(out, out=out)
 
 
 def velocity_weights(velocity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,12 +119,10 @@ class ArraySING:
             self.rise = (np.ascontiguousarray(w["rise.layers.0.weight"].T), w["rise.layers.0.bias"],
                          np.ascontiguousarray(w["rise.layers.2.weight"].T), w["rise.layers.2.bias"])
         if config.decoder == "conv":
-            from .numpy_harmonic import squared_hann
             self.synthesis = np.ascontiguousarray(w["decoder.synthesis.weight"][:, 0, :] * squared_hann(config.frame))
             self.offset = float(w["decoder.synthesis.bias"][0])
             self.harmonic = None
         else:
-            from .numpy_harmonic import ArrayHarmonic
             self.harmonic = ArrayHarmonic(config, w)
             self.offset = self.harmonic.offset
 
@@ -252,16 +242,3 @@ class ArraySING:
         if self.harmonic is not None:
             return self.harmonic.frames_and_displacement(features, instrument_weights, pitch, first_frame)
         return overlap_add(features @ self.synthesis, self.config.stride), None
-
-
-def overlap_add(frames: np.ndarray, stride: int) -> np.ndarray:
-    """Frames [B, T, N], N a multiple of the stride -> [B, (T - 1) * stride + N] (harmonic.overlap_add)."""
-    batch, count, size = frames.shape
-    hops = size // stride
-    parts = frames.reshape(batch, count, hops, stride)
-    out = np.zeros((batch, count + hops - 1, stride), dtype=np.float32)
-    for j in range(hops):
-        out[:, j:j + count] += parts[:, :, j]
-    return out.reshape(batch, -1)
-
-

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .config import ModelConfig
+from .numpy_ops import overlap_add, sigmoid, squared_hann
 
 # model/harmonic.py
 KERNEL_HALF_WIDTH = 8
@@ -26,14 +27,7 @@ NOISE_SEED = 20181203
 INHARMONICITY_SCALE = 0.02
 
 
-def squared_hann(length: int) -> np.ndarray:
-    """torch.hann_window(length, periodic=False) ** 2."""
-    n = np.arange(length, dtype=np.float64)
-    return ((0.5 - 0.5 * np.cos(2 * math.pi * n / (length - 1))) ** 2).astype(np.float32)
-
-
 def exp_sigmoid(x: np.ndarray) -> np.ndarray:
-    from .numpy_forward import sigmoid
     return 2.0 * sigmoid(x) ** np.float32(math.log(10.0)) + np.float32(1e-7)
 
 
@@ -155,7 +149,6 @@ class ArrayHarmonic:
         noise = np.float32(NOISE_LEVEL * cfg.frame / 1024) * interpolate(bands, self.bins)
         wav = self.synth(0.5 * (amplitude * distribution), freqs, spread, noise, first_frame)
         if self.residual is not None:
-            from .numpy_forward import overlap_add
             wav += overlap_add(features @ self.residual, cfg.stride)
         return wav, self.displacement(instrument_weights, pitch, first_frame, features.shape[1])
 
@@ -170,7 +163,6 @@ class ArrayHarmonic:
               first_frame: int) -> np.ndarray:
         """Partial amplitudes [B, T, K] (halved), frequencies [B, K], spreads, noise gains [B, T, bins] ->
         [B, (T - 1) * stride + frame] (HarmonicSynth.forward)."""
-        from .numpy_forward import overlap_add
         cfg = self.config
         batch, count, _ = amplitudes.shape
         starts = (np.arange(count, dtype=np.float64) + first_frame) * cfg.stride - cfg.padding
@@ -231,7 +223,6 @@ class ArrayVibrato:
 
     def parameters(self, instrument_weights: np.ndarray, pitch: np.ndarray):
         """[B, I], [B] -> depth (cents), rate (Hz) and phase (radians) [B] each (VibratoHead.forward)."""
-        from .numpy_forward import sigmoid
         key = (pitch.astype(np.float32) - np.float32(64.0)) / np.float32(32.0)
         x = np.concatenate([instrument_weights.astype(np.float32) @ self.instrument, key[:, None],
                             np.square(key)[:, None]], axis=1)
