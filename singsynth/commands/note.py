@@ -8,6 +8,7 @@ from . import UsageError, add_preset_argument
 from ._effects import add_effects_arguments, effects_config
 from ._engine import (add_instrument_arguments, add_precision_argument, add_threads_argument, build_engine,
                       check_device, offline_threads)
+from ._model_ready import ready_the_model
 from ._output import add_output_arguments
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def run(args) -> int:
     # the one note as a song of one note: what render writes for a file that holds it
     events = MidiEvents([(0.0, mido.Message("note_on", note=args.pitch, velocity=args.velocity)),
                          (args.duration, mido.Message("note_off", note=args.pitch))])
+    ready_the_model(engine, preset, events)
     with engine:
         with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float, pcm24=args.pcm24) as writer:
             frames = render_file(engine, events, writer.write)

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from typing import Callable
 
 from . import UsageError, add_preset_argument
 from ._effects import add_effects_arguments, effects_config
 from ._output import add_output_arguments
 from ._engine import (add_instrument_arguments, add_precision_argument, add_threads_argument, build_engine,
                       check_device, offline_threads)
+from ._model_ready import ready_the_model
 
 logger = logging.getLogger(__name__)
 
@@ -28,40 +27,6 @@ def register(sub) -> None:
     p.add_argument("--gain", type=float, default=0.0, metavar="DB", help="master gain in dB (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
-
-
-def in_background(work: Callable[[], object]) -> Callable[[], None]:
-    """Start `work` in a thread; the returned wait() joins it, raising here what it raised there."""
-    failed: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            work()
-        except BaseException as exc:  # told by wait(), in the thread that needs the result
-            failed.append(exc)
-
-    thread = threading.Thread(target=target, name="model-load", daemon=True)
-    thread.start()
-
-    def wait() -> None:
-        thread.join()
-        if failed:
-            raise failed[0]
-    return wait
-
-
-def choose_runtime(engine, preset, events) -> bool:
-    """Whether numpy makes the notes this file has to generate (synth/runtime.py), from how many LSTM steps of notes
-    that is: each note as far as the file uses it (note_uses.py; render_file counts the same again)."""
-    from ..synth import runtime
-    from ..synth.note_uses import note_seconds
-    lengths = note_seconds(engine.planner, events, engine.config.release, engine.tuning_a4)
-    engine.supply.lengths.update(lengths)
-    todo = [key for key in lengths if not engine.cache.stored(key)]
-    if not todo:
-        return preset.runs_arrays
-    steps = sum(engine.supply.maker.wanted_steps(key) or preset.config.steps for key in todo)
-    return runtime.choose(preset, steps)
 
 
 def run(args) -> int:
@@ -85,14 +50,7 @@ def run(args) -> int:
     engine = build_engine(args, preset, args.rate, effects, threads=threads)
     if engine.effects.needed(msg for _, msg in events):  # numba's import overlaps reading or making the notes
         engine.effects.prepare_in_background()
-    # every note is to be generated: the weights read first (numpy's in 0.1 s), so that a bad file is told first
-    if not engine.cache.holds_notes() and not preset.use_arrays():
-        preset.load_model()  # a file the numpy forward pass does not read: torch reads it, or tells what is wrong
-    if choose_runtime(engine, preset, events) or preset.model_loaded:  # numpy makes the notes, or torch is ready
-        pass
-    elif engine.supply.missing_on_disk(engine.planner.keys((m for _, m in events), [0] * 16, [0] * 16)):
-        # some notes are new: torch's import and the weights (a second or more) load while the others are read
-        engine.supply.before_generating = in_background(preset.load_model)
+    ready_the_model(engine, preset, events)
     started = time.perf_counter()
     with engine:
         with AudioWriter(args.output, engine.sample_rate, 2, float32=args.float, pcm24=args.pcm24) as writer:
