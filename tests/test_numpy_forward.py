@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from singsynth.model.config import get_config
 from singsynth.model.numpy_harmonic import noise_table
 from singsynth.model.sing import SING
 from singsynth.preset import load_preset, save_preset
-from singsynth.synth import note_length
+from singsynth.synth import note_length, runtime
 from singsynth.synth.cache import NoteCache
 from singsynth.synth.engine import make_engine
 from singsynth.synth.schedule import render_file
@@ -167,3 +168,17 @@ def test_a_cold_render_of_a_small_file_never_imports_torch(tiny_preset_dir, tmp_
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.stdout.split() == ["False", "0"], done.stderr[-2000:]
     assert "3 notes generated" in done.stderr
+
+
+@pytest.mark.parametrize("native, full, frame, steps, numpy_runs", [
+    (True, False, 1024, 100, True),  # a few notes: torch's start does not pay back
+    (True, False, 1024, runtime.BFLOAT16_BREAK_EVEN_STEPS, False),  # many at 16 kHz: torch's bfloat16 LSTM
+    (True, True, 1024, 10**6, True),  # float32 asked for: numpy's is the quicker
+    (True, False, 3072, 10**6, True),  # 48 kHz framing: numpy per note too
+    (False, False, 1024, 10**6, True),  # no bfloat16 arithmetic
+])
+def test_the_runtime_is_numpy_except_for_many_bfloat16_notes_at_16_khz(monkeypatch, native, full, frame, steps,
+                                                                        numpy_runs):
+    monkeypatch.setattr(runtime, "native_bfloat16", lambda: native)
+    preset = SimpleNamespace(full_precision=full, config=SimpleNamespace(frame=frame))
+    assert runtime.prefer_arrays(preset, steps) == numpy_runs

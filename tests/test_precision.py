@@ -43,18 +43,15 @@ def test_whole_notes_in_bfloat16_are_close_to_float32_and_not_the_same(preset):
     assert np.all(error < 0.02), error  # within -34 dB of each note (the default preset: -45 dB)
 
 
-@pytest.mark.skipif(not native_bf16(), reason="this CPU has no bfloat16 arithmetic: both ways are float32")
-@pytest.mark.parametrize("full_precision", [True, False])
-def test_the_note_command_generates_as_asked(preset, tmp_path, full_precision):
-    """The note a preset generates at the precision asked for, as the note command writes it (float samples)."""
+def test_the_note_command_makes_its_one_note_in_float32_either_way(preset, tmp_path):
+    """One note is too little work for torch's start to pay back (synth/runtime.py): numpy makes it, in float32,
+    with --full-precision or without, the same samples; and never imports torch for it (test_numpy_forward.py)."""
     written = {}
-    for full in (full_precision, not full_precision):
+    for full in (True, False):
         out = tmp_path / f"note-{full}.wav"
         flag = ["--full-precision"] if full else []
         assert main(["note", "--preset", str(preset.path), "--instrument", "flute", "--pitch", "60", "--velocity",
                      "100", "--no-disk-cache", "--no-reverb", "--no-chorus", "--float", "-o", str(out), *flag]) == 0
         written[full] = read_wav(out)[1]
-    asked, other = written[full_precision], written[not full_precision]
-    assert asked.shape == other.shape and not np.array_equal(asked, other), "bfloat16 was not used"
-    error = np.sqrt(np.mean((asked - other) ** 2) / np.mean(other ** 2))
-    assert error < 0.02, error
+    assert np.abs(written[True]).max() > 1e-3
+    np.testing.assert_array_equal(written[True], written[False])
