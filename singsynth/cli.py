@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import faulthandler
 import logging
 import os
 import sys
@@ -49,7 +50,9 @@ def console() -> None:
     """The `singsynth` command: main(), then exit. Python's orderly shutdown (every module and library torn down
     one by one, every array freed) takes 0.05 s after a render and about 0.4 s once torch is loaded, and frees
     nothing the system would not free at exit: skip it when nothing else runs. Exit handlers still run and
-    output is flushed; files are closed by then."""
+    output is flushed; files are closed by then. A crash in compiled code (PortAudio, JACK, numba's kernels) prints
+    every thread's Python stack to stderr before the process dies, so a report says where it was."""
+    faulthandler.enable()
     code = main()
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     if others:

@@ -61,3 +61,10 @@ return 0"""
     proc.stdout.close()  # as `| head -c 10` does
     assert proc.wait(timeout=120) == 0
     assert proc.stderr.read() == b""
+
+
+def test_a_crash_in_compiled_code_prints_where_each_thread_was():
+    program = PROGRAM.replace("{torch}", "")
+    done = run(program, "import ctypes\nctypes.string_at(0)  # a read at address 0, as a faulty native library makes")
+    assert done.returncode != 0
+    assert "Segmentation fault" in done.stderr and "in main" in done.stderr, done.stderr
