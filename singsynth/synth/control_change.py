@@ -9,10 +9,10 @@ from .controllers import TUNING, BasicChannels, Controls
 from .effects import CHORUS, REVERB
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .engine_view import EngineView
 
 
-def control_change(engine: "Engine", channel: int, control: int, value: int) -> None:
+def control_change(engine: "EngineView", channel: int, control: int, value: int) -> None:
     """A control change on `channel` at the engine's current offset."""
     ch = engine.channels[channel]
     if control == engine.morph_cc:
@@ -65,7 +65,7 @@ def control_change(engine: "Engine", channel: int, control: int, value: int) -> 
         engine._notes_off(channel)
 
 
-def system_reset_all(engine: "Engine") -> None:
+def system_reset_all(engine: "EngineView") -> None:
     """GM, GM2, GS or XG reset (io/sysex.py): every voice silenced, every channel as new, as FluidSynth."""
     fresh = Channel()
     engine.basic = BasicChannels()

@@ -15,19 +15,14 @@ from typing import TYPE_CHECKING
 
 from .cache import NoteKey
 from .modulation import LFO_DELAY, LFO_HZ, Pitch, glide_samples
+from .plan import instrument_of
 from .voice import Voice
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .engine_view import EngineView
 
 
-def instrument_of(note_key: NoteKey) -> int:
-    """The instrument a note's timbre is most of (a morph blend's heaviest)."""
-    weights = note_key[0]
-    return max(range(len(weights)), key=weights.__getitem__)
-
-
-def dress(engine: "Engine", voice: Voice, note_key: NoteKey, velocity: int, glide_from: int | None) -> None:
+def dress(engine: "EngineView", voice: Voice, note_key: NoteKey, velocity: int, glide_from: int | None) -> None:
     """A new voice's pitch movement (its key against the note it reads, a glide, the LFO) and its release."""
     inst = instrument_of(note_key)
     hz, delay = engine.sounds.lfo(inst)
@@ -41,14 +36,14 @@ def dress(engine: "Engine", voice: Voice, note_key: NoteKey, velocity: int, glid
         voice.release_len = max(int(round(seconds * engine.sample_rate)), 1)
 
 
-def _sounding(engine: "Engine", channel: int) -> Voice | None:
+def _sounding(engine: "EngineView", channel: int) -> Voice | None:
     """Mono: the voice of the key held last, if it still sounds held."""
     held = engine.channels[channel].ctl.held
     voices = engine._unreleased[channel].get(held[-1], ()) if held else ()
     return next((v for v in reversed(voices) if v.held), None)
 
 
-def _retarget(engine: "Engine", voice: Voice, key: int, glide_from: int | None) -> None:
+def _retarget(engine: "EngineView", voice: Voice, key: int, glide_from: int | None) -> None:
     """The voice plays `key` from the current offset on, gliding from `glide_from` with portamento."""
     frame = engine._frame + engine._at
     cents = voice.pitch.offset(frame) + 100.0 * (key - voice.key)
@@ -62,7 +57,7 @@ def _retarget(engine: "Engine", voice: Voice, key: int, glide_from: int | None) 
     engine._unreleased[voice.channel].setdefault(key, []).append(voice)
 
 
-def mono_note_on(engine: "Engine", channel: int, key: int, glide_from: int | None) -> bool:
+def mono_note_on(engine: "EngineView", channel: int, key: int, glide_from: int | None) -> bool:
     """A note-on in mono mode; True if the sounding voice took it (legato), False: start a voice for it."""
     held = engine.channels[channel].ctl.held
     voice = _sounding(engine, channel)
@@ -78,7 +73,7 @@ def mono_note_on(engine: "Engine", channel: int, key: int, glide_from: int | Non
     return True
 
 
-def mono_note_off(engine: "Engine", channel: int, key: int) -> bool:
+def mono_note_off(engine: "EngineView", channel: int, key: int) -> bool:
     """A note-off in mono mode; True if the voice went back, legato, to the key held before it."""
     ctl = engine.channels[channel].ctl
     voice = _sounding(engine, channel)

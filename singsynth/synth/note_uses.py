@@ -17,8 +17,8 @@ import mido
 from ..gm import CC, DRUM_CHANNEL
 from ..io.sysex import system_reset
 from .cache import NoteKey
-from .legato import instrument_of
 from .note_length import WHOLE
+from .plan import instrument_of
 from .planner import NotePlanner
 
 SWING_CENTS = 100.0  # vibrato, channel tuning and fine tuning together: a semitone up at most

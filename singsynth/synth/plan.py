@@ -16,6 +16,12 @@ from ..gm import CC
 from .cache import NoteKey
 
 
+def instrument_of(note_key: NoteKey) -> int:
+    """The instrument a note's timbre is most of (a morph blend's heaviest)."""
+    weights = note_key[0]
+    return max(range(len(weights)), key=weights.__getitem__)
+
+
 @dataclass(frozen=True, slots=True)
 class NotePlan:
     key: NoteKey  # (timbre, pitch, velocity step): the note cache's key for its sound

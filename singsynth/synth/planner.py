@@ -33,8 +33,7 @@ from .instruments import (
     resolve_morph,
     timbre_name,
 )
-from .legato import instrument_of
-from .plan import NotePlan
+from .plan import NotePlan, instrument_of
 
 logger = logging.getLogger(__name__)
 

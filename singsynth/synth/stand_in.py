@@ -16,7 +16,7 @@ from .plan import NotePlan
 from .voice import Voice
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .engine_view import EngineView
 
 CROSSFADE = 0.02  # seconds
 SWAP_LEAD = 0.1  # seconds of the own note beyond the voice's place before it takes over while streaming
@@ -39,7 +39,7 @@ class StandIns:
         """`voice` stands in for `plan`'s note `own`, reading a note of `pitch`."""
         self.waiting[voice] = (plan, own, pitch)
 
-    def swap(self, engine: "Engine") -> None:
+    def swap(self, engine: "EngineView") -> None:
         """At the start of a block: hand over every stand-in whose own note has arrived far enough."""
         if not self.waiting:
             return
@@ -63,7 +63,7 @@ class StandIns:
             engine.pool.replace(voice, self._own_voice(engine, voice, plan, own, place, pitch), self.fade)
             self.replaced += 1
 
-    def _own_voice(self, engine: "Engine", stand: Voice, plan: NotePlan, own: Note, place: float,
+    def _own_voice(self, engine: "EngineView", stand: Voice, plan: NotePlan, own: Note, place: float,
                    stand_pitch: int) -> Voice:
         """A voice reading the own note from `place`, rising from silence, with the stand-in's pitch movement."""
         voice = Voice(own, stand.channel, stand.key, stand.one_shot, engine.pool.next_serial())
