@@ -27,8 +27,9 @@ def make_harmonic_preset(folder: Path, seed: int = 1) -> Path:
 
 def one_shot(pitch: int, seconds: float = 2.0, rate: int = 16_000, harmonics: int = 6) -> np.ndarray:
     """A harmonic note at `pitch`, `seconds` long at `rate`, decaying: an instrument none of the base's is."""
-    note = harmonic_note(pitch, 100, harmonics, 16_000)[:round(seconds * 16_000)]
-    note = note * np.exp(-np.arange(len(note)) / 16_000 * 1.5)
+    length = round(seconds * 16_000)
+    note = harmonic_note(pitch, 100, harmonics, 16_000)[:length]
+    note = np.pad(note * np.exp(-np.arange(len(note)) / 16_000 * 1.5), (0, max(0, length - len(note))))
     if rate != 16_000:
         import soxr
         note = soxr.resample(note, 16_000, rate)

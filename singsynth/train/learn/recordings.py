@@ -81,7 +81,7 @@ def wav_truncated(path: Path) -> bool:
             if tag == b"data":
                 return length != 0xFFFFFFFF and pos + 8 + length > size  # 0xFFFFFFFF: a stream's unknown length
             pos += 8 + length + (length & 1)
-    return True  # no data chunk before the end
+    return False  # no data chunk at all: not truncated but broken, which the reader says
 
 
 def read_audio(path: Path, rate: int) -> np.ndarray:
