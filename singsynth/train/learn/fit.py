@@ -112,7 +112,7 @@ def fit(model: SING, new: int, targets: Targets, seconds: float, max_steps: int 
     bar_total = round(seconds) if total is None else total
     with progress_bar(shown, total=bar_total, unit="s" if total is None else "step", desc="learning",
                       bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]") as bar:
-        step, per_sample = 0, 0.0  # seconds a step took per sample of note trained on, the last step
+        step, per_sample, counted = 0, 0.0, 0  # seconds a step took per sample of note trained on, the last step
         while True:
             elapsed = time.monotonic() - begun
             fraction = max(elapsed / seconds if seconds > 0 else 1.0, step / max_steps if max_steps else 0.0)
@@ -130,8 +130,10 @@ def fit(model: SING, new: int, targets: Targets, seconds: float, max_steps: int 
             per_sample = (time.monotonic() - stepped) / samples
             history.append(loss.item())
             step += 1
-            if total is None:
-                bar.update(min(round(time.monotonic() - begun), bar_total) - bar.n)
+            if total is None:  # the bar counts seconds: the time left is what a user waits for
+                now = min(round(time.monotonic() - begun), bar_total)
+                bar.update(now - counted)
+                counted = now
             else:
                 bar.update(1)
             if hasattr(bar, "set_postfix_str"):
