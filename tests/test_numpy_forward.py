@@ -63,7 +63,8 @@ NOTES = (np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 0]] * 0.7 + np.float32(0.1)
 
 
 def test_the_constants_are_the_models():
-    """numpy_harmonic.py repeats model/harmonic.py's and model/vibrato.py's constants (those import torch)."""
+    """numpy_harmonic.py repeats model/harmonic.py's constants (it imports torch) and shares vibrato.py's through
+    config.py."""
     from singsynth.model import harmonic, numpy_harmonic, vibrato
     for module in (harmonic, vibrato):
         for name, value in vars(module).items():

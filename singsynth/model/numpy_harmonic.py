@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from .config import ModelConfig
+from .config import (DEEPEST_CENTS, DEPTH_GAIN, FARROW_DEGREE, HIGHEST_RATE_HZ, LANCZOS_A, LOWEST_RATE_HZ,
+                     MAX_DISPLACEMENT_SECONDS, PLAY_DEAD_ZONE, ModelConfig)
 from .numpy_ops import overlap_add, sigmoid, squared_hann
 
 # model/harmonic.py
@@ -200,15 +201,6 @@ def interpolate(bands: np.ndarray, size: int) -> np.ndarray:
 
 # -- a note's own vibrato (model/vibrato.py): an oscillator per note, and the displaced reading --
 
-# model/vibrato.py's constants (tests/test_numpy_forward.py holds them equal)
-LOWEST_RATE_HZ = 0.8
-HIGHEST_RATE_HZ = 10.0
-DEEPEST_CENTS = 30.0
-MAX_DISPLACEMENT_SECONDS = 2 * (2 ** (DEEPEST_CENTS / 1200) - 1) / (2 * math.pi * LOWEST_RATE_HZ)
-LANCZOS_A = 8
-FARROW_DEGREE = 8
-PLAY_DEAD_ZONE = 0.01
-DEPTH_GAIN = 4.0
 
 
 class ArrayVibrato:

@@ -27,25 +27,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import VIBRATO_HIDDEN, VIBRATO_WIDTH
+from .config import (DEEPEST_CENTS, DEPTH_GAIN, FARROW_DEGREE, HIGHEST_RATE_HZ, LANCZOS_A, LOWEST_RATE_HZ,  # noqa: F401
+                     MAX_DISPLACEMENT_SECONDS, PLAY_DEAD_ZONE, VIBRATO_HIDDEN, VIBRATO_WIDTH)
 
-# The oscillator's range: a sample's recorded vibrato played far from its key moves slower or faster with it
-# (FluidR3's flute: 0.9 Hz two octaves down, 9 Hz two up), and the deepest source vibrato is a choir's 25-30 cents.
-LOWEST_RATE_HZ = 0.8
-HIGHEST_RATE_HZ = 10.0
-DEEPEST_CENTS = 30.0
-# the largest displacement the range allows: 2 a / (2 pi f) at the deepest and slowest
-MAX_DISPLACEMENT_SECONDS = 2 * (2 ** (DEEPEST_CENTS / 1200) - 1) / (2 * math.pi * LOWEST_RATE_HZ)
-LANCZOS_A = 8
-FARROW_DEGREE = 8
-# When playing, displacements within this many samples of 0 are 0 (a soft threshold, so g stays continuous): a
-# note whose instrument learnt no vibrato is then not resampled at all. 0.01 samples moves a 20 kHz partial by
-# 0.03 rad.
-PLAY_DEAD_ZONE = 0.01
-# A fresh head starts without vibrato: DEEPEST_CENTS * sigmoid(-10) is 0.0014 cents, a displacement under
-# PLAY_DEAD_ZONE at 48 kHz. The depth's logit is the layer's output times DEPTH_GAIN, so training moves it as fast
-# as a logit near 0 moves from a far start.
-DEPTH_GAIN = 4.0
+# a fresh head starts without vibrato (config.py: DEPTH_GAIN)
 DEPTH_START = -10.0
 
 
