@@ -9,6 +9,7 @@ import numpy as np
 from ..gm import channel_gains
 from ..preset import load_preset, save_preset, update_metadata
 from .calibration import calibration_notes, measure_levels
+from .data_order import POSITION_KEY
 
 # FluidSynth's own default synth.gain: what `fluidsynth file.mid` plays at, the level a listener expects.
 FLUIDSYNTH_GAIN = 0.2
@@ -65,7 +66,8 @@ def write_preset(out: Path, trainer, data, history: list[dict], name: str, licen
         "description": f"SING ({trainer.args.config}) trained on {len(data.instruments)} instruments",
         "training": {"recipe": trainer.recipe(), "hardware": trainer.hardware(), "hours": round(hours, 3),
                      "history": history, "loudness_gain": trainer.gain, "best": best,
-                     "valid_loss": trainer.valid_loss_name("end_to_end")},
+                     "valid_loss": trainer.valid_loss_name("end_to_end"),
+                     POSITION_KEY: trainer.progress.get(POSITION_KEY)},
         "data": {"folder": str(Path(data.root).resolve().name), "notes": len(data.notes),
                  "train_notes": len(data.split("train")), "sources": sources},
         "held_out": {"valid": [list(p) for p in data.pairs("valid")], "test": [list(p) for p in data.pairs("test")]},

@@ -24,6 +24,7 @@ import torch
 from ..model.config import get_config
 from ..model.sing import SING, Encoder
 from .config import TrainConfig
+from .data_order import POSITION_KEY, DataPosition, recorded_position, where_to_go_on
 from .device_notes import DeviceNotes
 from .distributed import Process
 from .run_files import RunFiles
@@ -84,8 +85,9 @@ class Trainer:
                 raise WarmStartError(f"--init {init.path}: a preset holds no encoder, so training goes on end to "
                                      "end; give --epochs 0,0,N")
         # loss_sum and loss_steps: the epoch so far, so that an epoch resumed midway reports the same mean
+        # pass_base: the end-to-end pass this run's first one is, counted over the runs carried on (data_order.py)
         self.progress = {"stage": 0, "epoch": 0, "step": 0, "history": [], "seconds": 0.0,
-                         "loss_sum": 0.0, "loss_steps": 0}
+                         "loss_sum": 0.0, "loss_steps": 0, "pass_base": 0}
         if data.sample_rate != self.config.sample_rate:
             raise ValueError(f"{data.root}: notes at {data.sample_rate} Hz, but --config {args.config} generates at "
                              f"{self.config.sample_rate} Hz; render the data with --rate {self.config.sample_rate}")
@@ -112,6 +114,15 @@ class Trainer:
         seconds, history = training_record(preset)
         self.progress.update(seconds=seconds, history=history, init=str(preset.path))
         logger.info("starting from %s: %.2f hours of training so far", preset.path, seconds / 3600)
+        per_rank_batch = max(1, self.args.batch_size // self.world)
+        batches = self._batches(len(self.train_index[self.rank::self.world]), per_rank_batch)
+        base, step = where_to_go_on(recorded_position(preset.meta.get("training")), self.args.seed,
+                                    len(self.train_index), per_rank_batch, batches)
+        self.progress.update(pass_base=base)
+        if step:  # --init trains end to end only: its first stages have no epochs
+            self.progress.update(stage=STAGES.index("end_to_end"), step=step)
+        if base or step:
+            logger.info("going on through the training notes: pass %d, from batch %d of %d", base + 1, step, batches)
 
     # -- one step, and the validation loss --
 
@@ -177,6 +188,8 @@ class Trainer:
     # -- the loop --
 
     def _epoch_order(self, stage: int, epoch: int) -> torch.Tensor:
+        if STAGES[stage] == "end_to_end":  # passes count on over the runs carried on from one another
+            epoch += self.progress.get("pass_base", 0)
         generator = torch.Generator().manual_seed(self.args.seed * 1000 + stage * 100 + epoch)
         order = self.train_index[torch.randperm(len(self.train_index), generator=generator)]
         return order[self.rank::self.world]  # each rank its shard
@@ -194,8 +207,10 @@ class Trainer:
             stage_index = self.progress["stage"]
             stage = STAGES[stage_index]
             if self.progress["epoch"] >= args.epochs[stage_index]:
-                if self.progress["step"] and stage == "end_to_end":
-                    self._judge_unfinished_epoch(per_rank_batch)
+                if stage == "end_to_end":
+                    if self.progress["step"]:
+                        self._judge_unfinished_epoch(per_rank_batch)
+                    self.progress[POSITION_KEY] = self._position(per_rank_batch).to_dict()
                 self.progress.update(stage=stage_index + 1, epoch=0, step=0)
                 continue
             self.steps.prepare(stage)
@@ -255,6 +270,11 @@ class Trainer:
                     "n/a" if valid is None else f"{valid:.4f}")
         self._keep_if_best("end_to_end", epoch, valid)
         self._save()
+
+    def _position(self, per_rank_batch: int) -> DataPosition:
+        """Where this run stopped in its passes over the training notes, for a run that goes on from its preset."""
+        return DataPosition(self.args.seed, self.progress.get("pass_base", 0) + self.progress["epoch"],
+                            self.progress["step"], len(self.train_index), per_rank_batch)
 
     def hardware(self) -> str:
         if self.device.type == "cuda":
