@@ -163,9 +163,12 @@ def _displaced(xs: torch.Tensor, positions: torch.Tensor, gs: torch.Tensor) -> t
     coefficients = farrow_coefficients().to(xs.device, xs.dtype)
     # filtered[:, m, j] = sum over taps t of coefficients[m, t] * x[j - A + 1 + t]
     filtered = F.conv1d(F.pad(xs, (LANCZOS_A - 1, LANCZOS_A))[:, None], coefficients[:, None, :])
+    # every row's samples in one gather, taken apart by unbind: in training, a gather or a select per row would each
+    # fill a zero gradient the size of all the rows, nine times over a note
+    rows = filtered.gather(2, base[:, None, :].expand(-1, filtered.shape[1], -1)).unbind(1)
     moved = torch.zeros_like(u)
-    for m in reversed(range(FARROW_DEGREE + 1)):  # Horner
-        moved = moved * u + filtered[:, m].gather(1, base)
+    for row in reversed(rows):  # Horner
+        moved = moved * u + row
     return moved * valid
 
 
