@@ -77,3 +77,39 @@ def test_a_position_for_other_notes_seed_or_batch_starts_the_first_pass():
                                  "train_notes": 4, "batch_size": 4}])
 def test_a_record_that_is_not_a_position_is_none(raw):
     assert recorded_position({"data_position": raw}) is None
+
+
+def test_drum_repeats_visit_each_kit_note_that_many_times_a_pass():
+    import torch
+
+    from singsynth.train.data_order import pass_notes
+    train = torch.arange(6)
+    drums = torch.tensor([False, True, False, False, True, False])
+    notes = pass_notes(train, drums, 3)
+    assert sorted(notes.tolist()) == [0, 1, 1, 1, 2, 3, 4, 4, 4, 5]
+    assert torch.equal(pass_notes(train, drums, 1), train)
+    assert torch.equal(pass_notes(train, torch.zeros(6, dtype=torch.bool), 4), train)
+
+
+def test_a_run_with_drum_repeats_visits_the_kit_more_and_records_its_pass(synthetic_data, tmp_path, monkeypatch):
+    """The synthetic data has no kit: a kit made of its second instrument shows the repeats in a real run."""
+    import dataclasses
+
+    from singsynth.train import data as data_module
+    real = data_module.NSynthData.__init__
+
+    def second_is_a_kit(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        self.instruments[1] = dataclasses.replace(self.instruments[1], drums=True)
+    monkeypatch.setattr(data_module.NSynthData, "__init__", second_is_a_kit)
+    seen = recording_steps(monkeypatch)
+    assert main(train_args(synthetic_data, tmp_path / "p", tmp_path / "ck", "--drum-repeats", "3",
+                           epochs="0,0,1")) == 0
+    position = recorded_position(load_preset(tmp_path / "p").meta["training"])
+    notes = [i for batch in seen for i in batch]
+    assert len(notes) == position.train_notes and len(set(notes)) < len(notes)
+
+
+def test_drum_repeats_below_one_are_refused_in_one_line(synthetic_data, tmp_path, capsys):
+    assert main(train_args(synthetic_data, tmp_path / "p", tmp_path / "ck", "--drum-repeats", "0")) == 2
+    assert "--drum-repeats must be at least 1" in capsys.readouterr().err

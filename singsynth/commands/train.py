@@ -87,6 +87,9 @@ def register(sub) -> None:
                         "default: train at the data's own level, as published")
     p.add_argument("--max-steps", type=int, default=TrainConfig.max_steps,
                    help="cap on steps per epoch (0: whole epochs)")
+    p.add_argument("--drum-repeats", type=int, default=TrainConfig.drum_repeats, metavar="N",
+                   help="end to end: visit each drum-kit note N times a pass (each kit key is a sound of its own, "
+                        "with a handful of notes; default 1)")
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--instruments", help="comma-separated instrument ids or names to keep")
     p.add_argument("--pitches", help="pitch range to keep, such as 36-84")
@@ -134,6 +137,8 @@ def run(args) -> int:
     check_device(args)
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
+    if args.drum_repeats < 1:
+        raise UsageError("--drum-repeats must be at least 1 (1: each drum note once a pass, as every other note)")
     harmonic = args.decoder == "harmonic"
     if not harmonic and (args.harmonics is not None or args.inharmonicity or args.residual
                          or args.key_tuning is not None):
@@ -160,7 +165,7 @@ def run(args) -> int:
         args.decoder, config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size, eps=args.eps,
         inharmonicity=args.inharmonicity, residual=args.residual, time_embedding=not args.no_time_embedding,
         normalize=args.target_rms is not None, target_rms=args.target_rms or 0.0, max_steps=args.max_steps,
-        checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device, bf16=args.bf16,
+        checkpoint_every=args.checkpoint_every, seed=args.seed, drum_repeats=args.drum_repeats, device=args.device, bf16=args.bf16,
         show_progress=not args.quiet, init=str(init.path) if init else "",
         **{key: value for key, value in given.items() if value is not None})
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir(out)

@@ -36,6 +36,7 @@ class TrainConfig:
     time_embedding: bool = True  # False is the paper's ablation
     normalize: bool = False  # scale the data to target_rms; the preset restores it (docs/training.md)
     target_rms: float = 3.0
+    drum_repeats: int = 1  # end to end: a drum kit's notes visited this many times a pass (data_order.pass_notes)
     max_steps: int = 0  # cap on steps per epoch (0: whole epochs); for quick runs
     valid_notes: int = 256  # validation subset size, for a quick figure each epoch
     checkpoint_every: float = 180.0  # seconds

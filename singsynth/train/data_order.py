@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import torch
+
 POSITION_KEY = "data_position"  # in a preset's training record
 
 
@@ -17,7 +19,7 @@ class DataPosition:
     seed: int
     epoch: int  # the end-to-end pass, counted over every run carried on from one another
     step: int  # batches of that pass done (per process)
-    train_notes: int
+    train_notes: int  # notes a pass visits (a drum kit's repeated ones counted each time)
     batch_size: int  # per process
 
     def to_dict(self) -> dict:
@@ -53,3 +55,12 @@ def where_to_go_on(position: DataPosition | None, seed: int, train_notes: int, b
         return 0, 0
     position = position.normalised(batches)
     return position.epoch, position.step
+
+
+def pass_notes(train_index: torch.Tensor, drums: torch.Tensor, repeats: int) -> torch.Tensor:
+    """The training notes one end-to-end pass visits: every note once, a drum kit's `repeats` times. Each key of a
+    kit is a sound of its own with a handful of notes (FluidR3's kit: 5 per key, where a piano's neighbouring keys
+    all teach it the piano), so a pass that visits each note once teaches the kit's sounds least of all."""
+    if repeats <= 1 or not bool(drums.any()):
+        return train_index
+    return torch.cat([train_index] + [train_index[drums]] * (repeats - 1))

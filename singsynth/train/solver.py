@@ -24,7 +24,7 @@ import torch
 from ..model.config import get_config
 from ..model.sing import SING, Encoder
 from .config import TrainConfig
-from .data_order import POSITION_KEY, DataPosition, recorded_position, where_to_go_on
+from .data_order import POSITION_KEY, DataPosition, pass_notes, recorded_position, where_to_go_on
 from .device_notes import DeviceNotes
 from .distributed import Process
 from .run_files import RunFiles
@@ -93,6 +93,9 @@ class Trainer:
                              f"{self.config.sample_rate} Hz; render the data with --rate {self.config.sample_rate}")
         self.notes = DeviceNotes(data, args, self.device, show_progress=args.show_progress and self.rank == 0)
         self.train_index, self.valid_index, self.gain = self.notes.train_index, self.notes.valid_index, self.notes.gain
+        kits = torch.tensor([inst.drums for inst in data.instruments], dtype=torch.bool)
+        drums = kits[self.notes.labels["instrument"][self.train_index].cpu()]
+        self.pass_index = pass_notes(self.train_index, drums, args.drum_repeats)  # an end-to-end pass's notes
         self.steps = StageSteps(sing, encoder, optimizers, args, self.notes, process)
         self.files = RunFiles(checkpoint, sing, encoder, optimizers, self.rank)
         if init is not None:
@@ -115,9 +118,9 @@ class Trainer:
         self.progress.update(seconds=seconds, history=history, init=str(preset.path))
         logger.info("starting from %s: %.2f hours of training so far", preset.path, seconds / 3600)
         per_rank_batch = max(1, self.args.batch_size // self.world)
-        batches = self._batches(len(self.train_index[self.rank::self.world]), per_rank_batch)
+        batches = self._batches(len(self.pass_index[self.rank::self.world]), per_rank_batch)
         base, step = where_to_go_on(recorded_position(preset.meta.get("training")), self.args.seed,
-                                    len(self.train_index), per_rank_batch, batches)
+                                    len(self.pass_index), per_rank_batch, batches)
         self.progress.update(pass_base=base)
         if step:  # --init trains end to end only: its first stages have no epochs
             self.progress.update(stage=STAGES.index("end_to_end"), step=step)
@@ -190,8 +193,9 @@ class Trainer:
     def _epoch_order(self, stage: int, epoch: int) -> torch.Tensor:
         if STAGES[stage] == "end_to_end":  # passes count on over the runs carried on from one another
             epoch += self.progress.get("pass_base", 0)
+        notes = self.pass_index if STAGES[stage] == "end_to_end" else self.train_index
         generator = torch.Generator().manual_seed(self.args.seed * 1000 + stage * 100 + epoch)
-        order = self.train_index[torch.randperm(len(self.train_index), generator=generator)]
+        order = notes[torch.randperm(len(notes), generator=generator)]
         return order[self.rank::self.world]  # each rank its shard
 
     def train(self) -> list[dict]:
@@ -264,7 +268,7 @@ class Trainer:
         compete for the preset like a finished epoch's (else the part epoch, up to an epoch's hours, is lost)."""
         self.sing.eval()
         valid = self._validate("end_to_end")
-        batches = self._batches(len(self.train_index[self.rank::self.world]), per_rank_batch)
+        batches = self._batches(len(self.pass_index[self.rank::self.world]), per_rank_batch)
         epoch = round(self.progress["epoch"] + self.progress["step"] / batches, 2)
         logger.info("end_to_end: the unfinished epoch %.2f scores valid %s", epoch,
                     "n/a" if valid is None else f"{valid:.4f}")
@@ -274,7 +278,7 @@ class Trainer:
     def _position(self, per_rank_batch: int) -> DataPosition:
         """Where this run stopped in its passes over the training notes, for a run that goes on from its preset."""
         return DataPosition(self.args.seed, self.progress.get("pass_base", 0) + self.progress["epoch"],
-                            self.progress["step"], len(self.train_index), per_rank_batch)
+                            self.progress["step"], len(self.pass_index), per_rank_batch)
 
     def hardware(self) -> str:
         if self.device.type == "cuda":
