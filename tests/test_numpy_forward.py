@@ -29,6 +29,9 @@ CONFIGS = {
                                             noise_bands=33, key_tuning=True, residual=True),
     "48 kHz, rise and vibrato": get_config("sing-unittest48", n_instruments=3),
     "48 kHz, vibrato head as it starts": get_config("sing-unittest48", n_instruments=3),
+    "harmonic with per-instrument control offsets": get_config("sing-unittest", n_instruments=3, decoder="harmonic",
+                                                               harmonics=32, noise_bands=33, key_tuning=True,
+                                                               instrument_controls=True),
 }
 
 
@@ -43,6 +46,8 @@ def saved(folder, config, seed: int = 0, vibrato: bool = True):
             model.decoder.inharmonicity.uniform_(0.5, 1.5)
         if config.decoder == "harmonic":
             model.decoder.tuning.uniform_(-0.02, 0.02)
+        if config.instrument_controls:  # offsets and slopes that move loudness, partials and noise audibly
+            model.decoder.control_offsets.normal_(0, 1.0)
     return save_preset(folder, model, list(INSTRUMENTS), {"name": folder.name, "license": "MIT"})
 
 

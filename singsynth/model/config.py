@@ -31,6 +31,10 @@ PLAY_DEAD_ZONE = 0.01
 # PLAY_DEAD_ZONE at 48 kHz. The depth's logit is the layer's output times DEPTH_GAIN, so training moves it as fast
 # as a logit near 0 moves from a far start.
 DEPTH_GAIN = 4.0
+# ModelConfig.instrument_controls: the key its slope turns about (middle C, inside most instruments' ranges), and the
+# slope's unit (an octave), so that offset and slope are of one size for Adam
+CONTROLS_PIVOT_KEY = 60
+CONTROLS_SLOPE_KEYS = 12
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ class ModelConfig:
     key_tuning: bool = False  # harmonic decoder: a tuning per instrument and key, not per instrument
     attack: bool = False  # harmonic decoder: a learnt rise from silence at the note's first sample (model/onset.py)
     vibrato: bool = False  # harmonic decoder: a learnt per-frame time displacement, the note's own vibrato (model/vibrato.py)
+    # harmonic decoder: a learnt offset per instrument on the control logits (loudness, the partials' shares, the
+    # noise bands) and its slope per octave of key, constant over a note: room for a new instrument's sound that its
+    # 16-number embedding cannot hold (what `singsynth learn` fits; a base's rows are zeros)
+    instrument_controls: bool = False
     # framing: 4 s at 16 kHz, padded so that 1024-sample frames at stride 256 give 265 steps
     sample_rate: int = SAMPLE_RATE
     frame: int = 1024

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import ModelConfig
+from .config import CONTROLS_PIVOT_KEY, CONTROLS_SLOPE_KEYS, ModelConfig
 from .overlap import transposed_overlap_add
 from .vibrato import Framing, VibratoHead
 from .whole_note import whole_note
@@ -54,6 +54,14 @@ FULL_PRECISION = ("decoder.tuning", "decoder.inharmonicity")
 def exp_sigmoid(x: torch.Tensor) -> torch.Tensor:
     """DDSP's positive control: 2 sigmoid(x)^ln 10 + 1e-7, from silence to +6 dB."""
     return 2.0 * torch.sigmoid(x) ** math.log(10.0) + 1e-7
+
+
+def control_offsets(rows: torch.Tensor, instrument_weights: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+    """Each note's offset on the control logits [B, C] from the per-instrument rows [I, 2, C] (an offset and its
+    slope per octave from CONTROLS_PIVOT_KEY), blended by the weights [B, I]. A row of zeros adds exactly 0."""
+    weights = instrument_weights.float()
+    octaves = (pitch.float() - CONTROLS_PIVOT_KEY) / CONTROLS_SLOPE_KEYS
+    return weights @ rows[:, 0] + octaves[:, None] * (weights @ rows[:, 1])
 
 
 def nominal_f0(pitch: torch.Tensor) -> torch.Tensor:
@@ -170,7 +178,8 @@ class HarmonicDecoder(nn.Module):
     Per instrument (or per instrument and key) it holds a tuning offset in octaves, measured once from the
     training data and never learnt (some General MIDI programs sound an octave away from their key), and,
     when configured, a learnt
-    inharmonicity B stretching the partials: f_k = k f0 sqrt(1 + B k^2)."""
+    inharmonicity B stretching the partials: f_k = k f0 sqrt(1 + B k^2), and learnt offsets on the control logits
+    (ModelConfig.instrument_controls)."""
 
     def __init__(self, config: ModelConfig, body: nn.Module):
         super().__init__()
@@ -184,6 +193,9 @@ class HarmonicDecoder(nn.Module):
                              else torch.zeros(config.n_instruments))
         if config.inharmonicity:
             self.inharmonicity = nn.Parameter(torch.full((config.n_instruments,), INHARMONICITY_START))
+        if config.instrument_controls:  # zeros: an instrument without its own offsets plays as the shared decoder
+            self.control_offsets = nn.Parameter(torch.zeros(config.n_instruments, 2, 1 + config.harmonics
+                                                            + config.noise_bands))
         self.residual = nn.ConvTranspose1d(config.hidden, 1, config.frame, config.stride) if config.residual else None
         self.warp = (VibratoHead(config.n_instruments, Framing(config.frame, config.stride, config.padding,
                                                              config.sample_rate))
@@ -223,6 +235,8 @@ class HarmonicDecoder(nn.Module):
         (model/vibrato.py; None where it does not)."""
         features = self.body(embeddings)  # [B, H, T]
         controls = self.controls(features).float().transpose(1, 2)  # [B, T, 1 + K + bands]
+        if self.config.instrument_controls:
+            controls = controls + control_offsets(self.control_offsets, instrument_weights, pitch)[:, None, :]
         k = self.config.harmonics
         amplitude = exp_sigmoid(controls[:, :, :1] + AMPLITUDE_OFFSET)
         distribution = exp_sigmoid(controls[:, :, 1:1 + k])

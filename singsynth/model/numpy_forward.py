@@ -54,6 +54,8 @@ def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
                        "decoder.tuning": (c.n_instruments, 128) if c.key_tuning else (c.n_instruments,)})
         if c.inharmonicity:
             shapes["decoder.inharmonicity"] = (c.n_instruments,)
+        if c.instrument_controls:
+            shapes["decoder.control_offsets"] = (c.n_instruments, 2, controls)
         if c.residual:
             shapes.update({f"decoder.residual.{k}": v for k, v in transposed.items()})
         if c.vibrato:  # model/vibrato.py's VibratoHead

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from .config import (DEEPEST_CENTS, DEPTH_GAIN, FARROW_DEGREE, HIGHEST_RATE_HZ, LANCZOS_A, LOWEST_RATE_HZ,
-                     MAX_DISPLACEMENT_SECONDS, PLAY_DEAD_ZONE, ModelConfig)
+from .config import (CONTROLS_PIVOT_KEY, CONTROLS_SLOPE_KEYS, DEEPEST_CENTS, DEPTH_GAIN, FARROW_DEGREE,
+                     HIGHEST_RATE_HZ, LANCZOS_A, LOWEST_RATE_HZ, MAX_DISPLACEMENT_SECONDS, PLAY_DEAD_ZONE, ModelConfig)
 from .numpy_ops import overlap_add, sigmoid, squared_hann
 
 # model/harmonic.py
@@ -26,6 +26,13 @@ NOISE_OFFSET = -5.0
 NOISE_LEVEL = 16.0
 NOISE_SEED = 20181203
 INHARMONICITY_SCALE = 0.02
+
+
+def control_offsets(rows: np.ndarray, instrument_weights: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """harmonic.py's control_offsets: rows [I, 2, C], weights [B, I], keys [B] -> [B, C] (float32)."""
+    weights = instrument_weights.astype(np.float32)
+    octaves = (pitch.astype(np.float32) - np.float32(CONTROLS_PIVOT_KEY)) / np.float32(CONTROLS_SLOPE_KEYS)
+    return weights @ rows[:, 0] + octaves[:, None] * (weights @ rows[:, 1])
 
 
 def exp_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -84,6 +91,7 @@ class ArrayHarmonic:
         self.controls = (np.ascontiguousarray(w["decoder.controls.weight"][:, :, 0].T), w["decoder.controls.bias"])
         self.tuning = w["decoder.tuning"]
         self.inharmonicity = w.get("decoder.inharmonicity")
+        self.control_offsets = w.get("decoder.control_offsets")
         self.harmonic_numbers = np.arange(1, config.harmonics + 1, dtype=np.float32)
         self.residual = None
         self.offset = 0.0
@@ -137,6 +145,8 @@ class ArrayHarmonic:
         k = cfg.harmonics
         controls = features @ self.controls[0]
         controls += self.controls[1]
+        if self.control_offsets is not None:
+            controls += control_offsets(self.control_offsets, instrument_weights, pitch)[:, None, :]
         amplitude = exp_sigmoid(controls[:, :, :1] + np.float32(AMPLITUDE_OFFSET))
         distribution = exp_sigmoid(controls[:, :, 1:1 + k])
         bands = exp_sigmoid(controls[:, :, 1 + k:] + np.float32(NOISE_OFFSET))

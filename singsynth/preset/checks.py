@@ -26,7 +26,7 @@ MAX_NOTE_SECONDS = 30
 MAY_BE_ZERO = {"time_dim", "padding", "pointwise_layers"}
 # Fields that are no sizes: checked on their own.
 CHOICES = {"decoder": DECODERS}
-SWITCHES = {"inharmonicity", "residual", "key_tuning", "attack", "vibrato"}
+SWITCHES = {"inharmonicity", "residual", "key_tuning", "attack", "vibrato", "instrument_controls"}
 FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
@@ -158,12 +158,13 @@ def parameter_count(config: ModelConfig) -> int:
         return embeddings + lstm + output + body + transposed
     controls = (c.hidden + 1) * (1 + c.harmonics + c.noise_bands)
     stretch = c.n_instruments if c.inharmonicity else 0
+    offsets = c.n_instruments * 2 * (1 + c.harmonics + c.noise_bands) if c.instrument_controls else 0
     conditioning = c.instrument_dim + c.pitch_dim + c.velocity_dim
     rise = (conditioning + 1) * RISE_HIDDEN + RISE_HIDDEN + 1 if c.attack else 0  # model/onset.py's RiseHead
     # model/vibrato.py's VibratoHead: an embedding per instrument and two layers over it and the key
     warp = (c.n_instruments * VIBRATO_WIDTH + (VIBRATO_WIDTH + 3) * VIBRATO_HIDDEN + (VIBRATO_HIDDEN + 1) * 4
             if c.vibrato else 0)
-    return embeddings + lstm + output + body + controls + stretch + rise + warp + (transposed if c.residual else 0)
+    return embeddings + lstm + output + body + controls + stretch + offsets + rise + warp + (transposed if c.residual else 0)
 
 
 def send_levels(d: dict, keep_zero: bool = True) -> dict[str, float]:
