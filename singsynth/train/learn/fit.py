@@ -1,9 +1,13 @@
 """Fitting the new instrument: the base instrument to start from, then Adam on its rows alone.
 
-The start is the base instrument whose notes are nearest the recordings (multi-scale distance on the front of a few
-recorded keys, each instrument brought to the recordings' loudness first, since the distance is level-sensitive).
+The start is the base instrument whose notes are nearest the recordings: a shortlist by the front of a few recorded
+keys, then the nearest of it on those keys' whole notes (a pad can match a clarinet's first second and be far from
+its four), each instrument brought to the recordings' loudness first, since the distance is level-sensitive.
 Training runs on the first part of each note, widened as the run goes on: the LSTM runs per frame, so a note's
-first second costs a quarter of the whole note, and the front (attack, timbre) is what tells instruments apart."""
+first second costs a quarter of the whole note, and the front (attack, timbre) is what tells instruments apart.
+The learning rate falls to zero over the run's time, and the rows kept are those of the step whose whole notes were
+nearest a few training recordings set aside for that (never the held-out ones), the start included: a run ends no
+further from what it can check than it began."""
 from __future__ import annotations
 
 import logging
@@ -19,13 +23,18 @@ from ...io.progress import progress_bar
 from ...model.losses import multiscale_loss
 from ...model.sing import SING
 from ..calibration import loudest_window_energy
-from .rows import LEARNT, front
+from .rows import CONTROLS, EMBEDDING, LEARNT, front
 
 logger = logging.getLogger(__name__)
 
-LEARNING_RATE = 0.1  # Adam; the base's embedding entries are of the order of 1 (0.02 and 0.3 fitted worse in 40 steps)
+# Adam's first rate for each learnt tensor, falling as a half cosine to 0 at the run's end: the base's embedding
+# entries are of the order of 1 (0.02 and 0.3 fitted worse in 40 steps); the control offsets are logits
+LEARNING_RATES = {EMBEDDING: 0.1, CONTROLS: 0.05}
+OTHER_LEARNING_RATE = 0.1
 SELECT_KEYS = 4  # recordings the start is chosen on, spread over their keys
 SELECT_SECONDS = 1.0
+SHORTLIST = 6  # base instruments nearest on the fronts, then judged on whole notes
+CHECKS = 8  # validations over the run (and one at the start)
 BATCH = 64
 # (share of the run, seconds of each note trained on): the front first, then longer stretches, then whole notes
 SCHEDULE = ((0.35, 0.5), (0.35, 1.0), (0.15, 2.0), (0.15, None))
@@ -46,6 +55,8 @@ class Fitted:
     first_loss: float
     last_loss: float
     history: list[float] = field(default_factory=list)
+    kept_step: int | None = None  # the step whose rows were kept (0: the start), where there was a validation
+    validation: list[tuple[int, float]] = field(default_factory=list)  # (step, whole-note distance)
 
 
 def one_hot(index: int, count: int, batch: int) -> torch.Tensor:
@@ -85,8 +96,25 @@ def choose_start(model: SING, new: int, targets: Targets, rate: int,
                 level = loudness(played.numpy(), rate)
                 gain = math.sqrt(level / truth_level) if level > 0 and truth_level > 0 else 1.0
                 distances[c], gains[c] = float(multiscale_loss(played, truth * gain)), gain
-    best = int(np.argmin(distances))
-    return best, gains[best], distances
+        shortlist = [int(c) for c in np.argsort(distances)[:SHORTLIST] if np.isfinite(distances[c])]
+        whole = whole_distances(model, new, Targets(targets.audio[picks], pitch, velocity), rate, shortlist)
+    best = min(whole, key=lambda c: whole[c][0])
+    return best, whole[best][1], distances
+
+
+def whole_distances(model: SING, new: int, targets: Targets, rate: int,
+                    candidates: list[int]) -> dict[int, tuple[float, float]]:
+    """Each candidate's (distance, gain) on the targets' whole notes, brought to their loudness."""
+    count, size = model.config.n_instruments, len(targets.pitch)
+    truth_level = loudness(targets.audio.numpy(), rate)
+    out = {}
+    for c in candidates:
+        notes = front(model, one_hot(new, count, size), targets.pitch, targets.velocity, targets.audio.shape[1],
+                      timbre=one_hot(c, count, size))
+        level = loudness(notes.numpy(), rate)
+        gain = math.sqrt(level / truth_level) if level > 0 and truth_level > 0 else 1.0
+        out[c] = (float(multiscale_loss(notes, targets.audio * gain)), gain)
+    return out
 
 
 def front_samples(fraction: float, note_samples: int, rate: int) -> int:
@@ -98,26 +126,50 @@ def front_samples(fraction: float, note_samples: int, rate: int) -> int:
     return note_samples
 
 
+def whole_distance(model: SING, new: int, targets: Targets) -> float:
+    with torch.inference_mode():
+        weights = one_hot(new, model.config.n_instruments, len(targets.pitch))
+        return float(multiscale_loss(model(weights, targets.pitch, targets.velocity), targets.audio))
+
+
 def fit(model: SING, new: int, targets: Targets, seconds: float, max_steps: int | None, rate: int,
-        shown: bool = True) -> Fitted:
+        shown: bool = True, validation: Targets | None = None) -> Fitted:
     """Adam on the new instrument's learnt rows against the targets' multi-scale distance, for `seconds` (or
-    `max_steps` steps, whichever ends first)."""
-    parameters = [p for name, p in model.named_parameters() if name in LEARNT]
-    optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
+    `max_steps` steps, whichever ends first). With `validation`, the rows kept are those of the check (CHECKS over
+    the run, and the start) whose whole notes were nearest it."""
+    learnt = {name: p for name, p in model.named_parameters() if name in LEARNT}
+    optimizer = torch.optim.Adam([{"params": [p], "lr": LEARNING_RATES.get(name, OTHER_LEARNING_RATE)}
+                                  for name, p in learnt.items()])
+    first_rates = [group["lr"] for group in optimizer.param_groups]
     count, batch = model.config.n_instruments, len(targets.pitch)
     weights = one_hot(new, count, batch)
     history: list[float] = []
+    checks: list[tuple[int, float]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+
+    def check(step: int) -> None:
+        nonlocal best
+        if validation is None:
+            return
+        checks.append((step, whole_distance(model, new, validation)))
+        if best is None or checks[-1][1] < best[0]:
+            best = (checks[-1][1], step, {k: p.detach().clone() for k, p in learnt.items()})
     begun = time.monotonic()
     total = max_steps if max_steps is not None else None
     bar_total = round(seconds) if total is None else total
     with progress_bar(shown, total=bar_total, unit="s" if total is None else "step", desc="learning",
                       bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]") as bar:
         step, per_sample, counted = 0, 0.0, 0  # seconds a step took per sample of note trained on, the last step
+        check(0)
         while True:
             elapsed = time.monotonic() - begun
             fraction = max(elapsed / seconds if seconds > 0 else 1.0, step / max_steps if max_steps else 0.0)
             if fraction >= 1.0:
                 break
+            if validation is not None and step and fraction >= len(checks) / CHECKS:
+                check(step)
+            for group, first_rate in zip(optimizer.param_groups, first_rates):
+                group["lr"] = first_rate * 0.5 * (1 + math.cos(math.pi * fraction))
             samples = front_samples(fraction, targets.audio.shape[1], rate)
             if max_steps is None and step and elapsed + per_sample * samples > seconds:
                 break  # the step would end past the time given: the run's time is a promise
@@ -138,7 +190,17 @@ def fit(model: SING, new: int, targets: Targets, seconds: float, max_steps: int 
                 bar.update(1)
             if hasattr(bar, "set_postfix_str"):
                 bar.set_postfix_str(f"loss {history[-1]:.3f} on {samples / rate:.1f} s", refresh=False)
+        if validation is not None and checks[-1][0] != step:
+            check(step)
+    kept = None
+    if best is not None:
+        _, kept, rows = best
+        with torch.no_grad():
+            for name, p in learnt.items():
+                p.copy_(rows[name])
+        logger.info("kept the rows of step %d of %d: whole-note distance to %d training recordings set aside %s",
+                    kept, step, len(validation.pitch), ", ".join(f"{d:.3f}@{s}" for s, d in checks))
     spent = time.monotonic() - begun
     logger.debug("%d steps in %.1f s", len(history), spent)
     return Fitted(len(history), spent, history[0] if history else math.nan, history[-1] if history else math.nan,
-                  history)
+                  history, kept, checks)

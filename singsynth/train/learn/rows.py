@@ -1,7 +1,9 @@
 """One more instrument in a preset's model: its row in every per-instrument tensor, and the front of its notes.
 
 A base's own rows are never touched: the new preset's state is the base's as read from its file (same dtypes,
-same bytes) with one row appended to each tensor below, so its instruments play bit for bit as before."""
+same bytes) with one row appended to each tensor below, so its instruments play bit for bit as before. A harmonic
+base without per-instrument control offsets (ModelConfig.instrument_controls) gets them, zeros for each of its
+instruments, which add exactly nothing to their notes."""
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +21,8 @@ from ...model.vibrato import warp_note
 # training, train/tuning.py); the others are learnt.
 EMBEDDING = "sequence.instrument.weight"
 TUNING = "decoder.tuning"
-LEARNT = (EMBEDDING, "decoder.inharmonicity", "decoder.warp.instrument")
+CONTROLS = "decoder.control_offsets"
+LEARNT = (EMBEDDING, CONTROLS, "decoder.inharmonicity", "decoder.warp.instrument")
 PER_INSTRUMENT = LEARNT + (TUNING,)
 
 
@@ -30,7 +33,19 @@ def read_state(weights_path: Path) -> dict[str, torch.Tensor]:
 
 
 def widened(config: ModelConfig) -> ModelConfig:
-    return dataclasses.replace(config, n_instruments=config.n_instruments + 1)
+    """One instrument more, with control offsets where the decoder is harmonic: the embedding alone cannot hold a
+    sound the base never learnt."""
+    return dataclasses.replace(config, n_instruments=config.n_instruments + 1,
+                               instrument_controls=config.instrument_controls or config.decoder == "harmonic")
+
+
+def with_controls(state: dict[str, torch.Tensor], config: ModelConfig) -> dict[str, torch.Tensor]:
+    """The base state, with zero control offsets for each of its instruments where the widened model has them and
+    the base does not (float32, as the learnt row will be)."""
+    if not widened(config).instrument_controls or CONTROLS in state:
+        return state
+    width = 1 + config.harmonics + config.noise_bands
+    return {**state, CONTROLS: torch.zeros(config.n_instruments, 2, width)}
 
 
 def start_rows(state: dict[str, torch.Tensor], instrument: int, tuning: torch.Tensor) -> dict[str, torch.Tensor]:

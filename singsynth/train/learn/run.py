@@ -23,10 +23,13 @@ from .soundfont_source import read_soundfont
 logger = logging.getLogger(__name__)
 
 HOLD_OUT_EVERY = 4  # every 4th recording (the 3rd, 7th, ... by key): held-out keys in the gaps, never the ends
+# every 6th training recording (the 4th, 10th, ...) is set aside to choose which step's rows to keep: the held-out
+# notes are the test, never chosen on
+VALIDATE_EVERY = 6
 COMPARED_BASE = 8  # base instruments judged on the held-out notes: the nearest on the training notes
 # The run's time left for what follows training (calibration, held-out figures, writing), in whole notes generated
 # per note measured: calibration plays each training note once, the figures each held-out note 1 + COMPARED_BASE
-# times.
+# times, and the last validation (after the last step) each note set aside once.
 MARGIN = 1.3
 
 
@@ -82,6 +85,20 @@ def split(recordings: list[Recording]) -> tuple[list[Recording], list[Recording]
     return [r for r in recordings if r not in held], held
 
 
+def set_aside(train: list[Recording]) -> tuple[list[Recording], list[Recording]]:
+    """The recordings fitted on, and those the kept step is chosen on (none where there are too few)."""
+    if len(train) < VALIDATE_EVERY:
+        return train, []
+    aside = [r for i, r in enumerate(train) if i % VALIDATE_EVERY == VALIDATE_EVERY // 2]
+    return [r for r in train if r not in aside], aside
+
+
+def targets_of(recordings: list[Recording], scale: float) -> Targets:
+    return Targets(torch.from_numpy(np.stack([r.audio for r in recordings])) * scale,
+                   torch.tensor([r.pitch for r in recordings]),
+                   torch.tensor([r.velocity for r in recordings], dtype=torch.float32))
+
+
 def tuning_row(train: list[Recording], key_tuning: bool, rate: int) -> torch.Tensor:
     """The new instrument's tuning against its keys in octaves, measured from its recordings (train/tuning.py)."""
     pitches, velocities = [r.pitch for r in train], [r.velocity for r in train]
@@ -121,12 +138,11 @@ def learn(source: Source, name: str, out: Path, base: str | None = None, minutes
                 train[0].pitch, train[-1].pitch, len(held), ", ".join(str(r.pitch) for r in held) or "none",
                 f"; {out} holds a preset: this run starts over and replaces it when done" if replaced else "")
     output.clear_stale(out)
-    state = rows.read_state(preset.weights_path)
+    state = rows.with_controls(rows.read_state(preset.weights_path), config)
     new = config.n_instruments
     tuning = tuning_row(train, config.key_tuning, rate)
     model = rows.build(config, state, rows.start_rows(state, 0, tuning))
-    recorded = Targets(torch.from_numpy(np.stack([r.audio for r in train])), torch.tensor([r.pitch for r in train]),
-                       torch.tensor([r.velocity for r in train], dtype=torch.float32))
+    recorded = targets_of(train, 1.0)
     melodic = [i.index for i in preset.instruments if not i.drums]  # a kit's keys are no pitches to start from
     start, gain, distances = choose_start(model, new, recorded, rate, melodic)
     logger.info("starting from %s, the base instrument nearest the recordings (recordings played %+.1f dB to its "
@@ -136,12 +152,15 @@ def learn(source: Source, name: str, out: Path, base: str | None = None, minutes
     timed = time.monotonic()
     start_distance = distance(model, new, targets)
     per_note = (time.monotonic() - timed) / len(train)
-    after = per_note * (len(train) + len(held) * (2 + COMPARED_BASE)) * MARGIN
+    after = per_note * (len(train) + len(train) // VALIDATE_EVERY + len(held) * (2 + COMPARED_BASE)) * MARGIN
     budget = minutes * 60 - (time.monotonic() - begun) - after
     if budget <= 0 and max_steps is None:
         raise LearnError(f"--minutes {minutes:g}: too short to learn anything on this machine (reading and "
                          f"choosing the start took {time.monotonic() - begun:.0f} s); give more")
-    fitted = fit(model, new, targets, max(budget, 0.0), max_steps, rate, progress)
+    fitted_on, aside = set_aside(train)
+    scale = gain / preset.output_gain
+    validation = targets_of(aside, scale) if aside else None
+    fitted = fit(model, new, targets_of(fitted_on, scale), max(budget, 0.0), max_steps, rate, progress, validation)
     learnt_rows = rows.learnt_rows(model, rows.start_rows(state, start, tuning))
     model.eval()
     end_distance = distance(model, new, targets)
@@ -153,6 +172,9 @@ def learn(source: Source, name: str, out: Path, base: str | None = None, minutes
     record = {"start": preset.instruments[start].id, "recordings": len(recordings),
               "held_out": [r.pitch for r in held], "gain_db": round(float(20 * np.log10(gain)), 2),
               "steps": fitted.steps, "seconds": round(time.monotonic() - begun, 1),
+              **({"kept_step": fitted.kept_step, "set_aside": [r.pitch for r in aside],
+                  "validation": [[s, round(d, 4)] for s, d in fitted.validation]}
+                 if fitted.kept_step is not None else {}),
               "distance": {"start": round(start_distance, 4), "end": round(end_distance, 4)}}
     work = output.work_folder(out)
     try:
