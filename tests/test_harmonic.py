@@ -219,3 +219,32 @@ def test_key_tuning_is_measured_per_key_without_one_notes_slip():
     assert np.abs(table[59:66] - 1200).max() < 5  # the zone kept
     assert np.abs(table[66:] - 1200).max() < 5 and np.abs(table[:50]).max() < 5  # flat beyond the ends
     assert tables[1] == [0.0] * 128  # the kit
+
+
+def test_control_offsets_of_zeros_add_nothing_and_a_row_moves_its_own_notes_and_streams_exactly():
+    """ModelConfig.instrument_controls: a model with the offsets at zero plays bit for bit as the same model without
+    them; an offset row changes its instrument's notes only, its slope not at the pivot key, and a stream of such a
+    note equals the whole note."""
+    from singsynth.model.harmonic import control_offsets
+    torch.manual_seed(0)
+    plain = SING(get_config("sing-unittest", n_instruments=2, decoder="harmonic", key_tuning=True)).eval()
+    with torch.no_grad():
+        plain.decoder.controls.bias[0] += 4
+    offsets = SING(get_config("sing-unittest", n_instruments=2, decoder="harmonic", key_tuning=True,
+                              instrument_controls=True)).eval()
+    offsets.load_state_dict({**plain.state_dict(), "decoder.control_offsets": offsets.decoder.control_offsets})
+    w = plain.instrument_weights(torch.tensor([0, 1, 1]))
+    pitch, velocity = torch.tensor([60, 48, 72]), torch.tensor([100.0, 64.0, 127.0])
+    with torch.no_grad():
+        before = plain(w, pitch, velocity)
+        assert torch.equal(offsets(w, pitch, velocity), before)
+        offsets.decoder.control_offsets[1, 0].normal_(0, 1.0)
+        offsets.decoder.control_offsets[1, 1].normal_(0, 1.0)
+        after = offsets(w, pitch, velocity)
+        streamed = torch.cat(list(offsets.stream(w, pitch, velocity, first_steps=3, steps=17)), dim=1)
+    assert torch.equal(after[0], before[0])  # instrument 0's row is still zeros
+    assert (after[1:] - before[1:]).abs().max() > 0.1 * before[1:].abs().max()
+    assert (streamed - after).abs().max() < 1e-6
+    rows = offsets.decoder.control_offsets.detach()
+    at = control_offsets(rows, w, torch.tensor([60, 60, 72]))
+    assert torch.equal(at[1], rows[1, 0]) and torch.allclose(at[2], rows[1, 0] + rows[1, 1])  # one octave up

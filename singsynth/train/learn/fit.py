@@ -126,6 +126,12 @@ def front_samples(fraction: float, note_samples: int, rate: int) -> int:
     return note_samples
 
 
+def falling(first_rate: float, fraction: float) -> float:
+    """The learning rate at `fraction` of the run: a half cosine from `first_rate` to 0, so the last steps settle
+    where Adam's fixed-size steps would have the rows jump about the minimum."""
+    return first_rate * 0.5 * (1 + math.cos(math.pi * min(max(fraction, 0.0), 1.0)))
+
+
 def whole_distance(model: SING, new: int, targets: Targets) -> float:
     with torch.inference_mode():
         weights = one_hot(new, model.config.n_instruments, len(targets.pitch))
@@ -169,7 +175,7 @@ def fit(model: SING, new: int, targets: Targets, seconds: float, max_steps: int 
             if validation is not None and step and fraction >= len(checks) / CHECKS:
                 check(step)
             for group, first_rate in zip(optimizer.param_groups, first_rates):
-                group["lr"] = first_rate * 0.5 * (1 + math.cos(math.pi * fraction))
+                group["lr"] = falling(first_rate, fraction)
             samples = front_samples(fraction, targets.audio.shape[1], rate)
             if max_steps is None and step and elapsed + per_sample * samples > seconds:
                 break  # the step would end past the time given: the run's time is a promise
