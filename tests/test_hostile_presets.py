@@ -401,7 +401,8 @@ def test_the_unbroken_copy_loads(preset):
 def test_parameters_are_counted_without_building_the_model(name):
     # the loader's guard against a lying config is only as good as this count
     for overrides in ({}, {"time_dim": 0}, {"pointwise_layers": 0, "lstm_layers": 3}, {"decoder": "harmonic"},
-                      {"decoder": "harmonic", "harmonics": 7, "inharmonicity": True, "residual": True}):
+                      {"decoder": "harmonic", "harmonics": 7, "inharmonicity": True, "residual": True},
+                      {"decoder": "harmonic", "instrument_controls": True}):
         config = get_config(name, n_instruments=5, **overrides)
         assert parameter_count(config) == count_parameters(SING(config)), overrides
         assert encoder_parameter_count(config) == count_parameters(Encoder(config)), overrides

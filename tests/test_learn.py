@@ -131,3 +131,14 @@ def test_a_soundfont_program_is_rendered_and_learnt(base, soundfont, tmp_path):
     record = json.loads((out / "preset.json").read_text())["learnt"]
     assert record["recordings"] == 5 and record["held_out"] == [60]
     assert load_preset(out).instruments[-1].source == soundfont.name
+
+
+def test_info_and_export_read_the_learnt_preset(learnt, tmp_path, capsys):
+    assert main(["info", "--preset", str(learnt), "--json"]) == 0
+    assert "instrument_controls" in capsys.readouterr().out
+    bank = tmp_path / "glass.sf2"
+    assert main(["export", "--preset", str(learnt), "-o", str(bank), "--instrument", "glass", "--keys-per-zone",
+                 "12", "--velocity-layers", "2", "--no-disk-cache", "--quiet"]) == 0
+    assert bank.stat().st_size > 1000
+    arrays = load_preset(learnt, lazy=True)
+    assert arrays.use_arrays()  # the numpy forward pass plays the offsets too
