@@ -5,12 +5,12 @@
 
 For each program: 24 one-shots (keys 48-71, velocity 100, rendered by FluidSynth as `singsynth dataset soundfont`
 renders notes) are written to DIR/PROGRAM/shots/ as WAV files, and `singsynth learn` runs on them as a user would
-(a subprocess, timed by the wall clock; it holds out every 4th recording itself). The preset it writes is then
-judged on two sets of held-out keys: the ones learn held out (in the gaps between the recorded keys) and keys
-outside the recorded range (40, 44, 76, 80), rendered the same way: in-tune share (25 cents against the source's
-own f0), multi-scale distance to the source, the nearest base instrument's distance (each of the base's melodic
-instruments at its most favourable loudness; the best is shown) and a sampler's (the nearest recorded key,
-transposed). The level column compares velocity 50 to velocity 100 (dB) in the source and in the learnt
+(a subprocess, timed by the wall clock; it holds out every 4th recording itself); every program is learnt before
+any is judged, so that only the learn runs need a quiet machine. Each preset written is then judged on two sets
+of held-out keys: the ones learn held out (in the gaps between the recorded keys) and keys outside the recorded
+range (40, 44, 76, 80), rendered the same way: in-tune share (25 cents against the source's own f0), multi-scale
+distance to the source, the nearest base instrument's distance (each of the base's melodic instruments at its most
+favourable loudness; the best is shown) and a sampler's (the nearest recorded key, transposed). The level column compares velocity 50 to velocity 100 (dB) in the source and in the learnt
 instrument, at the gap keys. --plot draws the first program's held-out notes beside the recordings.
 """
 from __future__ import annotations
@@ -67,14 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluate-only", action="store_true", help="judge the presets an earlier run left")
     args = parser.parse_args(argv)
     renderer = FluidRenderer([Path(args.soundfont)])
-    rows = []
-    for number, program in enumerate(int(p) for p in args.programs.split(",")):
+    programs = [int(p) for p in args.programs.split(",")]
+    learnt = {}
+    for program in programs:  # every learn run first, so that a quiet machine is needed for them alone
         shots = args.work / str(program) / "shots"
         shots.mkdir(parents=True, exist_ok=True)
         recorded = render(renderer, program, RECORDED)
         for key, note in zip(RECORDED, recorded):
             soundfile.write(str(shots / f"{key}.wav"), note, 16_000, subtype="FLOAT")
-        out, seconds = learn(args.work, program, args.minutes, args.evaluate_only)
+        learnt[program] = (recorded, *learn(args.work, program, args.minutes, args.evaluate_only))
+    print("# learning done; judging", flush=True)
+    rows = []
+    for number, program in enumerate(programs):
+        recorded, out, seconds = learnt[program]
         preset = load_preset(out)
         preset.full_precision = True
         record = json.loads((out / "preset.json").read_text())["learnt"]
