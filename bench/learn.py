@@ -4,14 +4,15 @@
                           [--plot docs/learn_held_out.png] [--evaluate-only]
 
 For each program: 24 one-shots (keys 48-71, velocity 100, rendered by FluidSynth as `singsynth dataset soundfont`
-renders notes) are written to DIR/PROGRAM/shots/ as WAV files, and `singsynth learn` runs on them as a user would
-(a subprocess, timed by the wall clock; it holds out every 4th recording itself); every program is learnt before
-any is judged, so that only the learn runs need a quiet machine. Each preset written is then judged on two sets
-of held-out keys: the ones learn held out (in the gaps between the recorded keys) and keys outside the recorded
-range (40, 44, 76, 80), rendered the same way: in-tune share (25 cents against the source's own f0), multi-scale
-distance to the source, the nearest base instrument's distance (each of the base's melodic instruments at its most
-favourable loudness; the best is shown) and a sampler's (the nearest recorded key, transposed). The level column compares velocity 50 to velocity 100 (dB) in the source and in the learnt
-instrument, at the gap keys. --plot draws the first program's held-out notes beside the recordings.
+renders notes) are written to DIR/PROGRAM/shots/ as WAV files, and `singsynth learn` runs on them as a user would (a
+subprocess, timed by the wall clock; it holds out every 4th recording itself); every program is learnt before any is
+judged, so that only the learn runs need a quiet machine. Each preset written is then judged on two sets of held-out
+keys: the ones learn held out (in the gaps between the recorded keys) and keys outside the recorded range (40, 44,
+76, 80), rendered the same way: in-tune share (25 cents against the source's own f0), multi-scale distance to the
+source, the nearest base instrument's distance (each of the base's melodic instruments at its most favourable
+loudness; the best is shown) and a sampler's (the nearest recorded key, transposed). The level column compares
+velocity 50 to velocity 100 (dB) in the source and in the learnt instrument, at the gap keys. --plot draws the first
+program's held-out notes beside the recordings.
 """
 from __future__ import annotations
 

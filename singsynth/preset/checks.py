@@ -164,7 +164,8 @@ def parameter_count(config: ModelConfig) -> int:
     # model/vibrato.py's VibratoHead: an embedding per instrument and two layers over it and the key
     warp = (c.n_instruments * VIBRATO_WIDTH + (VIBRATO_WIDTH + 3) * VIBRATO_HIDDEN + (VIBRATO_HIDDEN + 1) * 4
             if c.vibrato else 0)
-    return embeddings + lstm + output + body + controls + stretch + offsets + rise + warp + (transposed if c.residual else 0)
+    return (embeddings + lstm + output + body + controls + stretch + offsets + rise + warp
+            + (transposed if c.residual else 0))
 
 
 def send_levels(d: dict, keep_zero: bool = True) -> dict[str, float]:
