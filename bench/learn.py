@@ -69,18 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     renderer = FluidRenderer([Path(args.soundfont)])
     programs = [int(p) for p in args.programs.split(",")]
-    learnt = {}
+    runs = {}
     for program in programs:  # every learn run first, so that a quiet machine is needed for them alone
         shots = args.work / str(program) / "shots"
         shots.mkdir(parents=True, exist_ok=True)
         recorded = render(renderer, program, RECORDED)
         for key, note in zip(RECORDED, recorded):
             soundfile.write(str(shots / f"{key}.wav"), note, 16_000, subtype="FLOAT")
-        learnt[program] = (recorded, *learn(args.work, program, args.minutes, args.evaluate_only))
+        runs[program] = (recorded, *learn(args.work, program, args.minutes, args.evaluate_only))
     print("# learning done; judging", flush=True)
     rows = []
     for number, program in enumerate(programs):
-        recorded, out, seconds = learnt[program]
+        recorded, out, seconds = runs[program]
         preset = load_preset(out)
         preset.full_precision = True
         record = json.loads((out / "preset.json").read_text())["learnt"]

@@ -153,11 +153,15 @@ def fit(model: SING, new: int, targets: Targets, seconds: float, max_steps: int 
     checks: list[tuple[int, float]] = []
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
 
+    check_seconds = 0.0  # what the last check took: as much is kept in hand for the one after the last step
+
     def check(step: int) -> None:
-        nonlocal best
+        nonlocal best, check_seconds
         if validation is None:
             return
+        begun_check = time.monotonic()
         checks.append((step, whole_distance(model, new, validation)))
+        check_seconds = time.monotonic() - begun_check
         if best is None or checks[-1][1] < best[0]:
             best = (checks[-1][1], step, {k: p.detach().clone() for k, p in learnt.items()})
     begun = time.monotonic()
@@ -172,13 +176,14 @@ def fit(model: SING, new: int, targets: Targets, seconds: float, max_steps: int 
             fraction = max(elapsed / seconds if seconds > 0 else 1.0, step / max_steps if max_steps else 0.0)
             if fraction >= 1.0:
                 break
-            if validation is not None and step and fraction >= len(checks) / CHECKS:
+            samples = front_samples(fraction, targets.audio.shape[1], rate)
+            if max_steps is None and step and elapsed + per_sample * samples + check_seconds > seconds:
+                break  # the step (and the last check) would end past the time given: the run's time is a promise
+            if validation is not None and checks[-1][0] != step and fraction >= len(checks) / CHECKS:
                 check(step)
+                continue  # the time is measured again
             for group, first_rate in zip(optimizer.param_groups, first_rates):
                 group["lr"] = falling(first_rate, fraction)
-            samples = front_samples(fraction, targets.audio.shape[1], rate)
-            if max_steps is None and step and elapsed + per_sample * samples > seconds:
-                break  # the step would end past the time given: the run's time is a promise
             stepped = time.monotonic()
             played = front(model, weights, targets.pitch, targets.velocity, samples)
             loss = multiscale_loss(played, targets.audio[:, :samples])
