@@ -90,7 +90,12 @@ class ModelConfig:
         return (self.steps - 1) * self.stride + self.frame
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields, less instrument_controls where it is off: a preset without it is written as before, and a
+        singsynth from before reads it."""
+        values = dataclasses.asdict(self)
+        if not self.instrument_controls:
+            del values["instrument_controls"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "ModelConfig":
