@@ -165,8 +165,8 @@ def run(args) -> int:
         args.decoder, config=args.config, epochs=parse_epochs(args.epochs), batch_size=args.batch_size, eps=args.eps,
         inharmonicity=args.inharmonicity, residual=args.residual, time_embedding=not args.no_time_embedding,
         normalize=args.target_rms is not None, target_rms=args.target_rms or 0.0, max_steps=args.max_steps,
-        checkpoint_every=args.checkpoint_every, seed=args.seed, drum_repeats=args.drum_repeats, device=args.device, bf16=args.bf16,
-        show_progress=not args.quiet, init=str(init.path) if init else "",
+        checkpoint_every=args.checkpoint_every, seed=args.seed, drum_repeats=args.drum_repeats, device=args.device,
+        bf16=args.bf16, show_progress=not args.quiet, init=str(init.path) if init else "",
         **{key: value for key, value in given.items() if value is not None})
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir(out)
     started = time.time()

@@ -118,7 +118,7 @@ class Trainer:
         self.progress.update(seconds=seconds, history=history, init=str(preset.path))
         logger.info("starting from %s: %.2f hours of training so far", preset.path, seconds / 3600)
         per_rank_batch = max(1, self.args.batch_size // self.world)
-        batches = self._batches(len(self.pass_index[self.rank::self.world]), per_rank_batch)
+        batches = self._pass_batches(per_rank_batch)
         base, step = where_to_go_on(recorded_position(preset.meta.get("training")), self.args.seed,
                                     len(self.pass_index), per_rank_batch, batches)
         self.progress.update(pass_base=base)
@@ -191,9 +191,10 @@ class Trainer:
     # -- the loop --
 
     def _epoch_order(self, stage: int, epoch: int) -> torch.Tensor:
-        if STAGES[stage] == "end_to_end":  # passes count on over the runs carried on from one another
+        notes = self.train_index
+        if STAGES[stage] == "end_to_end":  # its own notes, and passes counted on over the runs carried on
+            notes = self.pass_index
             epoch += self.progress.get("pass_base", 0)
-        notes = self.pass_index if STAGES[stage] == "end_to_end" else self.train_index
         generator = torch.Generator().manual_seed(self.args.seed * 1000 + stage * 100 + epoch)
         order = notes[torch.randperm(len(notes), generator=generator)]
         return order[self.rank::self.world]  # each rank its shard
@@ -263,12 +264,16 @@ class Trainer:
         batches = math.ceil(notes / per_rank_batch)
         return min(batches, self.args.max_steps) if self.args.max_steps else batches
 
+    def _pass_batches(self, per_rank_batch: int) -> int:
+        """Steps in an end-to-end pass of this rank's notes."""
+        return self._batches(len(self.pass_index[self.rank::self.world]), per_rank_batch)
+
     def _judge_unfinished_epoch(self, per_rank_batch: int) -> None:
         """A run stopped midway through an epoch and resumed with no more epochs to go: the weights it reached
         compete for the preset like a finished epoch's (else the part epoch, up to an epoch's hours, is lost)."""
         self.sing.eval()
         valid = self._validate("end_to_end")
-        batches = self._batches(len(self.pass_index[self.rank::self.world]), per_rank_batch)
+        batches = self._pass_batches(per_rank_batch)
         epoch = round(self.progress["epoch"] + self.progress["step"] / batches, 2)
         logger.info("end_to_end: the unfinished epoch %.2f scores valid %s", epoch,
                     "n/a" if valid is None else f"{valid:.4f}")
